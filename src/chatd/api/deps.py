@@ -1,0 +1,86 @@
+"""Request dependencies: the database, settings and the authenticated actor."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from chatd.api.errors import ApiError
+from chatd.authz import Actor
+from chatd.security import secret_matches, split_token
+from chatd.settings import Settings
+from chatd.store import users as q
+from chatd.store.db import Database
+
+SESSION_HEADER = "Coder-Session-Token"
+SESSION_COOKIE = "coder_session_token"
+SIGNED_OUT = "You are signed out or your session has expired. Please sign in again to continue."
+# last_used is refreshed at most this often, so reads do not turn into writes.
+TOUCH_INTERVAL = dt.timedelta(minutes=1)
+
+
+def get_db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def request_token(request: Request) -> str | None:
+    return (
+        request.headers.get(SESSION_HEADER)
+        or request.cookies.get(SESSION_COOKIE)
+        or request.query_params.get(SESSION_COOKIE)
+        or None
+    )
+
+
+async def authenticate(db: Database, token: str | None) -> Actor:
+    if not token:
+        raise ApiError(
+            401,
+            SIGNED_OUT,
+            f'Cookie "{SESSION_COOKIE}" or query parameter must be provided.',
+        )
+    parts = split_token(token)
+    if parts is None:
+        raise ApiError(401, SIGNED_OUT, "Invalid API key format.")
+    key_id, secret = parts
+    now = db.now()
+    async with db.read() as conn:
+        key = await q.get_api_key(conn, key_id)
+        if key is None or not secret_matches(key.hashed_secret, secret):
+            raise ApiError(401, SIGNED_OUT, "API key is invalid.")
+        if key.expires_at <= now:
+            raise ApiError(401, SIGNED_OUT, "API key expired.")
+        user = await q.get_user(conn, key.user_id)
+        if user is None or user.status != "active":
+            raise ApiError(401, SIGNED_OUT, "User is not active.")
+        roles = await q.memberships(conn, user.id)
+    if now - key.last_used > TOUCH_INTERVAL:
+        async with db.write() as conn:
+            await q.touch_api_key(conn, key_id, now)
+    return Actor(
+        user_id=user.id,
+        username=user.username,
+        email=user.email,
+        name=user.name,
+        is_owner=user.is_owner,
+        org_roles=roles,
+    )
+
+
+async def current_actor(request: Request, db: Annotated[Database, Depends(get_db)]) -> Actor:
+    actor = await authenticate(db, request_token(request))
+    request.state.actor = actor
+    return actor
+
+
+DB = Annotated[Database, Depends(get_db)]
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+AppSettings = Annotated[Settings, Depends(get_settings)]

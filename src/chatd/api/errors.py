@@ -1,0 +1,123 @@
+"""The reference error envelope ``{message, detail?, validations?}`` and its handlers.
+
+Every non-2xx answer goes through here: route code raises :class:`ApiError`, and the handlers
+below turn FastAPI's and Starlette's own errors into the same shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from chatd.sdk.errors import Response, ValidationError
+
+log = structlog.get_logger(__name__)
+
+NOT_FOUND = "Resource not found or you do not have access to this resource"
+FORBIDDEN_DETAIL = (
+    "You don't have permission to view this content. If you believe this is a mistake, "
+    "please contact your administrator or try signing in with different credentials."
+)
+
+
+class ApiError(Exception):
+    """An answer with the reference envelope. ``extra`` adds top-level fields (usage limits)."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        detail: str | None = None,
+        validations: list[ValidationError] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.detail = detail
+        self.validations = validations
+        self.extra = extra or {}
+
+    def response(self) -> JSONResponse:
+        body = Response(
+            message=self.message, detail=self.detail, validations=self.validations
+        ).model_dump(mode="json")
+        body.update(self.extra)
+        return JSONResponse(body, status_code=self.status)
+
+
+def not_found() -> ApiError:
+    return ApiError(404, NOT_FOUND)
+
+
+def forbidden(message: str = "Forbidden.", detail: str | None = FORBIDDEN_DETAIL) -> ApiError:
+    return ApiError(403, message, detail)
+
+
+def bad_request(message: str, detail: str | None = None) -> ApiError:
+    return ApiError(400, message, detail)
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return exc.response()
+
+
+async def _request_validation(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    validations = [
+        ValidationError(field=_field_name(tuple(e.get("loc", ()))), detail=str(e.get("msg", "")))
+        for e in errors
+    ]
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return ApiError(400, "Request body must be valid JSON.", validations[0].detail).response()
+    return ApiError(400, "Validation failed.", validations=validations).response()
+
+
+async def _http_exception(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
+        return ApiError(404, "Route not found.").response()
+    if exc.status_code == 405:
+        return ApiError(405, "Method not allowed.").response()
+    return ApiError(exc.status_code, str(exc.detail)).response()
+
+
+async def _unhandled(_request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return ApiError(500, "Internal error.", type(exc).__name__).response()
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(Exception, _unhandled)
+
+
+ERROR_RESPONSE: dict[str, Any] = {"model": Response}
+# Documented on every route: each may answer any of these with the envelope.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": Response, "description": text}
+    for code, text in (
+        (400, "Bad request"),
+        (401, "Not authenticated"),
+        (403, "Forbidden"),
+        (404, "Not found"),
+        (409, "Conflict"),
+        (413, "Payload too large"),
+        (429, "Too many requests"),
+        (500, "Internal error"),
+    )
+}

@@ -1,0 +1,93 @@
+"""The OpenAPI document: request bodies parsed by hand, and the WebSocket routes.
+
+Routes parse JSON bodies themselves (so validation runs in the reference's order), so they
+declare their body with :func:`json_body`, which also registers the schema as a component.
+WebSocket routes are documented as plain GET operations, as the reference's document does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+
+_BODY_MODELS: dict[str, type[BaseModel]] = {}
+_EXTRA_MODELS: dict[str, type[BaseModel]] = {}
+_WEBSOCKET_PATHS: dict[str, dict[str, Any]] = {}
+
+
+def json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` for a route whose JSON body is ``model``."""
+    _BODY_MODELS[model.__name__] = model
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
+            },
+        }
+    }
+
+
+def raw_body(media_type: str = "application/octet-stream") -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {media_type: {"schema": {"type": "string", "format": "binary"}}},
+        }
+    }
+
+
+def websocket_route(
+    path: str,
+    *,
+    summary: str,
+    tag: str,
+    model: type[BaseModel] | None,
+    parameters: list[dict[str, Any]],
+    status: str = "200",
+) -> None:
+    """Document a WebSocket route as the reference does: a GET returning the event schema."""
+    response: dict[str, Any] = {"description": "Switching Protocols" if status == "101" else "OK"}
+    if model is not None:
+        _EXTRA_MODELS[model.__name__] = model
+        response["content"] = {
+            "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
+        }
+    error = {
+        "description": "Error",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Response"}}},
+    }
+    _WEBSOCKET_PATHS[path] = {
+        "get": {
+            "tags": [tag],
+            "summary": summary,
+            "description": "WebSocket. " + summary,
+            "operationId": summary.lower().replace(" ", "_"),
+            "parameters": parameters,
+            "responses": {status: response, "400": error, "401": error, "404": error},
+        }
+    }
+
+
+def install(app: FastAPI) -> None:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = get_openapi(
+            title="chatd", version=app.version, routes=app.routes, description=app.description
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in [*_BODY_MODELS.values(), *_EXTRA_MODELS.values()]:
+            model_schema = model.model_json_schema(
+                ref_template="#/components/schemas/{model}", by_alias=True
+            )
+            components.update(model_schema.pop("$defs", {}))
+            components.setdefault(model.__name__, model_schema)
+        schema.setdefault("paths", {}).update(_WEBSOCKET_PATHS)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

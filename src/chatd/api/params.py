@@ -1,0 +1,163 @@
+"""Parsing of path, query and body input with the reference's messages.
+
+Query parameters are declared as plain strings on the routes (so the OpenAPI document stays
+honest about what is accepted) and parsed here, collecting every problem before answering.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import TypeVar
+
+import pydantic
+from fastapi import Request
+
+from chatd.api.errors import ApiError
+from chatd.sdk.errors import ValidationError
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+
+
+def parse_uuid_path(raw: str) -> uuid.UUID:
+    if raw == "":
+        raise ApiError(400, "Missing UUID in URL.")
+    try:
+        return uuid.UUID(raw)
+    except ValueError as exc:
+        raise ApiError(400, f'Invalid UUID "{raw}".', f"invalid UUID: {exc}") from None
+
+
+def _go_uint_error(raw: str) -> str:
+    return f'strconv.ParseUint: parsing "{raw}": invalid syntax'
+
+
+class QueryParams:
+    """Reads query parameters one by one; :meth:`finish` raises with every error found."""
+
+    def __init__(self, request: Request) -> None:
+        self._params = request.query_params
+        self.errors: list[ValidationError] = []
+
+    def _single(self, name: str) -> str | None:
+        values = self._params.getlist(name)
+        if len(values) > 1:
+            self.errors.append(
+                ValidationError(
+                    field=name,
+                    detail=(
+                        f'Query param "{name}" provided more than once, found {len(values)} '
+                        "times. Only provide 1 instance of this query param."
+                    ),
+                )
+            )
+            return None
+        if not values or values[0] == "":
+            return None
+        return values[0]
+
+    def string(self, name: str, default: str = "") -> str:
+        raw = self._single(name)
+        return default if raw is None else raw
+
+    def strings(self, name: str) -> list[str]:
+        return [v for v in self._params.getlist(name) if v != ""]
+
+    def positive_int32(self, name: str, default: int) -> int:
+        """An int32 that is >= 0 (the reference calls that "positive")."""
+        raw = self._single(name)
+        if raw is None:
+            return default
+        value = _parse_int(raw)
+        if value is None or value < 0 or value > INT32_MAX:
+            self.errors.append(
+                ValidationError(
+                    field=name,
+                    detail=(
+                        f'Query param "{name}" must be a valid 32-bit positive integer: '
+                        + _go_uint_error(raw)
+                    ),
+                )
+            )
+            return default
+        return value
+
+    def int64(self, name: str, default: int) -> int:
+        raw = self._single(name)
+        if raw is None:
+            return default
+        value = _parse_int(raw)
+        if value is None or value < -(2**63) or value > INT64_MAX:
+            self.errors.append(
+                ValidationError(
+                    field=name, detail=f'Query param "{name}" must be a valid 64-bit integer'
+                )
+            )
+            return default
+        return value
+
+    def uuid(self, name: str) -> uuid.UUID | None:
+        raw = self._single(name)
+        if raw is None:
+            return None
+        try:
+            return uuid.UUID(raw)
+        except ValueError:
+            self.errors.append(
+                ValidationError(field=name, detail=f'Query param "{name}" must be a valid uuid')
+            )
+            return None
+
+    def finish(self) -> None:
+        if self.errors:
+            raise ApiError(400, "Query parameters have invalid values.", validations=self.errors)
+
+
+def _parse_int(raw: str) -> int | None:
+    text = raw.strip()
+    if text != raw or not text or not text.lstrip("+-").isdigit():
+        return None
+    return int(text)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, or a 400 when it is larger than ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(400, "Request body must be valid JSON.", "http: request body too large")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(400, "Request body must be valid JSON.", "http: request body too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, model: type[M], limit: int = 1 << 20) -> M:
+    """Parse a JSON body into ``model`` with the reference's 400s."""
+    body = await read_body(request, limit)
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "Request body must be valid JSON.", str(exc)) from None
+    if not isinstance(data, dict):
+        raise ApiError(
+            400,
+            "Request body must be valid JSON.",
+            f"json: cannot unmarshal {type(data).__name__} into an object",
+        )
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        validations = [
+            ValidationError(field=".".join(str(p) for p in e["loc"]) or "body", detail=e["msg"])
+            for e in exc.errors()
+        ]
+        raise ApiError(
+            400, "Request body must be valid JSON.", validations[0].detail, validations
+        ) from None

@@ -1,0 +1,242 @@
+"""Users, login and API tokens, compatible with Coder's /api/v2 where it has the endpoint."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from chatd import accounts
+from chatd.api.deps import DB, SESSION_COOKIE, CurrentActor, request_token
+from chatd.api.errors import ERROR_RESPONSES, ApiError, forbidden, not_found
+from chatd.api.openapi import json_body
+from chatd.api.params import read_json
+from chatd.authz import Actor
+from chatd.sdk import users as w
+from chatd.sdk.errors import Response as Response_
+from chatd.security import split_token, verify_password
+from chatd.store import users as q
+from chatd.store.db import Database
+from chatd.store.users import ORG_ADMIN_ROLE, UserRow
+
+router = APIRouter(prefix="/api/v2", tags=["Users"], responses=ERROR_RESPONSES)
+
+
+async def user_view(db: Database, user: UserRow) -> w.User:
+    async with db.read() as conn:
+        roles_by_org = await q.memberships(conn, user.id)
+    roles = [w.Role(name="owner", display_name="Owner")] if user.is_owner else []
+    for org_id, org_roles in roles_by_org.items():
+        roles += [
+            w.Role(name=r, display_name="Organization Admin", organization_id=org_id)
+            for r in org_roles
+            if r == ORG_ADMIN_ROLE
+        ]
+    return w.User(
+        id=user.id,
+        username=user.username,
+        email=user.email,
+        name=user.name,
+        created_at=user.created_at,
+        updated_at=user.updated_at,
+        last_seen_at=user.last_seen_at,
+        status=user.status,
+        organization_ids=sorted(roles_by_org, key=str),
+        roles=roles,
+    )
+
+
+async def _resolve_user(db: Database, actor: Actor, ref: str) -> UserRow:
+    """``{user}`` is ``me``, a user id or a username; only self or a site owner may act."""
+    async with db.read() as conn:
+        if ref == "me":
+            user = await q.get_user(conn, actor.user_id)
+        else:
+            try:
+                user = await q.get_user(conn, uuid.UUID(ref))
+            except ValueError:
+                user = await q.get_user_by_login(conn, ref)
+    if user is None:
+        raise not_found()
+    if user.id != actor.user_id and not actor.is_owner:
+        raise forbidden()
+    return user
+
+
+@router.post(
+    "/users/first",
+    status_code=201,
+    response_model=w.CreateFirstUserResponse,
+    openapi_extra=json_body(w.CreateFirstUserRequest),
+)
+async def create_first_user(request: Request, db: DB) -> w.CreateFirstUserResponse:
+    body = await read_json(request, w.CreateFirstUserRequest)
+    problems = accounts.validate_new_user(body.email, body.username, body.password)
+    if problems:
+        raise ApiError(400, "Validation failed.", validations=problems)
+    async with db.write() as conn:
+        if await q.count_users(conn) > 0:
+            raise ApiError(409, "The initial user has already been created.")
+        now = db.now()
+        org_id = await q.ensure_default_org(conn, now)
+        user_id = await accounts.create_user(
+            conn,
+            now=now,
+            email=body.email,
+            username=body.username,
+            name=body.name,
+            password=body.password,
+            is_owner=True,
+            org_ids=[org_id],
+            org_roles=[ORG_ADMIN_ROLE],
+        )
+    return w.CreateFirstUserResponse(user_id=user_id, organization_id=org_id)
+
+
+@router.post(
+    "/users/login",
+    status_code=201,
+    response_model=w.LoginWithPasswordResponse,
+    openapi_extra=json_body(w.LoginWithPasswordRequest),
+)
+async def login(request: Request, db: DB) -> JSONResponse:
+    body = await read_json(request, w.LoginWithPasswordRequest)
+    async with db.read() as conn:
+        user = await q.get_user_by_login(conn, body.email) if body.email else None
+    if user is None or not await verify_password(user.hashed_password, body.password):
+        raise ApiError(401, "Incorrect email or password.")
+    if user.status != "active":
+        raise ApiError(401, "Your account is suspended.")
+    async with db.write() as conn:
+        token = await accounts.issue_token(
+            conn,
+            now=db.now(),
+            user_id=user.id,
+            login_type="password",
+            lifetime=accounts.SESSION_LIFETIME,
+        )
+    response = JSONResponse(
+        w.LoginWithPasswordResponse(session_token=token).model_dump(), status_code=201
+    )
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax")
+    return response
+
+
+@router.post("/users/logout", response_model=Response_)
+async def logout(request: Request, actor: CurrentActor, db: DB) -> JSONResponse:
+    parts = split_token(request_token(request) or "")
+    if parts is not None:
+        async with db.write() as conn:
+            await q.delete_api_key(conn, actor.user_id, parts[0])
+    response = JSONResponse({"message": "Logged out!"})
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("/users/{user}", response_model=w.User)
+async def get_user(user: str, actor: CurrentActor, db: DB) -> w.User:
+    return await user_view(db, await _resolve_user(db, actor, user))
+
+
+@router.post(
+    "/users", status_code=201, response_model=w.User, openapi_extra=json_body(w.CreateUserRequest)
+)
+async def create_user(request: Request, actor: CurrentActor, db: DB) -> w.User:
+    if not actor.is_owner:
+        raise forbidden()
+    body = await read_json(request, w.CreateUserRequest)
+    problems = accounts.validate_new_user(body.email, body.username, body.password)
+    if problems:
+        raise ApiError(400, "Validation failed.", validations=problems)
+    async with db.write() as conn:
+        org_ids = body.organization_ids or []
+        for org_id in org_ids:
+            if not await q.org_exists(conn, org_id):
+                raise ApiError(400, f'Organization does not exist with the provided id "{org_id}".')
+        if not org_ids:
+            default = await q.ensure_default_org(conn, db.now())
+            org_ids = [default]
+        if await q.user_exists(conn, body.email, body.username):
+            raise ApiError(409, "User already exists.")
+        user_id = await accounts.create_user(
+            conn,
+            now=db.now(),
+            email=body.email,
+            username=body.username,
+            name=body.name,
+            password=body.password,
+            is_owner=False,
+            org_ids=org_ids,
+        )
+        user = await q.get_user(conn, user_id)
+    assert user is not None
+    return await user_view(db, user)
+
+
+@router.post(
+    "/users/{user}/keys/tokens",
+    status_code=201,
+    response_model=w.GenerateAPIKeyResponse,
+    openapi_extra=json_body(w.CreateTokenRequest),
+)
+async def create_token(
+    user: str, request: Request, actor: CurrentActor, db: DB
+) -> w.GenerateAPIKeyResponse:
+    target = await _resolve_user(db, actor, user)
+    body = await read_json(request, w.CreateTokenRequest)
+    lifetime = accounts.DEFAULT_TOKEN_LIFETIME
+    if body.lifetime:
+        if body.lifetime < 0:
+            raise ApiError(400, "Lifetime must be positive.")
+        lifetime = dt.timedelta(microseconds=body.lifetime // 1000)
+        if lifetime > accounts.MAX_TOKEN_LIFETIME:
+            raise ApiError(
+                400,
+                "Failed to validate create API key request.",
+                f"lifetime must be less than {accounts.MAX_TOKEN_LIFETIME.days} days",
+            )
+    name = body.token_name.strip()
+    async with db.write() as conn:
+        if name and await q.token_name_taken(conn, target.id, name):
+            raise ApiError(409, f"A token with name {name!r} already exists.")
+        token = await accounts.issue_token(
+            conn,
+            now=db.now(),
+            user_id=target.id,
+            login_type="token",
+            lifetime=lifetime,
+            token_name=name,
+        )
+    return w.GenerateAPIKeyResponse(key=token)
+
+
+@router.get("/users/{user}/keys/tokens", response_model=list[w.APIKey])
+async def list_tokens(user: str, actor: CurrentActor, db: DB) -> list[w.APIKey]:
+    target = await _resolve_user(db, actor, user)
+    async with db.read() as conn:
+        rows = await q.list_tokens(conn, target.id)
+    return [
+        w.APIKey(
+            id=r.id,
+            user_id=r.user_id,
+            last_used=r.last_used,
+            expires_at=r.expires_at,
+            created_at=r.created_at,
+            updated_at=r.created_at,
+            login_type=r.login_type,
+            token_name=r.token_name,
+            lifetime_seconds=int((r.expires_at - r.created_at).total_seconds()),
+        )
+        for r in rows
+    ]
+
+
+@router.delete("/users/{user}/keys/{keyid}", status_code=204)
+async def delete_token(user: str, keyid: str, actor: CurrentActor, db: DB) -> Response:
+    target = await _resolve_user(db, actor, user)
+    async with db.write() as conn:
+        if not await q.delete_api_key(conn, target.id, keyid):
+            raise not_found()
+    return Response(status_code=204)

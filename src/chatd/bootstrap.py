@@ -1,0 +1,56 @@
+"""First start: the default organization, the first admin user and their API token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chatd import accounts
+from chatd.security import random_string
+from chatd.settings import Settings
+from chatd.store import users as q
+from chatd.store.db import Database
+from chatd.store.users import ORG_ADMIN_ROLE
+
+
+@dataclass(frozen=True)
+class FirstUser:
+    email: str
+    username: str
+    password: str
+    token: str
+
+
+async def create_first_user(db: Database, settings: Settings) -> FirstUser | None:
+    """Create the first admin when there are no users yet; None when one exists."""
+    email = settings.first_user_email or "admin@chatd.local"
+    username = settings.first_user_username or "admin"
+    password = settings.first_user_password or random_string(20)
+    problems = accounts.validate_new_user(email, username, password)
+    if problems:
+        details = "; ".join(f"{p.field}: {p.detail}" for p in problems)
+        raise SystemExit(f"invalid CHATD_FIRST_USER_* settings: {details}")
+    async with db.write() as conn:
+        if await q.count_users(conn) > 0:
+            return None
+        now = db.now()
+        org_id = await q.ensure_default_org(conn, now)
+        user_id = await accounts.create_user(
+            conn,
+            now=now,
+            email=email,
+            username=username,
+            name="",
+            password=password,
+            is_owner=True,
+            org_ids=[org_id],
+            org_roles=[ORG_ADMIN_ROLE],
+        )
+        token = await accounts.issue_token(
+            conn,
+            now=now,
+            user_id=user_id,
+            login_type="token",
+            lifetime=accounts.MAX_TOKEN_LIFETIME,
+            token_name="first-start",
+        )
+    return FirstUser(email=email, username=username, password=password, token=token)

@@ -1,0 +1,94 @@
+"""``chatd server``: one replica (HTTP API, and later the workers and the event hub)."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+from pathlib import Path
+from typing import IO
+
+import typer
+import uvicorn
+
+from chatd.api.app import create_app
+from chatd.bootstrap import create_first_user
+from chatd.cli.session import Session, save_session
+from chatd.logging import configure_logging
+from chatd.settings import Settings
+from chatd.store.db import Database
+
+
+def _lock_data_dir(data_dir: Path) -> IO[str]:
+    """Embedded SQLite allows exactly one replica: hold a lock file in the data dir."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handle = (data_dir / "chatd.lock").open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        typer.echo(f"another chatd server is using {data_dir}", err=True)
+        raise typer.Exit(1) from None
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def _split_address(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host or "127.0.0.1", int(port)
+
+
+async def _serve(settings: Settings) -> None:
+    db = Database(settings.resolved_database_url())
+    try:
+        await db.migrate()
+        first = await create_first_user(db, settings)
+        host, port = _split_address(settings.http_address)
+        url = settings.access_url or f"http://{host}:{port}"
+        if first is not None:
+            path = save_session(Session(url=url, token=first.token))
+            typer.echo(
+                "First start: created the admin user.\n"
+                f"  URL:      {url}\n"
+                f"  email:    {first.email}\n"
+                f"  username: {first.username}\n"
+                f"  password: {first.password}\n"
+                f"  token:    {first.token}\n"
+                f"  (token saved to {path} for the chatd CLI)"
+            )
+        app = create_app(settings, db)
+        config = uvicorn.Config(
+            app, host=host, port=port, log_config=None, access_log=False, lifespan="on"
+        )
+        server = uvicorn.Server(config)
+        typer.echo(f"chatd listening on {url}")
+        await server.serve()
+    finally:
+        await db.close()
+
+
+def server(
+    http_address: str = typer.Option(None, help="Address to listen on (CHATD_HTTP_ADDRESS)."),
+    data_dir: Path = typer.Option(None, help="Data directory (CHATD_DATA_DIR)."),
+    database_url: str = typer.Option(
+        None, help="postgresql://... for PostgreSQL (CHATD_DATABASE_URL); default SQLite."
+    ),
+) -> None:
+    """Run a chatd server."""
+    overrides: dict[str, object] = {}
+    if http_address:
+        overrides["http_address"] = http_address
+    if data_dir:
+        overrides["data_dir"] = data_dir
+    if database_url:
+        overrides["database_url"] = database_url
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    configure_logging(settings.log_format)
+    lock = _lock_data_dir(settings.data_dir) if settings.is_sqlite() else None
+    try:
+        asyncio.run(_serve(settings))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if lock is not None:
+            lock.close()

@@ -1,0 +1,65 @@
+"""Where the CLI keeps the server URL and token (``$CHATD_CONFIG_DIR/session.json``)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx2
+import typer
+
+from chatd.settings import Settings
+
+
+@dataclass(frozen=True)
+class Session:
+    url: str
+    token: str
+
+
+def session_path() -> Path:
+    return Settings().config_dir / "session.json"
+
+
+def save_session(session: Session) -> Path:
+    path = session_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"url": session.url, "token": session.token}))
+    os.chmod(tmp, 0o600)
+    tmp.replace(path)
+    return path
+
+
+def load_session() -> Session:
+    path = session_path()
+    try:
+        data = json.loads(path.read_text())
+        return Session(url=str(data["url"]), token=str(data["token"]))
+    except (OSError, ValueError, KeyError):
+        typer.echo(f"Not logged in (no session at {path}). Run `chatd login URL` first.", err=True)
+        raise typer.Exit(1) from None
+
+
+def client(session: Session) -> httpx2.Client:
+    return httpx2.Client(
+        base_url=session.url, headers={"Coder-Session-Token": session.token}, timeout=30
+    )
+
+
+def fail_on_error(response: httpx2.Response) -> None:
+    if response.status_code < 400:
+        return
+    try:
+        body = response.json()
+        text = body.get("message", "")
+        if body.get("detail"):
+            text += f" ({body['detail']})"
+        for v in body.get("validations") or []:
+            text += f"\n  {v['field']}: {v['detail']}"
+    except ValueError:
+        text = response.text
+    typer.echo(f"error {response.status_code}: {text}", err=True)
+    raise typer.Exit(1)

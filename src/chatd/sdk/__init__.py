@@ -1,0 +1,1 @@
+"""Wire types (named as in the reference API) and a small async client."""

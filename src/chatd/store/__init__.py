@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy Core tables, migrations and query functions. The only place SQL lives."""

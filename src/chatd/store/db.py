@@ -1,0 +1,98 @@
+"""The one owner of database connections and their concurrency policy.
+
+Reads run in a plain (deferred) transaction. Writes run through :meth:`Database.write`, which on
+SQLite takes the writer lock up front (``BEGIN IMMEDIATE``) and serialises writers inside the
+process, and on PostgreSQL is an ordinary transaction whose functions lock the rows they change
+(``SELECT ... FOR UPDATE``). Nothing else in chatd creates engines or connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+Clock = Callable[[], dt.datetime]
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Any constant works; it only has to be the same for every replica.
+MIGRATION_LOCK_KEY = 0x63686174  # "chat"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Database:
+    def __init__(self, url: str, *, clock: Clock = utcnow, echo: bool = False) -> None:
+        self.url = url
+        self.clock = clock
+        self.is_sqlite = url.startswith("sqlite")
+        self._write_lock = asyncio.Lock()
+        self.engine: AsyncEngine = self._create_engine(echo)
+
+    def _create_engine(self, echo: bool) -> AsyncEngine:
+        if not self.is_sqlite:
+            return create_async_engine(self.url, echo=echo, pool_size=10, max_overflow=20)
+        engine = create_async_engine(self.url, echo=echo)
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Take over transaction control from the sqlite3 module (legacy mode would
+            # silently let two writers claim the same row).
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=5000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+        return engine
+
+    def now(self) -> dt.datetime:
+        return self.clock()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A read-only transaction."""
+        async with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction: committed when the block exits, rolled back on error."""
+        if not self.is_sqlite:
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        async with self._write_lock, self.engine.connect() as conn:
+            conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
+            async with conn.begin():
+                yield conn
+
+    async def migrate(self) -> None:
+        """Bring the schema to the newest revision (under an advisory lock on PostgreSQL)."""
+        from chatd.store.migrate import upgrade
+
+        async with self.write() as conn:
+            if not self.is_sqlite:
+                await conn.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY}
+                )
+            await conn.run_sync(upgrade)
+
+    async def close(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,345 @@
+"""Every table chatd stores, as SQLAlchemy Core. Migrations are generated from this file."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from chatd.store.types import BigIntPK, JSONType, UTCDateTime
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+organizations = sa.Table(
+    "organizations",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False, unique=True),
+    sa.Column("display_name", sa.Text, nullable=False, server_default=""),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("is_default", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("email", sa.Text, nullable=False, unique=True),
+    sa.Column("username", sa.Text, nullable=False, unique=True),
+    sa.Column("name", sa.Text, nullable=False, server_default=""),
+    sa.Column("hashed_password", sa.Text, nullable=False, server_default=""),
+    sa.Column("is_owner", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("status", sa.Text, nullable=False, server_default="active"),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen_at", UTCDateTime, nullable=True),
+)
+
+organization_members = sa.Table(
+    "organization_members",
+    metadata,
+    sa.Column(
+        "organization_id",
+        sa.Uuid,
+        sa.ForeignKey("organizations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("user_id", sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    # Organization roles, e.g. ["organization-admin"].
+    sa.Column("roles", JSONType, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("user_id", sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("hashed_secret", sa.LargeBinary, nullable=False),
+    sa.Column("login_type", sa.Text, nullable=False),  # "password" (session) or "token"
+    sa.Column("token_name", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("last_used", UTCDateTime, nullable=False),
+    sa.Index("ix_api_keys_user_id", "user_id"),
+)
+
+workspaces = sa.Table(
+    "workspaces",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("owner_id", sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column(
+        "organization_id",
+        sa.Uuid,
+        sa.ForeignKey("organizations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+chat_providers = sa.Table(
+    "chat_providers",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("provider", sa.Text, nullable=False, unique=True),
+    sa.Column("display_name", sa.Text, nullable=False, server_default=""),
+    # Encrypted with the deployment key (see chatd.store.secrets); never returned by the API.
+    sa.Column("api_key", sa.Text, nullable=False, server_default=""),
+    sa.Column("base_url", sa.Text, nullable=False, server_default=""),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("central_api_key_enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("allow_user_api_key", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column(
+        "allow_central_api_key_fallback", sa.Boolean, nullable=False, server_default=sa.false()
+    ),
+    sa.Column("created_by", sa.Uuid, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint(
+        "(central_api_key_enabled OR allow_user_api_key) AND "
+        "(NOT allow_central_api_key_fallback OR "
+        "(central_api_key_enabled AND allow_user_api_key))",
+        name="credential_policy",
+    ),
+)
+
+user_chat_provider_keys = sa.Table(
+    "user_chat_provider_keys",
+    metadata,
+    sa.Column("user_id", sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column(
+        "chat_provider_id",
+        sa.Uuid,
+        sa.ForeignKey("chat_providers.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("api_key", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+chat_model_configs = sa.Table(
+    "chat_model_configs",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("provider", sa.Text, nullable=False),
+    sa.Column("model", sa.Text, nullable=False),
+    sa.Column("display_name", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_by", sa.Uuid, nullable=True),
+    sa.Column("updated_by", sa.Uuid, nullable=True),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("is_default", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("deleted", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("deleted_at", UTCDateTime, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("context_limit", sa.BigInteger, nullable=False),
+    sa.Column("compression_threshold", sa.Integer, nullable=False, server_default="70"),
+    sa.Column("options", JSONType, nullable=False),
+    sa.CheckConstraint("context_limit > 0", name="context_limit_positive"),
+    sa.CheckConstraint(
+        "compression_threshold >= 0 AND compression_threshold <= 100",
+        name="compression_threshold_range",
+    ),
+    sa.Index(
+        "ix_chat_model_configs_one_default",
+        "is_default",
+        unique=True,
+        sqlite_where=sa.text("is_default AND NOT deleted"),
+        postgresql_where=sa.text("is_default AND NOT deleted"),
+    ),
+    sa.Index(
+        "ix_chat_model_configs_provider_model",
+        "provider",
+        "model",
+        unique=True,
+        sqlite_where=sa.text("NOT deleted"),
+        postgresql_where=sa.text("NOT deleted"),
+    ),
+)
+
+chats = sa.Table(
+    "chats",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("owner_id", sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column(
+        "organization_id",
+        sa.Uuid,
+        sa.ForeignKey("organizations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column(
+        "workspace_id", sa.Uuid, sa.ForeignKey("workspaces.id", ondelete="SET NULL"), nullable=True
+    ),
+    sa.Column("build_id", sa.Uuid, nullable=True),
+    sa.Column("agent_id", sa.Uuid, nullable=True),
+    sa.Column(
+        "parent_chat_id", sa.Uuid, sa.ForeignKey("chats.id", ondelete="SET NULL"), nullable=True
+    ),
+    sa.Column(
+        "root_chat_id", sa.Uuid, sa.ForeignKey("chats.id", ondelete="SET NULL"), nullable=True
+    ),
+    sa.Column("title", sa.Text, nullable=False, server_default="New Chat"),
+    sa.Column("status", sa.Text, nullable=False, server_default="waiting"),
+    sa.Column("worker_id", sa.Uuid, nullable=True),
+    sa.Column("started_at", UTCDateTime, nullable=True),
+    sa.Column("heartbeat_at", UTCDateTime, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column(
+        "last_model_config_id",
+        sa.Uuid,
+        sa.ForeignKey("chat_model_configs.id"),
+        nullable=False,
+    ),
+    sa.Column("archived", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("last_error", JSONType, nullable=True),
+    sa.Column("mode", sa.Text, nullable=True),
+    sa.Column("mcp_server_ids", JSONType, nullable=False),
+    sa.Column("labels", JSONType, nullable=False),
+    sa.Column("pin_order", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_read_message_id", sa.BigInteger, nullable=True),
+    sa.Column("last_injected_context", JSONType, nullable=True),
+    sa.Column("dynamic_tools", JSONType, nullable=True),
+    sa.Column("plan_mode", sa.Text, nullable=True),
+    sa.Column("client_type", sa.Text, nullable=False, server_default="api"),
+    sa.Column("last_turn_summary", sa.Text, nullable=True),
+    sa.CheckConstraint("pin_order = 0 OR parent_chat_id IS NULL", name="pin_order_root_only"),
+    sa.CheckConstraint("pin_order = 0 OR NOT archived", name="pin_order_not_archived"),
+    sa.CheckConstraint("pin_order >= 0", name="pin_order_non_negative"),
+    # The default list page: an owner's root chats, pinned first, then newest first.
+    sa.Index(
+        "ix_chats_owner_list",
+        "owner_id",
+        "archived",
+        "pin_order",
+        "updated_at",
+        "id",
+        sqlite_where=sa.text("parent_chat_id IS NULL"),
+        postgresql_where=sa.text("parent_chat_id IS NULL"),
+    ),
+    sa.Index("ix_chats_parent_chat_id", "parent_chat_id"),
+    sa.Index("ix_chats_root_chat_id", "root_chat_id"),
+    sa.Index("ix_chats_pending", "status", "updated_at"),
+)
+
+chat_messages = sa.Table(
+    "chat_messages",
+    metadata,
+    sa.Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    sa.Column("chat_id", sa.Uuid, sa.ForeignKey("chats.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("model_config_id", sa.Uuid, sa.ForeignKey("chat_model_configs.id"), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("role", sa.Text, nullable=False),
+    sa.Column("content", JSONType, nullable=False),
+    sa.Column("content_version", sa.SmallInteger, nullable=False, server_default="1"),
+    sa.Column("visibility", sa.Text, nullable=False, server_default="both"),
+    sa.Column("input_tokens", sa.BigInteger, nullable=True),
+    sa.Column("output_tokens", sa.BigInteger, nullable=True),
+    sa.Column("total_tokens", sa.BigInteger, nullable=True),
+    sa.Column("reasoning_tokens", sa.BigInteger, nullable=True),
+    sa.Column("cache_creation_tokens", sa.BigInteger, nullable=True),
+    sa.Column("cache_read_tokens", sa.BigInteger, nullable=True),
+    sa.Column("context_limit", sa.BigInteger, nullable=True),
+    sa.Column("total_cost_micros", sa.BigInteger, nullable=True),
+    sa.Column("runtime_ms", sa.BigInteger, nullable=True),
+    sa.Column("compressed", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_by", sa.Uuid, nullable=True),
+    sa.Column("deleted", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("provider_response_id", sa.Text, nullable=True),
+    sa.Index("ix_chat_messages_chat_id_id", "chat_id", "id"),
+    # has_unread: the newest undeleted assistant message of a chat.
+    sa.Index(
+        "ix_chat_messages_assistant",
+        "chat_id",
+        "id",
+        sqlite_where=sa.text("role = 'assistant' AND NOT deleted"),
+        postgresql_where=sa.text("role = 'assistant' AND NOT deleted"),
+    ),
+    sqlite_autoincrement=True,
+)
+
+chat_queued_messages = sa.Table(
+    "chat_queued_messages",
+    metadata,
+    sa.Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    sa.Column("chat_id", sa.Uuid, sa.ForeignKey("chats.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("content", JSONType, nullable=False),
+    sa.Column("model_config_id", sa.Uuid, sa.ForeignKey("chat_model_configs.id"), nullable=True),
+    sa.Column("created_by", sa.Uuid, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_chat_queued_messages_chat", "chat_id", "created_at", "id"),
+    sqlite_autoincrement=True,
+)
+
+chat_files = sa.Table(
+    "chat_files",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("owner_id", sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column(
+        "organization_id",
+        sa.Uuid,
+        sa.ForeignKey("organizations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("name", sa.Text, nullable=False, server_default=""),
+    sa.Column("mimetype", sa.Text, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)
+
+chat_file_links = sa.Table(
+    "chat_file_links",
+    metadata,
+    sa.Column("chat_id", sa.Uuid, sa.ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column(
+        "file_id", sa.Uuid, sa.ForeignKey("chat_files.id", ondelete="CASCADE"), primary_key=True
+    ),
+)
+
+chat_diff_statuses = sa.Table(
+    "chat_diff_statuses",
+    metadata,
+    sa.Column("chat_id", sa.Uuid, sa.ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("url", sa.Text, nullable=True),
+    sa.Column("pull_request_state", sa.Text, nullable=True),
+    sa.Column("pull_request_title", sa.Text, nullable=False, server_default=""),
+    sa.Column("pull_request_draft", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("changes_requested", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("additions", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("deletions", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("changed_files", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("author_login", sa.Text, nullable=True),
+    sa.Column("author_avatar_url", sa.Text, nullable=True),
+    sa.Column("base_branch", sa.Text, nullable=True),
+    sa.Column("head_branch", sa.Text, nullable=True),
+    sa.Column("pr_number", sa.Integer, nullable=True),
+    sa.Column("commits", sa.Integer, nullable=True),
+    sa.Column("approved", sa.Boolean, nullable=True),
+    sa.Column("reviewer_count", sa.Integer, nullable=True),
+    sa.Column("git_branch", sa.Text, nullable=False, server_default=""),
+    sa.Column("git_remote_origin", sa.Text, nullable=False, server_default=""),
+    sa.Column("refreshed_at", UTCDateTime, nullable=True),
+    sa.Column("stale_at", UTCDateTime, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+site_configs = sa.Table(
+    "site_configs",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)

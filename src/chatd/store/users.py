@@ -1,0 +1,226 @@
+"""Queries for users, organizations, memberships and API keys."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chatd.store.tables import api_keys, organization_members, organizations, users
+
+ORG_ADMIN_ROLE = "organization-admin"
+
+
+@dataclass(frozen=True)
+class UserRow:
+    id: uuid.UUID
+    email: str
+    username: str
+    name: str
+    hashed_password: str
+    is_owner: bool
+    status: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    last_seen_at: dt.datetime | None
+
+
+def _user(row: sa.Row[Any]) -> UserRow:
+    m = row._mapping
+    return UserRow(**{k: m[k] for k in UserRow.__dataclass_fields__})
+
+
+async def count_users(conn: AsyncConnection) -> int:
+    return int((await conn.execute(sa.select(sa.func.count()).select_from(users))).scalar_one())
+
+
+async def get_user(conn: AsyncConnection, user_id: uuid.UUID) -> UserRow | None:
+    row = (await conn.execute(sa.select(users).where(users.c.id == user_id))).first()
+    return _user(row) if row else None
+
+
+async def get_user_by_login(conn: AsyncConnection, login: str) -> UserRow | None:
+    """A user by email or username (case-insensitive)."""
+    lowered = login.lower()
+    row = (
+        await conn.execute(
+            sa.select(users).where(
+                sa.or_(sa.func.lower(users.c.email) == lowered, users.c.username == lowered)
+            )
+        )
+    ).first()
+    return _user(row) if row else None
+
+
+async def user_exists(conn: AsyncConnection, email: str, username: str) -> bool:
+    row = (
+        await conn.execute(
+            sa.select(users.c.id).where(
+                sa.or_(sa.func.lower(users.c.email) == email.lower(), users.c.username == username)
+            )
+        )
+    ).first()
+    return row is not None
+
+
+async def insert_user(
+    conn: AsyncConnection,
+    *,
+    now: dt.datetime,
+    email: str,
+    username: str,
+    name: str,
+    hashed_password: str,
+    is_owner: bool,
+) -> uuid.UUID:
+    user_id = uuid.uuid4()
+    await conn.execute(
+        users.insert().values(
+            id=user_id,
+            email=email,
+            username=username,
+            name=name,
+            hashed_password=hashed_password,
+            is_owner=is_owner,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    return user_id
+
+
+async def get_default_org(conn: AsyncConnection) -> uuid.UUID | None:
+    row = (
+        await conn.execute(
+            sa.select(organizations.c.id).where(organizations.c.is_default.is_(True))
+        )
+    ).first()
+    return row[0] if row else None
+
+
+async def ensure_default_org(conn: AsyncConnection, now: dt.datetime) -> uuid.UUID:
+    org_id = await get_default_org(conn)
+    if org_id is not None:
+        return org_id
+    org_id = uuid.uuid4()
+    await conn.execute(
+        organizations.insert().values(
+            id=org_id,
+            name="default",
+            display_name="Default",
+            is_default=True,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    return org_id
+
+
+async def list_orgs(conn: AsyncConnection, user_id: uuid.UUID | None) -> list[sa.Row[Any]]:
+    """Organizations the user belongs to (all of them when ``user_id`` is None)."""
+    query = sa.select(organizations).order_by(organizations.c.created_at, organizations.c.id)
+    if user_id is not None:
+        query = query.join(
+            organization_members, organization_members.c.organization_id == organizations.c.id
+        ).where(organization_members.c.user_id == user_id)
+    return list((await conn.execute(query)).all())
+
+
+async def get_org(conn: AsyncConnection, org_id: uuid.UUID) -> sa.Row[Any] | None:
+    return (
+        await conn.execute(sa.select(organizations).where(organizations.c.id == org_id))
+    ).first()
+
+
+async def org_exists(conn: AsyncConnection, org_id: uuid.UUID) -> bool:
+    return await get_org(conn, org_id) is not None
+
+
+async def add_member(
+    conn: AsyncConnection,
+    *,
+    now: dt.datetime,
+    org_id: uuid.UUID,
+    user_id: uuid.UUID,
+    roles: list[str],
+) -> None:
+    await conn.execute(
+        organization_members.insert().values(
+            organization_id=org_id, user_id=user_id, roles=roles, created_at=now
+        )
+    )
+
+
+async def memberships(conn: AsyncConnection, user_id: uuid.UUID) -> dict[uuid.UUID, list[str]]:
+    rows = await conn.execute(
+        sa.select(organization_members.c.organization_id, organization_members.c.roles).where(
+            organization_members.c.user_id == user_id
+        )
+    )
+    return {r[0]: list(r[1] or []) for r in rows}
+
+
+async def insert_api_key(
+    conn: AsyncConnection,
+    *,
+    key_id: str,
+    user_id: uuid.UUID,
+    hashed_secret: bytes,
+    login_type: str,
+    token_name: str,
+    now: dt.datetime,
+    expires_at: dt.datetime,
+) -> None:
+    await conn.execute(
+        api_keys.insert().values(
+            id=key_id,
+            user_id=user_id,
+            hashed_secret=hashed_secret,
+            login_type=login_type,
+            token_name=token_name,
+            created_at=now,
+            expires_at=expires_at,
+            last_used=now,
+        )
+    )
+
+
+async def get_api_key(conn: AsyncConnection, key_id: str) -> sa.Row[Any] | None:
+    return (await conn.execute(sa.select(api_keys).where(api_keys.c.id == key_id))).first()
+
+
+async def touch_api_key(conn: AsyncConnection, key_id: str, now: dt.datetime) -> None:
+    await conn.execute(api_keys.update().where(api_keys.c.id == key_id).values(last_used=now))
+
+
+async def list_tokens(conn: AsyncConnection, user_id: uuid.UUID) -> list[sa.Row[Any]]:
+    rows = await conn.execute(
+        sa.select(api_keys)
+        .where(api_keys.c.user_id == user_id, api_keys.c.login_type == "token")
+        .order_by(api_keys.c.created_at, api_keys.c.id)
+    )
+    return list(rows.all())
+
+
+async def delete_api_key(conn: AsyncConnection, user_id: uuid.UUID, key_id: str) -> bool:
+    result = await conn.execute(
+        api_keys.delete().where(api_keys.c.id == key_id, api_keys.c.user_id == user_id)
+    )
+    return bool(result.rowcount)
+
+
+async def token_name_taken(conn: AsyncConnection, user_id: uuid.UUID, name: str) -> bool:
+    row = (
+        await conn.execute(
+            sa.select(api_keys.c.id).where(
+                api_keys.c.user_id == user_id,
+                api_keys.c.login_type == "token",
+                api_keys.c.token_name == name,
+            )
+        )
+    ).first()
+    return row is not None

@@ -1,0 +1,160 @@
+"""Users, login, tokens and organizations."""
+
+from __future__ import annotations
+
+import httpx2
+import pytest
+
+from tests.helpers import Api, ApiUser, envelope
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_me_with_header_cookie_and_query(client: httpx2.AsyncClient, admin: ApiUser) -> None:
+    r = await client.get("/api/v2/users/me", headers=admin.headers)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["username"] == "admin"
+    assert body["email"] == "admin@example.com"
+    assert {"name": "owner", "display_name": "Owner"} in body["roles"]
+    assert body["organization_ids"] == [str(admin.org_id)]
+
+    r = await client.get("/api/v2/users/me", headers={"Cookie": f"coder_session_token={admin.token}"})
+    assert r.status_code == 200
+    r = await client.get("/api/v2/users/me", params={"coder_session_token": admin.token})
+    assert r.status_code == 200
+
+
+async def test_unauthenticated_and_bad_tokens(client: httpx2.AsyncClient, admin: ApiUser) -> None:
+    r = await client.get("/api/v2/users/me")
+    assert r.status_code == 401
+    assert "must be provided" in envelope(r)["detail"]
+    for token in ["garbage", admin.token[:-1] + ("x" if admin.token[-1] != "x" else "y")]:
+        r = await client.get("/api/v2/users/me", headers={"Coder-Session-Token": token})
+        assert r.status_code == 401
+        envelope(r)
+
+
+async def test_first_user_only_once(client: httpx2.AsyncClient, admin: ApiUser) -> None:
+    r = await client.post(
+        "/api/v2/users/first",
+        json={"email": "x@example.com", "username": "x", "password": "password-123"},
+    )
+    assert r.status_code == 409
+    assert envelope(r)["message"] == "The initial user has already been created."
+
+
+async def test_first_user_on_empty_deployment(client: httpx2.AsyncClient) -> None:
+    r = await client.post(
+        "/api/v2/users/first",
+        json={"email": "bad", "username": "-x", "password": "short"},
+    )
+    assert r.status_code == 400
+    fields = {v["field"] for v in envelope(r)["validations"]}
+    assert fields == {"email", "username", "password"}
+
+    r = await client.post(
+        "/api/v2/users/first",
+        json={"email": "root@example.com", "username": "root", "password": "password-123"},
+    )
+    assert r.status_code == 201
+    org_id = r.json()["organization_id"]
+    r = await client.post(
+        "/api/v2/users/login", json={"email": "root@example.com", "password": "password-123"}
+    )
+    assert r.status_code == 201
+    token = r.json()["session_token"]
+    r = await client.get("/api/v2/organizations", headers={"Coder-Session-Token": token})
+    assert [o["id"] for o in r.json()] == [org_id]
+    assert r.json()[0]["name"] == "default"
+
+
+async def test_login_logout(client: httpx2.AsyncClient, api: Api) -> None:
+    user = await api.create_user("alice")
+    r = await client.post(
+        "/api/v2/users/login", json={"email": "alice@example.com", "password": "wrong-password"}
+    )
+    assert r.status_code == 401
+    assert envelope(r)["message"] == "Incorrect email or password."
+    r = await client.post("/api/v2/users/logout", headers=user.headers)
+    assert r.status_code == 200
+    r = await client.get("/api/v2/users/me", headers=user.headers)
+    assert r.status_code == 401
+
+
+async def test_create_user_rules(client: httpx2.AsyncClient, api: Api, admin: ApiUser) -> None:
+    member = await api.create_user("bob")
+    payload = {"email": "c@example.com", "username": "carol", "password": "password-123"}
+    r = await client.post("/api/v2/users", headers=member.headers, json=payload)
+    assert r.status_code == 403
+    r = await client.post("/api/v2/users", headers=admin.headers, json=payload)
+    assert r.status_code == 201
+    assert r.json()["organization_ids"] == [str(admin.org_id)]
+    assert r.json()["roles"] == []
+    r = await client.post("/api/v2/users", headers=admin.headers, json=payload)
+    assert r.status_code == 409
+    r = await client.post("/api/v2/users", headers=admin.headers, content=b"{nope")
+    assert r.status_code == 400
+    assert envelope(r)["message"] == "Request body must be valid JSON."
+    r = await client.post(
+        "/api/v2/users", headers=admin.headers, json={**payload, "username": 5}
+    )
+    assert r.status_code == 400
+
+
+async def test_tokens_lifecycle(client: httpx2.AsyncClient, api: Api, admin: ApiUser) -> None:
+    user = await api.create_user("dave")
+    r = await client.post(
+        "/api/v2/users/me/keys/tokens", headers=user.headers, json={"token_name": "ci"}
+    )
+    assert r.status_code == 201
+    token = r.json()["key"]
+    r = await client.get("/api/v2/users/me", headers={"Coder-Session-Token": token})
+    assert r.json()["username"] == "dave"
+
+    r = await client.post(
+        "/api/v2/users/me/keys/tokens", headers=user.headers, json={"token_name": "ci"}
+    )
+    assert r.status_code == 409
+
+    r = await client.get("/api/v2/users/dave/keys/tokens", headers=user.headers)
+    assert r.status_code == 200
+    keys = r.json()
+    assert [k["token_name"] for k in keys] == ["ci"]
+    assert token.startswith(keys[0]["id"] + "-")
+    assert "hashed_secret" not in keys[0]
+
+    # Another member may not touch dave's tokens; an admin may.
+    other = await api.create_user("erin")
+    r = await client.get(f"/api/v2/users/{user.id}/keys/tokens", headers=other.headers)
+    assert r.status_code == 403
+    r = await client.get(f"/api/v2/users/{user.id}/keys/tokens", headers=admin.headers)
+    assert r.status_code == 200
+
+    r = await client.delete(f"/api/v2/users/me/keys/{keys[0]['id']}", headers=user.headers)
+    assert r.status_code == 204
+    r = await client.get("/api/v2/users/me", headers={"Coder-Session-Token": token})
+    assert r.status_code == 401
+    r = await client.delete(f"/api/v2/users/me/keys/{keys[0]['id']}", headers=user.headers)
+    assert r.status_code == 404
+
+
+async def test_organizations(client: httpx2.AsyncClient, api: Api, admin: ApiUser) -> None:
+    user = await api.create_user("frank")
+    r = await client.get(f"/api/v2/organizations/{admin.org_id}", headers=user.headers)
+    assert r.status_code == 200
+    assert r.json()["is_default"] is True
+    r = await client.get("/api/v2/organizations/not-a-uuid", headers=user.headers)
+    assert r.status_code == 400
+    assert envelope(r)["message"] == 'Invalid UUID "not-a-uuid".'
+    r = await client.get(
+        "/api/v2/organizations/00000000-0000-0000-0000-000000000009", headers=user.headers
+    )
+    assert r.status_code == 404
+
+
+async def test_unknown_route_and_nosniff(client: httpx2.AsyncClient) -> None:
+    r = await client.get("/api/v2/nope")
+    assert r.status_code == 404
+    assert envelope(r)["message"] == "Route not found."
+    assert r.headers["x-content-type-options"] == "nosniff"

@@ -1,0 +1,139 @@
+"""Shared fixtures: a migrated database per test on every configured backend, the app, clients.
+
+SQLite always runs. PostgreSQL runs when CHATD_TEST_DATABASE_URL points at a server (any
+database on it): the suite creates its own database there and drops it at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import psycopg
+import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
+
+from chatd.api.app import create_app
+from chatd.settings import Settings, to_async_url
+from chatd.store.db import Database
+from chatd.store.migrate import upgrade
+from chatd.store.tables import metadata
+from tests.helpers import Api, ApiUser, bootstrap_admin
+
+PG_ENV = "CHATD_TEST_DATABASE_URL"
+PG_SKIP = f"PostgreSQL tests are off: set {PG_ENV}=postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session (dropped afterwards)."""
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(PG_SKIP)
+    name = f"chatd_test_{uuid.uuid4().hex[:12]}"
+    admin_url = base.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = to_async_url(admin_url.rsplit("/", 1)[0] + "/" + name)
+    _migrate_sync(url)
+    yield url
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file that each test copies (migrating once is much faster)."""
+    path = tmp_path_factory.mktemp("template") / "chatd.db"
+    _migrate_sync(f"sqlite:///{path}")
+    return path
+
+
+def _migrate_sync(url: str) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        upgrade(conn)
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgres" and not os.environ.get(PG_ENV):
+        pytest.skip(PG_SKIP)
+    return str(request.param)
+
+
+@pytest.fixture
+async def db(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    if backend == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "chatd.db"
+        shutil.copy(template, path)
+        database = Database(f"sqlite+aiosqlite:///{path}")
+    else:
+        url: str = request.getfixturevalue("pg_url")
+        database = Database(url)
+        names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+        async with database.write() as conn:
+            await conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        config_dir=tmp_path / "config",
+        first_user_email="admin@example.com",
+        first_user_username="admin",
+        first_user_password="correct-horse-battery",
+        openai_api_key="",
+        anthropic_api_key="",
+    )
+
+
+@pytest.fixture
+async def app(settings: Settings, db: Database) -> AsyncIterator[FastAPI]:
+    application = create_app(settings, db)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx2.AsyncClient]:
+    transport = httpx2.ASGITransport(app=app)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http
+
+
+@pytest.fixture
+async def api(client: httpx2.AsyncClient, db: Database, settings: Settings) -> Api:
+    return Api(client, await bootstrap_admin(db, settings))
+
+
+@pytest.fixture
+async def admin(api: Api) -> ApiUser:
+    return api.admin
+
+
+@pytest.fixture
+async def member(api: Api) -> ApiUser:
+    return await api.create_user("member")
+
+
+def pytest_configure(config: Any) -> None:
+    os.environ.setdefault("CHATD_CONFIG_DIR", str(Path(config.rootpath) / ".pytest-config"))

@@ -1,0 +1,76 @@
+"""Helpers for API tests: users with tokens, and short request wrappers."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+
+from chatd.bootstrap import create_first_user
+from chatd.settings import Settings
+from chatd.store.db import Database
+
+
+@dataclass(frozen=True)
+class ApiUser:
+    id: uuid.UUID
+    username: str
+    token: str
+    org_id: uuid.UUID
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Coder-Session-Token": self.token}
+
+
+async def bootstrap_admin(db: Database, settings: Settings) -> ApiUser:
+    first = await create_first_user(db, settings)
+    assert first is not None
+    async with db.read() as conn:
+        from chatd.store import users as q
+
+        user = await q.get_user_by_login(conn, first.email)
+        org = await q.get_default_org(conn)
+    assert user is not None and org is not None
+    return ApiUser(id=user.id, username=user.username, token=first.token, org_id=org)
+
+
+class Api:
+    """A client plus the first admin; creates more users on demand."""
+
+    def __init__(self, client: httpx2.AsyncClient, admin: ApiUser) -> None:
+        self.client = client
+        self.admin = admin
+
+    async def create_user(self, username: str, password: str = "password-123") -> ApiUser:
+        r = await self.client.post(
+            "/api/v2/users",
+            headers=self.admin.headers,
+            json={"email": f"{username}@example.com", "username": username, "password": password},
+        )
+        assert r.status_code == 201, r.text
+        user_id = uuid.UUID(r.json()["id"])
+        r = await self.client.post(
+            "/api/v2/users/login",
+            json={"email": f"{username}@example.com", "password": password},
+        )
+        assert r.status_code == 201, r.text
+        return ApiUser(
+            id=user_id, username=username, token=r.json()["session_token"], org_id=self.admin.org_id
+        )
+
+    async def request(
+        self, method: str, url: str, user: ApiUser, **kwargs: Any
+    ) -> httpx2.Response:
+        return await self.client.request(method, url, headers=user.headers, **kwargs)
+
+
+def envelope(response: httpx2.Response) -> dict[str, Any]:
+    """The error body, checked to be the reference envelope."""
+    body = response.json()
+    assert isinstance(body, dict)
+    assert isinstance(body.get("message"), str)
+    assert set(body) <= {"message", "detail", "validations", "spent_micros", "limit_micros", "resets_at"}
+    return body
