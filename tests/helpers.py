@@ -61,9 +61,7 @@ class Api:
             id=user_id, username=username, token=r.json()["session_token"], org_id=self.admin.org_id
         )
 
-    async def request(
-        self, method: str, url: str, user: ApiUser, **kwargs: Any
-    ) -> httpx2.Response:
+    async def request(self, method: str, url: str, user: ApiUser, **kwargs: Any) -> httpx2.Response:
         return await self.client.request(method, url, headers=user.headers, **kwargs)
 
 
@@ -72,5 +70,12 @@ def envelope(response: httpx2.Response) -> dict[str, Any]:
     body = response.json()
     assert isinstance(body, dict)
     assert isinstance(body.get("message"), str)
-    assert set(body) <= {"message", "detail", "validations", "spent_micros", "limit_micros", "resets_at"}
+    assert set(body) <= {
+        "message",
+        "detail",
+        "validations",
+        "spent_micros",
+        "limit_micros",
+        "resets_at",
+    }
     return body

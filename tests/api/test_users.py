@@ -19,7 +19,9 @@ async def test_me_with_header_cookie_and_query(client: httpx2.AsyncClient, admin
     assert {"name": "owner", "display_name": "Owner"} in body["roles"]
     assert body["organization_ids"] == [str(admin.org_id)]
 
-    r = await client.get("/api/v2/users/me", headers={"Cookie": f"coder_session_token={admin.token}"})
+    r = await client.get(
+        "/api/v2/users/me", headers={"Cookie": f"coder_session_token={admin.token}"}
+    )
     assert r.status_code == 200
     r = await client.get("/api/v2/users/me", params={"coder_session_token": admin.token})
     assert r.status_code == 200
@@ -96,9 +98,7 @@ async def test_create_user_rules(client: httpx2.AsyncClient, api: Api, admin: Ap
     r = await client.post("/api/v2/users", headers=admin.headers, content=b"{nope")
     assert r.status_code == 400
     assert envelope(r)["message"] == "Request body must be valid JSON."
-    r = await client.post(
-        "/api/v2/users", headers=admin.headers, json={**payload, "username": 5}
-    )
+    r = await client.post("/api/v2/users", headers=admin.headers, json={**payload, "username": 5})
     assert r.status_code == 400
 
 

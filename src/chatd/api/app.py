@@ -10,7 +10,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chatd import __version__
 from chatd.api import errors, openapi
-from chatd.api.routes import organizations, users
+from chatd.api.routes import chats, files, messages, models, organizations, providers, users
+from chatd.events.hub import EventHub
 from chatd.settings import Settings
 from chatd.store import users as user_queries
 from chatd.store.db import Database
@@ -64,7 +65,9 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.db = database
     app.state.settings = settings
     errors.install(app)
-    for module in (users, organizations):
+    app.state.hub = EventHub()
+    # Fixed paths (/chats/files, /chats/models, ...) before /chats/{chat}.
+    for module in (users, organizations, files, models, providers, chats, messages):
         app.include_router(module.router)
     openapi.install(app)
     app.add_middleware(NoSniffMiddleware)

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from chatd.api.errors import ApiError
 from chatd.authz import Actor
+from chatd.events.hub import EventHub
 from chatd.security import secret_matches, split_token
 from chatd.settings import Settings
 from chatd.store import users as q
@@ -24,6 +25,11 @@ TOUCH_INTERVAL = dt.timedelta(minutes=1)
 def get_db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
+
+
+def get_hub(request: Request) -> EventHub:
+    hub: EventHub = request.app.state.hub
+    return hub
 
 
 def get_settings(request: Request) -> Settings:
@@ -84,3 +90,4 @@ async def current_actor(request: Request, db: Annotated[Database, Depends(get_db
 DB = Annotated[Database, Depends(get_db)]
 CurrentActor = Annotated[Actor, Depends(current_actor)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
+Hub = Annotated[EventHub, Depends(get_hub)]

@@ -1,0 +1,20 @@
+"""The ``{chat}`` path parameter: parse, load, and check read access (404 otherwise)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from chatd.api.errors import not_found
+from chatd.api.params import parse_uuid_path
+from chatd.authz import Actor
+from chatd.store.chats import get_chat_row
+from chatd.store.db import Database
+
+
+async def load_chat(db: Database, actor: Actor, raw: str) -> sa.RowMapping:
+    chat_id = parse_uuid_path(raw)
+    async with db.read() as conn:
+        row = await get_chat_row(conn, chat_id)
+    if row is None or not actor.can_read_chat(row["owner_id"], row["organization_id"]):
+        raise not_found()
+    return row

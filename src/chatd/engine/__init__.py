@@ -1,0 +1,1 @@
+"""The chat engine: prompts, and (next) workers and the agent loop."""

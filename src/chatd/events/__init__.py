@@ -1,0 +1,1 @@
+"""Events: what a state change publishes, and the in-process hub that delivers it."""

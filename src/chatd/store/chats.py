@@ -1,0 +1,113 @@
+"""Reading chats: single rows, families, diff statuses, linked files, unread state."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chatd.sdk.chats import Chat, ChatDiffStatus, ChatFileMetadata
+from chatd.store import convert
+from chatd.store.tables import (
+    chat_diff_statuses,
+    chat_file_links,
+    chat_files,
+    chat_messages,
+    chats,
+    users,
+)
+
+# A chat with its owner's display fields, as every Chat response needs.
+CHAT_WITH_OWNER = sa.select(
+    chats, users.c.name.label("owner_name"), users.c.username.label("owner_username")
+).join(users, users.c.id == chats.c.owner_id)
+
+
+def has_unread_expr() -> sa.ColumnElement[bool]:
+    """An undeleted assistant message newer than the chat's read cursor exists."""
+    m = chat_messages.alias("unread_m")
+    return sa.exists(
+        sa.select(sa.literal(1))
+        .select_from(m)
+        .where(
+            m.c.chat_id == chats.c.id,
+            m.c.role == "assistant",
+            m.c.deleted.is_(False),
+            m.c.id > sa.func.coalesce(chats.c.last_read_message_id, 0),
+        )
+    )
+
+
+async def get_chat_row(
+    conn: AsyncConnection, chat_id: uuid.UUID, *, for_update: bool = False
+) -> sa.RowMapping | None:
+    """One chat with owner fields. ``for_update`` takes the row lock (PostgreSQL)."""
+    query = CHAT_WITH_OWNER.where(chats.c.id == chat_id)
+    if for_update:
+        query = query.with_for_update(of=chats)
+    row = (await conn.execute(query)).first()
+    return row._mapping if row else None
+
+
+async def lock_chat(conn: AsyncConnection, chat_id: uuid.UUID) -> sa.RowMapping | None:
+    """Lock the chat row first, as every state change must (SQLite: the write lock is held)."""
+    return await get_chat_row(conn, chat_id, for_update=True)
+
+
+async def get_chat(conn: AsyncConnection, chat_id: uuid.UUID) -> Chat | None:
+    row = await get_chat_row(conn, chat_id)
+    return convert.chat(row) if row else None
+
+
+async def diff_statuses(
+    conn: AsyncConnection, chat_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, ChatDiffStatus]:
+    ids = list(chat_ids)
+    if not ids:
+        return {}
+    rows = await conn.execute(
+        sa.select(chat_diff_statuses).where(chat_diff_statuses.c.chat_id.in_(ids))
+    )
+    return {r.chat_id: convert.diff_status(r._mapping) for r in rows}
+
+
+async def linked_files(conn: AsyncConnection, chat_id: uuid.UUID) -> list[ChatFileMetadata]:
+    rows = await conn.execute(
+        sa.select(
+            chat_files.c.id,
+            chat_files.c.owner_id,
+            chat_files.c.organization_id,
+            chat_files.c.name,
+            chat_files.c.mimetype,
+            chat_files.c.created_at,
+        )
+        .join(chat_file_links, chat_file_links.c.file_id == chat_files.c.id)
+        .where(chat_file_links.c.chat_id == chat_id)
+        .order_by(chat_files.c.created_at, chat_files.c.id)
+    )
+    return [convert.file_metadata(r._mapping) for r in rows]
+
+
+async def children(
+    conn: AsyncConnection, parent_ids: list[uuid.UUID], *, archived: bool | None
+) -> dict[uuid.UUID, list[Chat]]:
+    """Direct children per parent (newest first), each with diff status and has_unread."""
+    if not parent_ids:
+        return {}
+    query = (
+        CHAT_WITH_OWNER.add_columns(has_unread_expr().label("has_unread"))
+        .where(chats.c.parent_chat_id.in_(parent_ids))
+        .order_by(chats.c.created_at.desc(), chats.c.id.desc())
+    )
+    if archived is not None:
+        query = query.where(chats.c.archived.is_(archived))
+    rows = [r._mapping for r in await conn.execute(query)]
+    statuses = await diff_statuses(conn, [r["id"] for r in rows])
+    result: dict[uuid.UUID, list[Chat]] = {}
+    for row in rows:
+        child = convert.chat(row, has_unread=bool(row["has_unread"]))
+        child.diff_status = statuses.get(child.id) or convert.empty_diff_status(child.id)
+        result.setdefault(row["parent_chat_id"], []).append(child)
+    return result

@@ -1,0 +1,57 @@
+"""Queries for uploaded chat files and their links to chats."""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chatd.store.tables import chat_file_links, chat_files
+
+# How many files one chat may link (api-behaviour §3.4, seed era).
+MAX_CHAT_FILE_IDS = 20
+
+
+async def get_file_meta(conn: AsyncConnection, file_id: uuid.UUID) -> sa.RowMapping | None:
+    """A file's metadata (no data)."""
+    row = (
+        await conn.execute(
+            sa.select(
+                chat_files.c.id,
+                chat_files.c.owner_id,
+                chat_files.c.organization_id,
+                chat_files.c.name,
+                chat_files.c.mimetype,
+                chat_files.c.created_at,
+            ).where(chat_files.c.id == file_id)
+        )
+    ).first()
+    return row._mapping if row else None
+
+
+async def link_files(
+    conn: AsyncConnection, chat_id: uuid.UUID, file_ids: list[uuid.UUID]
+) -> list[str]:
+    """Link files to a chat, all or nothing under the cap; returns warnings (§8.4)."""
+    wanted = list(dict.fromkeys(file_ids))
+    if not wanted:
+        return []
+    existing = set(
+        (
+            await conn.execute(
+                sa.select(chat_file_links.c.file_id).where(chat_file_links.c.chat_id == chat_id)
+            )
+        ).scalars()
+    )
+    new = [f for f in wanted if f not in existing]
+    if len(existing) + len(new) > MAX_CHAT_FILE_IDS:
+        return [
+            f"file linking skipped: batch of {len(file_ids)} file(s) would exceed limit of "
+            f"{MAX_CHAT_FILE_IDS}"
+        ]
+    if new:
+        await conn.execute(
+            chat_file_links.insert(), [{"chat_id": chat_id, "file_id": f} for f in new]
+        )
+    return []
