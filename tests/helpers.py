@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx2
+import sqlalchemy as sa
 
 from chatd.bootstrap import create_first_user
 from chatd.settings import Settings
 from chatd.store.db import Database
+from chatd.store.tables import chat_providers
 
 
 @dataclass(frozen=True)
@@ -79,3 +81,56 @@ def envelope(response: httpx2.Response) -> dict[str, Any]:
         "resets_at",
     }
     return body
+
+
+async def seed_model_config(
+    db: Database, *, provider: str = "openai", model: str = "gpt-4o", is_default: bool = True
+) -> uuid.UUID:
+    """A provider (with a key) and an enabled model config, straight into the store."""
+    from chatd.store import model_configs as mq
+
+    now = db.now()
+    async with db.write() as conn:
+        existing = await conn.execute(
+            sa.select(chat_providers.c.id).where(chat_providers.c.provider == provider)
+        )
+        if existing.first() is None:
+            await mq.insert_provider(
+                conn,
+                provider=provider,
+                api_key="sk-test",
+                created_at=now,
+                updated_at=now,
+            )
+        return await mq.insert_model_config(
+            conn,
+            provider=provider,
+            model=model,
+            is_default=is_default,
+            context_limit=128000,
+            created_at=now,
+            updated_at=now,
+        )
+
+
+async def make_chat(
+    db: Database, owner: ApiUser, model_config_id: uuid.UUID, text: str = "hello there"
+) -> uuid.UUID:
+    """A pending chat with one user message, created through the store (not the API)."""
+    from chatd.sdk.chats import ChatMessagePart, ChatMessagePartType
+    from chatd.store.chat_create import NewChat, create_chat
+
+    async with db.write() as conn:
+        chat, _ = await create_chat(
+            conn,
+            db.now(),
+            NewChat(
+                owner_id=owner.id,
+                organization_id=owner.org_id,
+                title=text,
+                model_config_id=model_config_id,
+                content=[ChatMessagePart(type=ChatMessagePartType.text, text=text)],
+                system_prompts=["system"],
+            ),
+        )
+    return chat.id

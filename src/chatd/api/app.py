@@ -10,8 +10,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chatd import __version__
 from chatd.api import errors, openapi
-from chatd.api.routes import chats, files, messages, models, organizations, providers, users
+from chatd.api.routes import (
+    chat_list,
+    chats,
+    files,
+    messages,
+    models,
+    organizations,
+    providers,
+    users,
+)
 from chatd.events.hub import EventHub
+from chatd.provider_bootstrap import bootstrap_providers
 from chatd.settings import Settings
 from chatd.store import users as user_queries
 from chatd.store.db import Database
@@ -50,6 +60,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         await database.migrate()
         async with database.write() as conn:
             await user_queries.ensure_default_org(conn, database.now())
+        await bootstrap_providers(database, settings)
         try:
             yield
         finally:
@@ -67,7 +78,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     errors.install(app)
     app.state.hub = EventHub()
     # Fixed paths (/chats/files, /chats/models, ...) before /chats/{chat}.
-    for module in (users, organizations, files, models, providers, chats, messages):
+    for module in (users, organizations, files, models, providers, chat_list, chats, messages):
         app.include_router(module.router)
     openapi.install(app)
     app.add_middleware(NoSniffMiddleware)
