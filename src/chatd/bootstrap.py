@@ -30,10 +30,10 @@ async def create_first_user(db: Database, settings: Settings) -> FirstUser | Non
         details = "; ".join(f"{p.field}: {p.detail}" for p in problems)
         raise SystemExit(f"invalid CHATD_FIRST_USER_* settings: {details}")
     async with db.write() as conn:
+        now = db.now()
+        org_id = await q.ensure_default_org(conn, now)  # serialises concurrent first starts
         if await q.count_users(conn) > 0:
             return None
-        now = db.now()
-        org_id = await q.ensure_default_org(conn, now)
         user_id = await accounts.create_user(
             conn,
             now=now,

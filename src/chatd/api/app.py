@@ -18,6 +18,7 @@ from chatd.api.routes import (
     models,
     organizations,
     providers,
+    streams,
     users,
 )
 from chatd.events.hub import EventHub
@@ -80,6 +81,13 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     # Fixed paths (/chats/files, /chats/models, ...) before /chats/{chat}.
     for module in (users, organizations, files, models, providers, chat_list, chats, messages):
         app.include_router(module.router)
+    streams.document()
+
+    @app.get("/healthz", tags=["General"], response_model=dict[str, str])
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers HTTP."""
+        return {"status": "ok"}
+
     openapi.install(app)
     app.add_middleware(NoSniffMiddleware)
     return app

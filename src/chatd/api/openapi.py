@@ -13,6 +13,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
+from chatd.sdk.errors import ValidationError
+
 _BODY_MODELS: dict[str, type[BaseModel]] = {}
 _EXTRA_MODELS: dict[str, type[BaseModel]] = {}
 _WEBSOCKET_PATHS: dict[str, dict[str, Any]] = {}
@@ -31,11 +33,13 @@ def json_body(model: type[BaseModel]) -> dict[str, Any]:
     }
 
 
-def raw_body(media_type: str = "application/octet-stream") -> dict[str, Any]:
+def raw_body(*media_types: str) -> dict[str, Any]:
+    """``openapi_extra`` for a route whose body is raw bytes of any of ``media_types``."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
     return {
         "requestBody": {
             "required": True,
-            "content": {media_type: {"schema": {"type": "string", "format": "binary"}}},
+            "content": {t: binary for t in media_types or ("application/octet-stream",)},
         }
     }
 
@@ -87,7 +91,19 @@ def install(app: FastAPI) -> None:
             components.update(model_schema.pop("$defs", {}))
             components.setdefault(model.__name__, model_schema)
         schema.setdefault("paths", {}).update(_WEBSOCKET_PATHS)
+        _drop_fastapi_422(schema)
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _drop_fastapi_422(schema: dict[str, Any]) -> None:
+    """chatd never answers 422 (validation failures are 400 with the envelope)."""
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            operation.get("responses", {}).pop("422", None)
+    components = schema.get("components", {}).get("schemas", {})
+    components.pop("HTTPValidationError", None)
+    # FastAPI's own ValidationError schema shares our envelope's name: put ours back.
+    components["ValidationError"] = ValidationError.model_json_schema()

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chatd.store.tables import api_keys, organization_members, organizations, users
 
 ORG_ADMIN_ROLE = "organization-admin"
+BOOTSTRAP_LOCK_KEY = 0x63686175
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,13 @@ async def get_default_org(conn: AsyncConnection) -> uuid.UUID | None:
 
 
 async def ensure_default_org(conn: AsyncConnection, now: dt.datetime) -> uuid.UUID:
+    """The default organization, created on first use.
+
+    Takes the bootstrap lock for the rest of the transaction, so replicas starting together
+    create one default organization and one first user (SQLite already holds the write lock).
+    """
+    if conn.dialect.name == "postgresql":
+        await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": BOOTSTRAP_LOCK_KEY})
     org_id = await get_default_org(conn)
     if org_id is not None:
         return org_id

@@ -77,10 +77,10 @@ async def create_first_user(request: Request, db: DB) -> w.CreateFirstUserRespon
     if problems:
         raise ApiError(400, "Validation failed.", validations=problems)
     async with db.write() as conn:
+        now = db.now()
+        org_id = await q.ensure_default_org(conn, now)  # serialises concurrent first users
         if await q.count_users(conn) > 0:
             raise ApiError(409, "The initial user has already been created.")
-        now = db.now()
-        org_id = await q.ensure_default_org(conn, now)
         user_id = await accounts.create_user(
             conn,
             now=now,

@@ -1,0 +1,125 @@
+"""Start real ``chatd server`` processes on loopback ports for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx2
+
+STARTUP_TIMEOUT = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def chatd_env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHATD_")}
+    env.pop("OPENAI_API_KEY", None)
+    env.pop("ANTHROPIC_API_KEY", None)
+    env.update(
+        HOME=str(home),
+        CHATD_DATA_DIR=str(home / "data"),
+        CHATD_CONFIG_DIR=str(home / "config"),
+        CHATD_LOG_FORMAT="json",
+    )
+    env.update(extra)
+    return env
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chatd.cli.main", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@dataclass
+class ServerProcess:
+    proc: subprocess.Popen[str]
+    url: str
+    output: list[str] = field(default_factory=list)
+    _lines: queue.Queue[str | None] = field(default_factory=queue.Queue)
+
+    @classmethod
+    def start(cls, env: dict[str, str], port: int | None = None) -> ServerProcess:
+        port = port or free_port()
+        env = {**env, "CHATD_HTTP_ADDRESS": f"127.0.0.1:{port}"}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "chatd.cli.main", "server"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        server = cls(proc=proc, url=f"http://127.0.0.1:{port}")
+        threading.Thread(target=server._pump, daemon=True).start()
+        return server
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        with self.proc.stdout:
+            for line in self.proc.stdout:
+                self._lines.put(line.rstrip("\n"))
+        self._lines.put(None)
+
+    def wait_ready(self) -> None:
+        """Wait until the server answers HTTP (collecting its output meanwhile)."""
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            self.collect()
+            if self.proc.poll() is not None:
+                self.collect(final=True)
+                raise RuntimeError("chatd server exited:\n" + "\n".join(self.output))
+            try:
+                if httpx2.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    self.collect()
+                    return
+            except httpx2.TransportError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError("chatd server did not start:\n" + "\n".join(self.output))
+
+    def collect(self, final: bool = False) -> None:
+        while True:
+            try:
+                line = self._lines.get(timeout=5 if final else 0)
+            except queue.Empty:
+                return
+            if line is None:
+                return
+            self.output.append(line)
+
+    def value(self, label: str) -> str:
+        """A ``label: value`` line from the first-start banner."""
+        for line in self.output:
+            if line.strip().startswith(label + ":"):
+                return line.split(":", 1)[1].strip()
+        raise KeyError(label)
+
+    def stop(self) -> int:
+        """Stop gracefully (SIGTERM); the exit status of a clean stop is -SIGTERM."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.collect(final=True)
+        return self.proc.returncode
