@@ -17,9 +17,11 @@ import httpx2
 import psycopg
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 
 from chatd.api.app import create_app
+from chatd.security import use_password_hasher
 from chatd.settings import Settings, to_async_url
 from chatd.store.db import Database
 from chatd.store.migrate import upgrade
@@ -138,4 +140,6 @@ async def member(api: Api) -> ApiUser:
 
 
 def pytest_configure(config: Any) -> None:
+    # Real argon2, with cheap parameters: hashing cost is not what these tests check.
+    use_password_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
     os.environ.setdefault("CHATD_CONFIG_DIR", str(Path(config.rootpath) / ".pytest-config"))

@@ -12,6 +12,14 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
+
+
+def use_password_hasher(hasher: PasswordHasher) -> None:
+    """Replace the argon2 parameters (tests use cheap ones; production keeps the defaults)."""
+    global _hasher
+    _hasher = hasher
+
+
 _ALPHABET = string.ascii_letters + string.digits
 KEY_ID_LENGTH = 10
 KEY_SECRET_LENGTH = 22

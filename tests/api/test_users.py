@@ -158,3 +158,25 @@ async def test_unknown_route_and_nosniff(client: httpx2.AsyncClient) -> None:
     assert r.status_code == 404
     assert envelope(r)["message"] == "Route not found."
     assert r.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_metrics_count_requests_by_route(client: httpx2.AsyncClient, admin: ApiUser) -> None:
+    await client.get("/api/v2/users/me", headers=admin.headers)
+    r = await client.get("/metrics")
+    assert r.status_code == 200
+    assert 'chatd_http_requests_total{method="GET",route="/api/v2/users/{user}",status="200"}' in (
+        r.text
+    )
+
+
+async def test_nul_characters_are_rejected(client: httpx2.AsyncClient, admin: ApiUser) -> None:
+    r = await client.post(
+        "/api/v2/users",
+        headers=admin.headers,
+        json={"email": "n@example.com", "username": "n\x00", "password": "password-123"},
+    )
+    assert r.status_code == 400
+    assert envelope(r)["detail"] == "strings must not contain NUL characters"
+    r = await client.get("/api/v2/users/a%00b", headers=admin.headers)
+    assert r.status_code == 400
+    assert envelope(r)["message"] == "Invalid request."

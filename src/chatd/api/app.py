@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chatd import __version__
-from chatd.api import errors, openapi
+from chatd.api import errors, metrics, openapi
+from chatd.api.middleware import NoSniffMiddleware, RejectNulMiddleware
 from chatd.api.routes import (
     chat_list,
     chats,
@@ -26,29 +26,6 @@ from chatd.provider_bootstrap import bootstrap_providers
 from chatd.settings import Settings
 from chatd.store import users as user_queries
 from chatd.store.db import Database
-
-
-class NoSniffMiddleware:
-    """``X-Content-Type-Options: nosniff`` on every HTTP response."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_header(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = [
-                    *message["headers"],
-                    (b"x-content-type-options", b"nosniff"),
-                ]
-            await send(message)
-
-        await self.app(scope, receive, send_with_header)
 
 
 def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
@@ -81,6 +58,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     # Fixed paths (/chats/files, /chats/models, ...) before /chats/{chat}.
     for module in (users, organizations, files, models, providers, chat_list, chats, messages):
         app.include_router(module.router)
+    app.include_router(metrics.router)
     streams.document()
 
     @app.get("/healthz", tags=["General"], response_model=dict[str, str])
@@ -89,5 +67,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         return {"status": "ok"}
 
     openapi.install(app)
+    app.add_middleware(RejectNulMiddleware)
     app.add_middleware(NoSniffMiddleware)
+    app.add_middleware(metrics.MetricsMiddleware)
     return app

@@ -145,6 +145,10 @@ async def read_json(request: Request, model: type[M], limit: int = 1 << 20) -> M
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "Request body must be valid JSON.", str(exc)) from None
+    if _has_nul(data):
+        raise ApiError(
+            400, "Request body must be valid JSON.", "strings must not contain NUL characters"
+        )
     if not isinstance(data, dict):
         raise ApiError(
             400,
@@ -161,3 +165,14 @@ async def read_json(request: Request, model: type[M], limit: int = 1 << 20) -> M
         raise ApiError(
             400, "Request body must be valid JSON.", validations[0].detail, validations
         ) from None
+
+
+def _has_nul(value: object) -> bool:
+    """Whether any string (or key) in parsed JSON holds a NUL, which no database column takes."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False

@@ -10,6 +10,9 @@ from pydantic import Field, JsonValue
 
 from chatd.sdk.base import RequestModel, WireModel
 
+INT64_MAX = 2**63 - 1
+INT32_MAX = 2**31 - 1
+
 # The fixed order providers are listed in, everywhere.
 PROVIDER_ORDER: tuple[str, ...] = (
     "anthropic",
@@ -58,6 +61,12 @@ class ChatModelsResponse(WireModel):
     providers: list[ChatModelProvider]
 
 
+class ChatProviderConfigSource(StrEnum):
+    database = "database"
+    env_preset = "env_preset"
+    supported = "supported"
+
+
 class ChatProviderConfig(WireModel):
     id: uuid.UUID
     provider: str
@@ -68,7 +77,7 @@ class ChatProviderConfig(WireModel):
     allow_user_api_key: bool
     allow_central_api_key_fallback: bool
     base_url: str | None = None
-    source: str
+    source: ChatProviderConfigSource
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
 
@@ -132,8 +141,9 @@ class CreateChatModelConfigRequest(RequestModel):
     display_name: str | None = None
     enabled: bool | None = None
     is_default: bool | None = None
-    context_limit: int | None = None
-    compression_threshold: int | None = None
+    # Bounded like the reference's int64/int32 fields (an overflow is a JSON decode error).
+    context_limit: int | None = Field(default=None, ge=-INT64_MAX - 1, le=INT64_MAX)
+    compression_threshold: int | None = Field(default=None, ge=-INT32_MAX - 1, le=INT32_MAX)
     model_config_: ChatModelCallConfig | None = Field(default=None, alias="model_config")
 
 
@@ -143,6 +153,21 @@ class UpdateChatModelConfigRequest(RequestModel):
     display_name: str | None = None
     enabled: bool | None = None
     is_default: bool | None = None
-    context_limit: int | None = None
-    compression_threshold: int | None = None
+    # Bounded like the reference's int64/int32 fields (an overflow is a JSON decode error).
+    context_limit: int | None = Field(default=None, ge=-INT64_MAX - 1, le=INT64_MAX)
+    compression_threshold: int | None = Field(default=None, ge=-INT32_MAX - 1, le=INT32_MAX)
     model_config_: ChatModelCallConfig | None = Field(default=None, alias="model_config")
+
+
+class UserChatProviderConfig(WireModel):
+    """A provider that accepts the caller's own API key (BYOK)."""
+
+    provider_id: uuid.UUID
+    provider: str
+    display_name: str
+    has_user_api_key: bool
+    has_central_api_key_fallback: bool
+
+
+class UpsertUserChatProviderKeyRequest(RequestModel):
+    api_key: str = ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 import sqlalchemy as sa
@@ -27,6 +28,38 @@ async def get_file_meta(conn: AsyncConnection, file_id: uuid.UUID) -> sa.RowMapp
             ).where(chat_files.c.id == file_id)
         )
     ).first()
+    return row._mapping if row else None
+
+
+async def insert_file(
+    conn: AsyncConnection,
+    *,
+    owner_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    name: str,
+    mimetype: str,
+    data: bytes,
+    created_at: dt.datetime,
+) -> uuid.UUID:
+    """Store an uploaded file (not yet linked to any chat); returns its new id."""
+    file_id = uuid.uuid4()
+    await conn.execute(
+        chat_files.insert().values(
+            id=file_id,
+            owner_id=owner_id,
+            organization_id=organization_id,
+            name=name,
+            mimetype=mimetype,
+            data=data,
+            created_at=created_at,
+        )
+    )
+    return file_id
+
+
+async def get_file(conn: AsyncConnection, file_id: uuid.UUID) -> sa.RowMapping | None:
+    """A file with its data."""
+    row = (await conn.execute(sa.select(chat_files).where(chat_files.c.id == file_id))).first()
     return row._mapping if row else None
 
 

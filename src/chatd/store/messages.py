@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chatd.sdk.chats import ChatMessage, ChatQueuedMessage
+from chatd.sdk.chats import ChatMessage, ChatPrompt, ChatQueuedMessage
 from chatd.store import convert
 from chatd.store.tables import chat_messages, chat_queued_messages, chats
 
@@ -67,3 +67,200 @@ async def queued_messages(conn: AsyncConnection, chat_id: uuid.UUID) -> list[Cha
         .order_by(chat_queued_messages.c.created_at, chat_queued_messages.c.id)
     )
     return [convert.queued_message(r._mapping) for r in rows]
+
+
+async def list_messages(
+    conn: AsyncConnection, chat_id: uuid.UUID, *, before_id: int, after_id: int, limit: int
+) -> tuple[list[ChatMessage], bool]:
+    """One page of visible history (api-behaviour §6.11); cursors <= 0 are unset.
+
+    Only ``after_id`` set pages forward (ascending); anything else pages back (newest first).
+    Returns the page and whether more rows lie beyond it.
+    """
+    query = sa.select(chat_messages).where(chat_messages.c.chat_id == chat_id, VISIBLE)
+    if before_id > 0:
+        query = query.where(chat_messages.c.id < before_id)
+    if after_id > 0:
+        query = query.where(chat_messages.c.id > after_id)
+    forward = after_id > 0 and before_id <= 0
+    order = chat_messages.c.id.asc() if forward else chat_messages.c.id.desc()
+    rows = (await conn.execute(query.order_by(order).limit(limit + 1))).all()
+    return [convert.message(r._mapping) for r in rows[:limit]], len(rows) > limit
+
+
+async def visible_messages(conn: AsyncConnection, chat_id: uuid.UUID) -> list[ChatMessage]:
+    """The whole visible history, oldest first."""
+    rows = await conn.execute(
+        sa.select(chat_messages)
+        .where(chat_messages.c.chat_id == chat_id, VISIBLE)
+        .order_by(chat_messages.c.id)
+    )
+    return [convert.message(r._mapping) for r in rows]
+
+
+async def user_prompts(conn: AsyncConnection, chat_id: uuid.UUID, limit: int) -> list[ChatPrompt]:
+    """The chat's user prompts, newest first: text parts joined without separator.
+
+    Prompts without any non-blank text are skipped and do not count towards ``limit``.
+    """
+    rows = await conn.execute(
+        sa.select(chat_messages.c.id, chat_messages.c.content)
+        .where(chat_messages.c.chat_id == chat_id, chat_messages.c.role == "user", VISIBLE)
+        .order_by(chat_messages.c.id.desc())
+    )
+    prompts: list[ChatPrompt] = []
+    for row in rows:
+        if not isinstance(row.content, list):
+            continue
+        text = "".join(
+            str(p.get("text") or "")
+            for p in row.content
+            if isinstance(p, dict) and p.get("type") == "text"
+        )
+        if text.strip():
+            prompts.append(ChatPrompt(id=row.id, text=text))
+            if len(prompts) >= limit:
+                break
+    return prompts
+
+
+async def get_message_row(
+    conn: AsyncConnection, chat_id: uuid.UUID, message_id: int
+) -> sa.RowMapping | None:
+    """An undeleted message of this chat."""
+    row = (
+        await conn.execute(
+            sa.select(chat_messages).where(
+                chat_messages.c.id == message_id,
+                chat_messages.c.chat_id == chat_id,
+                chat_messages.c.deleted.is_(False),
+            )
+        )
+    ).first()
+    return row._mapping if row else None
+
+
+async def soft_delete_from(conn: AsyncConnection, chat_id: uuid.UUID, message_id: int) -> None:
+    """Soft-delete a message and every later message of the chat."""
+    await conn.execute(
+        chat_messages.update()
+        .where(chat_messages.c.chat_id == chat_id, chat_messages.c.id >= message_id)
+        .values(deleted=True)
+    )
+
+
+async def last_assistant_message(conn: AsyncConnection, chat_id: uuid.UUID) -> sa.RowMapping | None:
+    row = (
+        await conn.execute(
+            sa.select(chat_messages)
+            .where(
+                chat_messages.c.chat_id == chat_id,
+                chat_messages.c.role == "assistant",
+                chat_messages.c.deleted.is_(False),
+            )
+            .order_by(chat_messages.c.id.desc())
+            .limit(1)
+        )
+    ).first()
+    return row._mapping if row else None
+
+
+async def tool_result_ids_after(
+    conn: AsyncConnection, chat_id: uuid.UUID, message_id: int
+) -> set[str]:
+    """Tool call ids answered by undeleted tool messages newer than ``message_id``."""
+    rows = await conn.execute(
+        sa.select(chat_messages.c.content).where(
+            chat_messages.c.chat_id == chat_id,
+            chat_messages.c.role == "tool",
+            chat_messages.c.deleted.is_(False),
+            chat_messages.c.id > message_id,
+        )
+    )
+    answered: set[str] = set()
+    for (content,) in rows:
+        for part in content if isinstance(content, list) else []:
+            if isinstance(part, dict) and part.get("type") == "tool-result":
+                answered.add(str(part.get("tool_call_id") or ""))
+    return answered
+
+
+async def count_queued(conn: AsyncConnection, chat_id: uuid.UUID) -> int:
+    return int(
+        (
+            await conn.execute(
+                sa.select(sa.func.count()).where(chat_queued_messages.c.chat_id == chat_id)
+            )
+        ).scalar_one()
+    )
+
+
+async def insert_queued(
+    conn: AsyncConnection,
+    *,
+    now: dt.datetime,
+    chat_id: uuid.UUID,
+    content: list[dict[str, Any]],
+    model_config_id: uuid.UUID | None,
+    created_by: uuid.UUID | None,
+) -> ChatQueuedMessage:
+    row = (
+        await conn.execute(
+            chat_queued_messages.insert()
+            .values(
+                chat_id=chat_id,
+                content=content,
+                model_config_id=model_config_id,
+                created_by=created_by,
+                created_at=now,
+            )
+            .returning(*chat_queued_messages.c)
+        )
+    ).one()
+    return convert.queued_message(row._mapping)
+
+
+async def get_queued_row(
+    conn: AsyncConnection, chat_id: uuid.UUID, queued_id: int
+) -> sa.RowMapping | None:
+    row = (
+        await conn.execute(
+            sa.select(chat_queued_messages).where(
+                chat_queued_messages.c.id == queued_id, chat_queued_messages.c.chat_id == chat_id
+            )
+        )
+    ).first()
+    return row._mapping if row else None
+
+
+async def delete_queued(conn: AsyncConnection, chat_id: uuid.UUID, queued_id: int) -> None:
+    """Delete one queued message of this chat (an unknown id is a no-op)."""
+    await conn.execute(
+        chat_queued_messages.delete().where(
+            chat_queued_messages.c.id == queued_id, chat_queued_messages.c.chat_id == chat_id
+        )
+    )
+
+
+async def clear_queue(conn: AsyncConnection, chat_id: uuid.UUID) -> None:
+    await conn.execute(
+        chat_queued_messages.delete().where(chat_queued_messages.c.chat_id == chat_id)
+    )
+
+
+async def move_queued_to_front(conn: AsyncConnection, chat_id: uuid.UUID, queued_id: int) -> None:
+    """Give a queued message a created_at 1µs before the current head (api-behaviour §3.3)."""
+    head = (
+        await conn.execute(
+            sa.select(sa.func.min(chat_queued_messages.c.created_at)).where(
+                chat_queued_messages.c.chat_id == chat_id
+            )
+        )
+    ).scalar_one()
+    if head is None:
+        return
+    await conn.execute(
+        chat_queued_messages.update()
+        .where(chat_queued_messages.c.id == queued_id, chat_queued_messages.c.chat_id == chat_id)
+        .values(created_at=head - dt.timedelta(microseconds=1))
+    )

@@ -1,22 +1,81 @@
-"""Queries for chat providers and model configs."""
+"""Model configs: queries and the transactional operations that keep exactly one default.
+
+Every mutation of providers or model configs first takes :func:`lock_model_catalog`, so the
+default election and the uniqueness checks see a stable table on PostgreSQL (SQLite writers
+are already serialised by ``BEGIN IMMEDIATE``).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chatd.sdk.providers import ChatModelCallConfig, ChatModelConfig
 from chatd.store.tables import chat_model_configs, chat_providers
+
+# Any constant works; it only has to be the same for every replica.
+CATALOG_LOCK_KEY = 0x63617467  # "catg"
+
+cfg = chat_model_configs
+# The reference's list order; re-election picks the first eligible row in it.
+LIST_ORDER = (cfg.c.provider.asc(), cfg.c.model.asc(), cfg.c.updated_at.desc(), cfg.c.id.desc())
+
+
+class ModelConfigExists(Exception):
+    """A non-deleted config with the same provider and model exists."""
+
+
+class ProviderNotConfigured(Exception):
+    """The config's provider has no row in ``chat_providers``."""
+
+
+@dataclass(frozen=True)
+class NewModelConfig:
+    provider: str
+    model: str
+    display_name: str
+    enabled: bool
+    is_default: bool
+    context_limit: int
+    compression_threshold: int
+    options: dict[str, Any]
+    created_by: uuid.UUID | None
+
+
+async def lock_model_catalog(conn: AsyncConnection) -> None:
+    """Serialise provider/model-config writers (a no-op on SQLite, which already is)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": CATALOG_LOCK_KEY})
+
+
+def model_config_view(row: sa.RowMapping) -> ChatModelConfig:
+    options = row["options"] or {}
+    return ChatModelConfig(
+        id=row["id"],
+        provider=row["provider"],
+        model=row["model"],
+        display_name=row["display_name"],
+        enabled=row["enabled"],
+        is_default=row["is_default"],
+        context_limit=row["context_limit"],
+        compression_threshold=row["compression_threshold"],
+        model_config=ChatModelCallConfig.model_validate(options) if options else None,
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
 
 
 async def get_model_config(
     conn: AsyncConnection, config_id: uuid.UUID, *, include_deleted: bool = False
 ) -> sa.RowMapping | None:
-    query = sa.select(chat_model_configs).where(chat_model_configs.c.id == config_id)
+    query = sa.select(cfg).where(cfg.c.id == config_id)
     if not include_deleted:
-        query = query.where(chat_model_configs.c.deleted.is_(False))
+        query = query.where(cfg.c.deleted.is_(False))
     row = (await conn.execute(query)).first()
     return row._mapping if row else None
 
@@ -24,12 +83,19 @@ async def get_model_config(
 async def default_model_config(conn: AsyncConnection) -> sa.RowMapping | None:
     row = (
         await conn.execute(
-            sa.select(chat_model_configs).where(
-                chat_model_configs.c.is_default.is_(True), chat_model_configs.c.deleted.is_(False)
-            )
+            sa.select(cfg).where(cfg.c.is_default.is_(True), cfg.c.deleted.is_(False))
         )
     ).first()
     return row._mapping if row else None
+
+
+async def list_model_configs(
+    conn: AsyncConnection, *, enabled_only: bool = False
+) -> list[sa.RowMapping]:
+    query = sa.select(cfg).where(cfg.c.deleted.is_(False)).order_by(*LIST_ORDER)
+    if enabled_only:
+        query = query.where(cfg.c.enabled.is_(True))
+    return [row._mapping for row in await conn.execute(query)]
 
 
 async def insert_provider(conn: AsyncConnection, **values: Any) -> uuid.UUID:
@@ -41,5 +107,136 @@ async def insert_provider(conn: AsyncConnection, **values: Any) -> uuid.UUID:
 async def insert_model_config(conn: AsyncConnection, **values: Any) -> uuid.UUID:
     config_id = values.pop("id", None) or uuid.uuid4()
     values.setdefault("options", {})
-    await conn.execute(chat_model_configs.insert().values(id=config_id, **values))
+    await conn.execute(cfg.insert().values(id=config_id, **values))
     return config_id
+
+
+async def _provider_exists(conn: AsyncConnection, provider: str) -> bool:
+    query = sa.select(chat_providers.c.id).where(chat_providers.c.provider == provider)
+    return (await conn.execute(query)).first() is not None
+
+
+async def _duplicate_exists(
+    conn: AsyncConnection, provider: str, model: str, exclude: uuid.UUID | None = None
+) -> bool:
+    query = sa.select(cfg.c.id).where(
+        cfg.c.provider == provider, cfg.c.model == model, cfg.c.deleted.is_(False)
+    )
+    if exclude is not None:
+        query = query.where(cfg.c.id != exclude)
+    return (await conn.execute(query)).first() is not None
+
+
+async def _unset_defaults(conn: AsyncConnection, now: dt.datetime) -> None:
+    await conn.execute(
+        cfg.update()
+        .where(cfg.c.is_default.is_(True), cfg.c.deleted.is_(False))
+        .values(is_default=False, updated_at=now)
+    )
+
+
+async def _set_default(conn: AsyncConnection, now: dt.datetime, config_id: uuid.UUID) -> None:
+    await _unset_defaults(conn, now)
+    await conn.execute(cfg.update().where(cfg.c.id == config_id).values(is_default=True))
+
+
+async def ensure_default(
+    conn: AsyncConnection, now: dt.datetime, exclude: uuid.UUID | None = None
+) -> None:
+    """Make the first listed config (other than ``exclude``) the default if none is."""
+    current = await default_model_config(conn)
+    if current is not None and current["id"] != exclude:
+        return
+    query = sa.select(cfg.c.id).where(cfg.c.deleted.is_(False)).order_by(*LIST_ORDER).limit(1)
+    if exclude is not None:
+        query = query.where(cfg.c.id != exclude)
+    candidate = (await conn.execute(query)).scalar_one_or_none()
+    if candidate is not None:
+        await _set_default(conn, now, candidate)
+
+
+async def create_model_config(
+    conn: AsyncConnection, now: dt.datetime, new: NewModelConfig
+) -> sa.RowMapping:
+    """Insert a config; it becomes the only default when asked or when there is none."""
+    await lock_model_catalog(conn)
+    if not await _provider_exists(conn, new.provider):
+        raise ProviderNotConfigured
+    if await _duplicate_exists(conn, new.provider, new.model):
+        raise ModelConfigExists
+    make_default = new.is_default or await default_model_config(conn) is None
+    if make_default:
+        await _unset_defaults(conn, now)
+    config_id = await insert_model_config(
+        conn,
+        provider=new.provider,
+        model=new.model,
+        display_name=new.display_name,
+        enabled=new.enabled,
+        is_default=make_default,
+        context_limit=new.context_limit,
+        compression_threshold=new.compression_threshold,
+        options=new.options,
+        created_by=new.created_by,
+        updated_by=new.created_by,
+        created_at=now,
+        updated_at=now,
+    )
+    row = await get_model_config(conn, config_id)
+    assert row is not None
+    return row
+
+
+async def update_model_config(
+    conn: AsyncConnection,
+    now: dt.datetime,
+    config_id: uuid.UUID,
+    changes: dict[str, Any],
+    is_default: bool | None,
+) -> sa.RowMapping | None:
+    """Apply ``changes`` (column values) and the default flag; ``None`` when missing."""
+    await lock_model_catalog(conn)
+    row = await get_model_config(conn, config_id)
+    if row is None:
+        return None
+    provider = changes.get("provider", row["provider"])
+    model = changes.get("model", row["model"])
+    if provider != row["provider"] and not await _provider_exists(conn, provider):
+        raise ProviderNotConfigured
+    if await _duplicate_exists(conn, provider, model, exclude=config_id):
+        raise ModelConfigExists
+    await conn.execute(cfg.update().where(cfg.c.id == config_id).values(**changes, updated_at=now))
+    if is_default is True:
+        await _set_default(conn, now, config_id)
+    elif is_default is False and row["is_default"]:
+        # Hand the default to another config; with none left this one keeps it.
+        await ensure_default(conn, now, exclude=config_id)
+    return await get_model_config(conn, config_id)
+
+
+async def delete_model_config(
+    conn: AsyncConnection, now: dt.datetime, config_id: uuid.UUID
+) -> bool:
+    """Soft-delete a config and re-elect the default; ``False`` when missing."""
+    await lock_model_catalog(conn)
+    if await get_model_config(conn, config_id) is None:
+        return False
+    await conn.execute(
+        cfg.update()
+        .where(cfg.c.id == config_id)
+        .values(deleted=True, deleted_at=now, is_default=False, updated_at=now)
+    )
+    await ensure_default(conn, now)
+    return True
+
+
+async def soft_delete_provider_configs(
+    conn: AsyncConnection, now: dt.datetime, provider: str
+) -> None:
+    """Soft-delete every config of ``provider`` and re-elect the default."""
+    await conn.execute(
+        cfg.update()
+        .where(cfg.c.provider == provider, cfg.c.deleted.is_(False))
+        .values(deleted=True, deleted_at=now, is_default=False, updated_at=now)
+    )
+    await ensure_default(conn, now)

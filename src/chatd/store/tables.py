@@ -229,8 +229,20 @@ chats = sa.Table(
         sqlite_where=sa.text("parent_chat_id IS NULL"),
         postgresql_where=sa.text("parent_chat_id IS NULL"),
     ),
-    sa.Index("ix_chats_parent_chat_id", "parent_chat_id"),
-    sa.Index("ix_chats_root_chat_id", "root_chat_id"),
+    # Partial: most chats are roots, and an index holding every NULL leads planners with
+    # statistics (SQLite after ANALYZE) to read "parent_chat_id IS NULL" through it.
+    sa.Index(
+        "ix_chats_parent_chat_id",
+        "parent_chat_id",
+        sqlite_where=sa.text("parent_chat_id IS NOT NULL"),
+        postgresql_where=sa.text("parent_chat_id IS NOT NULL"),
+    ),
+    sa.Index(
+        "ix_chats_root_chat_id",
+        "root_chat_id",
+        sqlite_where=sa.text("root_chat_id IS NOT NULL"),
+        postgresql_where=sa.text("root_chat_id IS NOT NULL"),
+    ),
     sa.Index("ix_chats_pending", "status", "updated_at"),
 )
 

@@ -192,9 +192,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('chats', schema=None) as batch_op:
         batch_op.create_index('ix_chats_owner_list', ['owner_id', 'archived', 'pin_order', 'updated_at', 'id'], unique=False, sqlite_where=sa.text('parent_chat_id IS NULL'), postgresql_where=sa.text('parent_chat_id IS NULL'))
-        batch_op.create_index('ix_chats_parent_chat_id', ['parent_chat_id'], unique=False)
+        batch_op.create_index('ix_chats_parent_chat_id', ['parent_chat_id'], unique=False, sqlite_where=sa.text('parent_chat_id IS NOT NULL'), postgresql_where=sa.text('parent_chat_id IS NOT NULL'))
         batch_op.create_index('ix_chats_pending', ['status', 'updated_at'], unique=False)
-        batch_op.create_index('ix_chats_root_chat_id', ['root_chat_id'], unique=False)
+        batch_op.create_index('ix_chats_root_chat_id', ['root_chat_id'], unique=False, sqlite_where=sa.text('root_chat_id IS NOT NULL'), postgresql_where=sa.text('root_chat_id IS NOT NULL'))
 
     op.create_table('chat_diff_statuses',
     sa.Column('chat_id', sa.Uuid(), nullable=False),
@@ -293,9 +293,9 @@ def downgrade() -> None:
     op.drop_table('chat_file_links')
     op.drop_table('chat_diff_statuses')
     with op.batch_alter_table('chats', schema=None) as batch_op:
-        batch_op.drop_index('ix_chats_root_chat_id')
+        batch_op.drop_index('ix_chats_root_chat_id', sqlite_where=sa.text('root_chat_id IS NOT NULL'), postgresql_where=sa.text('root_chat_id IS NOT NULL'))
         batch_op.drop_index('ix_chats_pending')
-        batch_op.drop_index('ix_chats_parent_chat_id')
+        batch_op.drop_index('ix_chats_parent_chat_id', sqlite_where=sa.text('parent_chat_id IS NOT NULL'), postgresql_where=sa.text('parent_chat_id IS NOT NULL'))
         batch_op.drop_index('ix_chats_owner_list', sqlite_where=sa.text('parent_chat_id IS NULL'), postgresql_where=sa.text('parent_chat_id IS NULL'))
 
     op.drop_table('chats')

@@ -1,0 +1,258 @@
+"""User-driven chat state transitions (engine-behaviour §3.1: T5, T10, T12, T14-T16, T18).
+
+Each function runs inside the caller's single ``db.write()`` transaction: it locks the chat row
+first, re-checks that the change still applies, writes, and returns the events to publish once
+the transaction has committed. Refusals are :class:`~chatd.store.transition_steps.TransitionError`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chatd.events.outbox import Outbox
+from chatd.sdk.chats import (
+    Chat,
+    ChatMessage,
+    ChatMessagePart,
+    ChatMessageRole,
+    ChatQueuedMessage,
+    ChatStatus,
+    parts_json,
+)
+from chatd.store import convert
+from chatd.store import messages as mq
+from chatd.store.files import link_files
+from chatd.store.tables import chats
+from chatd.store.tool_calls import (
+    INTERRUPTED_BY_PROMOTION,
+    INTERRUPTED_BY_USER,
+    interrupt_pending_calls,
+)
+from chatd.store.transition_steps import (
+    ChatArchived,
+    MessageNotFound,
+    NotUserMessage,
+    QueuedMessageNotFound,
+    QueueFull,
+    current_chat,
+    insert_user_message,
+    lock,
+    message_event,
+    publish_queue,
+    publish_status,
+    resolve_model,
+    set_status,
+)
+
+MAX_QUEUE_SIZE = 20
+# A message sent while the chat is in one of these is queued (as is one behind a non-empty queue).
+BUSY = frozenset(
+    s.value for s in (ChatStatus.pending, ChatStatus.running, ChatStatus.requires_action)
+)
+
+
+@dataclass(frozen=True)
+class NewUserMessage:
+    """A user message as sent or edited: converted parts and the files they name."""
+
+    author_id: uuid.UUID
+    content: list[ChatMessagePart]
+    file_ids: list[uuid.UUID] = field(default_factory=list)
+    model_config_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    mcp_server_ids: list[uuid.UUID] | None = None
+    plan_mode: str | None = None  # None: unchanged; "": cleared
+    interrupt: bool = False
+
+
+@dataclass
+class SendResult:
+    message: ChatMessage | None = None
+    queued_message: ChatQueuedMessage | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+async def send_message(
+    conn: AsyncConnection,
+    now: dt.datetime,
+    chat_id: uuid.UUID,
+    new: NewUserMessage,
+    options: SendOptions,
+) -> tuple[SendResult, Outbox]:
+    """Send: queue behind a busy chat, or start a turn (T14); ``interrupt`` also stops a run."""
+    chat = await lock(conn, chat_id)
+    if chat["archived"]:
+        raise ChatArchived(str(chat_id))
+    if options.plan_mode is not None:
+        # Written without bumping updated_at (api-behaviour §5.6).
+        await conn.execute(
+            chats.update().where(chats.c.id == chat_id).values(plan_mode=options.plan_mode or None)
+        )
+    model_id = await resolve_model(conn, chat, new.model_config_id)
+    if options.mcp_server_ids is not None:
+        await conn.execute(
+            chats.update()
+            .where(chats.c.id == chat_id)
+            .values(mcp_server_ids=[str(i) for i in options.mcp_server_ids], updated_at=now)
+        )
+    outbox = Outbox()
+    result = SendResult()
+    content = parts_json(new.content)
+    queue_length = await mq.count_queued(conn, chat_id)
+    if chat["status"] in BUSY or queue_length > 0:
+        if queue_length >= MAX_QUEUE_SIZE:
+            raise QueueFull(str(chat_id))
+        result.queued_message = await mq.insert_queued(
+            conn,
+            now=now,
+            chat_id=chat_id,
+            content=content,
+            model_config_id=model_id,
+            created_by=new.author_id,
+        )
+        await publish_queue(conn, outbox, chat_id)
+        # "Pending wins" (T18): only a running turn is stopped; the worker's finishing
+        # transaction then promotes the queue head (T5 -> T4).
+        if options.interrupt and chat["status"] == ChatStatus.running:
+            await set_status(conn, now, chat_id, ChatStatus.waiting)
+            await publish_status(conn, outbox, chat_id)
+    else:
+        message = await insert_user_message(conn, now, chat_id, content, model_id, new.author_id)
+        await set_status(conn, now, chat_id, ChatStatus.pending)
+        outbox.stream.append(message_event(message))
+        await publish_status(conn, outbox, chat_id)
+        outbox.wake_workers = True
+        result.message = message
+    result.warnings = await link_files(conn, chat_id, new.file_ids)
+    return result, outbox
+
+
+async def edit_message(
+    conn: AsyncConnection,
+    now: dt.datetime,
+    chat_id: uuid.UUID,
+    message_id: int,
+    new: NewUserMessage,
+) -> tuple[ChatMessage, list[str], Outbox]:
+    """T15: replace a user message, dropping everything after it and the queue; pending."""
+    chat = await lock(conn, chat_id)
+    if chat["archived"]:
+        raise ChatArchived(str(chat_id))
+    edited = await mq.get_message_row(conn, chat_id, message_id)
+    if edited is None:
+        raise MessageNotFound(str(message_id))
+    if edited["role"] != ChatMessageRole.user:
+        raise NotUserMessage(str(message_id))
+    if new.model_config_id is not None:
+        model_id = await resolve_model(conn, chat, new.model_config_id)
+    else:
+        model_id = edited["model_config_id"] or chat["last_model_config_id"]
+    await mq.soft_delete_from(conn, chat_id, message_id)
+    message = await insert_user_message(
+        conn,
+        now,
+        chat_id,
+        parts_json(new.content),
+        model_id,
+        new.author_id,
+        visibility=edited["visibility"],
+    )
+    await mq.clear_queue(conn, chat_id)
+    await set_status(conn, now, chat_id, ChatStatus.pending)
+    outbox = Outbox(wake_workers=True)
+    # History refresh: the whole visible history (ending with the replacement) is re-sent as
+    # ``message`` events; clients rebuild their list from it (soft-deleted rows are absent).
+    outbox.stream.extend(message_event(m) for m in await mq.visible_messages(conn, chat_id))
+    await publish_queue(conn, outbox, chat_id)
+    await publish_status(conn, outbox, chat_id)
+    warnings = await link_files(conn, chat_id, new.file_ids)
+    return message, warnings, outbox
+
+
+async def interrupt(
+    conn: AsyncConnection, now: dt.datetime, chat_id: uuid.UUID
+) -> tuple[Chat, Outbox]:
+    """T5 running -> waiting; T12 requires_action -> waiting with synthetic results.
+
+    Any other status is left as it is (T18: pending wins; idle chats stay idle).
+    """
+    chat = await lock(conn, chat_id)
+    outbox = Outbox()
+    status = chat["status"]
+    if status == ChatStatus.requires_action:
+        synthetic = await interrupt_pending_calls(conn, now, chat, INTERRUPTED_BY_USER)
+        outbox.stream.extend(message_event(m) for m in synthetic)
+    if status not in (ChatStatus.running, ChatStatus.requires_action):
+        return await current_chat(conn, chat_id), outbox
+    await set_status(conn, now, chat_id, ChatStatus.waiting)
+    return await publish_status(conn, outbox, chat_id), outbox
+
+
+async def delete_queued(conn: AsyncConnection, chat_id: uuid.UUID, queued_id: int) -> Outbox:
+    """Remove one queued message (an unknown id changes nothing) and publish the queue."""
+    await lock(conn, chat_id)
+    await mq.delete_queued(conn, chat_id, queued_id)
+    outbox = Outbox()
+    await publish_queue(conn, outbox, chat_id)
+    return outbox
+
+
+async def promote_queued(
+    conn: AsyncConnection,
+    now: dt.datetime,
+    chat_id: uuid.UUID,
+    queued_id: int,
+    promoter_id: uuid.UUID,
+) -> tuple[ChatMessage, Outbox]:
+    """Promote a queued message (api-behaviour §7, V1).
+
+    A running turn with a worker: the message moves to the queue front and the turn is stopped
+    (waiting), so the worker's finishing transaction promotes it. The returned message is then
+    not stored yet: it has id 0 and the content and model of the queued row.
+    Otherwise (T16, T10): it becomes a user message now and the chat goes pending.
+    """
+    chat = await lock(conn, chat_id)
+    if chat["archived"]:
+        raise ChatArchived(str(chat_id))
+    queued = await mq.get_queued_row(conn, chat_id, queued_id)
+    if queued is None:
+        raise QueuedMessageNotFound(str(queued_id))
+    outbox = Outbox()
+    if chat["status"] == ChatStatus.running and chat["worker_id"] is not None:
+        await mq.move_queued_to_front(conn, chat_id, queued_id)
+        await set_status(conn, now, chat_id, ChatStatus.waiting)
+        await publish_queue(conn, outbox, chat_id)
+        await publish_status(conn, outbox, chat_id)
+        pending_message = ChatMessage(
+            id=0,
+            chat_id=chat_id,
+            created_by=promoter_id,
+            model_config_id=queued["model_config_id"],
+            created_at=now,
+            role=ChatMessageRole.user,
+            content=convert.parts(queued["content"]) or None,
+        )
+        return pending_message, outbox
+    model_id = await resolve_model(conn, chat, queued["model_config_id"], strict=False)
+    synthetic: list[ChatMessage] = []
+    if chat["status"] == ChatStatus.requires_action:
+        synthetic = await interrupt_pending_calls(conn, now, chat, INTERRUPTED_BY_PROMOTION)
+    await mq.delete_queued(conn, chat_id, queued_id)
+    message = await insert_user_message(
+        conn, now, chat_id, list(queued["content"]), model_id, promoter_id
+    )
+    changed = chat["status"] != ChatStatus.pending
+    if changed:
+        await set_status(conn, now, chat_id, ChatStatus.pending)
+    await publish_queue(conn, outbox, chat_id)
+    outbox.stream.extend(message_event(m) for m in [*synthetic, message])
+    await publish_status(conn, outbox, chat_id, watch=changed)
+    outbox.wake_workers = True
+    return message, outbox

@@ -1,0 +1,137 @@
+"""Chat providers and users' own provider keys (BYOK)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chatd.sdk.providers import ChatProviderConfig, ChatProviderConfigSource
+from chatd.store.model_configs import lock_model_catalog, soft_delete_provider_configs
+from chatd.store.tables import chat_providers, user_chat_provider_keys
+
+prov = chat_providers
+keys = user_chat_provider_keys
+
+
+class ProviderExists(Exception):
+    """A provider row of that type exists already."""
+
+
+def provider_view(row: sa.RowMapping) -> ChatProviderConfig:
+    return ChatProviderConfig(
+        id=row["id"],
+        provider=row["provider"],
+        display_name=row["display_name"],
+        enabled=row["enabled"],
+        has_api_key=row["api_key"] != "",
+        central_api_key_enabled=row["central_api_key_enabled"],
+        allow_user_api_key=row["allow_user_api_key"],
+        allow_central_api_key_fallback=row["allow_central_api_key_fallback"],
+        base_url=row["base_url"] or None,
+        source=ChatProviderConfigSource.database,
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+async def list_providers(
+    conn: AsyncConnection, *, enabled_only: bool = False
+) -> list[sa.RowMapping]:
+    query = sa.select(prov).order_by(prov.c.provider)
+    if enabled_only:
+        query = query.where(prov.c.enabled.is_(True))
+    return [row._mapping for row in await conn.execute(query)]
+
+
+async def get_provider(conn: AsyncConnection, provider_id: uuid.UUID) -> sa.RowMapping | None:
+    row = (await conn.execute(sa.select(prov).where(prov.c.id == provider_id))).first()
+    return row._mapping if row else None
+
+
+async def get_provider_by_name(conn: AsyncConnection, provider: str) -> sa.RowMapping | None:
+    row = (await conn.execute(sa.select(prov).where(prov.c.provider == provider))).first()
+    return row._mapping if row else None
+
+
+async def create_provider(
+    conn: AsyncConnection, now: dt.datetime, values: dict[str, Any]
+) -> sa.RowMapping:
+    """Insert a provider row; raises :class:`ProviderExists` for a duplicate type."""
+    await lock_model_catalog(conn)
+    if await get_provider_by_name(conn, values["provider"]) is not None:
+        raise ProviderExists
+    provider_id = uuid.uuid4()
+    await conn.execute(
+        prov.insert().values(id=provider_id, created_at=now, updated_at=now, **values)
+    )
+    row = await get_provider(conn, provider_id)
+    assert row is not None
+    return row
+
+
+async def lock_provider(conn: AsyncConnection, provider_id: uuid.UUID) -> sa.RowMapping | None:
+    """The provider row, with the catalog locked for the rest of the transaction."""
+    await lock_model_catalog(conn)
+    return await get_provider(conn, provider_id)
+
+
+async def update_provider(
+    conn: AsyncConnection, now: dt.datetime, provider_id: uuid.UUID, values: dict[str, Any]
+) -> sa.RowMapping:
+    await conn.execute(
+        prov.update().where(prov.c.id == provider_id).values(**values, updated_at=now)
+    )
+    row = await get_provider(conn, provider_id)
+    assert row is not None
+    return row
+
+
+async def delete_provider(conn: AsyncConnection, now: dt.datetime, provider_id: uuid.UUID) -> bool:
+    """Soft-delete the provider's configs, re-elect the default, delete the provider."""
+    row = await lock_provider(conn, provider_id)
+    if row is None:
+        return False
+    await soft_delete_provider_configs(conn, now, row["provider"])
+    await conn.execute(keys.delete().where(keys.c.chat_provider_id == provider_id))
+    await conn.execute(prov.delete().where(prov.c.id == provider_id))
+    return True
+
+
+async def user_key_provider_ids(conn: AsyncConnection, user_id: uuid.UUID) -> set[uuid.UUID]:
+    query = sa.select(keys.c.chat_provider_id).where(keys.c.user_id == user_id)
+    return set((await conn.execute(query)).scalars())
+
+
+async def upsert_user_key(
+    conn: AsyncConnection,
+    now: dt.datetime,
+    user_id: uuid.UUID,
+    provider_id: uuid.UUID,
+    api_key: str,
+) -> None:
+    where = (keys.c.user_id == user_id, keys.c.chat_provider_id == provider_id)
+    existing = (await conn.execute(sa.select(keys.c.user_id).where(*where))).first()
+    if existing is None:
+        await conn.execute(
+            keys.insert().values(
+                user_id=user_id,
+                chat_provider_id=provider_id,
+                api_key=api_key,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    else:
+        await conn.execute(keys.update().where(*where).values(api_key=api_key, updated_at=now))
+
+
+async def delete_user_key(
+    conn: AsyncConnection, user_id: uuid.UUID, provider_id: uuid.UUID
+) -> None:
+    await conn.execute(
+        keys.delete().where(keys.c.user_id == user_id, keys.c.chat_provider_id == provider_id)
+    )

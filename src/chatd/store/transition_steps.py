@@ -1,0 +1,190 @@
+"""Building blocks of chat state transitions: refusals, the row lock, status writes, events.
+
+Every transition (:mod:`chatd.store.chat_state`, :mod:`chatd.store.tool_calls`) runs in the
+caller's single ``db.write()`` transaction and starts with :func:`lock`. A refusal is a
+:class:`TransitionError`; raising it rolls the whole transaction back, so nothing is stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chatd.events.outbox import Outbox
+from chatd.sdk.chats import Chat, ChatMessage, ChatMessageRole, ChatStatus
+from chatd.sdk.events import (
+    ChatStreamEvent,
+    ChatStreamEventType,
+    ChatStreamStatus,
+    ChatWatchEvent,
+    ChatWatchEventKind,
+)
+from chatd.store import convert
+from chatd.store import messages as mq
+from chatd.store.chats import get_chat_row, lock_chat
+from chatd.store.model_configs import default_model_config, get_model_config
+from chatd.store.tables import chats
+
+Row = Mapping[Any, Any]
+
+
+class TransitionError(Exception):
+    """A state change was refused; nothing was written."""
+
+
+class ChatNotFound(TransitionError):
+    pass
+
+
+class ChatArchived(TransitionError):
+    pass
+
+
+class QueueFull(TransitionError):
+    pass
+
+
+class InvalidModelConfig(TransitionError):
+    """The requested model config does not exist."""
+
+
+class NoModelConfig(TransitionError):
+    """Nothing to fall back to: the chat's last model and the default are both gone."""
+
+
+class MessageNotFound(TransitionError):
+    pass
+
+
+class NotUserMessage(TransitionError):
+    pass
+
+
+class QueuedMessageNotFound(TransitionError):
+    pass
+
+
+class NotAwaitingToolResults(TransitionError):
+    pass
+
+
+class ToolResultsMismatch(TransitionError):
+    """The submitted results do not answer exactly the pending calls."""
+
+    def __init__(self, kind: str, tool_call_id: str) -> None:
+        super().__init__(f"{kind}: {tool_call_id}")
+        self.kind = kind  # "duplicate", "missing", "unexpected" or "invalid_output"
+        self.tool_call_id = tool_call_id
+
+
+async def lock(conn: AsyncConnection, chat_id: uuid.UUID) -> Row:
+    row = await lock_chat(conn, chat_id)
+    if row is None:
+        raise ChatNotFound(str(chat_id))
+    return row
+
+
+async def set_status(
+    conn: AsyncConnection, now: dt.datetime, chat_id: uuid.UUID, status: ChatStatus
+) -> None:
+    """Write a status with the worker fields and last_error cleared; bumps updated_at."""
+    await conn.execute(
+        chats.update()
+        .where(chats.c.id == chat_id)
+        .values(
+            status=status.value,
+            worker_id=None,
+            started_at=None,
+            heartbeat_at=None,
+            last_error=None,
+            updated_at=now,
+        )
+    )
+
+
+async def current_chat(conn: AsyncConnection, chat_id: uuid.UUID) -> Chat:
+    row = await get_chat_row(conn, chat_id)
+    assert row is not None  # the row is locked by this transaction
+    return convert.chat(row)
+
+
+async def publish_status(
+    conn: AsyncConnection, outbox: Outbox, chat_id: uuid.UUID, *, watch: bool = True
+) -> Chat:
+    """Stream ``status`` and (when ``watch``) watch ``status_change`` with the current row."""
+    chat = await current_chat(conn, chat_id)
+    outbox.stream.append(
+        ChatStreamEvent(
+            type=ChatStreamEventType.status,
+            chat_id=chat_id,
+            status=ChatStreamStatus(status=chat.status),
+        )
+    )
+    if watch:
+        outbox.watch.append(
+            (chat.owner_id, ChatWatchEvent(kind=ChatWatchEventKind.status_change, chat=chat))
+        )
+    return chat
+
+
+def message_event(message: ChatMessage) -> ChatStreamEvent:
+    return ChatStreamEvent(
+        type=ChatStreamEventType.message, chat_id=message.chat_id, message=message
+    )
+
+
+async def publish_queue(conn: AsyncConnection, outbox: Outbox, chat_id: uuid.UUID) -> None:
+    outbox.stream.append(
+        ChatStreamEvent(
+            type=ChatStreamEventType.queue_update,
+            chat_id=chat_id,
+            queued_messages=await mq.queued_messages(conn, chat_id),
+        )
+    )
+
+
+async def resolve_model(
+    conn: AsyncConnection, chat: Row, requested: uuid.UUID | None, *, strict: bool = True
+) -> uuid.UUID:
+    """api-behaviour §5.4: the requested config, else the chat's last one, else the default.
+
+    ``strict``: a requested config that does not exist is an error, not a fall-through.
+    """
+    if requested is not None:
+        if await get_model_config(conn, requested) is not None:
+            return requested
+        if strict:
+            raise InvalidModelConfig(str(requested))
+    if await get_model_config(conn, chat["last_model_config_id"]) is not None:
+        last: uuid.UUID = chat["last_model_config_id"]
+        return last
+    default = await default_model_config(conn)
+    if default is None:
+        raise NoModelConfig(str(chat["id"]))
+    chosen: uuid.UUID = default["id"]
+    return chosen
+
+
+async def insert_user_message(
+    conn: AsyncConnection,
+    now: dt.datetime,
+    chat_id: uuid.UUID,
+    content: list[dict[str, Any]],
+    model_config_id: uuid.UUID,
+    author_id: uuid.UUID | None,
+    visibility: str = "both",
+) -> ChatMessage:
+    return await mq.insert_message(
+        conn,
+        now=now,
+        chat_id=chat_id,
+        role=ChatMessageRole.user.value,
+        content=content,
+        visibility=visibility,
+        model_config_id=model_config_id,
+        created_by=author_id,
+    )
