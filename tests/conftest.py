@@ -107,6 +107,7 @@ def settings(tmp_path: Path) -> Settings:
         first_user_password="correct-horse-battery",
         openai_api_key="",
         anthropic_api_key="",
+        workers_enabled=False,
     )
 
 

@@ -40,6 +40,19 @@ class Settings(BaseSettings):
 
     log_format: str = "auto"
 
+    # The engine (engine-behaviour §4.1); every interval is configurable so tests shorten them.
+    workers_enabled: bool = True
+    acquire_interval: float = 1.0
+    max_chats_per_acquire: int = 10
+    heartbeat_interval: float = 30.0
+    stale_after: float = 300.0
+    stale_recovery_interval: float = 60.0
+    startup_timeout: float = 60.0
+    max_steps: int = 1200
+    retry_initial_delay: float = 1.0
+    retry_max_delay: float = 60.0
+    retry_max_attempts: int = 25
+
     def resolved_database_url(self) -> str:
         """The SQLAlchemy URL: PostgreSQL when configured, else SQLite in the data dir."""
         url = self.database_url.strip()

@@ -63,6 +63,7 @@ def fuzz_schema(tmp_path_factory: pytest.TempPathFactory) -> Any:
         first_user_password="fuzz-password-1",
         openai_api_key="",
         anthropic_api_key="",
+        workers_enabled=False,
     )
     TOKEN["value"] = _seed(data / "chatd.db", app_settings)
     app = create_app(app_settings)

@@ -1,22 +1,38 @@
 """The in-process event hub: per-chat and per-owner subscriptions with bounded queues.
 
-A subscriber that falls behind is dropped (its queue is closed with ``None``) rather than
-slowing the publisher; it reconnects and catches up from the database.
+Durable events (messages, status, queue, errors, retries) come from committed state changes
+(:class:`~chatd.events.outbox.Outbox`). ``message_part`` events come straight from the worker
+running a turn: they are kept in a turn-scoped buffer so a client that connects mid-turn gets
+the parts it missed, and are never written to the database.
+
+A subscriber that falls behind is dropped (its queue yields ``None``) rather than slowing the
+publisher; it reconnects and catches up from the database and the buffer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from chatd.events.outbox import Outbox
-from chatd.sdk.events import ChatStreamEvent, ChatWatchEvent
+from chatd.sdk.chats import ChatMessagePart, ChatMessageRole
+from chatd.sdk.events import (
+    ChatStreamEvent,
+    ChatStreamEventType,
+    ChatStreamMessagePart,
+    ChatStreamRetry,
+    ChatWatchEvent,
+)
 
 DEFAULT_QUEUE_SIZE = 4096
+MAX_BUFFERED_PARTS = 10_000
 T = TypeVar("T")
+StreamListener = Callable[[ChatStreamEvent], None]
 
 
 class Subscription(Generic[T]):
@@ -47,22 +63,98 @@ class Subscription(Generic[T]):
         return items
 
 
+@dataclass
+class TurnState:
+    """What a client connecting mid-turn needs beyond the database."""
+
+    buffering: bool = False
+    parts: deque[ChatStreamEvent] = field(default_factory=lambda: deque(maxlen=MAX_BUFFERED_PARTS))
+    retry: ChatStreamEvent | None = None
+
+
 class EventHub:
     def __init__(self, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
         self.queue_size = queue_size
         self._chats: dict[uuid.UUID, set[Subscription[ChatStreamEvent]]] = {}
         self._owners: dict[uuid.UUID, set[Subscription[ChatWatchEvent]]] = {}
+        self._turns: dict[uuid.UUID, TurnState] = {}
+        self._listeners: list[StreamListener] = []
         self.worker_wakeup = asyncio.Event()
+
+    # ---- durable events ---------------------------------------------------------------------
 
     def publish(self, outbox: Outbox) -> None:
         for event in outbox.stream:
-            for sub in self._chats.get(event.chat_id, ()):
-                sub.offer(event)
+            self._deliver(event)
         for owner_id, watch_event in outbox.watch:
             for wsub in self._owners.get(owner_id, ()):
                 wsub.offer(watch_event)
         if outbox.wake_workers:
             self.worker_wakeup.set()
+
+    def _deliver(self, event: ChatStreamEvent) -> None:
+        turn = self._turns.get(event.chat_id)
+        if turn is not None and event.type in (
+            ChatStreamEventType.status,
+            ChatStreamEventType.error,
+        ):
+            turn.retry = None
+        for sub in self._chats.get(event.chat_id, ()):
+            sub.offer(event)
+        for listener in self._listeners:
+            listener(event)
+
+    def add_listener(self, listener: StreamListener) -> None:
+        """Called with every stream event published here (the worker's control channel)."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: StreamListener) -> None:
+        self._listeners.remove(listener)
+
+    # ---- the running turn -------------------------------------------------------------------
+
+    def start_turn(self, chat_id: uuid.UUID) -> None:
+        """A worker starts a turn: an empty part buffer, before ``running`` is published."""
+        self._turns[chat_id] = TurnState(buffering=True)
+
+    def publish_part(
+        self, chat_id: uuid.UUID, role: ChatMessageRole, part: ChatMessagePart
+    ) -> None:
+        turn = self._turns.get(chat_id)
+        if turn is None or not turn.buffering:
+            return
+        event = ChatStreamEvent(
+            type=ChatStreamEventType.message_part,
+            chat_id=chat_id,
+            message_part=ChatStreamMessagePart(role=role, part=part),
+        )
+        turn.retry = None
+        turn.parts.append(event)
+        self._deliver(event)
+
+    def publish_retry(self, chat_id: uuid.UUID, retry: ChatStreamRetry) -> None:
+        """A model call failed and will be retried: drop the attempt's parts, tell clients."""
+        event = ChatStreamEvent(type=ChatStreamEventType.retry, chat_id=chat_id, retry=retry)
+        turn = self._turns.get(chat_id)
+        if turn is not None:
+            turn.parts.clear()
+        self._deliver(event)
+        if turn is not None:
+            turn.retry = event
+
+    def end_turn(self, chat_id: uuid.UUID) -> None:
+        self._turns.pop(chat_id, None)
+
+    def turn_snapshot(
+        self, chat_id: uuid.UUID
+    ) -> tuple[ChatStreamEvent | None, list[ChatStreamEvent]]:
+        """(pending retry event, buffered parts) of the chat's running turn."""
+        turn = self._turns.get(chat_id)
+        if turn is None:
+            return None, []
+        return turn.retry, list(turn.parts)
+
+    # ---- subscriptions ----------------------------------------------------------------------
 
     @contextmanager
     def chat(self, chat_id: uuid.UUID) -> Iterator[Subscription[ChatStreamEvent]]:

@@ -1,0 +1,50 @@
+"""The contract between the worker (which owns chats) and a turn (which runs one).
+
+The worker claims a pending chat, starts :func:`chatd.engine.turn.run_turn` as a task with a
+:class:`TurnContext`, and when the user interrupts (or the server shuts down) it sets
+``ctx.stop_reason`` and cancels the task. The turn catches the cancellation where it is,
+persists what it has (engine-behaviour §5.7), calls ``asyncio.current_task().uncancel()`` and
+returns a :class:`TurnOutcome`; the worker then runs the finishing transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from chatd.events.hub import EventHub
+from chatd.llm.types import ClassifiedError, ToolCallContent
+from chatd.settings import Settings
+from chatd.store.db import Database
+
+
+class StopReason(StrEnum):
+    interrupted = "interrupted"  # interrupt, edit, promote, archive, or another worker took it
+    shutdown = "shutdown"  # this replica is stopping: the chat goes back to pending
+
+
+class OutcomeKind(StrEnum):
+    done = "done"  # the model stopped (or max steps): waiting, or pending after auto-promote
+    interrupted = "interrupted"  # waiting (partial output persisted)
+    shutdown = "shutdown"  # pending, no error
+    error = "error"  # error, with last_error
+    requires_action = "requires_action"  # dynamic tool calls wait for the client
+
+
+@dataclass
+class TurnOutcome:
+    kind: OutcomeKind
+    error: ClassifiedError | None = None
+    # Pending dynamic (client-side) tool calls, for requires_action.
+    tool_calls: list[ToolCallContent] = field(default_factory=list)
+
+
+@dataclass
+class TurnContext:
+    chat_id: uuid.UUID
+    worker_id: uuid.UUID
+    db: Database
+    hub: EventHub
+    settings: Settings
+    stop_reason: StopReason | None = None
