@@ -24,3 +24,5 @@ def configure_logging(log_format: str = "auto") -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
     )
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s %(message)s")
+    # Alembic narrates every plugin and revision; only problems are interesting here.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
