@@ -19,8 +19,10 @@ from chatd.api.routes import (
     organizations,
     providers,
     streams,
+    titles,
     users,
 )
+from chatd.engine.worker import Worker
 from chatd.events.hub import EventHub
 from chatd.provider_bootstrap import bootstrap_providers
 from chatd.settings import Settings
@@ -39,9 +41,15 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         async with database.write() as conn:
             await user_queries.ensure_default_org(conn, database.now())
         await bootstrap_providers(database, settings)
+        worker = Worker(database, app.state.hub, settings) if settings.workers_enabled else None
+        if worker is not None:
+            await worker.start()
+        app.state.worker = worker
         try:
             yield
         finally:
+            if worker is not None:
+                await worker.stop()  # running chats go back to pending
             if owns_db:
                 await database.close()
 
@@ -55,9 +63,11 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.settings = settings
     errors.install(app)
     app.state.hub = EventHub()
-    # Fixed paths (/chats/files, /chats/models, ...) before /chats/{chat}.
+    # Fixed paths (/chats/files, /chats/models, /chats/watch, ...) before /chats/{chat}.
+    app.include_router(streams.router)
     for module in (users, organizations, files, models, providers, chat_list, chats, messages):
         app.include_router(module.router)
+    app.include_router(titles.router)
     app.include_router(metrics.router)
     streams.document()
 

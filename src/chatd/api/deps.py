@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
 
 from chatd.api.errors import ApiError
 from chatd.authz import Actor
@@ -37,7 +38,8 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-def request_token(request: Request) -> str | None:
+def request_token(request: HTTPConnection) -> str | None:
+    """The session token of an HTTP request or a WebSocket upgrade."""
     return (
         request.headers.get(SESSION_HEADER)
         or request.cookies.get(SESSION_COOKIE)

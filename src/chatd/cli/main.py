@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from chatd.cli import accounts, server
+from chatd.cli import accounts, chat, dev, server
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="chatd: AI coding-agent chats.")
 app.command("server")(server.server)
 app.command("login")(accounts.login)
 app.add_typer(accounts.users_app, name="users")
 app.add_typer(accounts.tokens_app, name="tokens")
+app.add_typer(chat.chat_app, name="chat")
+app.add_typer(chat.chats_app, name="chats")
+app.add_typer(dev.app, name="dev")
 
 if __name__ == "__main__":
     app()

@@ -1,13 +1,38 @@
-"""Resolving a chat's model config to a ready client (written by the turn work)."""
+"""Resolving a chat's model config to a ready client (engine-behaviour §5.2, §18).
+
+The config (or the deployment default when it was deleted), its provider row, the credential
+the owner may use (api-behaviour §8.3: their own key where the provider allows it, else the
+central key where allowed), the call options and prices. Client construction is injectable:
+tests pass their own ``client_factory``.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, Protocol
 
-from chatd.llm.types import CallOptions, ModelClient
-from chatd.sdk.providers import ChatModelCost
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chatd.catalog import ProviderPolicy
+from chatd.catalog import resolve_model as parse_model_name
+from chatd.llm.errors import config_error, missing_key_error, provider_disabled_error
+from chatd.llm.types import CallOptions, ModelClient, ProviderError
+from chatd.sdk.providers import ChatModelCallConfig, ChatModelCost
 from chatd.store.db import Database
+from chatd.store.model_configs import default_model_config, get_model_config
+from chatd.store.providers import get_provider_by_name, get_user_key
+
+DEFAULT_MAX_OUTPUT_TOKENS = 32_000
+
+
+class ClientFactory(Protocol):
+    """The shape of :func:`chatd.llm.factory.create_client`."""
+
+    def __call__(
+        self, *, provider: str, model: str, api_key: str, base_url: str | None = None
+    ) -> ModelClient: ...
 
 
 @dataclass(frozen=True)
@@ -22,8 +47,75 @@ class ResolvedModel:
     cost: ChatModelCost | None
 
 
-async def resolve_model(db: Database, config_id: uuid.UUID, owner_id: uuid.UUID) -> ResolvedModel:
+async def resolve_model(
+    db: Database,
+    config_id: uuid.UUID,
+    owner_id: uuid.UUID,
+    *,
+    client_factory: ClientFactory | None = None,
+) -> ResolvedModel:
     """The model config's provider and credentials (central key, or the owner's own key where
     the provider allows it) as a client. Raises ``ProviderError`` with kind ``missing_key``,
     ``provider_disabled`` or ``config`` when the model cannot be used."""
-    raise NotImplementedError
+    async with db.read() as conn:
+        config = await get_model_config(conn, config_id) or await default_model_config(conn)
+        if config is None:
+            raise ProviderError(config_error(None, "no chat model config is configured"))
+        provider, model = parse_model_name(config["model"], config["provider"]) or (
+            config["provider"],
+            config["model"],
+        )
+        row = await get_provider_by_name(conn, provider)
+        if row is None:
+            raise ProviderError(config_error(provider, f"provider {provider} is not configured"))
+        if not row["enabled"]:
+            raise ProviderError(provider_disabled_error(provider))
+        api_key = await usable_key(conn, row, owner_id)
+    if api_key is None:
+        raise ProviderError(missing_key_error(provider))
+    if client_factory is None:
+        from chatd.llm.factory import create_client
+
+        client_factory = create_client
+    call = ChatModelCallConfig.model_validate(config["options"] or {})
+    return ResolvedModel(
+        config_id=config["id"],
+        provider=provider,
+        model=model,
+        client=client_factory(
+            provider=provider, model=model, api_key=api_key, base_url=row["base_url"] or None
+        ),
+        options=call_options(call),
+        context_limit=config["context_limit"],
+        compression_threshold=config["compression_threshold"],
+        cost=call.cost,
+    )
+
+
+async def usable_key(
+    conn: AsyncConnection, provider_row: Mapping[Any, Any], owner_id: uuid.UUID
+) -> str | None:
+    """The key ``owner_id`` may use with this provider ("" for a keyless one), or ``None``."""
+    policy = ProviderPolicy.from_row(provider_row)
+    if policy.allow_user_api_key:
+        own = await get_user_key(conn, owner_id, policy.id)
+        if own:
+            return own
+    if policy.central_key_usable and (
+        not policy.allow_user_api_key or policy.allow_central_api_key_fallback
+    ):
+        central: str = provider_row["api_key"]
+        return central
+    return None
+
+
+def call_options(call: ChatModelCallConfig) -> CallOptions:
+    return CallOptions(
+        max_output_tokens=call.max_output_tokens or DEFAULT_MAX_OUTPUT_TOKENS,
+        temperature=call.temperature,
+        top_p=call.top_p,
+        top_k=call.top_k,
+        presence_penalty=call.presence_penalty,
+        frequency_penalty=call.frequency_penalty,
+        provider_options=dict(call.provider_options or {}),
+    )

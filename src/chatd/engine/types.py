@@ -9,14 +9,18 @@ returns a :class:`TurnOutcome`; the worker then runs the finishing transaction.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from chatd.engine.models import ClientFactory
+from chatd.engine.retry import Sleep
 from chatd.events.hub import EventHub
 from chatd.llm.types import ClassifiedError, ToolCallContent
 from chatd.settings import Settings
 from chatd.store.db import Database
+from chatd.tools.registry import ToolRegistry, default_registry
 
 
 class StopReason(StrEnum):
@@ -48,3 +52,7 @@ class TurnContext:
     hub: EventHub
     settings: Settings
     stop_reason: StopReason | None = None
+    # Seams for tests: built-in tools, model client construction, the retry sleep.
+    tools: ToolRegistry = field(default_factory=default_registry)
+    client_factory: ClientFactory | None = None  # None: chatd.llm.factory.create_client
+    sleep: Sleep = asyncio.sleep

@@ -35,31 +35,57 @@ T = TypeVar("T")
 StreamListener = Callable[[ChatStreamEvent], None]
 
 
+@dataclass(frozen=True, slots=True)
+class Delivery(Generic[T]):
+    """One queued event; ``refresh`` marks a ``message`` that re-sends history after an edit."""
+
+    item: T
+    refresh: bool = False
+
+
 class Subscription(Generic[T]):
     def __init__(self, maxsize: int) -> None:
-        self.queue: asyncio.Queue[T | None] = asyncio.Queue(maxsize=maxsize + 1)
+        self.queue: asyncio.Queue[Delivery[T] | None] = asyncio.Queue(maxsize=maxsize + 1)
         self.maxsize = maxsize
         self.lagged = False
 
-    def offer(self, item: T) -> None:
+    def offer(self, item: T, *, refresh: bool = False) -> None:
         if self.lagged:
             return
         if self.queue.qsize() >= self.maxsize:
             self.lagged = True
             self.queue.put_nowait(None)
             return
-        self.queue.put_nowait(item)
+        self.queue.put_nowait(Delivery(item, refresh))
 
     async def get(self) -> T | None:
         """The next event, or None when the subscriber lagged and was dropped."""
-        return await self.queue.get()
+        delivery = await self.queue.get()
+        return None if delivery is None else delivery.item
+
+    async def batch(self, limit: int) -> list[Delivery[T]] | None:
+        """Wait for one event, then take what else is queued (``limit`` in all).
+
+        None once the subscriber lagged: what is still queued is incomplete, so it is not
+        worth sending; the client must reconnect and resync.
+        """
+        first = await self.queue.get()
+        if first is None or self.lagged:
+            return None
+        items = [first]
+        while len(items) < limit and not self.queue.empty():
+            item = self.queue.get_nowait()
+            if item is None:
+                return None
+            items.append(item)
+        return items
 
     def drain(self) -> list[T]:
         items: list[T] = []
         while not self.queue.empty():
-            item = self.queue.get_nowait()
-            if item is not None:
-                items.append(item)
+            delivery = self.queue.get_nowait()
+            if delivery is not None:
+                items.append(delivery.item)
         return items
 
 
@@ -85,14 +111,15 @@ class EventHub:
 
     def publish(self, outbox: Outbox) -> None:
         for event in outbox.stream:
-            self._deliver(event)
+            refresh = outbox.history_refresh and event.type == ChatStreamEventType.message
+            self._deliver(event, refresh=refresh)
         for owner_id, watch_event in outbox.watch:
             for wsub in self._owners.get(owner_id, ()):
                 wsub.offer(watch_event)
         if outbox.wake_workers:
             self.worker_wakeup.set()
 
-    def _deliver(self, event: ChatStreamEvent) -> None:
+    def _deliver(self, event: ChatStreamEvent, *, refresh: bool = False) -> None:
         turn = self._turns.get(event.chat_id)
         if turn is not None and event.type in (
             ChatStreamEventType.status,
@@ -100,7 +127,7 @@ class EventHub:
         ):
             turn.retry = None
         for sub in self._chats.get(event.chat_id, ()):
-            sub.offer(event)
+            sub.offer(event, refresh=refresh)
         for listener in self._listeners:
             listener(event)
 

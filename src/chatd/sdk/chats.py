@@ -255,6 +255,12 @@ class UpdateChatRequest(RequestModel):
     plan_mode: str | None = None
 
 
+class ProposeChatTitleResponse(WireModel):
+    """``POST /chats/{chat}/title/propose``: a generated title, not saved."""
+
+    title: str
+
+
 class CreateChatMessageRequest(RequestModel):
     content: list[ChatInputPart] | None = None
     model_config_id: uuid.UUID | None = None

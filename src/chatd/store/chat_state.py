@@ -166,7 +166,7 @@ async def edit_message(
     )
     await mq.clear_queue(conn, chat_id)
     await set_status(conn, now, chat_id, ChatStatus.pending)
-    outbox = Outbox(wake_workers=True)
+    outbox = Outbox(wake_workers=True, history_refresh=True)
     # History refresh: the whole visible history (ending with the replacement) is re-sent as
     # ``message`` events; clients rebuild their list from it (soft-deleted rows are absent).
     outbox.stream.extend(message_event(m) for m in await mq.visible_messages(conn, chat_id))

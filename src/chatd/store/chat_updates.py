@@ -26,6 +26,7 @@ from chatd.sdk.events import (
 from chatd.store import convert
 from chatd.store.chats import CHAT_WITH_OWNER, get_chat_row, lock_chat
 from chatd.store.tables import chats
+from chatd.store.titles import regeneration_locked
 
 # Statuses an archive stops (engine-behaviour T17).
 _STOPPED_BY_ARCHIVE = (ChatStatus.pending.value, ChatStatus.running.value)
@@ -38,6 +39,7 @@ class Rejection(StrEnum):
     parent_archived = "parent_archived"
     pin_archived = "pin_archived"
     pin_child = "pin_child"
+    title_regenerating = "title_regenerating"
 
 
 class ChatUpdateRejected(Exception):
@@ -53,12 +55,18 @@ async def _locked(conn: AsyncConnection, chat_id: uuid.UUID) -> sa.RowMapping:
     return row
 
 
-async def rename_chat(conn: AsyncConnection, chat_id: uuid.UUID, title: str) -> Outbox:
-    """Set the title (``updated_at`` untouched); watch ``title_change`` when it changed."""
+async def rename_chat(
+    conn: AsyncConnection, now: dt.datetime, chat_id: uuid.UUID, title: str
+) -> Outbox:
+    """Set the title (``updated_at`` untouched); watch ``title_change`` when it changed.
+
+    Refused while a manual title regeneration holds the chat."""
     row = await _locked(conn, chat_id)
     outbox = Outbox()
     if row["title"] == title:
         return outbox
+    if regeneration_locked(row, now):
+        raise ChatUpdateRejected(Rejection.title_regenerating)
     await conn.execute(chats.update().where(chats.c.id == chat_id).values(title=title))
     renamed = await get_chat_row(conn, chat_id)
     assert renamed is not None

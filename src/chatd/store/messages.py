@@ -29,6 +29,7 @@ async def insert_message(
     visibility: str = "both",
     model_config_id: uuid.UUID | None = None,
     created_by: uuid.UUID | None = None,
+    compressed: bool = False,
     **usage: Any,
 ) -> ChatMessage:
     """Insert one message; ``last_model_config_id`` follows a message that names a model."""
@@ -45,6 +46,7 @@ async def insert_message(
                 visibility=visibility,
                 model_config_id=model_config_id,
                 created_by=created_by,
+                compressed=compressed,
                 **zero_is_null,
             )
             .returning(*chat_messages.c)
@@ -57,6 +59,43 @@ async def insert_message(
             .values(last_model_config_id=model_config_id)
         )
     return convert.message(row._mapping)
+
+
+async def prompt_rows(conn: AsyncConnection, chat_id: uuid.UUID) -> list[sa.RowMapping]:
+    """The rows a turn sends to the model (engine-behaviour §2.2), oldest first.
+
+    Of the undeleted rows the model sees: every non-compressed system row, the newest
+    compressed model-only row (a context summary) and every non-compressed row after it;
+    without a summary, every non-compressed row. Raw rows: content keeps internal fields.
+    """
+    for_model = sa.and_(
+        chat_messages.c.chat_id == chat_id,
+        chat_messages.c.visibility.in_(("model", "both")),
+        chat_messages.c.deleted.is_(False),
+    )
+    summary_id = (
+        await conn.execute(
+            sa.select(sa.func.max(chat_messages.c.id)).where(
+                for_model,
+                chat_messages.c.compressed.is_(True),
+                chat_messages.c.visibility == "model",
+            )
+        )
+    ).scalar_one()
+    plain = chat_messages.c.compressed.is_(False)
+    wanted: sa.ColumnElement[bool] = plain
+    if summary_id is not None:
+        wanted = sa.or_(
+            sa.and_(plain, chat_messages.c.role == "system"),
+            chat_messages.c.id == summary_id,
+            sa.and_(plain, chat_messages.c.id > summary_id),
+        )
+    rows = await conn.execute(
+        sa.select(chat_messages)
+        .where(for_model, wanted)
+        .order_by(chat_messages.c.created_at, chat_messages.c.id)
+    )
+    return [r._mapping for r in rows]
 
 
 async def queued_messages(conn: AsyncConnection, chat_id: uuid.UUID) -> list[ChatQueuedMessage]:

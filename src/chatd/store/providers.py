@@ -106,6 +106,17 @@ async def user_key_provider_ids(conn: AsyncConnection, user_id: uuid.UUID) -> se
     return set((await conn.execute(query)).scalars())
 
 
+async def get_user_key(
+    conn: AsyncConnection, user_id: uuid.UUID, provider_id: uuid.UUID
+) -> str | None:
+    """The user's own key for a provider (BYOK), if they stored one."""
+    query = sa.select(keys.c.api_key).where(
+        keys.c.user_id == user_id, keys.c.chat_provider_id == provider_id
+    )
+    key: str | None = (await conn.execute(query)).scalar_one_or_none()
+    return key
+
+
 async def upsert_user_key(
     conn: AsyncConnection,
     now: dt.datetime,

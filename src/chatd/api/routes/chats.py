@@ -30,6 +30,7 @@ router = APIRouter(prefix="/api/experimental", tags=["Chats"], responses=ERROR_R
 
 CREATE_BODY_LIMIT = 262_144
 MAX_TITLE_RUNES = 200
+TITLE_REGENERATING = "Title regeneration already in progress for this chat."
 REJECTIONS = {
     updates.Rejection.already_archived: "Chat is already archived.",
     updates.Rejection.already_unarchived: "Chat is already not archived.",
@@ -154,6 +155,8 @@ async def update(chat: str, request: Request, db: DB, actor: CurrentActor, hub: 
     except updates.ChatUpdateRejected as exc:
         if exc.reason is updates.Rejection.not_found:
             raise not_found() from None
+        if exc.reason is updates.Rejection.title_regenerating:
+            raise ApiError(409, TITLE_REGENERATING) from None
         raise ApiError(400, REJECTIONS[exc.reason]) from None
     return Response(status_code=204)
 
@@ -175,7 +178,7 @@ async def _apply_update(
         if len(title) > MAX_TITLE_RUNES:
             raise ApiError(400, f"Title must be at most {MAX_TITLE_RUNES} characters.")
         async with db.write() as conn:
-            outbox = await updates.rename_chat(conn, chat_id, title)
+            outbox = await updates.rename_chat(conn, db.now(), chat_id, title)
         hub.publish(outbox)
     if body.labels is not None:
         check_labels(body.labels)

@@ -1,16 +1,138 @@
-"""The WebSocket routes, as the OpenAPI document describes them.
+"""The WebSocket routes: ``/chats/{chat}/stream`` and ``/chats/watch`` (engine-behaviour §10).
 
-The reference documents each WebSocket as a GET operation returning its event schema; chatd
-does the same so clients generated from the document know the event shapes.
+The stream subscribes to the hub before anything else, then sends the snapshot
+(:mod:`chatd.events.snapshot`) and afterwards whatever the hub delivers, batched: wait for one
+event, take what else is queued, send one JSON array of at most 256 events. The watch socket
+sends each of the owner's events as its own JSON object, without a snapshot.
+
+The OpenAPI document describes each WebSocket as a GET operation returning its event schema, as
+the reference's document does, so clients generated from it know the event shapes.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+import anyio
+import structlog
+from fastapi import APIRouter, WebSocket
+from pydantic import TypeAdapter
+from sqlalchemy.exc import SQLAlchemyError
+
+from chatd.api.chat_param import load_chat
+from chatd.api.deps import authenticate, request_token
+from chatd.api.errors import ApiError
 from chatd.api.openapi import websocket_route
+from chatd.api.params import INT64_MAX
+from chatd.api.websockets import close_lagged, deny, serve
+from chatd.events.cursor import MessageCursor
+from chatd.events.hub import EventHub, Subscription
+from chatd.events.snapshot import FRAME_LIMIT, frames, load_snapshot, turn_events
 from chatd.sdk.events import ChatStreamEvent, ChatWatchEvent
 from chatd.sdk.git import WorkspaceAgentGitServerMessage
+from chatd.store.db import Database
+from chatd.store.read_cursor import mark_read
+
+log = structlog.get_logger(__name__)
+router = APIRouter(prefix="/api/experimental")
+
+_FRAME = TypeAdapter(list[ChatStreamEvent])
+# Bounds the read-cursor write made while a socket is torn down.
+CURSOR_WRITE_TIMEOUT = 5.0
+
+
+def parse_after_id(raw: str | None) -> int:
+    """``after_id`` as int64; empty or absent is 0 (api-behaviour §6.15)."""
+    if not raw:
+        return 0
+    try:
+        value = int(raw, 10)
+    except ValueError:
+        detail = f'strconv.ParseInt: parsing "{raw}": invalid syntax'
+        raise ApiError(400, "Invalid after_id parameter.", detail) from None
+    if not -INT64_MAX - 1 <= value <= INT64_MAX:
+        detail = f'strconv.ParseInt: parsing "{raw}": value out of range'
+        raise ApiError(400, "Invalid after_id parameter.", detail)
+    return value
+
+
+async def _mark_read(db: Database, chat_id: uuid.UUID) -> None:
+    try:
+        async with db.write() as conn:
+            await mark_read(conn, chat_id)
+    except SQLAlchemyError:
+        log.exception("read cursor update failed", chat_id=str(chat_id))
+
+
+@router.websocket("/chats/watch")
+async def watch(websocket: WebSocket) -> None:
+    db: Database = websocket.app.state.db
+    hub: EventHub = websocket.app.state.hub
+    try:
+        actor = await authenticate(db, request_token(websocket))
+    except ApiError as error:
+        await deny(websocket, error)
+        return
+    with hub.owner(actor.user_id) as sub:
+        await websocket.accept()
+
+        async def write() -> None:
+            while (batch := await sub.batch(FRAME_LIMIT)) is not None:
+                for delivery in batch:
+                    await websocket.send_text(delivery.item.model_dump_json() + "\n")
+            await close_lagged(websocket)
+
+        await serve(websocket, write)
+
+
+@router.websocket("/chats/{chat}/stream")
+async def stream(websocket: WebSocket, chat: str) -> None:
+    db: Database = websocket.app.state.db
+    hub: EventHub = websocket.app.state.hub
+    try:
+        actor = await authenticate(db, request_token(websocket))
+        row = await load_chat(db, actor, chat)
+        after_id = parse_after_id(websocket.query_params.get("after_id"))
+    except ApiError as error:
+        await deny(websocket, error)
+        return
+    chat_id: uuid.UUID = row["id"]
+    is_owner = row["owner_id"] == actor.user_id
+    with hub.chat(chat_id) as sub:
+        turn = turn_events(hub, chat_id)  # no await since subscribing: nothing falls between
+        await websocket.accept()
+        if is_owner:
+            await _mark_read(db, chat_id)
+
+        async def write() -> None:
+            await _send_stream(websocket, db, sub, chat_id, after_id, turn)
+
+        try:
+            await serve(websocket, write)
+        finally:
+            if is_owner:
+                with anyio.CancelScope(shield=True), anyio.move_on_after(CURSOR_WRITE_TIMEOUT):
+                    await _mark_read(db, chat_id)
+
+
+async def _send_stream(
+    websocket: WebSocket,
+    db: Database,
+    sub: Subscription[ChatStreamEvent],
+    chat_id: uuid.UUID,
+    after_id: int,
+    turn: list[ChatStreamEvent],
+) -> None:
+    snapshot = await load_snapshot(db, chat_id, after_id, turn)
+    for frame in frames(snapshot.events):
+        await websocket.send_text(_FRAME.dump_json(list(frame)).decode())
+    cursor = MessageCursor(snapshot.last_message_id)
+    while (batch := await sub.batch(FRAME_LIMIT)) is not None:
+        events = [d.item for d in batch if cursor.admit(d)]
+        if events:
+            await websocket.send_text(_FRAME.dump_json(events).decode())
+    await close_lagged(websocket)
 
 
 def _chat_param() -> dict[str, Any]:

@@ -1,0 +1,160 @@
+"""Short generations on a cheap model: titles and turn labels (engine-behaviour §15.1, §15.3).
+
+Candidates, in order: the cheap model of each configured provider the chat owner can use
+(Anthropic's, then OpenAI's), then the chat's own model. The first candidate that answers with
+usable text wins; each gets the retry policy of §7 inside one timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+import structlog
+
+from chatd.engine.models import ClientFactory, resolve_model, usable_key
+from chatd.engine.retry import RetryPolicy, Sleep, retry
+from chatd.engine.types import TurnContext
+from chatd.llm.errors import classify
+from chatd.llm.types import (
+    CallOptions,
+    ClassifiedError,
+    Message,
+    ModelClient,
+    ModelRequest,
+    ProviderError,
+)
+from chatd.settings import Settings
+from chatd.store.db import Database
+from chatd.store.providers import list_providers
+
+log = structlog.get_logger(__name__)
+
+# The preferred small model per provider; openai-compat has no known one (its chat model is used).
+CHEAP_MODELS = {"anthropic": "claude-haiku-4-5", "openai": "gpt-4o-mini"}
+TIMEOUT = 30.0
+
+
+class GenerationFailed(Exception):
+    """No candidate model produced usable text."""
+
+
+@dataclass(frozen=True)
+class QuickGen:
+    """What a short generation needs, with the seams tests replace."""
+
+    db: Database
+    settings: Settings
+    client_factory: ClientFactory | None = None  # None: chatd.llm.factory.create_client
+    sleep: Sleep = asyncio.sleep
+    timeout: float = TIMEOUT
+
+    @classmethod
+    def for_turn(cls, ctx: TurnContext) -> QuickGen:
+        return cls(ctx.db, ctx.settings, ctx.client_factory, ctx.sleep)
+
+    def build_client(
+        self, *, provider: str, model: str, api_key: str, base_url: str | None
+    ) -> ModelClient:
+        if self.client_factory is not None:
+            return self.client_factory(
+                provider=provider, model=model, api_key=api_key, base_url=base_url
+            )
+        from chatd.llm.factory import create_client  # the SDKs load on first use
+
+        return create_client(provider=provider, model=model, api_key=api_key, base_url=base_url)
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    provider: str
+    model: str
+    client: ModelClient
+    options: CallOptions
+
+
+async def generate_short(
+    gen: QuickGen,
+    chat: sa.RowMapping,
+    messages: list[Message],
+    *,
+    max_output_tokens: int,
+    clean: Callable[[str], str],
+) -> str:
+    """The first candidate's answer that ``clean`` leaves non-empty."""
+    tried: set[tuple[str, str]] = set()
+    async for candidate in _candidates(gen, chat):
+        if (candidate.provider, candidate.model) in tried:
+            continue
+        tried.add((candidate.provider, candidate.model))
+        request = ModelRequest(
+            model=candidate.model,
+            messages=messages,
+            options=dataclasses.replace(candidate.options, max_output_tokens=max_output_tokens),
+            allow_tools=False,
+        )
+        try:
+            async with asyncio.timeout(gen.timeout):
+                text = await _generate(gen, candidate, request)
+        except (ProviderError, TimeoutError) as exc:
+            log.info("quick generation failed", model=candidate.model, error=str(exc))
+            continue
+        cleaned = clean(text)
+        if cleaned:
+            return cleaned
+    raise GenerationFailed
+
+
+async def _generate(gen: QuickGen, candidate: _Candidate, request: ModelRequest) -> str:
+    def classified(exc: BaseException) -> ClassifiedError:
+        if isinstance(exc, ProviderError):
+            return exc.error
+        return classify(exc, candidate.provider)
+
+    result = await retry(
+        lambda: candidate.client.generate(request),
+        policy=RetryPolicy.from_settings(gen.settings),
+        classify=classified,
+        on_retry=lambda attempt, error, delay: None,
+        sleep=gen.sleep,
+    )
+    return result.text
+
+
+async def _candidates(gen: QuickGen, chat: sa.RowMapping) -> AsyncIterator[_Candidate]:
+    async with gen.db.read() as conn:
+        providers = {row["provider"]: row for row in await list_providers(conn, enabled_only=True)}
+        keys = {
+            name: await usable_key(conn, row, chat["owner_id"])
+            for name, row in providers.items()
+            if name in CHEAP_MODELS
+        }
+    for provider, model in CHEAP_MODELS.items():
+        key = keys.get(provider)
+        if not key:
+            continue
+        try:
+            client = gen.build_client(
+                provider=provider,
+                model=model,
+                api_key=key,
+                base_url=providers[provider]["base_url"] or None,
+            )
+        except ProviderError as exc:
+            log.info("quick model unavailable", model=model, error=str(exc))
+            continue
+        yield _Candidate(provider, model, client, CallOptions())
+    try:
+        own = await resolve_model(
+            gen.db,
+            chat["last_model_config_id"],
+            chat["owner_id"],
+            client_factory=gen.client_factory,
+        )
+    except ProviderError as exc:
+        log.info("chat model unavailable", error=str(exc))
+        return
+    yield _Candidate(own.provider, own.model, own.client, own.options)

@@ -1,0 +1,263 @@
+"""One turn of the agent loop (engine-behaviour §5.5–§5.8).
+
+Each step builds the prompt from the database, streams one model call (retried per §7, with
+a startup guard on the first part), publishes the parts as they arrive, runs the step's local
+tool calls concurrently, and persists the step. The turn ends when the model stops calling
+tools (done), calls a client-side tool (requires_action), fails (error) or reaches
+``max_steps`` (done). When the worker cancels the task it saves what the step has so far and
+returns the outcome ``ctx.stop_reason`` names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+from collections.abc import Coroutine, Mapping
+from typing import Any, TypeVar
+
+from chatd.engine import compaction
+from chatd.engine.cost import cost_micros
+from chatd.engine.models import ResolvedModel, resolve_model
+from chatd.engine.prompt import INTERRUPTED_RESULT, load_history
+from chatd.engine.retry import RetryPolicy, retry
+from chatd.engine.step import StepBuilder
+from chatd.engine.toolset import Toolset, result_part, run_local_calls, tool_context
+from chatd.engine.types import OutcomeKind, TurnContext, TurnOutcome
+from chatd.llm.errors import classify, retry_message, startup_timeout_error
+from chatd.llm.types import (
+    ClassifiedError,
+    Message,
+    ModelRequest,
+    ProviderError,
+    ToolCall,
+    ToolCallContent,
+    Usage,
+)
+from chatd.sdk.chats import ChatErrorKind, ChatMessagePart, ChatMessageRole
+from chatd.sdk.events import ChatStreamRetry
+from chatd.store.chats import get_chat_row
+from chatd.store.steps import Step, StepRefused, persist_step
+from chatd.tools.registry import ToolOutput
+
+T = TypeVar("T")
+
+
+async def run_turn(ctx: TurnContext) -> TurnOutcome:
+    turn: _Turn | None = None
+    try:
+        async with ctx.db.read() as conn:
+            chat = await get_chat_row(conn, ctx.chat_id)
+        if chat is None:
+            gone = ClassifiedError(ChatErrorKind.generic, False, "The chat no longer exists.")
+            return TurnOutcome(OutcomeKind.error, gone)
+        try:
+            model = await resolve_model(
+                ctx.db,
+                chat["last_model_config_id"],
+                chat["owner_id"],
+                client_factory=ctx.client_factory,
+            )
+        except ProviderError as exc:
+            return TurnOutcome(OutcomeKind.error, exc.error)
+        turn = _Turn(ctx, chat, model)
+        return await turn.run()
+    except asyncio.CancelledError:
+        if ctx.stop_reason is None:
+            raise  # not the worker's stop: not ours to absorb
+        task = asyncio.current_task()
+        assert task is not None
+        task.uncancel()
+        if turn is not None:
+            try:
+                await _uncancellable(turn.save_interrupted())
+            except asyncio.CancelledError:
+                task.uncancel()  # stopped again while saving: the save still completed
+        return TurnOutcome(OutcomeKind(ctx.stop_reason.value))
+    finally:
+        if turn is not None:
+            await _close(turn.model.client)
+
+
+async def _close(client: object) -> None:
+    """Release the client's connection pool (adapters built without a shared one own it)."""
+    aclose = getattr(client, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+async def _uncancellable(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work`` to the end even if this task is cancelled meanwhile (then re-raise)."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return task.result()
+
+
+class _Turn:
+    def __init__(self, ctx: TurnContext, chat: Mapping[Any, Any], model: ResolvedModel) -> None:
+        self.ctx = ctx
+        self.model = model
+        self.toolset = Toolset.build(ctx.tools, chat["dynamic_tools"])
+        self.tool_context = tool_context(ctx.chat_id, chat["owner_id"])
+        self.policy = RetryPolicy.from_settings(ctx.settings)
+        # The step being built and not yet saved (None when there is nothing to save).
+        self.builder: StepBuilder | None = None
+        self.results: dict[str, ChatMessagePart] = {}
+
+    async def run(self) -> TurnOutcome:
+        history = await self._history()
+        for _ in range(self.ctx.settings.max_steps):
+            started = asyncio.get_running_loop().time()
+            request = ModelRequest(
+                model=self.model.model,
+                messages=history,
+                tools=self.toolset.specs(),
+                options=self.model.options,
+            )
+            try:
+                builder = await retry(
+                    functools.partial(self._attempt, request),
+                    policy=self.policy,
+                    classify=self._classify,
+                    on_retry=self._on_retry,
+                    sleep=self.ctx.sleep,
+                )
+            except ProviderError as exc:
+                return TurnOutcome(OutcomeKind.error, exc.error)
+            local = [c for c in builder.calls if not self.toolset.is_dynamic(c.name)]
+            dynamic = [c for c in builder.calls if self.toolset.is_dynamic(c.name)]
+            if local:
+                await self._run_tools(local)
+            assistant = builder.assistant_parts()
+            if not assistant:
+                return TurnOutcome(OutcomeKind.done)
+            finish = builder.finish
+            usage = finish.usage if finish else None
+            step = Step(
+                model_config_id=self.model.config_id,
+                assistant=assistant,
+                tool_results=[self.results[c.id] for c in local],
+                usage=usage,
+                context_limit=self.model.context_limit,
+                cost_micros=cost_micros(usage, self.model.cost),
+                runtime_ms=round((asyncio.get_running_loop().time() - started) * 1000),
+                provider_response_id=finish.provider_response_id if finish else None,
+            )
+            if not await _uncancellable(self._save(step)):
+                return self._lost()
+            history = await self._history()
+            if await compaction.maybe_compact(
+                self.ctx, self.model, history, usage or Usage(), self.model.context_limit
+            ):
+                history = await self._history()
+            if dynamic:
+                calls = [ToolCallContent(c.id, c.name, c.args_json) for c in dynamic]
+                return TurnOutcome(OutcomeKind.requires_action, tool_calls=calls)
+            if not local:
+                return TurnOutcome(OutcomeKind.done)
+        return TurnOutcome(OutcomeKind.done)
+
+    async def _history(self) -> list[Message]:
+        async with self.ctx.db.read() as conn:
+            return await load_history(conn, self.ctx.chat_id)
+
+    # ---- one model call -----------------------------------------------------------------
+
+    async def _attempt(self, request: ModelRequest) -> StepBuilder:
+        builder = StepBuilder(self.ctx.db.now)
+        self.builder, self.results = builder, {}
+        stream = self.model.client.stream(request)
+        try:
+            parts = aiter(stream)
+            guard = asyncio.timeout(self.ctx.settings.startup_timeout)
+            try:
+                async with guard:
+                    first = await anext(parts)
+            except StopAsyncIteration:
+                return builder
+            except TimeoutError:
+                if guard.expired():
+                    raise ProviderError(startup_timeout_error(self.model.provider)) from None
+                raise
+            self._publish(builder, first)
+            async for part in parts:
+                self._publish(builder, part)
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        return builder
+
+    def _publish(self, builder: StepBuilder, part: Any) -> None:
+        published = builder.add(part)
+        if published is not None:
+            self.ctx.hub.publish_part(self.ctx.chat_id, ChatMessageRole.assistant, published)
+
+    def _classify(self, exc: BaseException) -> ClassifiedError:
+        if isinstance(exc, ProviderError):
+            return exc.error
+        return classify(exc, self.model.provider)
+
+    def _on_retry(self, attempt: int, error: ClassifiedError, delay: float) -> None:
+        """The failed attempt's output is dropped, here and in the hub's part buffer."""
+        self.builder, self.results = None, {}
+        retry_event = ChatStreamRetry(
+            attempt=attempt,
+            delay_ms=round(delay * 1000),
+            error=retry_message(error),
+            kind=error.kind,
+            provider=error.provider,
+            status_code=error.status_code,
+            retrying_at=self.ctx.db.now() + dt.timedelta(seconds=delay),
+        )
+        self.ctx.hub.publish_retry(self.ctx.chat_id, retry_event)
+
+    # ---- tools and persistence ----------------------------------------------------------
+
+    async def _run_tools(self, calls: list[ToolCall]) -> None:
+        """Run the calls at once, then publish every result in call order."""
+        await run_local_calls(self.toolset, calls, self.tool_context, self.results, self.ctx.db.now)
+        for call in calls:
+            self.ctx.hub.publish_part(self.ctx.chat_id, ChatMessageRole.tool, self.results[call.id])
+
+    async def _save(self, step: Step) -> bool:
+        """Persist and publish a step; False when the chat is no longer ours."""
+        try:
+            async with self.ctx.db.write() as conn:
+                outbox = await persist_step(
+                    conn, self.ctx.db.now(), self.ctx.chat_id, self.ctx.worker_id, step
+                )
+        except StepRefused:
+            return False
+        finally:
+            self.builder, self.results = None, {}
+        self.ctx.hub.publish(outbox)
+        return True
+
+    async def save_interrupted(self) -> None:
+        """The partial step, every call without a result answered as interrupted; no usage."""
+        builder = self.builder
+        if builder is None:
+            return
+        assistant = builder.assistant_parts(include_streaming=True)
+        if not assistant:
+            return
+        now = self.ctx.db.now()
+        interrupted = ToolOutput(INTERRUPTED_RESULT, is_error=True)
+        results = [
+            self.results.get(call.id) or result_part(call, interrupted, now)
+            for call in builder.calls + builder.interrupted_calls()
+        ]
+        step = Step(model_config_id=self.model.config_id, assistant=assistant, tool_results=results)
+        await self._save(step)
+
+    def _lost(self) -> TurnOutcome:
+        reason = self.ctx.stop_reason
+        return TurnOutcome(OutcomeKind(reason.value) if reason else OutcomeKind.interrupted)

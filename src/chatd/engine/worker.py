@@ -1,0 +1,350 @@
+"""The worker: claims pending chats and runs one turn per chat (engine-behaviour §4, §5.1).
+
+One :class:`Worker` per replica. Three loops run while it is started:
+
+* acquire: every ``acquire_interval``, and at once when ``hub.worker_wakeup`` is set, claim
+  pending chats and start a task per chat;
+* heartbeat: every ``heartbeat_interval``, one UPDATE for every chat it runs; a chat missing
+  from the answer was taken away (interrupt, edit, archive, takeover), so its turn is stopped;
+* stale recovery: at start and every ``stale_recovery_interval``, for chats whose worker died.
+
+The control channel is a hub listener: a ``status`` event of ``waiting``, ``pending`` or
+``error`` for a chat this worker runs stops its turn (``StopReason.interrupted``). Stopping
+means setting ``ctx.stop_reason`` and cancelling the turn task; the turn persists what it has
+and returns, and the finishing transaction (:func:`~chatd.store.worker_state.finish_turn`)
+decides the chat's next status under the row lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from chatd.engine import titles
+from chatd.engine.models import ClientFactory
+from chatd.engine.types import OutcomeKind, StopReason, TurnContext, TurnOutcome
+from chatd.events.hub import EventHub
+from chatd.events.outbox import Outbox
+from chatd.llm.types import ClassifiedError
+from chatd.sdk.chats import ChatErrorKind, ChatStatus
+from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType, ChatStreamStatus
+from chatd.settings import Settings
+from chatd.store import worker_state
+from chatd.store.chats import get_chat_row
+from chatd.store.db import Clock, Database
+
+log = structlog.get_logger(__name__)
+
+RunTurn = Callable[[TurnContext], Awaitable[TurnOutcome]]
+# Statuses that, published for a chat this worker runs, mean its turn must stop (§4.6).
+_STOPPING = frozenset({ChatStatus.waiting, ChatStatus.pending, ChatStatus.error})
+DEFAULT_SHUTDOWN_TIMEOUT = 30.0
+
+
+async def _default_run_turn(ctx: TurnContext) -> TurnOutcome:
+    from chatd.engine.turn import run_turn  # the turn module imports a lot; load it on use
+
+    return await run_turn(ctx)
+
+
+@dataclass
+class _Running:
+    ctx: TurnContext
+    turn: asyncio.Task[TurnOutcome] | None = None
+    # An acquire ran while this chat was registered and so could not claim it again.
+    excluded: bool = False
+
+    def stop(self, reason: StopReason) -> None:
+        """Cancel the turn once: a second cancel would break its saving of partial output."""
+        if self.ctx.stop_reason is not None:
+            return
+        self.ctx.stop_reason = reason
+        if self.turn is not None and not self.turn.done():
+            self.turn.cancel()
+
+
+class Worker:
+    def __init__(
+        self,
+        db: Database,
+        hub: EventHub,
+        settings: Settings,
+        run_turn: RunTurn = _default_run_turn,
+        worker_id: uuid.UUID | None = None,
+        clock: Clock | None = None,
+        shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+        client_factory: ClientFactory | None = None,
+    ) -> None:
+        """``client_factory`` is given to every turn (None: the real provider clients)."""
+        self.db = db
+        self.hub = hub
+        self.settings = settings
+        self.run_turn = run_turn
+        self.worker_id = worker_id or uuid.uuid4()
+        self.clock = clock or db.now
+        self.shutdown_timeout = shutdown_timeout
+        self.client_factory = client_factory
+        self._running: dict[uuid.UUID, _Running] = {}
+        self._chat_tasks: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[None]] = set()
+        self._loops: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+
+    @property
+    def running_chats(self) -> set[uuid.UUID]:
+        return set(self._running)
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.hub.add_listener(self._on_stream_event)
+        await self._recover_stale()
+        self._loops = [
+            asyncio.create_task(self._acquire_loop(), name="chatd-acquire"),
+            asyncio.create_task(self._heartbeat_loop(), name="chatd-heartbeat"),
+            asyncio.create_task(self._recovery_loop(), name="chatd-stale-recovery"),
+        ]
+        log.info("worker started", worker_id=str(self.worker_id))
+
+    async def stop(self) -> None:
+        """Stop claiming; stop every turn (its chat goes back to pending); wait for them."""
+        self._stopping.set()
+        await asyncio.gather(*self._loops)
+        for running in list(self._running.values()):
+            running.stop(StopReason.shutdown)
+        if self._chat_tasks:
+            _, late = await asyncio.wait(set(self._chat_tasks), timeout=self.shutdown_timeout)
+            # Turns that ignore the stop: abandon them; stale recovery gives their chats back.
+            for running in self._running.values():
+                if running.turn is not None:
+                    running.turn.cancel()
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        self.hub.remove_listener(self._on_stream_event)
+        log.info("worker stopped", worker_id=str(self.worker_id))
+
+    def now(self) -> dt.datetime:
+        return self.clock()
+
+    # ---- loops -------------------------------------------------------------------------------
+
+    async def _pause(self, seconds: float, *wake: asyncio.Event) -> None:
+        """Sleep up to ``seconds``; return early when stopping or any ``wake`` event is set."""
+        waiters = [asyncio.create_task(e.wait()) for e in (self._stopping, *wake)]
+        try:
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)
+
+    async def _acquire_loop(self) -> None:
+        while not self._stopping.is_set():
+            self.hub.worker_wakeup.clear()
+            await self._guarded("acquire", self._acquire_once())
+            await self._pause(self.settings.acquire_interval, self.hub.worker_wakeup)
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await self._pause(self.settings.heartbeat_interval)
+            if self._stopping.is_set():
+                return
+            await self._guarded("heartbeat", self._heartbeat_once())
+
+    async def _recovery_loop(self) -> None:
+        while True:
+            await self._pause(self.settings.stale_recovery_interval)
+            if self._stopping.is_set():
+                return
+            await self._recover_stale()
+
+    async def _guarded(self, what: str, work: Coroutine[Any, Any, None]) -> None:
+        """One loop iteration; a failure (say the database is away) waits for the next tick."""
+        try:
+            await work
+        except Exception:
+            log.exception(f"worker {what} failed", worker_id=str(self.worker_id))
+
+    async def _acquire_once(self) -> None:
+        for running in self._running.values():
+            running.excluded = True
+        async with self.db.write() as conn:
+            claimed = await worker_state.acquire_chats(
+                conn,
+                self.now(),
+                self.worker_id,
+                self.settings.max_chats_per_acquire,
+                exclude=set(self._running),
+            )
+        if self._stopping.is_set():
+            async with self.db.write() as conn:
+                await worker_state.release_to_pending(conn, self.now(), claimed, self.worker_id)
+            return
+        for chat_id in claimed:
+            ctx = TurnContext(
+                chat_id=chat_id,
+                worker_id=self.worker_id,
+                db=self.db,
+                hub=self.hub,
+                settings=self.settings,
+                client_factory=self.client_factory,
+            )
+            # Registered before any await, so the control channel already covers the chat.
+            self._running[chat_id] = _Running(ctx)
+            task = asyncio.create_task(self._process(ctx), name=f"chatd-chat-{chat_id}")
+            self._chat_tasks.add(task)
+            task.add_done_callback(self._chat_tasks.discard)
+
+    async def _heartbeat_once(self) -> None:
+        ids = set(self._running)
+        if not ids:
+            return
+        async with self.db.write() as conn:
+            alive = await worker_state.heartbeat(conn, self.now(), self.worker_id, ids)
+        for chat_id in ids - alive:
+            running = self._running.get(chat_id)
+            if running is not None:
+                log.info("heartbeat lost the chat; stopping its turn", chat_id=str(chat_id))
+                running.stop(StopReason.interrupted)
+
+    async def _recover_stale(self) -> None:
+        async def recover() -> None:
+            async with self.db.write() as conn:
+                outbox = await worker_state.recover_stale(
+                    conn, self.now(), self.settings.stale_after
+                )
+            self.hub.publish(outbox)
+
+        await self._guarded("stale recovery", recover())
+
+    # ---- the control channel -----------------------------------------------------------------
+
+    def _on_stream_event(self, event: ChatStreamEvent) -> None:
+        if event.type != ChatStreamEventType.status or event.status is None:
+            return
+        running = self._running.get(event.chat_id)
+        if running is not None and event.status.status in _STOPPING:
+            running.stop(StopReason.interrupted)
+
+    # ---- one chat ----------------------------------------------------------------------------
+
+    async def _process(self, ctx: TurnContext) -> None:
+        """§5.1: buffer, ``running``, the turn, the finishing transaction, its events."""
+        chat_id = ctx.chat_id
+        running = self._running[chat_id]
+        self.hub.start_turn(chat_id)
+        try:
+            # A change committed between the claim and the registration was not seen by the
+            # control channel: re-read the row before announcing the turn.
+            if await self._still_claimed(chat_id) and ctx.stop_reason is None:
+                self.hub.publish(_running_status(chat_id))
+                self._background_task(_title_task(ctx))
+                running.turn = asyncio.create_task(self._guarded_turn(ctx))
+                outcome = await _outcome_of(running.turn, ctx)
+            else:
+                outcome = _stopped(ctx)
+            if self._stopping.is_set() and outcome.kind == OutcomeKind.done:
+                outcome = TurnOutcome(kind=OutcomeKind.shutdown)  # §5.1: another replica resumes
+            async with self.db.write() as conn:
+                finished = await worker_state.finish_turn(
+                    conn, self.now(), chat_id, self.worker_id, outcome
+                )
+            self.hub.publish(await self._current_events(chat_id, finished))
+        except Exception:
+            log.exception("finishing the turn failed", chat_id=str(chat_id))
+            finished = worker_state.Finished(status=None)
+        finally:
+            self.hub.end_turn(chat_id)
+            self._running.pop(chat_id, None)
+            if running.excluded:  # it may have become pending again meanwhile
+                self.hub.worker_wakeup.set()
+        if finished.status is not None and running.turn is not None:
+            self._background_task(_summary_task(ctx, finished.status))
+
+    async def _current_events(self, chat_id: uuid.UUID, finished: worker_state.Finished) -> Outbox:
+        """§3.2 step 5: a change committed since the finish has announced its own status."""
+        if finished.status is None or not finished.outbox.stream:
+            return finished.outbox
+        async with self.db.read() as conn:
+            if await worker_state.still_finished(conn, chat_id, finished.status):
+                return finished.outbox
+        return finished.without_status()
+
+    async def _still_claimed(self, chat_id: uuid.UUID) -> bool:
+        async with self.db.read() as conn:
+            row = await get_chat_row(conn, chat_id)
+        return (
+            row is not None
+            and row["status"] == ChatStatus.running
+            and row["worker_id"] == self.worker_id
+        )
+
+    async def _guarded_turn(self, ctx: TurnContext) -> TurnOutcome:
+        """Run the turn; an unexpected failure becomes an ``error`` outcome (like a panic)."""
+        try:
+            return await self.run_turn(ctx)
+        except Exception as exc:
+            log.exception("turn failed", chat_id=str(ctx.chat_id))
+            return TurnOutcome(
+                kind=OutcomeKind.error,
+                error=ClassifiedError(
+                    kind=ChatErrorKind.generic,
+                    retryable=False,
+                    message=f"chat processing failed: {exc}",
+                ),
+            )
+
+    def _background_task(self, work: Coroutine[Any, Any, None]) -> None:
+        if self._stopping.is_set():
+            work.close()
+            return
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+async def _outcome_of(turn: asyncio.Task[TurnOutcome], ctx: TurnContext) -> TurnOutcome:
+    """The turn's outcome; a turn that let the cancellation escape stopped for its reason."""
+    await asyncio.wait({turn})
+    return _stopped(ctx) if turn.cancelled() else turn.result()
+
+
+def _stopped(ctx: TurnContext) -> TurnOutcome:
+    """The outcome of a turn stopped before it could say so itself."""
+    if ctx.stop_reason == StopReason.shutdown:
+        return TurnOutcome(kind=OutcomeKind.shutdown)
+    return TurnOutcome(kind=OutcomeKind.interrupted)
+
+
+def _running_status(chat_id: uuid.UUID) -> Outbox:
+    """Stream ``status: running``; no watch event for running (§5.1 step 3)."""
+    event = ChatStreamEvent(
+        type=ChatStreamEventType.status,
+        chat_id=chat_id,
+        status=ChatStreamStatus(status=ChatStatus.running),
+    )
+    return Outbox(stream=[event])
+
+
+async def _title_task(ctx: TurnContext) -> None:
+    try:
+        await titles.maybe_generate_title(ctx)
+    except Exception:
+        log.exception("automatic title failed", chat_id=str(ctx.chat_id))
+
+
+async def _summary_task(ctx: TurnContext, status: ChatStatus) -> None:
+    try:
+        await titles.update_turn_summary(ctx, status)
+    except Exception:
+        log.exception("turn summary failed", chat_id=str(ctx.chat_id))

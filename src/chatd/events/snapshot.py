@@ -1,0 +1,87 @@
+"""The stream snapshot a client receives on connect, and the frames it is sent in.
+
+Order (engine-behaviour §10.2): ``status``, ``retry`` (when one is waiting), the buffered
+``message_part`` events of the running turn, a ``message`` for every visible message after the
+client's ``after_id``, and ``queue_update`` when the queue is not empty.
+
+The turn's buffer is copied at the moment the client subscribes (:func:`turn_events`, no await
+in between), so every part is either in the copy or in the subscription, never both. The
+database is read afterwards; a message committed meanwhile may reach the client twice, and
+:class:`chatd.events.cursor.MessageCursor` drops the second copy.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
+
+from chatd.events.hub import EventHub
+from chatd.sdk.chats import ChatError, ChatErrorKind
+from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType, ChatStreamStatus
+from chatd.store.db import Database
+from chatd.store.stream_snapshot import stored_state
+
+log = structlog.get_logger(__name__)
+
+FRAME_LIMIT = 256  # events per WebSocket frame, snapshot and live alike
+SNAPSHOT_FAILED = "failed to load initial snapshot"
+
+
+@dataclass
+class Snapshot:
+    events: list[ChatStreamEvent]
+    last_message_id: int  # the newest message id the client has after this snapshot
+
+
+def turn_events(hub: EventHub, chat_id: uuid.UUID) -> list[ChatStreamEvent]:
+    """The pending retry (if any) and the buffered parts of the chat's running turn."""
+    retry, parts = hub.turn_snapshot(chat_id)
+    return [retry, *parts] if retry is not None else parts
+
+
+async def load_snapshot(
+    db: Database, chat_id: uuid.UUID, after_id: int, turn: list[ChatStreamEvent]
+) -> Snapshot:
+    """The snapshot; a database failure becomes a single ``error`` event."""
+    try:
+        async with db.read() as conn:
+            state = await stored_state(conn, chat_id, after_id)
+    except SQLAlchemyError:
+        log.exception("stream snapshot failed", chat_id=str(chat_id))
+        state = None
+    if state is None:
+        error = ChatError(message=SNAPSHOT_FAILED, kind=ChatErrorKind.generic)
+        event = ChatStreamEvent(type=ChatStreamEventType.error, chat_id=chat_id, error=error)
+        return Snapshot(events=[event], last_message_id=after_id)
+    events = [
+        ChatStreamEvent(
+            type=ChatStreamEventType.status,
+            chat_id=chat_id,
+            status=ChatStreamStatus(status=state.status),
+        ),
+        *turn,
+        *(
+            ChatStreamEvent(type=ChatStreamEventType.message, chat_id=chat_id, message=m)
+            for m in state.messages
+        ),
+    ]
+    if state.queue:
+        events.append(
+            ChatStreamEvent(
+                type=ChatStreamEventType.queue_update,
+                chat_id=chat_id,
+                queued_messages=state.queue,
+            )
+        )
+    last = state.messages[-1].id if state.messages else 0
+    return Snapshot(events=events, last_message_id=max(after_id, last))
+
+
+def frames(events: Sequence[ChatStreamEvent]) -> Iterator[Sequence[ChatStreamEvent]]:
+    """``events`` in order, at most :data:`FRAME_LIMIT` per frame."""
+    for start in range(0, len(events), FRAME_LIMIT):
+        yield events[start : start + FRAME_LIMIT]

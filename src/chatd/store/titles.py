@@ -1,0 +1,180 @@
+"""Title and turn-summary writes, and the manual title-regeneration lock (engine-behaviour §15).
+
+A manual regeneration marks the chat by setting ``worker_id`` to a sentinel id, with the time
+it took the mark in ``heartbeat_at``; ``updated_at`` is never touched. The mark counts for one
+minute. Any status transition clears the worker fields, and with them the mark.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chatd.events.outbox import Outbox
+from chatd.sdk.chats import Chat, ChatStatus
+from chatd.sdk.events import ChatWatchEvent, ChatWatchEventKind
+from chatd.store import convert
+from chatd.store.chats import get_chat_row, lock_chat
+from chatd.store.messages import VISIBLE
+from chatd.store.tables import chat_messages, chats
+from chatd.store.transition_steps import ChatNotFound
+
+REGENERATION_WORKER_ID = uuid.UUID("00000000-0000-0000-0000-000000000001")
+REGENERATION_LOCK_TTL = dt.timedelta(minutes=1)
+
+
+class TitleRegenerationBusy(Exception):
+    """Another regeneration holds the chat, or a turn is about to start or has no worker."""
+
+
+@dataclass(frozen=True)
+class RegenerationLock:
+    """What a regeneration saw when it started: the title to compare-and-set against, and the
+    time of its mark (``None`` when a running chat's worker made a mark unnecessary)."""
+
+    chat_id: uuid.UUID
+    title: str
+    locked_at: dt.datetime | None
+
+
+def regeneration_locked(row: sa.RowMapping, now: dt.datetime) -> bool:
+    """A manual regeneration marked the chat less than a minute ago."""
+    marked_at = row["heartbeat_at"]
+    return (
+        row["worker_id"] == REGENERATION_WORKER_ID
+        and marked_at is not None
+        and now - marked_at < REGENERATION_LOCK_TTL
+    )
+
+
+def regeneration_blocked(row: sa.RowMapping, now: dt.datetime) -> bool:
+    """Pending, running without a real worker, or freshly marked by another regeneration."""
+    if row["status"] == ChatStatus.pending:
+        return True
+    if row["status"] == ChatStatus.running and row["worker_id"] in (None, REGENERATION_WORKER_ID):
+        return True
+    return regeneration_locked(row, now)
+
+
+async def check_regeneration(conn: AsyncConnection, now: dt.datetime, chat_id: uuid.UUID) -> Chat:
+    """The refusals of a regeneration without taking the mark (title proposals)."""
+    row = await get_chat_row(conn, chat_id)
+    if row is None:
+        raise ChatNotFound(str(chat_id))
+    if regeneration_blocked(row, now):
+        raise TitleRegenerationBusy(str(chat_id))
+    return convert.chat(row)
+
+
+async def lock_for_regeneration(
+    conn: AsyncConnection, now: dt.datetime, chat_id: uuid.UUID
+) -> RegenerationLock:
+    """Take the regeneration mark (a chat running on a real worker needs none)."""
+    row = await lock_chat(conn, chat_id)
+    if row is None:
+        raise ChatNotFound(str(chat_id))
+    if regeneration_blocked(row, now):
+        raise TitleRegenerationBusy(str(chat_id))
+    if row["status"] == ChatStatus.running:
+        return RegenerationLock(chat_id, row["title"], None)
+    await conn.execute(
+        chats.update()
+        .where(chats.c.id == chat_id)
+        .values(worker_id=REGENERATION_WORKER_ID, heartbeat_at=now)
+    )
+    return RegenerationLock(chat_id, row["title"], now)
+
+
+async def finish_regeneration(
+    conn: AsyncConnection, lock: RegenerationLock, title: str | None
+) -> tuple[Chat, Outbox]:
+    """Release our mark and, when ``title`` is new and nobody renamed the chat meanwhile,
+    write it (watch ``title_change``). ``None`` only releases (generation failed)."""
+    row = await lock_chat(conn, lock.chat_id)
+    if row is None:
+        raise ChatNotFound(str(lock.chat_id))
+    values: dict[str, object] = {}
+    ours = lock.locked_at is not None and row["heartbeat_at"] == lock.locked_at
+    if row["worker_id"] == REGENERATION_WORKER_ID and ours:
+        values.update(worker_id=None, heartbeat_at=None)
+    renamed = title is not None and title != row["title"] and row["title"] == lock.title
+    if renamed:
+        values["title"] = title
+    if values:
+        await conn.execute(chats.update().where(chats.c.id == lock.chat_id).values(**values))
+    after = await get_chat_row(conn, lock.chat_id)
+    assert after is not None  # locked by this transaction
+    chat = convert.chat(after)
+    outbox = Outbox()
+    if renamed:
+        outbox.watch.append(
+            (chat.owner_id, ChatWatchEvent(kind=ChatWatchEventKind.title_change, chat=chat))
+        )
+    return chat, outbox
+
+
+async def set_title_if_unchanged(
+    conn: AsyncConnection, chat_id: uuid.UUID, expected: str, title: str
+) -> Outbox:
+    """Compare-and-set an automatic title (``updated_at`` untouched); watch ``title_change``."""
+    outbox = Outbox()
+    row = await lock_chat(conn, chat_id)
+    if row is None or row["title"] != expected or title == expected:
+        return outbox
+    await conn.execute(chats.update().where(chats.c.id == chat_id).values(title=title))
+    return await _watch(conn, chat_id, ChatWatchEventKind.title_change)
+
+
+async def set_turn_summary(conn: AsyncConnection, chat_id: uuid.UUID, summary: str) -> Outbox:
+    """Store ``last_turn_summary`` (blank clears it, ``updated_at`` untouched); watch
+    ``summary_change`` when it changed."""
+    value = summary.strip() or None
+    row = await lock_chat(conn, chat_id)
+    if row is None or row["last_turn_summary"] == value:
+        return Outbox()
+    await conn.execute(chats.update().where(chats.c.id == chat_id).values(last_turn_summary=value))
+    return await _watch(conn, chat_id, ChatWatchEventKind.summary_change)
+
+
+async def _watch(conn: AsyncConnection, chat_id: uuid.UUID, kind: ChatWatchEventKind) -> Outbox:
+    after = await get_chat_row(conn, chat_id)
+    assert after is not None  # locked by this transaction
+    chat = convert.chat(after)
+    return Outbox(watch=[(chat.owner_id, ChatWatchEvent(kind=kind, chat=chat))])
+
+
+async def first_visible_messages(
+    conn: AsyncConnection, chat_id: uuid.UUID, limit: int
+) -> list[sa.RowMapping]:
+    """The oldest ``limit`` messages a user sees, oldest first."""
+    rows = await conn.execute(
+        sa.select(chat_messages)
+        .where(chat_messages.c.chat_id == chat_id, VISIBLE)
+        .order_by(chat_messages.c.id)
+        .limit(limit)
+    )
+    return [r._mapping for r in rows]
+
+
+async def last_visible_messages(
+    conn: AsyncConnection, chat_id: uuid.UUID, limit: int
+) -> list[sa.RowMapping]:
+    """The newest ``limit`` messages a user sees, oldest first."""
+    rows = await conn.execute(
+        sa.select(chat_messages)
+        .where(chat_messages.c.chat_id == chat_id, VISIBLE)
+        .order_by(chat_messages.c.id.desc())
+        .limit(limit)
+    )
+    return [r._mapping for r in reversed(rows.all())]
+
+
+async def title_window(conn: AsyncConnection, chat_id: uuid.UUID, edge: int) -> list[sa.RowMapping]:
+    """The first and the last ``edge`` visible messages, merged, oldest first."""
+    merged = {r["id"]: r for r in await first_visible_messages(conn, chat_id, edge)}
+    merged.update((r["id"], r) for r in await last_visible_messages(conn, chat_id, edge))
+    return [merged[k] for k in sorted(merged)]

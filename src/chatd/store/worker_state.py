@@ -1,0 +1,335 @@
+"""The worker's side of the chat state machine (engine-behaviour §3, §4.3-4.5).
+
+Claiming pending chats, heartbeats, stale recovery and the finishing transaction. Each function
+runs in the caller's single ``db.write()`` transaction. Claims are safe across replicas: on
+PostgreSQL the candidate rows are locked with ``FOR UPDATE SKIP LOCKED``; on SQLite (where that
+clause compiles to nothing) the writer lock taken by ``BEGIN IMMEDIATE`` serialises claimers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from pydantic import JsonValue
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chatd.engine.types import OutcomeKind, TurnOutcome
+from chatd.events.outbox import Outbox
+from chatd.llm.types import ClassifiedError, ToolCallContent
+from chatd.sdk.chats import Chat, ChatError, ChatErrorKind, ChatStatus
+from chatd.sdk.events import (
+    ChatStreamActionRequired,
+    ChatStreamEvent,
+    ChatStreamEventType,
+    ChatStreamToolCall,
+    ChatWatchEvent,
+    ChatWatchEventKind,
+)
+from chatd.store import messages as mq
+from chatd.store.chats import lock_chat
+from chatd.store.tables import chats
+from chatd.store.tool_calls import interrupt_pending_calls
+from chatd.store.transition_steps import (
+    Row,
+    insert_user_message,
+    message_event,
+    publish_queue,
+    publish_status,
+    resolve_model,
+)
+
+DYNAMIC_TOOL_TIMEOUT = "Dynamic tool execution timed out"
+
+_FINAL_STATUS = {
+    OutcomeKind.done: ChatStatus.waiting,
+    OutcomeKind.interrupted: ChatStatus.waiting,
+    OutcomeKind.shutdown: ChatStatus.pending,
+    OutcomeKind.error: ChatStatus.error,
+    OutcomeKind.requires_action: ChatStatus.requires_action,
+}
+_CLEAR_WORKER: dict[str, None] = {"worker_id": None, "started_at": None, "heartbeat_at": None}
+
+
+@dataclass
+class Finished:
+    """What the finishing transaction did: the chat's status afterwards, and the events.
+
+    ``status`` is None when the chat had been taken over by another worker (or is gone).
+    """
+
+    status: ChatStatus | None
+    outbox: Outbox = field(default_factory=Outbox)
+
+    def without_status(self) -> Outbox:
+        """The events minus the status announcement (§3.2 step 5: the chat moved on)."""
+        return Outbox(
+            stream=[e for e in self.outbox.stream if e.type != ChatStreamEventType.status],
+            watch=[
+                (owner, e)
+                for owner, e in self.outbox.watch
+                if e.kind != ChatWatchEventKind.status_change
+            ],
+            wake_workers=self.outbox.wake_workers,
+        )
+
+
+async def still_finished(conn: AsyncConnection, chat_id: uuid.UUID, status: ChatStatus) -> bool:
+    """After the finishing commit: the chat still has the status it wrote, and no worker."""
+    row = (
+        await conn.execute(
+            sa.select(chats.c.status, chats.c.worker_id).where(chats.c.id == chat_id)
+        )
+    ).first()
+    return row is not None and row.status == status and row.worker_id is None
+
+
+async def acquire_chats(
+    conn: AsyncConnection,
+    now: dt.datetime,
+    worker_id: uuid.UUID,
+    limit: int,
+    *,
+    exclude: Collection[uuid.UUID] = (),
+) -> list[uuid.UUID]:
+    """T2: claim up to ``limit`` pending, unarchived chats, oldest ``updated_at`` first.
+
+    ``exclude``: chats this worker is still finishing (never claimed twice by one worker).
+    """
+    candidates = (
+        sa.select(chats.c.id)
+        .where(chats.c.status == ChatStatus.pending.value, chats.c.archived.is_(False))
+        .order_by(chats.c.updated_at, chats.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    if exclude:
+        candidates = candidates.where(chats.c.id.not_in(list(exclude)))
+    rows = await conn.execute(
+        chats.update()
+        .where(chats.c.id.in_(candidates.scalar_subquery()))
+        .values(
+            status=ChatStatus.running.value,
+            worker_id=worker_id,
+            started_at=now,
+            heartbeat_at=now,
+            updated_at=now,
+        )
+        .returning(chats.c.id)
+    )
+    return [r.id for r in rows]
+
+
+async def heartbeat(
+    conn: AsyncConnection, now: dt.datetime, worker_id: uuid.UUID, chat_ids: Collection[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Stamp the chats this worker still owns and runs; returns exactly those ids (§4.4)."""
+    if not chat_ids:
+        return set()
+    rows = await conn.execute(
+        chats.update()
+        .where(
+            chats.c.id.in_(list(chat_ids)),
+            chats.c.worker_id == worker_id,
+            chats.c.status == ChatStatus.running.value,
+        )
+        .values(heartbeat_at=now)
+        .returning(chats.c.id)
+    )
+    return {r.id for r in rows}
+
+
+async def release_to_pending(
+    conn: AsyncConnection, now: dt.datetime, chat_ids: Collection[uuid.UUID], worker_id: uuid.UUID
+) -> set[uuid.UUID]:
+    """Give back chats claimed during shutdown that never started (§4.3); returns them.
+
+    No events: subscribers never saw them running. ``updated_at`` is left as the claim set it.
+    """
+    if not chat_ids:
+        return set()
+    rows = await conn.execute(
+        chats.update()
+        .where(
+            chats.c.id.in_(list(chat_ids)),
+            chats.c.worker_id == worker_id,
+            chats.c.status == ChatStatus.running.value,
+        )
+        .values(status=ChatStatus.pending.value, **_CLEAR_WORKER)
+        .returning(chats.c.id)
+    )
+    return {r.id for r in rows}
+
+
+async def recover_stale(conn: AsyncConnection, now: dt.datetime, stale_after: float) -> Outbox:
+    """§4.5: running chats whose worker stopped heartbeating go back to pending (T9);
+    requires_action chats the client never answered fail with synthetic results (T13).
+
+    Each candidate is re-checked under its row lock. Unlike the reference, which publishes
+    nothing here, the changes are published (stream ``status``, watch ``status_change``, and
+    ``message`` events for the synthetic results) so connected clients are not left stale.
+    """
+    threshold = now - dt.timedelta(seconds=stale_after)
+    candidates = await conn.execute(
+        sa.select(chats.c.id).where(_stale(threshold)).order_by(chats.c.updated_at, chats.c.id)
+    )
+    outbox = Outbox()
+    for (chat_id,) in candidates.all():
+        row = await lock_chat(conn, chat_id)
+        if row is None:
+            continue
+        if row["status"] == ChatStatus.running and _older(row["heartbeat_at"], threshold):
+            await _write_status(conn, now, chat_id, ChatStatus.pending)
+            await publish_status(conn, outbox, chat_id)
+            outbox.wake_workers = True
+        elif row["status"] == ChatStatus.requires_action and row["updated_at"] < threshold:
+            synthetic = await interrupt_pending_calls(conn, now, row, DYNAMIC_TOOL_TIMEOUT)
+            outbox.stream.extend(message_event(m) for m in synthetic)
+            error = ChatError(
+                message=DYNAMIC_TOOL_TIMEOUT, kind=ChatErrorKind.generic, retryable=False
+            )
+            await _write_status(conn, now, chat_id, ChatStatus.error, _error_json(error))
+            await publish_status(conn, outbox, chat_id)
+    return outbox
+
+
+def _stale(threshold: dt.datetime) -> sa.ColumnElement[bool]:
+    return sa.or_(
+        sa.and_(
+            chats.c.status == ChatStatus.running.value,
+            sa.or_(chats.c.heartbeat_at.is_(None), chats.c.heartbeat_at < threshold),
+        ),
+        sa.and_(chats.c.status == ChatStatus.requires_action.value, chats.c.updated_at < threshold),
+    )
+
+
+def _older(stamp: dt.datetime | None, threshold: dt.datetime) -> bool:
+    return stamp is None or stamp < threshold
+
+
+async def finish_turn(
+    conn: AsyncConnection,
+    now: dt.datetime,
+    chat_id: uuid.UUID,
+    worker_id: uuid.UUID,
+    outcome: TurnOutcome,
+) -> Finished:
+    """The finishing transaction with the guards of engine-behaviour §3.2 (T3-T8).
+
+    The events, in order: ``error`` (error outcome), the promoted ``message`` and the remaining
+    ``queue_update`` (auto-promotion), ``status`` + watch ``status_change`` (only when the status
+    changed), then ``action_required`` on the stream and the watch (requires_action).
+    """
+    row = await lock_chat(conn, chat_id)
+    if row is None:
+        return Finished(status=None)
+    status = ChatStatus(row["status"])
+    if status == ChatStatus.running and row["worker_id"] != worker_id:
+        return Finished(status=None)  # taken over: not ours to write or publish
+    if status not in (ChatStatus.running, ChatStatus.waiting):
+        # An edit, promote or new message won (pending), or some other writer moved the chat
+        # on: keep its status, only let go of the worker fields.
+        await conn.execute(chats.update().where(chats.c.id == chat_id).values(**_CLEAR_WORKER))
+        return Finished(status=status)
+
+    outbox = Outbox()
+    last_error: dict[str, JsonValue] | None = None
+    if status == ChatStatus.waiting:
+        final = ChatStatus.waiting  # interrupted: partial output is kept, the chat waits
+    else:
+        final = _FINAL_STATUS[outcome.kind]
+        if outcome.kind == OutcomeKind.error:
+            error = _chat_error(outcome.error)
+            last_error = _error_json(error)
+            outbox.stream.append(
+                ChatStreamEvent(type=ChatStreamEventType.error, chat_id=chat_id, error=error)
+            )
+    if final == ChatStatus.waiting and not row["archived"]:
+        if await _promote_queue_head(conn, now, row, outbox):
+            final = ChatStatus.pending
+    if final != status:
+        await _write_status(conn, now, chat_id, final, last_error)
+        chat = await publish_status(conn, outbox, chat_id)
+        if final == ChatStatus.requires_action:
+            _action_required(outbox, chat, outcome.tool_calls)
+    else:
+        await conn.execute(chats.update().where(chats.c.id == chat_id).values(**_CLEAR_WORKER))
+    return Finished(status=final, outbox=outbox)
+
+
+async def _promote_queue_head(
+    conn: AsyncConnection, now: dt.datetime, chat: Row, outbox: Outbox
+) -> bool:
+    """T4: the oldest queued message becomes the owner's user message; the chat goes pending."""
+    queue = await mq.queued_messages(conn, chat["id"])
+    if not queue:
+        return False
+    head = await mq.get_queued_row(conn, chat["id"], queue[0].id)
+    assert head is not None  # the chat row lock keeps the queue still
+    model_id = await resolve_model(conn, chat, head["model_config_id"], strict=False)
+    await mq.delete_queued(conn, chat["id"], head["id"])
+    message = await insert_user_message(
+        conn, now, chat["id"], list(head["content"]), model_id, chat["owner_id"]
+    )
+    outbox.stream.append(message_event(message))
+    await publish_queue(conn, outbox, chat["id"])
+    outbox.wake_workers = True
+    return True
+
+
+def _action_required(outbox: Outbox, chat: Chat, calls: list[ToolCallContent]) -> None:
+    """§11: the pending client-side calls, args as JSON text, on the stream and the watch."""
+    tool_calls = [
+        ChatStreamToolCall(tool_call_id=c.id, tool_name=c.name, args=c.args_json) for c in calls
+    ]
+    outbox.stream.append(
+        ChatStreamEvent(
+            type=ChatStreamEventType.action_required,
+            chat_id=chat.id,
+            action_required=ChatStreamActionRequired(tool_calls=tool_calls),
+        )
+    )
+    outbox.watch.append(
+        (
+            chat.owner_id,
+            ChatWatchEvent(
+                kind=ChatWatchEventKind.action_required, chat=chat, tool_calls=tool_calls
+            ),
+        )
+    )
+
+
+async def _write_status(
+    conn: AsyncConnection,
+    now: dt.datetime,
+    chat_id: uuid.UUID,
+    status: ChatStatus,
+    last_error: dict[str, JsonValue] | None = None,
+) -> None:
+    """The status with worker fields cleared and ``last_error`` (NULL when none); bumps
+    ``updated_at`` (which is also the requires_action timeout's clock)."""
+    await conn.execute(
+        chats.update()
+        .where(chats.c.id == chat_id)
+        .values(status=status.value, last_error=last_error, updated_at=now, **_CLEAR_WORKER)
+    )
+
+
+def _chat_error(error: ClassifiedError | None) -> ChatError:
+    if error is None:
+        return ChatError(message="chat processing failed", kind=ChatErrorKind.generic)
+    return ChatError(
+        message=error.message,
+        detail=error.detail or None,
+        kind=error.kind,
+        provider=error.provider,
+        retryable=error.retryable,
+        status_code=error.status_code,
+    )
+
+
+def _error_json(error: ChatError) -> dict[str, JsonValue]:
+    return error.model_dump(mode="json", exclude_none=True)

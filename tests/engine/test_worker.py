@@ -1,0 +1,296 @@
+"""The worker: claims, wake-ups, the control channel, heartbeats, recovery, shutdown (§4, §5.1)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from fastapi import FastAPI
+
+from chatd.engine.types import OutcomeKind, StopReason, TurnContext, TurnOutcome
+from chatd.events.hub import EventHub
+from chatd.settings import Settings
+from chatd.store.db import Database
+from chatd.store.messages import visible_messages
+from tests.engine.worker_support import (
+    Turns,
+    blocking_turn,
+    chat_row,
+    done,
+    fast,
+    running_worker,
+    set_columns,
+    text_turn,
+    wait_status,
+    wait_until,
+)
+from tests.helpers import Api, ApiUser, make_chat, seed_model_config
+from tests.store.test_worker_state import action_chat, ago
+
+pytestmark = pytest.mark.anyio
+
+CHATS = "/api/experimental/chats"
+
+
+@pytest.fixture
+async def model(db: Database) -> uuid.UUID:
+    return await seed_model_config(db)
+
+
+@pytest.fixture
+def hub(app: FastAPI) -> EventHub:
+    result: EventHub = app.state.hub
+    return result
+
+
+async def texts(db: Database, chat_id: uuid.UUID) -> list[tuple[str, str]]:
+    async with db.read() as conn:
+        rows = await visible_messages(conn, chat_id)
+    return [(m.role, "".join(p.text or "" for p in m.content or [])) for m in rows]
+
+
+async def test_runs_a_pending_chat_once_then_waits(
+    db: Database, hub: EventHub, settings: Settings, admin: ApiUser, model: uuid.UUID
+) -> None:
+    chat_id = await make_chat(db, admin, model, "hello there")
+    turns = Turns(text_turn("hi!"))
+    async with running_worker(db, hub, fast(settings), turns) as worker:
+        row = await wait_status(db, chat_id, "waiting")
+        assert worker.running_chats == set()
+    assert turns.started == [chat_id]
+    assert (row["worker_id"], row["started_at"], row["heartbeat_at"]) == (None, None, None)
+    assert await texts(db, chat_id) == [("user", "hello there"), ("assistant", "hi!")]
+
+
+async def test_two_workers_run_every_chat_exactly_once(
+    db: Database, hub: EventHub, settings: Settings, admin: ApiUser, model: uuid.UUID
+) -> None:
+    """Two replicas (own connections, own hubs) share one database."""
+    ids = [await make_chat(db, admin, model, f"chat {i}") for i in range(16)]
+    started: list[uuid.UUID] = []
+
+    async def yielding(ctx: TurnContext) -> TurnOutcome:
+        started.append(ctx.chat_id)
+        await asyncio.sleep(0)
+        return await done()
+
+    other_db = Database(db.url)
+    settings = fast(settings, max_chats_per_acquire=3)
+    try:
+        async with (
+            running_worker(db, hub, settings, Turns(yielding)),
+            running_worker(other_db, EventHub(), settings, Turns(yielding)),
+        ):
+            for chat_id in ids:
+                await wait_status(db, chat_id, "waiting")
+    finally:
+        await other_db.close()
+    assert sorted(started) == sorted(ids)
+
+
+async def test_create_and_send_wake_the_worker_without_waiting_for_the_interval(
+    db: Database, hub: EventHub, settings: Settings, api: Api, admin: ApiUser, model: uuid.UUID
+) -> None:
+    turns = Turns()
+    sleepy = fast(settings, acquire_interval=3600)
+    async with running_worker(db, hub, sleepy, turns):
+        r = await api.request(
+            "POST",
+            CHATS,
+            admin,
+            json={"organization_id": str(admin.org_id), "content": [{"type": "text", "text": "a"}]},
+        )
+        assert r.status_code == 201, r.text
+        chat_id = uuid.UUID(r.json()["id"])
+        await wait_status(db, chat_id, "waiting")
+        assert turns.started == [chat_id]
+        r = await api.request(
+            "POST",
+            f"{CHATS}/{chat_id}/messages",
+            admin,
+            json={"content": [{"type": "text", "text": "again"}]},
+        )
+        assert r.status_code == 200, r.text
+
+        async def ran_twice() -> bool:
+            return len(turns.started) == 2
+
+        await wait_until(ran_twice)
+        await wait_status(db, chat_id, "waiting")
+
+
+async def test_interrupt_stops_the_turn_and_keeps_the_partial_message(
+    db: Database, hub: EventHub, settings: Settings, api: Api, admin: ApiUser, model: uuid.UUID
+) -> None:
+    chat_id = await make_chat(db, admin, model)
+    entered = asyncio.Event()
+    turns = Turns(blocking_turn("half an ans", entered=entered))
+    async with running_worker(db, hub, fast(settings), turns) as worker:
+        await entered.wait()
+        r = await api.request("POST", f"{CHATS}/{chat_id}/interrupt", admin)
+        assert r.status_code == 200 and r.json()["status"] == "waiting"
+
+        async def idle() -> bool:
+            return not worker.running_chats
+
+        await wait_until(idle)
+    assert turns.contexts[chat_id].stop_reason == StopReason.interrupted
+    row = await chat_row(db, chat_id)
+    assert (row["status"], row["worker_id"]) == ("waiting", None)
+    assert (await texts(db, chat_id))[-1] == ("assistant", "half an ans")
+
+
+async def test_edit_during_the_turn_wins_and_the_chat_runs_again(
+    db: Database, hub: EventHub, settings: Settings, api: Api, admin: ApiUser, model: uuid.UUID
+) -> None:
+    chat_id = await make_chat(db, admin, model, "first")
+    entered = asyncio.Event()
+    block = blocking_turn("stale output", entered=entered)
+
+    async def script(ctx: TurnContext) -> TurnOutcome:
+        if len(turns.started) == 1:
+            return await block(ctx)
+        return await text_turn("fresh")(ctx)
+
+    turns = Turns(script)
+    async with running_worker(db, hub, fast(settings), turns):
+        await entered.wait()
+        message_id = next(
+            m["id"]
+            for m in (await api.request("GET", f"{CHATS}/{chat_id}/messages", admin)).json()[
+                "messages"
+            ]
+            if m["role"] == "user"
+        )
+        r = await api.request(
+            "PATCH",
+            f"{CHATS}/{chat_id}/messages/{message_id}",
+            admin,
+            json={"content": [{"type": "text", "text": "edited"}]},
+        )
+        assert r.status_code == 200, r.text
+
+        async def reran() -> bool:
+            return len(turns.started) == 2 and (await chat_row(db, chat_id))["status"] == "waiting"
+
+        await wait_until(reran)
+    assert turns.started == [chat_id, chat_id]
+    assert await texts(db, chat_id) == [("user", "edited"), ("assistant", "fresh")]
+
+
+async def test_an_unexpected_exception_fails_the_chat(
+    db: Database, hub: EventHub, settings: Settings, admin: ApiUser, model: uuid.UUID
+) -> None:
+    chat_id = await make_chat(db, admin, model)
+
+    async def boom(ctx: TurnContext) -> TurnOutcome:
+        raise RuntimeError("boom")
+
+    async with running_worker(db, hub, fast(settings), Turns(boom)):
+        row = await wait_status(db, chat_id, "error")
+    assert row["last_error"] == {
+        "message": "chat processing failed: boom",
+        "kind": "generic",
+        "retryable": False,
+    }
+
+
+async def test_lost_heartbeat_stops_the_turn_and_leaves_the_new_owner_alone(
+    db: Database, hub: EventHub, settings: Settings, admin: ApiUser, model: uuid.UUID
+) -> None:
+    chat_id = await make_chat(db, admin, model)
+    entered = asyncio.Event()
+    turns = Turns(blocking_turn(entered=entered))
+    other = uuid.uuid4()
+    async with running_worker(db, hub, fast(settings), turns) as worker:
+        await entered.wait()
+        await set_columns(db, chat_id, worker_id=other)  # taken over; no event published
+
+        async def stopped() -> bool:
+            return not worker.running_chats
+
+        await wait_until(stopped)
+    assert turns.contexts[chat_id].stop_reason == StopReason.interrupted
+    row = await chat_row(db, chat_id)
+    assert (row["status"], row["worker_id"]) == ("running", other)
+
+
+async def test_stale_running_chat_is_recovered_and_run_here(
+    db: Database, hub: EventHub, settings: Settings, admin: ApiUser, model: uuid.UUID
+) -> None:
+    dead = uuid.uuid4()
+    chat_id = await make_chat(db, admin, model)
+    await set_columns(db, chat_id, status="running", worker_id=dead, heartbeat_at=ago(600))
+    fresh_id = await make_chat(db, admin, model)
+    await set_columns(db, fresh_id, status="running", worker_id=dead, heartbeat_at=ago(1))
+    turns = Turns()
+    async with running_worker(db, hub, fast(settings), turns):
+        await wait_status(db, chat_id, "waiting")
+    assert turns.started == [chat_id]
+    assert (await chat_row(db, fresh_id))["worker_id"] == dead
+
+
+async def test_stale_requires_action_times_out_into_error(
+    db: Database, hub: EventHub, settings: Settings, admin: ApiUser, model: uuid.UUID
+) -> None:
+    chat_id = await action_chat(db, admin, model)
+    async with running_worker(db, hub, fast(settings, stale_after=0.2), Turns()):
+        await set_columns(db, chat_id, status="requires_action", updated_at=ago(0))
+        row = await wait_status(db, chat_id, "error")  # found by the periodic recovery
+    assert row["last_error"]["message"] == "Dynamic tool execution timed out"
+    role, _ = (await texts(db, chat_id))[-1]
+    assert role == "tool"
+
+
+async def test_graceful_shutdown_returns_running_chats_to_pending(
+    db: Database, hub: EventHub, settings: Settings, admin: ApiUser, model: uuid.UUID
+) -> None:
+    chat_id = await make_chat(db, admin, model)
+    entered = asyncio.Event()
+    turns = Turns(blocking_turn(entered=entered))
+    async with running_worker(db, hub, fast(settings), turns) as worker:
+        await entered.wait()
+    assert worker.running_chats == set()
+    assert turns.contexts[chat_id].stop_reason == StopReason.shutdown
+    row = await chat_row(db, chat_id)
+    assert (row["status"], row["worker_id"], row["last_error"]) == ("pending", None, None)
+    assert [role for role, _ in await texts(db, chat_id)] == ["user"]
+
+
+async def test_a_turn_that_succeeds_after_shutdown_began_goes_back_to_pending(
+    db: Database, hub: EventHub, settings: Settings, admin: ApiUser, model: uuid.UUID
+) -> None:
+    chat_id = await make_chat(db, admin, model)
+    entered = asyncio.Event()
+
+    async def finishes_anyway(ctx: TurnContext) -> TurnOutcome:
+        entered.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            assert task is not None
+            task.uncancel()
+        return TurnOutcome(kind=OutcomeKind.done)
+
+    async with running_worker(db, hub, fast(settings), Turns(finishes_anyway)):
+        await entered.wait()
+    assert (await chat_row(db, chat_id))["status"] == "pending"
+
+
+async def test_a_turn_that_ignores_cancellation_still_gets_finished(
+    db: Database, hub: EventHub, settings: Settings, admin: ApiUser, model: uuid.UUID
+) -> None:
+    """A turn that lets CancelledError escape is treated as stopped for the stop reason."""
+    chat_id = await make_chat(db, admin, model)
+    entered = asyncio.Event()
+
+    async def careless(ctx: TurnContext) -> TurnOutcome:
+        entered.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    async with running_worker(db, hub, fast(settings), Turns(careless)):
+        await entered.wait()
+    assert (await chat_row(db, chat_id))["status"] == "pending"

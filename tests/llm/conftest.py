@@ -1,0 +1,49 @@
+"""A fake provider served on loopback for every test here, and adapters pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import httpx2
+import pytest
+
+from chatd.llm.factory import create_client
+from chatd.llm.types import ModelClient
+from chatd.testing import FakeProvider, serve_fake
+
+
+@pytest.fixture
+def fake() -> FakeProvider:
+    return FakeProvider()
+
+
+@pytest.fixture
+async def fake_url(fake: FakeProvider) -> AsyncIterator[str]:
+    async with serve_fake(fake) as url:
+        yield url
+
+
+MakeClient = Callable[[str], ModelClient]
+
+
+@pytest.fixture
+async def http_client() -> AsyncIterator[httpx2.AsyncClient]:
+    async with httpx2.AsyncClient() as client:
+        yield client
+
+
+@pytest.fixture
+def make_client(fake_url: str, http_client: httpx2.AsyncClient) -> MakeClient:
+    """``make_client("openai" | "openai-compat" | "anthropic")`` against the fake."""
+
+    def make(provider: str) -> ModelClient:
+        base = fake_url if provider == "anthropic" else fake_url + "/v1"
+        return create_client(
+            provider=provider,
+            model="fake-model",
+            api_key="k",
+            base_url=base,
+            http_client=http_client,
+        )
+
+    return make

@@ -1,0 +1,367 @@
+"""The worker's transactions: claims, heartbeats, stale recovery, the finishing guards (§3-4)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from chatd.engine.types import OutcomeKind, TurnOutcome
+from chatd.events.outbox import Outbox
+from chatd.llm.types import ClassifiedError, ToolCallContent
+from chatd.sdk.chats import ChatErrorKind, ChatMessagePart, ChatMessagePartType, parts_json
+from chatd.settings import Settings
+from chatd.store import worker_state as ws
+from chatd.store.db import Database
+from chatd.store.messages import insert_message, visible_messages
+from chatd.store.tables import chat_messages, chat_queued_messages
+from tests.engine.worker_support import chat_row, label, queue_message, set_columns
+from tests.helpers import ApiUser, bootstrap_admin, make_chat, seed_model_config
+
+pytestmark = pytest.mark.anyio
+
+ME = uuid.uuid4()
+OTHER = uuid.uuid4()
+
+
+@pytest.fixture
+async def owner(db: Database, settings: Settings) -> ApiUser:
+    return await bootstrap_admin(db, settings)
+
+
+@pytest.fixture
+async def model(db: Database) -> uuid.UUID:
+    return await seed_model_config(db)
+
+
+def ago(seconds: float) -> dt.datetime:
+    return dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)
+
+
+async def claim(db: Database, limit: int = 10, worker: uuid.UUID = ME) -> list[uuid.UUID]:
+    async with db.write() as conn:
+        return await ws.acquire_chats(conn, db.now(), worker, limit)
+
+
+async def finish(db: Database, chat_id: uuid.UUID, outcome: TurnOutcome) -> ws.Finished:
+    async with db.write() as conn:
+        return await ws.finish_turn(conn, db.now(), chat_id, ME, outcome)
+
+
+def labels(outbox: Outbox) -> list[str]:
+    return [label(e) for e in outbox.stream]
+
+
+def watch_kinds(outbox: Outbox) -> list[str]:
+    return [f"{e.kind}:{e.chat.status}" for _, e in outbox.watch]
+
+
+async def action_chat(db: Database, owner: ApiUser, model: uuid.UUID) -> uuid.UUID:
+    """A chat whose last assistant message called the client-side tool ``my_tool``."""
+    chat_id = await make_chat(db, owner, model)
+    await set_columns(
+        db, chat_id, dynamic_tools=[{"name": "my_tool", "input_schema": {"type": "object"}}]
+    )
+    call = ChatMessagePart(
+        type=ChatMessagePartType.tool_call, tool_call_id="call-1", tool_name="my_tool", args={}
+    )
+    async with db.write() as conn:
+        await insert_message(
+            conn, now=db.now(), chat_id=chat_id, role="assistant", content=parts_json([call])
+        )
+    return chat_id
+
+
+# ---- claims ------------------------------------------------------------------------------------
+
+
+async def test_claims_oldest_pending_first_and_skips_archived_and_idle(
+    db: Database, owner: ApiUser, model: uuid.UUID
+) -> None:
+    ids = [await make_chat(db, owner, model, f"chat {i}") for i in range(4)]
+    for i, chat_id in enumerate(ids):
+        await set_columns(db, chat_id, updated_at=ago(100 - i))
+    await set_columns(db, ids[0], archived=True)
+    await set_columns(db, ids[1], status="waiting")
+
+    assert await claim(db, limit=1) == [ids[2]]
+    row = await chat_row(db, ids[2])
+    assert (row["status"], row["worker_id"]) == ("running", ME)
+    assert row["started_at"] == row["heartbeat_at"] == row["updated_at"]
+    assert await claim(db) == [ids[3]]
+    assert await claim(db) == []
+
+
+async def test_concurrent_claims_take_each_chat_exactly_once(
+    db: Database, owner: ApiUser, model: uuid.UUID
+) -> None:
+    ids = {await make_chat(db, owner, model, f"chat {i}") for i in range(12)}
+    workers = [uuid.uuid4() for _ in range(6)]
+    results = await asyncio.gather(*(claim(db, 3, w) for w in workers for _ in range(2)))
+    claimed = [chat_id for batch in results for chat_id in batch]
+    assert sorted(claimed) == sorted(ids)
+    for batch, worker in zip(results, [w for w in workers for _ in range(2)], strict=True):
+        for chat_id in batch:
+            assert (await chat_row(db, chat_id))["worker_id"] == worker
+
+
+async def test_heartbeat_returns_only_chats_still_owned_and_running(
+    db: Database, owner: ApiUser, model: uuid.UUID
+) -> None:
+    a, b, c = [await make_chat(db, owner, model) for _ in range(3)]
+    await claim(db)
+    await set_columns(db, b, status="waiting", worker_id=None)
+    await set_columns(db, c, worker_id=OTHER)
+    later = db.now() + dt.timedelta(seconds=5)
+    async with db.write() as conn:
+        assert await ws.heartbeat(conn, later, ME, {a, b, c}) == {a}
+    assert (await chat_row(db, a))["heartbeat_at"] == later
+    assert (await chat_row(db, c))["heartbeat_at"] != later
+
+
+async def test_release_to_pending_gives_back_only_own_running_claims(
+    db: Database, owner: ApiUser, model: uuid.UUID
+) -> None:
+    a, b = [await make_chat(db, owner, model) for _ in range(2)]
+    await claim(db)
+    await set_columns(db, b, worker_id=OTHER)
+    async with db.write() as conn:
+        assert await ws.release_to_pending(conn, db.now(), [a, b], ME) == {a}
+    row = await chat_row(db, a)
+    assert (row["status"], row["worker_id"], row["heartbeat_at"]) == ("pending", None, None)
+    assert (await chat_row(db, b))["status"] == "running"
+
+
+# ---- stale recovery ----------------------------------------------------------------------------
+
+
+async def test_stale_running_goes_back_to_pending_and_fresh_is_kept(
+    db: Database, owner: ApiUser, model: uuid.UUID
+) -> None:
+    stale, fresh = [await make_chat(db, owner, model) for _ in range(2)]
+    await claim(db)
+    await set_columns(db, stale, heartbeat_at=ago(600))
+    async with db.write() as conn:
+        outbox = await ws.recover_stale(conn, db.now(), 300)
+    row = await chat_row(db, stale)
+    assert (row["status"], row["worker_id"], row["last_error"]) == ("pending", None, None)
+    assert (await chat_row(db, fresh))["status"] == "running"
+    assert labels(outbox) == ["status:pending"]
+    assert watch_kinds(outbox) == ["status_change:pending"]
+    assert outbox.wake_workers
+
+
+async def test_stale_requires_action_fails_with_synthetic_timeout_results(
+    db: Database, owner: ApiUser, model: uuid.UUID
+) -> None:
+    stale = await action_chat(db, owner, model)
+    fresh = await action_chat(db, owner, model)
+    await set_columns(db, stale, status="requires_action", updated_at=ago(600))
+    await set_columns(db, fresh, status="requires_action", updated_at=ago(10))
+    async with db.write() as conn:
+        outbox = await ws.recover_stale(conn, db.now(), 300)
+    row = await chat_row(db, stale)
+    assert row["status"] == "error"
+    assert row["last_error"] == {
+        "message": "Dynamic tool execution timed out",
+        "kind": "generic",
+        "retryable": False,
+    }
+    async with db.read() as conn:
+        last = (await visible_messages(conn, stale))[-1]
+    assert last.role == "tool" and last.created_by is None
+    assert last.content is not None
+    result = last.content[0]
+    assert (result.tool_call_id, result.tool_name, result.is_error) == ("call-1", "my_tool", True)
+    assert result.result == {"error": "Dynamic tool execution timed out"}
+    assert labels(outbox) == ["message:tool", "status:error"]
+    assert (await chat_row(db, fresh))["status"] == "requires_action"
+
+
+# ---- the finishing transaction -----------------------------------------------------------------
+
+
+async def test_done_turn_waits_and_publishes_status_then_watch(
+    db: Database, owner: ApiUser, model: uuid.UUID
+) -> None:
+    chat_id = await make_chat(db, owner, model)
+    await claim(db)
+    finished = await finish(db, chat_id, TurnOutcome(kind=OutcomeKind.done))
+    assert finished.status == "waiting"
+    assert labels(finished.outbox) == ["status:waiting"]
+    assert watch_kinds(finished.outbox) == ["status_change:waiting"]
+    row = await chat_row(db, chat_id)
+    assert (row["status"], row["worker_id"], row["started_at"]) == ("waiting", None, None)
+
+
+async def test_taken_over_chat_is_left_alone(
+    db: Database, owner: ApiUser, model: uuid.UUID
+) -> None:
+    chat_id = await make_chat(db, owner, model)
+    await claim(db, worker=OTHER)
+    before = await chat_row(db, chat_id)
+    finished = await finish(db, chat_id, TurnOutcome(kind=OutcomeKind.done))
+    assert finished.status is None and finished.outbox == Outbox()
+    assert await chat_row(db, chat_id) == before
+
+
+async def test_pending_wins_over_the_finishing_turn(
+    db: Database, owner: ApiUser, model: uuid.UUID
+) -> None:
+    """An edit while running made the chat pending: it stays pending, silently."""
+    chat_id = await make_chat(db, owner, model)
+    await claim(db)
+    await set_columns(db, chat_id, status="pending")
+    finished = await finish(db, chat_id, TurnOutcome(kind=OutcomeKind.interrupted))
+    assert finished.status == "pending" and finished.outbox == Outbox()
+    row = await chat_row(db, chat_id)
+    assert (row["status"], row["worker_id"], row["heartbeat_at"]) == ("pending", None, None)
+
+
+async def test_interrupted_chat_stays_waiting_without_a_second_status(
+    db: Database, owner: ApiUser, model: uuid.UUID
+) -> None:
+    chat_id = await make_chat(db, owner, model)
+    await claim(db)
+    await set_columns(db, chat_id, status="waiting")
+    finished = await finish(db, chat_id, TurnOutcome(kind=OutcomeKind.done))
+    assert finished.status == "waiting" and finished.outbox == Outbox()
+    assert (await chat_row(db, chat_id))["worker_id"] is None
+
+
+async def test_queue_head_is_promoted_as_the_owners_message(
+    db: Database, owner: ApiUser, model: uuid.UUID
+) -> None:
+    chat_id = await make_chat(db, owner, model)
+    await claim(db)
+    await queue_message(db, chat_id, "first queued")
+    await queue_message(db, chat_id, "second queued")
+    finished = await finish(db, chat_id, TurnOutcome(kind=OutcomeKind.done))
+    assert finished.status == "pending"
+    assert labels(finished.outbox) == ["message:user", "queue:1", "status:pending"]
+    assert watch_kinds(finished.outbox) == ["status_change:pending"]
+    assert finished.outbox.wake_workers
+    promoted = finished.outbox.stream[0].message
+    assert promoted is not None and promoted.content is not None
+    assert promoted.content[0].text == "first queued"
+    assert (promoted.created_by, promoted.model_config_id) == (owner.id, model)
+    assert (await chat_row(db, chat_id))["status"] == "pending"
+
+
+async def test_interrupt_with_queue_promotes_but_archived_does_not(
+    db: Database, owner: ApiUser, model: uuid.UUID
+) -> None:
+    kept, archived = [await make_chat(db, owner, model) for _ in range(2)]
+    await claim(db)
+    for chat_id in (kept, archived):
+        await queue_message(db, chat_id, "next")
+        await set_columns(db, chat_id, status="waiting")
+    await set_columns(db, archived, archived=True)
+    interrupted = TurnOutcome(kind=OutcomeKind.interrupted)
+    assert (await finish(db, kept, interrupted)).status == "pending"
+    finished = await finish(db, archived, interrupted)
+    assert finished.status == "waiting" and finished.outbox == Outbox()
+    async with db.read() as conn:
+        left = (
+            await conn.execute(sa.select(sa.func.count()).select_from(chat_queued_messages))
+        ).scalar_one()
+    assert left == 1
+
+
+async def test_error_outcome_stores_last_error_and_publishes_error_before_status(
+    db: Database, owner: ApiUser, model: uuid.UUID
+) -> None:
+    chat_id = await make_chat(db, owner, model)
+    await claim(db)
+    error = ClassifiedError(
+        kind=ChatErrorKind.auth,
+        retryable=False,
+        message="The API key was rejected.",
+        detail="401 invalid key",
+        provider="openai",
+        status_code=401,
+    )
+    finished = await finish(db, chat_id, TurnOutcome(kind=OutcomeKind.error, error=error))
+    assert finished.status == "error"
+    assert labels(finished.outbox) == ["error", "status:error"]
+    payload = finished.outbox.stream[0].error
+    assert payload is not None and payload.kind == "auth" and payload.status_code == 401
+    row = await chat_row(db, chat_id)
+    assert row["last_error"] == {
+        "message": "The API key was rejected.",
+        "detail": "401 invalid key",
+        "kind": "auth",
+        "provider": "openai",
+        "retryable": False,
+        "status_code": 401,
+    }
+    watch = finished.outbox.watch[0][1]
+    assert watch.chat.last_error is not None and watch.chat.last_error.kind == "auth"
+
+
+async def test_requires_action_publishes_status_then_action_required(
+    db: Database, owner: ApiUser, model: uuid.UUID
+) -> None:
+    chat_id = await action_chat(db, owner, model)
+    await claim(db)
+    call = ToolCallContent(id="call-1", name="my_tool", args_json='{"x": 1}')
+    outcome = TurnOutcome(kind=OutcomeKind.requires_action, tool_calls=[call])
+    finished = await finish(db, chat_id, outcome)
+    assert finished.status == "requires_action"
+    assert labels(finished.outbox) == ["status:requires_action", "action_required"]
+    action = finished.outbox.stream[1].action_required
+    assert action is not None
+    assert [c.model_dump() for c in action.tool_calls] == [
+        {"tool_call_id": "call-1", "tool_name": "my_tool", "args": '{"x": 1}'}
+    ]
+    assert watch_kinds(finished.outbox) == [
+        "status_change:requires_action",
+        "action_required:requires_action",
+    ]
+    assert finished.outbox.watch[1][1].tool_calls == action.tool_calls
+    row = await chat_row(db, chat_id)
+    assert (row["status"], row["worker_id"]) == ("requires_action", None)
+
+
+async def test_shutdown_outcome_returns_the_chat_to_pending(
+    db: Database, owner: ApiUser, model: uuid.UUID
+) -> None:
+    chat_id = await make_chat(db, owner, model)
+    await claim(db)
+    await queue_message(db, chat_id, "queued")
+    finished = await finish(db, chat_id, TurnOutcome(kind=OutcomeKind.shutdown))
+    assert finished.status == "pending"
+    assert labels(finished.outbox) == ["status:pending"]  # the queue is not promoted
+    row = await chat_row(db, chat_id)
+    assert (row["status"], row["worker_id"], row["last_error"]) == ("pending", None, None)
+    async with db.read() as conn:
+        users_messages = (
+            await conn.execute(
+                sa.select(sa.func.count()).where(
+                    chat_messages.c.chat_id == chat_id, chat_messages.c.role == "user"
+                )
+            )
+        ).scalar_one()
+    assert users_messages == 1
+
+
+async def test_status_events_are_dropped_once_the_chat_moved_on(
+    db: Database, owner: ApiUser, model: uuid.UUID
+) -> None:
+    """§3.2 step 5: after the commit, a newer change has announced its own status."""
+    chat_id = await make_chat(db, owner, model)
+    await claim(db)
+    await queue_message(db, chat_id, "queued")
+    finished = await finish(db, chat_id, TurnOutcome(kind=OutcomeKind.done))
+    assert finished.status is not None
+    async with db.read() as conn:
+        assert await ws.still_finished(conn, chat_id, finished.status)
+    await claim(db)
+    async with db.read() as conn:
+        assert not await ws.still_finished(conn, chat_id, finished.status)
+    rest = finished.without_status()
+    assert labels(rest) == ["message:user", "queue:0"]
+    assert rest.watch == [] and rest.wake_workers
