@@ -6,10 +6,6 @@ import json
 from pathlib import Path
 
 import typer
-import uvicorn
-
-from chatd.testing.fake_provider import FakeProvider
-from chatd.testing.script import DEFAULT_TEXT
 
 app = typer.Typer(no_args_is_help=True, help="Development tools.")
 
@@ -27,6 +23,11 @@ def fake_provider(
     Replies come from the script in order; once it is used up every call gets the default
     reply. More entries can be appended with POST /fake/script.
     """
+    import uvicorn
+
+    from chatd.testing.fake_provider import FakeProvider
+    from chatd.testing.script import DEFAULT_TEXT
+
     entries = json.loads(script.read_text()) if script else []
     if not isinstance(entries, list):
         raise typer.BadParameter("a script is a JSON list of entries", param_hint="--script")

@@ -1,4 +1,4 @@
-"""``chatd server``: one replica (HTTP API, and later the workers and the event hub)."""
+"""``chatd server``: one replica (HTTP and WebSocket API, chat workers, event hub)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,10 @@ from pathlib import Path
 from typing import IO
 
 import typer
-import uvicorn
 
-from chatd.api.app import create_app
-from chatd.bootstrap import create_first_user
 from chatd.cli.session import Session, save_session
 from chatd.logging import configure_logging
 from chatd.settings import Settings
-from chatd.store.db import Database
 
 
 def _lock_data_dir(data_dir: Path) -> IO[str]:
@@ -39,6 +35,13 @@ def _split_address(address: str) -> tuple[str, int]:
 
 
 async def _serve(settings: Settings) -> None:
+    # Imported here so that the client commands start without loading the server stack.
+    import uvicorn
+
+    from chatd.api.app import create_app
+    from chatd.bootstrap import create_first_user
+    from chatd.store.db import Database
+
     db = Database(settings.resolved_database_url())
     try:
         await db.migrate()
