@@ -20,6 +20,7 @@ from chatd.api.routes import (
     providers,
     streams,
     titles,
+    usage_limits,
     users,
 )
 from chatd.engine.worker import Worker
@@ -41,6 +42,11 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         async with database.write() as conn:
             await user_queries.ensure_default_org(conn, database.now())
         await bootstrap_providers(database, settings)
+        if settings.testing_tools:
+            from chatd.testing.tools import register_testing_tools  # not loaded in production
+            from chatd.tools.registry import default_registry
+
+            register_testing_tools(default_registry())
         worker = Worker(database, app.state.hub, settings) if settings.workers_enabled else None
         if worker is not None:
             await worker.start()
@@ -65,7 +71,17 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.hub = EventHub()
     # Fixed paths (/chats/files, /chats/models, /chats/watch, ...) before /chats/{chat}.
     app.include_router(streams.router)
-    for module in (users, organizations, files, models, providers, chat_list, chats, messages):
+    for module in (
+        users,
+        organizations,
+        files,
+        models,
+        providers,
+        usage_limits,
+        chat_list,
+        chats,
+        messages,
+    ):
         app.include_router(module.router)
     app.include_router(titles.router)
     app.include_router(metrics.router)

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chatd.sdk.errors import Response, ValidationError
+from chatd.store.usage_limits import UsageLimitExceeded
 
 log = structlog.get_logger(__name__)
 
@@ -94,6 +95,19 @@ async def _http_exception(_request: Request, exc: Exception) -> JSONResponse:
     return ApiError(exc.status_code, str(exc.detail)).response()
 
 
+async def _usage_limit(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, UsageLimitExceeded)
+    return ApiError(
+        409,
+        "Chat usage limit exceeded.",
+        extra={
+            "spent_micros": exc.spent_micros,
+            "limit_micros": exc.limit_micros,
+            "resets_at": exc.resets_at.isoformat().replace("+00:00", "Z"),
+        },
+    ).response()
+
+
 async def _unhandled(_request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
     return ApiError(500, "Internal error.", type(exc).__name__).response()
@@ -103,6 +117,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(UsageLimitExceeded, _usage_limit)
     app.add_exception_handler(Exception, _unhandled)
 
 

@@ -19,6 +19,7 @@ from chatd.sdk.chats import Chat
 from chatd.store import titles as store
 from chatd.store.chats import get_chat_row
 from chatd.store.transition_steps import ChatNotFound
+from chatd.store.usage_limits import check_spend
 
 WINDOW_EDGE = 50
 SAMPLE_TURNS = 3
@@ -72,13 +73,17 @@ async def propose_title(gen: QuickGen, chat_id: uuid.UUID) -> str | None:
     )
 
 
-async def regenerate_title(gen: QuickGen, chat_id: uuid.UUID) -> tuple[Chat, Outbox]:
+async def regenerate_title(
+    gen: QuickGen, chat_id: uuid.UUID, owner_id: uuid.UUID
+) -> tuple[Chat, Outbox]:
     """Mark the chat, generate outside any transaction, then write and unmark.
 
-    Raises ``TitleRegenerationBusy`` or ``ChatNotFound`` before generating; the mark is
+    Raises ``TitleRegenerationBusy``, ``ChatNotFound`` or ``UsageLimitExceeded`` (the owner's
+    spend is checked in the same transaction) before generating; the mark is
     released even when generation fails (the error then propagates)."""
     async with gen.db.write() as conn:
         lock = await store.lock_for_regeneration(conn, gen.db.now(), chat_id)
+        await check_spend(conn, owner_id, gen.db.now())
     title: str | None = None
     try:
         title = await propose_title(gen, chat_id)

@@ -355,3 +355,26 @@ site_configs = sa.Table(
     sa.Column("key", sa.Text, primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
 )
+
+# Spend limits (engine-behaviour §14, api-behaviour §9.5): one deployment row, per-user overrides.
+chat_usage_limit_config = sa.Table(
+    "chat_usage_limit_config",
+    metadata,
+    sa.Column("singleton", sa.Boolean, primary_key=True),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("default_limit_micros", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("period", sa.Text, nullable=False, server_default="month"),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint("singleton", name="singleton_true"),
+    sa.CheckConstraint("default_limit_micros >= 0", name="default_limit_non_negative"),
+)
+
+chat_usage_limit_overrides = sa.Table(
+    "chat_usage_limit_overrides",
+    metadata,
+    sa.Column("user_id", sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("spend_limit_micros", sa.BigInteger, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint("spend_limit_micros > 0", name="spend_limit_positive"),
+)

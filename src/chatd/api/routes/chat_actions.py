@@ -15,6 +15,7 @@ from chatd.api.openapi import json_body
 from chatd.api.params import read_json
 from chatd.sdk.chats import Chat, ChatMessage, SubmitToolResultsRequest
 from chatd.store import chat_state, convert, tool_calls
+from chatd.store.usage_limits import check_spend
 
 router = APIRouter(tags=["Chats"], responses=ERROR_RESPONSES)
 
@@ -77,6 +78,7 @@ async def promote_queued_message(
         archived=transitions.ARCHIVED_PROMOTE, failed="Failed to promote queued message."
     ):
         async with db.write() as conn:
+            await check_spend(conn, actor.user_id, db.now())
             message, outbox = await chat_state.promote_queued(
                 conn, db.now(), row["id"], queued_id, actor.user_id
             )

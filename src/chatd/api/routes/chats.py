@@ -25,6 +25,7 @@ from chatd.store.chat_create import NewChat, create_chat
 from chatd.store.chat_diff import get_diff_status_row
 from chatd.store.db import Database
 from chatd.store.files import link_files
+from chatd.store.usage_limits import check_spend
 
 router = APIRouter(prefix="/api/experimental", tags=["Chats"], responses=ERROR_RESPONSES)
 
@@ -93,6 +94,7 @@ async def create(request: Request, db: DB, actor: CurrentActor, hub: Hub) -> Cha
         client_type=client_type,
     )
     async with db.write() as conn:
+        await check_spend(conn, actor.user_id, db.now())
         chat, outbox = await create_chat(conn, db.now(), new)
     hub.publish(outbox)
     warnings = await _link_files(db, chat.id, content.file_ids)

@@ -26,6 +26,7 @@ from chatd.sdk.chats import (
 )
 from chatd.store import chat_state
 from chatd.store import messages as mq
+from chatd.store.usage_limits import check_spend
 
 router = APIRouter(prefix="/api/experimental", tags=["Chats"], responses=ERROR_RESPONSES)
 router.include_router(chat_actions.router)
@@ -115,6 +116,7 @@ async def send_message(
         archived=transitions.ARCHIVED_SEND, failed="Failed to create chat message."
     ):
         async with db.write() as conn:
+            await check_spend(conn, actor.user_id, db.now())
             result, outbox = await chat_state.send_message(conn, db.now(), row["id"], new, options)
     hub.publish(outbox)
     return CreateChatMessageResponse(
@@ -153,6 +155,7 @@ async def edit_message(
         archived=transitions.ARCHIVED_EDIT, failed="Failed to edit chat message."
     ):
         async with db.write() as conn:
+            await check_spend(conn, actor.user_id, db.now())
             edited, warnings, outbox = await chat_state.edit_message(
                 conn, db.now(), row["id"], message_id, new
             )

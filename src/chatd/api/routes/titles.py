@@ -56,7 +56,7 @@ def _quick_gen(request: Request, db: Database) -> QuickGen:
 async def regenerate(chat: str, request: Request, db: DB, actor: CurrentActor, hub: Hub) -> Chat:
     row = await _owned_chat(db, actor, chat)
     try:
-        result, outbox = await regenerate_title(_quick_gen(request, db), row["id"])
+        result, outbox = await regenerate_title(_quick_gen(request, db), row["id"], actor.user_id)
     except TitleRegenerationBusy:
         raise ApiError(409, BUSY) from None
     except ChatNotFound:
