@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     retry_max_delay: float = 60.0
     retry_max_attempts: int = 25
 
+    # Development/testing aid: register the shipped test tools (echo, wait, fail; see
+    # chatd.testing.tools) so fake-provider scripts can run tool-calling turns. Off in production.
+    testing_tools: bool = False
+
     def resolved_database_url(self) -> str:
         """The SQLAlchemy URL: PostgreSQL when configured, else SQLite in the data dir."""
         url = self.database_url.strip()
