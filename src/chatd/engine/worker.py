@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+import httpx2
 import structlog
 
 from chatd.engine import titles
@@ -95,6 +97,7 @@ class Worker:
         self._background: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
+        self._pool: httpx2.AsyncClient | None = None
 
     @property
     def running_chats(self) -> set[uuid.UUID]:
@@ -103,6 +106,8 @@ class Worker:
     # ---- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
+        if self.client_factory is None:
+            self._pool, self.client_factory = _shared_pool_factory()
         self.hub.add_listener(self._on_stream_event)
         await self._recover_stale()
         self._loops = [
@@ -131,6 +136,9 @@ class Worker:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         self.hub.remove_listener(self._on_stream_event)
+        if self._pool is not None:  # a restart builds a new one
+            await self._pool.aclose()
+            self._pool, self.client_factory = None, None
         log.info("worker stopped", worker_id=str(self.worker_id))
 
     def now(self) -> dt.datetime:
@@ -311,6 +319,20 @@ class Worker:
         task = asyncio.create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+
+def _shared_pool_factory() -> tuple[httpx2.AsyncClient, ClientFactory]:
+    """One connection pool for every model call of this worker (turns, titles, summaries).
+
+    Without it each call builds its own client: a new TLS context (the CA bundle is loaded
+    again) and a new connection, which cost more CPU than a short turn's streaming. No
+    connection limit: every running chat streams at once.
+    """
+    from chatd.llm.factory import TIMEOUT, create_client  # the SDKs load on use
+
+    limits = httpx2.Limits(max_connections=None, max_keepalive_connections=100)
+    pool = httpx2.AsyncClient(limits=limits, timeout=TIMEOUT)
+    return pool, functools.partial(create_client, http_client=pool)
 
 
 async def _outcome_of(turn: asyncio.Task[TurnOutcome], ctx: TurnContext) -> TurnOutcome:

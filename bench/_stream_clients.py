@@ -1,0 +1,155 @@
+"""Clients for ``bench/stream.py``: a chat-stream WebSocket follower and a bare SSE reader.
+
+Both record, for every stamped text delta, ``receive time - stamp`` where the receive time is
+``time.time_ns()`` taken once per network read (a WebSocket frame, an SSE read), and the stamp is
+the fake provider's ``time.time_ns()`` when it wrote the delta (``stamp_deltas``). Client and
+fake run on the same host, so the clocks agree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx2
+from websockets.asyncio.client import ClientConnection, connect
+
+from chatd.testing import stamps
+
+OPEN_TIMEOUT = 60.0
+
+
+@dataclass
+class Tally:
+    """Everything the clients of one run received."""
+
+    expected: int = 0
+    latencies_ns: list[int] = field(default_factory=list)
+    first_stamp_ns: int | None = None
+    last_receive_ns: int | None = None
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, text: str, received_ns: int) -> None:
+        for stamp in stamps(text):
+            self.latencies_ns.append(received_ns - stamp)
+            if self.first_stamp_ns is None or stamp < self.first_stamp_ns:
+                self.first_stamp_ns = stamp
+        if self.last_receive_ns is None or received_ns > self.last_receive_ns:
+            self.last_receive_ns = received_ns
+
+    @property
+    def received(self) -> int:
+        return len(self.latencies_ns)
+
+    def throughput(self) -> float:
+        """Delivered deltas per second, from the first delta written to the last received."""
+        if self.first_stamp_ns is None or self.last_receive_ns is None:
+            return 0.0
+        span = (self.last_receive_ns - self.first_stamp_ns) / 1e9
+        return self.received / span if span > 0 else 0.0
+
+    def latency_ms(self) -> tuple[float, float]:
+        """p50 and p99 of write → receive, in ms."""
+        if len(self.latencies_ns) < 2:
+            only = self.latencies_ns[0] / 1e6 if self.latencies_ns else float("nan")
+            return only, only
+        cuts = statistics.quantiles(self.latencies_ns, n=100, method="inclusive")
+        return statistics.median(self.latencies_ns) / 1e6, cuts[98] / 1e6
+
+
+class ChatFollower:
+    """One ``/chats/{chat}/stream`` socket: open it, then follow one turn to its end."""
+
+    def __init__(self, ws_url: str, token: str, chat_id: str, deflate: bool) -> None:
+        self.url = f"{ws_url}/api/experimental/chats/{chat_id}/stream"
+        self.token = token
+        self.deflate = deflate
+        self.socket: ClientConnection | None = None
+
+    async def open(self) -> None:
+        """Connect and read the snapshot frame, so nothing sent afterwards is missed."""
+        self.socket = await connect(
+            self.url,
+            additional_headers={"Coder-Session-Token": self.token},
+            compression="deflate" if self.deflate else None,
+            max_size=None,
+            open_timeout=OPEN_TIMEOUT,
+            ping_interval=None,
+        )
+        await self.socket.recv()
+
+    async def follow(self, tally: Tally) -> None:
+        """Record the turn's text deltas until its status leaves ``running``."""
+        assert self.socket is not None
+        running = False
+        async for frame in self.socket:
+            received = time.time_ns()
+            for event in json.loads(frame):
+                kind = event["type"]
+                if kind == "message_part":
+                    part = event["message_part"]["part"]
+                    if part.get("type") == "text":
+                        tally.add(part.get("text") or "", received)
+                elif kind == "status":
+                    status = event["status"]["status"]
+                    if status == "running":
+                        running = True
+                    elif running and status != "pending":
+                        if status != "waiting":
+                            tally.errors.append(f"turn ended {status}")
+                        return
+                elif kind == "error":
+                    tally.errors.append(str(event.get("error", {}).get("message")))
+        tally.errors.append("socket closed mid-turn")
+
+    async def close(self) -> None:
+        if self.socket is not None:
+            await self.socket.close()
+
+
+async def bare_stream(client: httpx2.AsyncClient, fake_url: str, tally: Tally) -> None:
+    """One streamed chat completion read straight from the fake provider."""
+    body = {
+        "model": "fake-model",
+        "stream": True,
+        "messages": [{"role": "user", "content": "bench"}],
+    }
+    pending = b""
+    async with client.stream("POST", fake_url + "/v1/chat/completions", json=body) as response:
+        if response.status_code != 200:
+            tally.errors.append(f"status {response.status_code}")
+            return
+        async for chunk in response.aiter_bytes():
+            received = time.time_ns()
+            *events, pending = (pending + chunk).split(b"\n\n")
+            for event in events:
+                _bare_event(event, received, tally)
+
+
+def _bare_event(event: bytes, received: int, tally: Tally) -> None:
+    if not event.startswith(b"data: ") or event == b"data: [DONE]":
+        return
+    chunk: dict[str, Any] = json.loads(event[6:])
+    for choice in chunk.get("choices", ()):
+        text = choice.get("delta", {}).get("content")
+        if text:
+            tally.add(text, received)
+
+
+async def gather_bounded(coros: list[Any], limit: float, tally: Tally, what: str) -> None:
+    """Run ``coros`` together; past ``limit`` seconds the rest are cancelled (their deltas lost)."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    done, late = await asyncio.wait(tasks, timeout=limit)
+    for task in late:
+        task.cancel()
+    await asyncio.gather(*late, return_exceptions=True)
+    if late:
+        tally.errors.append(f"{len(late)} {what} still open after {limit:.0f}s")
+    for task in done:
+        exc = task.exception()
+        if exc is not None:
+            tally.errors.append(f"{what}: {exc!r}")
