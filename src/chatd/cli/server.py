@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import typer
 
@@ -70,6 +71,16 @@ async def _serve(settings: Settings) -> None:
         await db.close()
 
 
+def _run(main: Coroutine[Any, Any, None]) -> None:
+    """Run the server on uvloop (installed with uvicorn[standard]) when available."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
 def server(
     http_address: str = typer.Option(None, help="Address to listen on (CHATD_HTTP_ADDRESS)."),
     data_dir: Path = typer.Option(None, help="Data directory (CHATD_DATA_DIR)."),
@@ -89,7 +100,7 @@ def server(
     configure_logging(settings.log_format)
     lock = _lock_data_dir(settings.data_dir) if settings.is_sqlite() else None
     try:
-        asyncio.run(_serve(settings))
+        _run(_serve(settings))
     except KeyboardInterrupt:
         pass
     finally:
