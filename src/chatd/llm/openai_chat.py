@@ -3,15 +3,26 @@
 Streaming asks for usage in a final chunk (``stream_options.include_usage``). Reasoning text
 from compatible servers arrives in ``reasoning_content`` or ``reasoning`` on the delta. A stream
 that ends before any ``finish_reason`` was seen is an error (:class:`StreamClosedEarly`).
+
+The SDK sends the streaming request (auth, headers, status errors) but we read the body
+ourselves: its iterator builds a pydantic model per chunk, which cost more than half of the
+event loop at a hundred streaming chats. Each SSE event is ``json.loads``-ed into a plain dict.
+Failures are raised as the SDK would raise them (``APIError`` for an in-stream ``error``
+object, ``APITimeoutError`` / ``APIConnectionError`` for a read that fails), so
+:func:`~chatd.llm.errors.classify` sees the same exceptions as before.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import json
+import ssl
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+import anyio
+import httpx2
 import openai
-from openai.types.chat import ChatCompletionChunk
 from openai.types.completion_usage import CompletionUsage
 
 from chatd.llm.convert import (
@@ -23,6 +34,7 @@ from chatd.llm.convert import (
     tool_result_text,
 )
 from chatd.llm.errors import StreamClosedEarly, classify
+from chatd.llm.sse import SSEDecoder
 from chatd.llm.toolcalls import ToolCallAssembler
 from chatd.llm.types import (
     AssistantMessage,
@@ -68,11 +80,34 @@ def usage_from(raw: CompletionUsage | None) -> Usage:
     reasoning = (
         raw.completion_tokens_details.reasoning_tokens if raw.completion_tokens_details else None
     )
+    return _usage(raw.prompt_tokens, raw.completion_tokens, raw.total_tokens, cached, reasoning)
+
+
+def usage_from_wire(raw: Mapping[str, Any] | None) -> Usage:
+    """:func:`usage_from` for a ``usage`` object as it came off the wire (a dict)."""
+    if not raw:
+        return Usage()
+    prompt_details = raw.get("prompt_tokens_details")
+    completion_details = raw.get("completion_tokens_details")
+    cached = prompt_details.get("cached_tokens") if prompt_details else None
+    reasoning = completion_details.get("reasoning_tokens") if completion_details else None
+    return _usage(
+        raw.get("prompt_tokens") or 0,
+        raw.get("completion_tokens") or 0,
+        raw.get("total_tokens") or 0,
+        cached,
+        reasoning,
+    )
+
+
+def _usage(
+    prompt: int, completion: int, total: int, cached: int | None, reasoning: int | None
+) -> Usage:
     cache_read = cached or 0
     return Usage(
-        input_tokens=max(raw.prompt_tokens - cache_read, 0),
-        output_tokens=raw.completion_tokens,
-        total_tokens=raw.total_tokens,
+        input_tokens=max(prompt - cache_read, 0),
+        output_tokens=completion,
+        total_tokens=total,
         reasoning_tokens=reasoning or 0,
         cache_read_tokens=cache_read,
     )
@@ -200,30 +235,31 @@ class OpenAIChatClient:
 
     async def _stream(self, request: ModelRequest) -> AsyncIterator[StreamPart]:
         body = self._body(request)
-        chunks = await self._client.chat.completions.create(
+        # Status errors are raised here, by the SDK, exactly as for a parsed stream.
+        async with self._client.chat.completions.with_streaming_response.create(
             **body, stream=True, stream_options={"include_usage": True}
-        )
-        calls = ToolCallAssembler()
-        reason: str | None = None
-        usage: CompletionUsage | None = None
-        response_id: str | None = None
-        async for chunk in chunks:
-            response_id = response_id or chunk.id or None
-            usage = chunk.usage or usage
-            for choice in chunk.choices[:1]:
-                for part in _delta_parts(chunk, calls):
-                    yield part
-                if choice.finish_reason and reason is None:
-                    reason = choice.finish_reason
-                    for call in calls.complete():
-                        yield call
-        if reason is None:
-            raise StreamClosedEarly("openai stream closed before terminal event")
-        yield Finish(
-            finish_reason=finish_reason(reason, bool(calls)),
-            usage=usage_from(usage),
-            provider_response_id=response_id,
-        )
+        ) as raw:
+            response = raw.http_response
+            reply = _Reply()
+            decoder = SSEDecoder()
+            chunks = response.aiter_bytes()
+            done = False
+            try:
+                async for chunk in chunks:
+                    for data in decoder.feed(chunk):
+                        if data.startswith(b"[DONE]"):
+                            done = True
+                            break
+                        for part in reply.feed(_event(data, response)):
+                            yield part
+                    if done:
+                        await _drain(response, chunks)
+                        break
+            except _READ_TIMEOUTS as exc:
+                raise openai.APITimeoutError(request=response.request) from exc
+            except _READ_ERRORS as exc:
+                raise openai.APIConnectionError(request=response.request) from exc
+        yield reply.finish()
 
     async def aclose(self) -> None:
         """Close the connection pool if this client owns it (a passed-in one is the caller's)."""
@@ -239,27 +275,89 @@ class OpenAIChatClient:
         return Generated(text=text or "", usage=usage_from(completion.usage))
 
 
-def _extra(model: Any, name: str) -> Any:
-    extra = getattr(model, "model_extra", None) or {}
-    return extra.get(name)
+# ---- reading the stream ----------------------------------------------------------------------
+
+# What the SDK turns into APITimeoutError / APIConnectionError while it reads a stream.
+_READ_TIMEOUTS = (httpx2.TimeoutException,)
+_READ_ERRORS = (httpx2.RequestError, ssl.SSLError, anyio.EndOfStream)
+# After [DONE], an HTTP/1.1 body is read to its end (briefly) so the connection can be reused.
+_DRAIN_SECONDS = 0.1
 
 
-def _delta_parts(chunk: ChatCompletionChunk, calls: ToolCallAssembler) -> list[StreamPart]:
-    delta = chunk.choices[0].delta
+def _event(data: bytes, response: httpx2.Response) -> dict[str, Any]:
+    """One SSE event's data as a chunk; an ``error`` object is raised as the SDK raises it."""
+    chunk = json.loads(data)
+    if not isinstance(chunk, dict):
+        raise ValueError("the stream sent a chunk that is not a JSON object")
+    error = chunk.get("error")
+    if error:
+        message = error.get("message") if isinstance(error, dict) else None
+        if not message or not isinstance(message, str):
+            message = "An error occurred during streaming"
+        raise openai.APIError(message, response.request, body=error)
+    return chunk
+
+
+async def _drain(response: httpx2.Response, chunks: AsyncIterator[bytes]) -> None:
+    if response.http_version != "HTTP/1.1" or response.is_closed:
+        return
+    try:
+        async with asyncio.timeout(_DRAIN_SECONDS):
+            async for _ in chunks:
+                await asyncio.sleep(0)  # the deadline holds on transports that never wait
+    except (TimeoutError, httpx2.StreamError, *_READ_ERRORS):
+        pass  # the reply is complete: cleaning up must not turn it into an error
+
+
+class _Reply:
+    """The parts of one streamed reply, chunk by chunk (chunks are dicts off the wire)."""
+
+    def __init__(self) -> None:
+        self.calls = ToolCallAssembler()
+        self.reason: str | None = None
+        self.usage: dict[str, Any] | None = None
+        self.response_id: str | None = None
+
+    def feed(self, chunk: dict[str, Any]) -> list[StreamPart]:
+        self.response_id = self.response_id or chunk.get("id") or None
+        self.usage = chunk.get("usage") or self.usage
+        choices = chunk.get("choices")
+        if not choices:
+            return []
+        choice = choices[0]
+        parts = _delta_parts(choice.get("delta") or {}, self.calls)
+        finish = choice.get("finish_reason")
+        if finish and self.reason is None:
+            self.reason = finish
+            parts.extend(self.calls.complete())
+        return parts
+
+    def finish(self) -> Finish:
+        if self.reason is None:
+            raise StreamClosedEarly("openai stream closed before terminal event")
+        return Finish(
+            finish_reason=finish_reason(self.reason, bool(self.calls)),
+            usage=usage_from_wire(self.usage),
+            provider_response_id=self.response_id,
+        )
+
+
+def _delta_parts(delta: dict[str, Any], calls: ToolCallAssembler) -> list[StreamPart]:
     parts: list[StreamPart] = []
-    reasoning = _extra(delta, "reasoning_content") or _extra(delta, "reasoning")
+    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
     if isinstance(reasoning, str) and reasoning:
         parts.append(ReasoningDelta(text=reasoning))
-    if delta.content:
-        parts.append(TextDelta(text=delta.content))
-    for fragment in delta.tool_calls or []:
-        function = fragment.function
+    content = delta.get("content")
+    if content:
+        parts.append(TextDelta(text=content))
+    for fragment in delta.get("tool_calls") or ():
+        function = fragment.get("function")
         parts.append(
             calls.feed(
-                getattr(fragment, "index", None),
-                fragment.id,
-                function.name if function else None,
-                function.arguments if function else None,
+                fragment.get("index"),
+                fragment.get("id"),
+                function.get("name") if function else None,
+                function.get("arguments") if function else None,
             )
         )
     return parts
