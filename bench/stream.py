@@ -63,6 +63,25 @@ full 3,943 deltas/s, 0.39 cpu s/1k, 230 MiB; 50/s 2,668 deltas/s, p50 36 ms, p99
 Both targets (added p99 < 10 ms at 100 x 50/s; >= 50% of the bare throughput at full speed)
 are missed: the server's event loop is saturated near 2,500-4,000 deltas/s, and more than
 half of its CPU goes to the OpenAI SDK building a pydantic model per streamed chunk.
+
+After decoding the OpenAI SSE stream ourselves and running the server on uvloop
+(``--quick``, SQLite, 2026-11-29):
+
+    path          N  pace  deltas/s  p50 ms  p99 ms  cpu s/1k  rss MiB
+    bare          1  full    53,917     0.8     1.1         -        -
+    bare         10  full    37,372     4.7     8.3         -        -
+    bare        100  full    48,057    48.1   137.9         -        -
+    bare        100  50/s     4,867     1.1     2.9         -        -
+    chatd/sqlite  1  full    16,589     5.6     5.9      0.40      164
+    chatd/sqlite 10  full    11,899     7.2    12.6      0.40      175
+    chatd/sqlite 10  50/s       487     0.7     2.5      0.45      176
+    chatd/sqlite 100 full     4,728     8.8    21.4      0.43      209
+    chatd/sqlite 100 50/s     2,970     2.2   150.5      0.43      218
+
+Throughput is 31% (1 chat), 32% (10) and 10% (100) of the bare path at full speed; at
+100 x 50/s the server delivers ~2,600-3,000 of the 5,000 deltas/s asked for (0.43 ms of
+server CPU per delta on one event loop), so the p99 tail (~150-180 ms) is queueing: the
+targets are still missed and the next step is cutting per-delta CPU in the turn and hub.
 """
 
 from __future__ import annotations
