@@ -150,10 +150,12 @@ class EventHub:
         turn = self._turns.get(chat_id)
         if turn is None or not turn.buffering:
             return
-        event = ChatStreamEvent(
+        # The hot path (one call per streamed delta): the values are already typed, so the
+        # event is assembled without re-validating them.
+        event = ChatStreamEvent.model_construct(
             type=ChatStreamEventType.message_part,
             chat_id=chat_id,
-            message_part=ChatStreamMessagePart(role=role, part=part),
+            message_part=ChatStreamMessagePart.model_construct(role=role, part=part),
         )
         turn.retry = None
         turn.parts.append(event)
