@@ -26,11 +26,6 @@ from tests.helpers import Api, ApiUser, seed_model_config
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-async def model_id(db: Database) -> uuid.UUID:
-    return await seed_model_config(db)
-
-
 async def stored_messages(db: Database, chat_id: str) -> list[sa.RowMapping]:
     async with db.read() as conn:
         rows = await conn.execute(

@@ -27,11 +27,6 @@ from tests.helpers import Api, ApiUser, envelope, seed_model_config
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-async def model_id(db: Database) -> uuid.UUID:
-    return await seed_model_config(db)
-
-
 async def test_malformed_bodies(api: Api, member: ApiUser, model_id: uuid.UUID) -> None:
     r = await create(api, member, content=b"{not json")
     assert r.status_code == 400

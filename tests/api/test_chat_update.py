@@ -23,19 +23,9 @@ from tests.api.chat_requests import (
     patch_400,
     patch_ok,
 )
-from tests.helpers import Api, ApiUser, envelope, make_chat, seed_model_config
+from tests.helpers import Api, ApiUser, envelope, make_chat
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def model_id(db: Database) -> uuid.UUID:
-    return await seed_model_config(db)
-
-
-@pytest.fixture
-async def clock(db: Database) -> StepClock:
-    return StepClock(db)
 
 
 # --- PATCH: title, labels, plan mode ------------------------------------------------------

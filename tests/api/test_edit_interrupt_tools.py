@@ -14,7 +14,8 @@ from chatd.events.hub import EventHub
 from chatd.sdk.chats import ChatMessagePart, ChatMessagePartType, parts_json
 from chatd.store.db import Database
 from chatd.store.messages import insert_message
-from chatd.store.tables import chat_messages, chats
+from chatd.store.tables import chat_messages
+from tests.api.chat_helpers import set_chat_columns, stored_chat
 from tests.helpers import ApiUser, envelope, make_chat, seed_model_config
 
 pytestmark = pytest.mark.anyio
@@ -29,18 +30,6 @@ async def model(db: Database) -> uuid.UUID:
 def hub(app: FastAPI) -> EventHub:
     result: EventHub = app.state.hub
     return result
-
-
-async def set_status(db: Database, chat_id: uuid.UUID, status: str, **values: Any) -> None:
-    async with db.write() as conn:
-        await conn.execute(
-            chats.update().where(chats.c.id == chat_id).values(status=status, **values)
-        )
-
-
-async def chat_row(db: Database, chat_id: uuid.UUID) -> sa.RowMapping:
-    async with db.read() as conn:
-        return (await conn.execute(sa.select(chats).where(chats.c.id == chat_id))).one()._mapping
 
 
 async def add(db: Database, chat_id: uuid.UUID, role: str, parts: list[ChatMessagePart]) -> int:
@@ -113,7 +102,9 @@ async def test_edit_truncates_history_clears_queue_and_restarts(
         headers=member.headers,
     )
     assert r.json()["queued"] is True
-    await set_status(db, chat_id, "running", worker_id=uuid.uuid4(), last_error={"message": "x"})
+    await set_chat_columns(
+        db, chat_id, status="running", worker_id=uuid.uuid4(), last_error={"message": "x"}
+    )
 
     with hub.chat(chat_id) as sub, hub.owner(member.id) as watch:
         r = await client.patch(
@@ -134,7 +125,7 @@ async def test_edit_truncates_history_clears_queue_and_restarts(
     assert [m["id"] for m in page["messages"]][0] == first
     assert [m["content"][0]["text"] for m in page["messages"]] == ["original", "answer", "edited"]
     assert page["queued_messages"] == []
-    row = await chat_row(db, chat_id)
+    row = await stored_chat(db, chat_id)
     assert row["status"] == "pending"
     assert row["worker_id"] is None and row["last_error"] is None
 
@@ -156,7 +147,7 @@ async def test_edit_first_message_with_other_model(
         headers=member.headers,
     )
     assert r.json()["message"]["model_config_id"] == str(other)
-    assert (await chat_row(db, chat_id))["last_model_config_id"] == other
+    assert (await stored_chat(db, chat_id))["last_model_config_id"] == other
     r = await client.patch(
         edit_url(chat_id, r.json()["message"]["id"]),
         json={"content": [{"type": "text", "text": "y"}], "model_config_id": str(uuid.uuid4())},
@@ -196,7 +187,7 @@ async def test_edit_errors(
     r = await client.patch(edit_url(chat_id, first), json={"content": []}, headers=member.headers)
     assert envelope(r)["message"] == "Content is required."
 
-    await set_status(db, chat_id, "waiting", archived=True)
+    await set_chat_columns(db, chat_id, status="waiting", archived=True)
     r = await client.patch(edit_url(chat_id, first), json=content, headers=member.headers)
     assert r.status_code == 400
     assert envelope(r) == {"message": "Cannot edit messages in an archived chat."}
@@ -227,8 +218,13 @@ async def test_interrupt_running(
     client: httpx2.AsyncClient, db: Database, hub: EventHub, member: ApiUser, model: uuid.UUID
 ) -> None:
     chat_id = await make_chat(db, member, model)
-    await set_status(
-        db, chat_id, "running", worker_id=uuid.uuid4(), started_at=db.now(), heartbeat_at=db.now()
+    await set_chat_columns(
+        db,
+        chat_id,
+        status="running",
+        worker_id=uuid.uuid4(),
+        started_at=db.now(),
+        heartbeat_at=db.now(),
     )
     with hub.chat(chat_id) as sub, hub.owner(member.id) as watch:
         r = await client.post(interrupt_url(chat_id), headers=member.headers)
@@ -238,7 +234,7 @@ async def test_interrupt_running(
     chat = r.json()
     assert chat["id"] == str(chat_id) and chat["status"] == "waiting"
     assert chat["children"] == [] and "diff_status" not in chat and "files" not in chat
-    row = await chat_row(db, chat_id)
+    row = await stored_chat(db, chat_id)
     assert row["status"] == "waiting"
     assert row["worker_id"] is None and row["started_at"] is None and row["heartbeat_at"] is None
     assert [e.type for e in events] == ["status"]
@@ -255,12 +251,12 @@ async def test_interrupt_leaves_other_statuses(
     status: str,
 ) -> None:
     chat_id = await make_chat(db, member, model)
-    await set_status(db, chat_id, status)
+    await set_chat_columns(db, chat_id, status=status)
     with hub.chat(chat_id) as sub:
         r = await client.post(interrupt_url(chat_id), headers=member.headers)
         events = sub.drain()
     assert r.status_code == 200 and r.json()["status"] == status
-    assert (await chat_row(db, chat_id))["status"] == status
+    assert (await stored_chat(db, chat_id))["status"] == status
     assert events == []
 
 
@@ -285,7 +281,7 @@ async def test_interrupt_by_a_reader_changes_nothing(
     client: httpx2.AsyncClient, db: Database, api: Any, member: ApiUser, model: uuid.UUID
 ) -> None:
     chat_id = await make_chat(db, member, model)
-    await set_status(db, chat_id, "running", worker_id=uuid.uuid4())
+    await set_chat_columns(db, chat_id, status="running", worker_id=uuid.uuid4())
     org_admin = await api.create_user("orgadmin")
     async with db.write() as conn:
         from chatd.store.tables import organization_members
@@ -297,7 +293,7 @@ async def test_interrupt_by_a_reader_changes_nothing(
         )
     r = await client.post(interrupt_url(chat_id), headers=org_admin.headers)
     assert r.status_code == 200 and r.json()["status"] == "running"
-    assert (await chat_row(db, chat_id))["status"] == "running"
+    assert (await stored_chat(db, chat_id))["status"] == "running"
 
 
 # ---- tool results ------------------------------------------------------------------------------
@@ -307,7 +303,7 @@ async def requires_action_chat(db: Database, owner: ApiUser, model: uuid.UUID) -
     """A chat waiting on dynamic calls c1 and c2 ("done" is answered, "ls" is built in)."""
     chat_id = await make_chat(db, owner, model)
     tools = [{"name": "ask_user", "input_schema": {}}, {"name": "pick", "input_schema": {}}]
-    await set_status(db, chat_id, "requires_action", dynamic_tools=tools)
+    await set_chat_columns(db, chat_id, status="requires_action", dynamic_tools=tools)
     await add(db, chat_id, "assistant", [call("old", "ask_user")])
     await add(db, chat_id, "tool", [result("old", "ask_user")])
     await add(
@@ -362,7 +358,7 @@ async def test_submit_tool_results(
     assert parts[0]["is_error"] is True
     assert (parts[1]["tool_call_id"], parts[1]["result"]) == ("c2", {"choice": 2})
     assert "is_error" not in parts[1]
-    assert (await chat_row(db, chat_id))["status"] == "pending"
+    assert (await stored_chat(db, chat_id))["status"] == "pending"
     assert [e.type for e in events] == ["message", "message", "status"]
     assert [(w.kind, w.chat.status) for w in watched] == [("status_change", "pending")]
     assert hub.worker_wakeup.is_set()
@@ -416,7 +412,7 @@ async def test_tool_results_must_match_pending_calls(
     assert r.status_code == 400
     assert envelope(r) == {"message": message, "detail": detail}
     assert await history(client, member, chat_id) == before
-    assert (await chat_row(db, chat_id))["status"] == "requires_action"
+    assert (await stored_chat(db, chat_id))["status"] == "requires_action"
 
 
 async def test_null_output_is_valid(
@@ -448,7 +444,7 @@ async def test_tool_results_request_errors(
     r = await client.post(results_url(chat_id), json=big, headers=member.headers)
     assert r.status_code == 400
     assert envelope(r)["message"] == "Request body must be valid JSON."
-    await set_status(db, chat_id, "requires_action", archived=True)
+    await set_chat_columns(db, chat_id, status="requires_action", archived=True)
     r = await client.post(results_url(chat_id), json=payload, headers=member.headers)
     assert r.status_code == 400
     assert envelope(r) == {"message": "Cannot submit tool results to an archived chat."}

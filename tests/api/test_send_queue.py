@@ -15,7 +15,8 @@ from chatd.events.hub import EventHub
 from chatd.sdk.chats import ChatMessagePart, ChatMessagePartType, parts_json
 from chatd.store.db import Database
 from chatd.store.messages import insert_message
-from chatd.store.tables import chat_queued_messages, chats
+from chatd.store.tables import chat_queued_messages
+from tests.api.chat_helpers import set_chat_columns, stored_chat
 from tests.helpers import Api, ApiUser, envelope, make_chat, seed_model_config
 
 pytestmark = pytest.mark.anyio
@@ -27,18 +28,6 @@ def body(text: str = "hi", **extra: Any) -> dict[str, Any]:
 
 def msgs(chat_id: uuid.UUID) -> str:
     return f"/api/experimental/chats/{chat_id}/messages"
-
-
-async def set_status(db: Database, chat_id: uuid.UUID, status: str, **values: Any) -> None:
-    async with db.write() as conn:
-        await conn.execute(
-            chats.update().where(chats.c.id == chat_id).values(status=status, **values)
-        )
-
-
-async def chat_row(db: Database, chat_id: uuid.UUID) -> sa.RowMapping:
-    async with db.read() as conn:
-        return (await conn.execute(sa.select(chats).where(chats.c.id == chat_id))).one()._mapping
 
 
 async def history(client: httpx2.AsyncClient, user: ApiUser, chat_id: uuid.UUID) -> dict[str, Any]:
@@ -63,7 +52,7 @@ async def test_send_to_idle_chat_starts_a_turn(
     client: httpx2.AsyncClient, db: Database, hub: EventHub, member: ApiUser, model: uuid.UUID
 ) -> None:
     chat_id = await make_chat(db, member, model)
-    await set_status(db, chat_id, "error", last_error={"message": "boom"})
+    await set_chat_columns(db, chat_id, status="error", last_error={"message": "boom"})
     hub.worker_wakeup.clear()
     with hub.chat(chat_id) as sub, hub.owner(member.id) as watch:
         r = await client.post(msgs(chat_id), json=body("  again  "), headers=member.headers)
@@ -76,7 +65,7 @@ async def test_send_to_idle_chat_starts_a_turn(
     assert out["message"]["content"] == [{"type": "text", "text": "again"}]
     assert out["message"]["created_by"] == str(member.id)
     assert out["message"]["model_config_id"] == str(model)
-    row = await chat_row(db, chat_id)
+    row = await stored_chat(db, chat_id)
     assert row["status"] == "pending" and row["last_error"] is None
     assert (await history(client, member, chat_id))["messages"][0]["id"] == out["message"]["id"]
     assert [e.type for e in events] == ["message", "status"]
@@ -96,7 +85,7 @@ async def test_send_to_busy_chat_is_queued(
     status: str,
 ) -> None:
     chat_id = await make_chat(db, member, model)
-    await set_status(db, chat_id, status)
+    await set_chat_columns(db, chat_id, status=status)
     before = await history(client, member, chat_id)
     with hub.chat(chat_id) as sub:
         r = await client.post(msgs(chat_id), json=body("later"), headers=member.headers)
@@ -108,7 +97,7 @@ async def test_send_to_busy_chat_is_queued(
     after = await history(client, member, chat_id)
     assert after["messages"] == before["messages"]
     assert [q["id"] for q in after["queued_messages"]] == [out["queued_message"]["id"]]
-    assert (await chat_row(db, chat_id))["status"] == status
+    assert (await stored_chat(db, chat_id))["status"] == status
     assert [e.type for e in events] == ["queue_update"]
     assert [q.id for q in events[0].queued_messages or []] == [out["queued_message"]["id"]]
 
@@ -120,7 +109,7 @@ async def test_non_empty_queue_keeps_queueing_and_21st_is_refused(
     for i in range(20):
         r = await client.post(msgs(chat_id), json=body(f"q{i}"), headers=member.headers)
         assert r.json()["queued"] is True
-    await set_status(db, chat_id, "waiting")  # idle, but the queue is not empty
+    await set_chat_columns(db, chat_id, status="waiting")  # idle, but the queue is not empty
     r = await client.post(
         msgs(chat_id), json=body("overflow", plan_mode="plan"), headers=member.headers
     )
@@ -132,14 +121,16 @@ async def test_non_empty_queue_keeps_queueing_and_21st_is_refused(
     queue = (await history(client, member, chat_id))["queued_messages"]
     assert len(queue) == 20
     assert [q["content"][0]["text"] for q in queue] == [f"q{i}" for i in range(20)]
-    assert (await chat_row(db, chat_id))["plan_mode"] is None  # rolled back with the refusal
+    assert (await stored_chat(db, chat_id))["plan_mode"] is None  # rolled back with the refusal
 
 
 async def test_busy_behavior_interrupt_stops_a_running_chat(
     client: httpx2.AsyncClient, db: Database, hub: EventHub, member: ApiUser, model: uuid.UUID
 ) -> None:
     chat_id = await make_chat(db, member, model)
-    await set_status(db, chat_id, "running", worker_id=uuid.uuid4(), started_at=db.now())
+    await set_chat_columns(
+        db, chat_id, status="running", worker_id=uuid.uuid4(), started_at=db.now()
+    )
     with hub.chat(chat_id) as sub, hub.owner(member.id) as watch:
         r = await client.post(
             msgs(chat_id), json=body("stop", busy_behavior="interrupt"), headers=member.headers
@@ -147,7 +138,7 @@ async def test_busy_behavior_interrupt_stops_a_running_chat(
         events = sub.drain()
         watched = watch.drain()
     assert r.status_code == 200 and r.json()["queued"] is True
-    row = await chat_row(db, chat_id)
+    row = await stored_chat(db, chat_id)
     assert row["status"] == "waiting"
     assert row["worker_id"] is None and row["started_at"] is None
     assert [e.type for e in events] == ["queue_update", "status"]
@@ -164,7 +155,7 @@ async def test_busy_behavior_interrupt_leaves_pending_alone(
         )
         events = sub.drain()
     assert r.json()["queued"] is True
-    assert (await chat_row(db, chat_id))["status"] == "pending"
+    assert (await stored_chat(db, chat_id))["status"] == "pending"
     assert [e.type for e in events] == ["queue_update"]
 
 
@@ -201,13 +192,13 @@ async def test_send_validation(
     detail: str | None,
 ) -> None:
     chat_id = await make_chat(db, member, model)
-    await set_status(db, chat_id, "waiting")
+    await set_chat_columns(db, chat_id, status="waiting")
     r = await client.post(msgs(chat_id), json=body(**extra), headers=member.headers)
     assert r.status_code == 400
     expected = {"message": message} | ({"detail": detail} if detail else {})
     assert envelope(r) == expected
     assert len((await history(client, member, chat_id))["messages"]) == 1
-    assert (await chat_row(db, chat_id))["status"] == "waiting"
+    assert (await stored_chat(db, chat_id))["status"] == "waiting"
 
 
 async def test_send_content_and_json_errors(
@@ -230,26 +221,26 @@ async def test_plan_mode_and_mcp_server_ids_are_written(
     client: httpx2.AsyncClient, db: Database, member: ApiUser, model: uuid.UUID
 ) -> None:
     chat_id = await make_chat(db, member, model)
-    await set_status(db, chat_id, "waiting", mcp_server_ids=[str(uuid.uuid4())])
-    start = (await chat_row(db, chat_id))["updated_at"]
+    await set_chat_columns(db, chat_id, status="waiting", mcp_server_ids=[str(uuid.uuid4())])
+    start = (await stored_chat(db, chat_id))["updated_at"]
     db.clock = lambda: start + dt.timedelta(hours=1)
     r = await client.post(msgs(chat_id), json=body(plan_mode="plan"), headers=member.headers)
     assert r.status_code == 200
-    row = await chat_row(db, chat_id)
+    row = await stored_chat(db, chat_id)
     assert row["plan_mode"] == "plan"
-    await set_status(db, chat_id, "waiting", updated_at=start)
+    await set_chat_columns(db, chat_id, status="waiting", updated_at=start)
     r = await client.post(msgs(chat_id), json=body(plan_mode=""), headers=member.headers)
     assert r.json()["queued"] is False
-    assert (await chat_row(db, chat_id))["plan_mode"] is None
+    assert (await stored_chat(db, chat_id))["plan_mode"] is None
 
     # Queued sends still write plan_mode (no updated_at bump) and mcp_server_ids (bump).
-    await set_status(db, chat_id, "running", updated_at=start)
+    await set_chat_columns(db, chat_id, status="running", updated_at=start)
     r = await client.post(msgs(chat_id), json=body(plan_mode="plan"), headers=member.headers)
     assert r.json()["queued"] is True
-    row = await chat_row(db, chat_id)
+    row = await stored_chat(db, chat_id)
     assert row["plan_mode"] == "plan" and row["updated_at"] == start
     r = await client.post(msgs(chat_id), json=body(mcp_server_ids=[]), headers=member.headers)
-    row = await chat_row(db, chat_id)
+    row = await stored_chat(db, chat_id)
     assert row["mcp_server_ids"] == [] and row["updated_at"] == start + dt.timedelta(hours=1)
 
 
@@ -258,13 +249,13 @@ async def test_send_falls_back_to_default_model(
 ) -> None:
     other = await seed_model_config(db, model="gpt-4o-mini", is_default=False)
     chat_id = await make_chat(db, member, other)
-    await set_status(db, chat_id, "waiting")
+    await set_chat_columns(db, chat_id, status="waiting")
     r = await client.post(
         msgs(chat_id), json=body(model_config_id=str(model)), headers=member.headers
     )
     assert r.json()["message"]["model_config_id"] == str(model)
-    assert (await chat_row(db, chat_id))["last_model_config_id"] == model
-    await set_status(db, chat_id, "waiting")
+    assert (await stored_chat(db, chat_id))["last_model_config_id"] == model
+    await set_chat_columns(db, chat_id, status="waiting")
     r = await client.post(msgs(chat_id), json=body(), headers=member.headers)
     assert r.json()["message"]["model_config_id"] == str(model)  # the chat's last model
 
@@ -284,7 +275,7 @@ async def test_owner_only_archived_and_unreadable(
     stranger = await api.create_user("stranger")
     r = await client.post(msgs(chat_id), json=body(), headers=stranger.headers)
     assert r.status_code == 404
-    await set_status(db, chat_id, "waiting", archived=True)
+    await set_chat_columns(db, chat_id, status="waiting", archived=True)
     r = await client.post(msgs(chat_id), json=body(), headers=member.headers)
     assert r.status_code == 400
     assert envelope(r) == {"message": "Cannot send messages to an archived chat."}
@@ -390,7 +381,7 @@ async def test_promote_idle_chat_inserts_the_message(
 ) -> None:
     chat_id = await make_chat(db, member, model)
     first, second = await queue_two(client, member, chat_id)
-    await set_status(db, chat_id, "waiting")
+    await set_chat_columns(db, chat_id, status="waiting")
     with hub.chat(chat_id) as sub, hub.owner(member.id) as watch:
         r = await client.post(promote_url(chat_id, second), headers=member.headers)
         events = sub.drain()
@@ -402,7 +393,7 @@ async def test_promote_idle_chat_inserts_the_message(
     page = await history(client, member, chat_id)
     assert page["messages"][0]["id"] == promoted["id"]
     assert [q["id"] for q in page["queued_messages"]] == [first]
-    assert (await chat_row(db, chat_id))["status"] == "pending"
+    assert (await stored_chat(db, chat_id))["status"] == "pending"
     assert [e.type for e in events] == ["queue_update", "message", "status"]
     assert [(w.kind, w.chat.status) for w in watched] == [("status_change", "pending")]
 
@@ -412,7 +403,9 @@ async def test_promote_running_chat_moves_to_front_and_stops_the_turn(
 ) -> None:
     chat_id = await make_chat(db, member, model)
     first, second = await queue_two(client, member, chat_id)
-    await set_status(db, chat_id, "running", worker_id=uuid.uuid4(), heartbeat_at=db.now())
+    await set_chat_columns(
+        db, chat_id, status="running", worker_id=uuid.uuid4(), heartbeat_at=db.now()
+    )
     before = await history(client, member, chat_id)
     with hub.chat(chat_id) as sub:
         r = await client.post(promote_url(chat_id, second), headers=member.headers)
@@ -423,7 +416,7 @@ async def test_promote_running_chat_moves_to_front_and_stops_the_turn(
     after = await history(client, member, chat_id)
     assert after["messages"] == before["messages"]
     assert [q["id"] for q in after["queued_messages"]] == [second, first]
-    row = await chat_row(db, chat_id)
+    row = await stored_chat(db, chat_id)
     assert row["status"] == "waiting" and row["worker_id"] is None
     assert [e.type for e in events] == ["queue_update", "status"]
     async with db.read() as conn:
@@ -442,8 +435,8 @@ async def test_promote_requires_action_answers_pending_calls(
 ) -> None:
     chat_id = await make_chat(db, member, model)
     (queued, _) = await queue_two(client, member, chat_id)
-    await set_status(
-        db, chat_id, "requires_action", dynamic_tools=[{"name": "ask", "input_schema": {}}]
+    await set_chat_columns(
+        db, chat_id, status="requires_action", dynamic_tools=[{"name": "ask", "input_schema": {}}]
     )
     async with db.write() as conn:
         await insert_message(
@@ -469,7 +462,7 @@ async def test_promote_requires_action_answers_pending_calls(
     tool = (await history(client, member, chat_id))["messages"][1]["content"][0]
     assert tool["tool_call_id"] == "c1" and tool["is_error"] is True
     assert tool["result"] == {"error": "Tool execution interrupted by queued message promotion"}
-    assert (await chat_row(db, chat_id))["status"] == "pending"
+    assert (await stored_chat(db, chat_id))["status"] == "pending"
 
 
 async def test_promote_errors(
@@ -486,7 +479,7 @@ async def test_promote_errors(
     r = await client.post(promote_url(chat_id, 424242), headers=member.headers)
     assert r.status_code == 404
     assert envelope(r) == {"message": "Queued message not found."}
-    await set_status(db, chat_id, "waiting", archived=True)
+    await set_chat_columns(db, chat_id, status="waiting", archived=True)
     r = await client.post(promote_url(chat_id, queued), headers=member.headers)
     assert r.status_code == 400
     assert envelope(r) == {"message": "Cannot promote queued messages in an archived chat."}

@@ -21,21 +21,11 @@ from chatd.store.titles import REGENERATION_WORKER_ID
 from tests.api.chat_helpers import StepClock, make_org_admin, set_chat_columns, stored_chat
 from tests.api.chat_requests import NOT_FOUND, URL, get, patch
 from tests.engine.quickgen_fakes import Factory, FakeModel, failure
-from tests.helpers import Api, ApiUser, envelope, make_chat, seed_model_config
+from tests.helpers import Api, ApiUser, envelope, make_chat
 
 pytestmark = pytest.mark.anyio
 
 BUSY = "Title regeneration already in progress for this chat."
-
-
-@pytest.fixture
-async def model_id(db: Database) -> uuid.UUID:
-    return await seed_model_config(db)
-
-
-@pytest.fixture
-async def clock(db: Database) -> StepClock:
-    return StepClock(db)
 
 
 @pytest.fixture
