@@ -9,10 +9,14 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx2
+import psycopg
 
 STARTUP_TIMEOUT = 60.0
 
@@ -123,3 +127,58 @@ class ServerProcess:
                 self.proc.wait()
         self.collect(final=True)
         return self.proc.returncode
+
+
+WAIT = 60.0
+
+
+def wait_for(check: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
+    """Poll ``check`` until it holds (bounded; fails the test with ``what`` on timeout)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def answers(url: str) -> bool:
+    try:
+        return httpx2.get(url, timeout=1).status_code == 200
+    except httpx2.TransportError:
+        return False
+
+
+@contextmanager
+def fake_provider_process(home: Path) -> Iterator[str]:
+    """A ``chatd dev fake-provider`` process on a free loopback port; yields its base URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chatd.cli.main", "dev", "fake-provider", "--port", str(port)],
+        env=chatd_env(home),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(
+            lambda: proc.poll() is None and answers(url + "/fake/requests"),
+            "the fake provider to start",
+        )
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+@contextmanager
+def postgres_database(admin_url: str, prefix: str) -> Iterator[str]:
+    """A fresh PostgreSQL database on the server of ``admin_url``, dropped afterwards."""
+    admin_url = admin_url.replace("postgresql+psycopg://", "postgresql://")
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin_url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

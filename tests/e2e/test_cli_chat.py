@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
 import pytest
 
-from tests.e2e.server import ServerProcess, chatd_env, free_port, run_cli
+from tests.e2e.server import ServerProcess, chatd_env, fake_provider_process, run_cli
 
 pytestmark = pytest.mark.slow
 READY_TIMEOUT = 60.0
@@ -28,30 +25,8 @@ def servers() -> Iterator[list[ServerProcess]]:
 @pytest.fixture
 def fake_provider(tmp_path: Path) -> Iterator[str]:
     """A ``chatd dev fake-provider`` process; yields its base URL."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "chatd.cli.main", "dev", "fake-provider", "--port", str(port)],
-        env=chatd_env(tmp_path),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while True:
-            assert proc.poll() is None, "fake provider exited"
-            try:
-                if httpx2.get(url + "/fake/requests", timeout=1).status_code == 200:
-                    break
-            except httpx2.TransportError:
-                pass
-            assert time.monotonic() < deadline, "fake provider did not start"
-            time.sleep(0.1)
+    with fake_provider_process(tmp_path) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 def start(env: dict[str, str], servers: list[ServerProcess]) -> ServerProcess:

@@ -9,42 +9,29 @@ kill is promoted afterwards. Nothing committed is lost, and nothing is stored tw
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx2
-import psycopg
 import pytest
 
-from tests.e2e.server import ServerProcess, chatd_env, free_port
+from tests.e2e.server import (
+    ServerProcess,
+    chatd_env,
+    fake_provider_process,
+    postgres_database,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
-WAIT = 60.0
 PG_ENV = "CHATD_TEST_DATABASE_URL"
 
 
 @pytest.fixture
 def fake_provider(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "chatd.cli.main", "dev", "fake-provider", "--port", str(port)],
-        env=chatd_env(tmp_path),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: _answers(url + "/fake/requests"), "the fake provider to start")
+    with fake_provider_process(tmp_path) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -56,29 +43,8 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
     base = os.environ.get(PG_ENV)
     if not base:
         pytest.skip(f"PostgreSQL tests are off: set {PG_ENV}")
-    admin_url = base.replace("postgresql+psycopg://", "postgresql://")
-    name = f"chatd_kill_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield admin_url.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx2.get(url, timeout=1).status_code == 200
-    except httpx2.TransportError:
-        return False
-
-
-def wait_for(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+    with postgres_database(base, "chatd_kill") as url:
+        yield url
 
 
 class Client:

@@ -5,16 +5,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
-import psycopg
 import pytest
 
 from tests.conftest import PG_ENV, PG_SKIP
-from tests.e2e.server import ServerProcess, chatd_env, run_cli
+from tests.e2e.server import ServerProcess, chatd_env, postgres_database, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -116,13 +114,10 @@ def test_unattended_first_user_on_postgres(tmp_path: Path, servers: list[ServerP
     base = os.environ.get(PG_ENV)
     if not base:
         pytest.skip(PG_SKIP)
-    name = f"chatd_e2e_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
+    with postgres_database(base, "chatd_e2e") as database_url:
         env = chatd_env(
             tmp_path,
-            CHATD_DATABASE_URL=base.rsplit("/", 1)[0] + "/" + name,
+            CHATD_DATABASE_URL=database_url,
             CHATD_FIRST_USER_EMAIL="ops@example.com",
             CHATD_FIRST_USER_USERNAME="ops",
             CHATD_FIRST_USER_PASSWORD="ops-password-1",
@@ -131,18 +126,17 @@ def test_unattended_first_user_on_postgres(tmp_path: Path, servers: list[ServerP
         # and exactly one admin is created.
         a, b = ServerProcess.start(env), ServerProcess.start(env)
         servers.extend([a, b])
-        a.wait_ready()
-        b.wait_ready()
-        banners = [s for s in (a, b) if any("First start" in line for line in s.output)]
-        assert len(banners) == 1
-        r = httpx2.post(
-            b.url + "/api/v2/users/login",
-            json={"email": "ops@example.com", "password": "ops-password-1"},
-        )
-        assert r.status_code == 201
-        assert not (tmp_path / "data" / "chatd.db").exists()
-    finally:
-        for server in servers:
-            server.stop()
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        try:
+            a.wait_ready()
+            b.wait_ready()
+            banners = [s for s in (a, b) if any("First start" in line for line in s.output)]
+            assert len(banners) == 1
+            r = httpx2.post(
+                b.url + "/api/v2/users/login",
+                json={"email": "ops@example.com", "password": "ops-password-1"},
+            )
+            assert r.status_code == 201
+            assert not (tmp_path / "data" / "chatd.db").exists()
+        finally:
+            for server in servers:  # before the database is dropped
+                server.stop()

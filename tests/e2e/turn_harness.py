@@ -10,23 +10,23 @@ needs to the fake's script just before the step that consumes them.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx2
-import psycopg
 import pytest
 
-from tests.e2e.server import ServerProcess, chatd_env, free_port
+from tests.e2e.server import (
+    ServerProcess,
+    chatd_env,
+    fake_provider_process,
+    postgres_database,
+    wait_for,
+)
 
-WAIT = 30.0
 PG_ENV = "CHATD_TEST_DATABASE_URL"
 PROVIDERS = ("openai-compat", "anthropic")
 ENDPOINTS = {"openai-compat": "openai", "anthropic": "anthropic"}
@@ -38,20 +38,6 @@ FAST = {
     "CHATD_RETRY_MAX_DELAY": "0.2",
     "CHATD_TESTING_TOOLS": "true",
 }
-
-
-def wait_for(check: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx2.get(url, timeout=1).status_code == 200
-    except httpx2.TransportError:
-        return False
 
 
 @dataclass
@@ -75,21 +61,8 @@ class Fake:
 
 @contextmanager
 def fake_provider(home: Path) -> Iterator[Fake]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "chatd.cli.main", "dev", "fake-provider", "--port", str(port)],
-        env=chatd_env(home),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: _answers(url + "/fake/requests"), "the fake provider to start")
+    with fake_provider_process(home) as url:
         yield Fake(url)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 @contextmanager
@@ -98,15 +71,8 @@ def database(kind: str) -> Iterator[str]:
     if kind == "sqlite":
         yield ""
         return
-    admin_url = os.environ[PG_ENV].replace("postgresql+psycopg://", "postgresql://")
-    name = f"chatd_turns_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield admin_url.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with postgres_database(os.environ[PG_ENV], "chatd_turns") as url:
+        yield url
 
 
 class Client:
