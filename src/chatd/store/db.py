@@ -4,6 +4,10 @@ Reads run in a plain (deferred) transaction. Writes run through :meth:`Database.
 SQLite takes the writer lock up front (``BEGIN IMMEDIATE``) and serialises writers inside the
 process, and on PostgreSQL is an ordinary transaction whose functions lock the rows they change
 (``SELECT ... FOR UPDATE``). Nothing else in chatd creates engines or connections.
+
+On SQLite, statements run on the event loop's thread (:mod:`chatd.store.sqlite_inline`), except
+reads opened with ``offload=True`` (listing and searching chats), which run on aiosqlite's
+thread so a long scan does not hold the loop.
 """
 
 from __future__ import annotations
@@ -17,7 +21,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from chatd.store.sqlite_inline import connector
 
 Clock = Callable[[], dt.datetime]
 
@@ -36,18 +43,25 @@ class Database:
         self.clock = clock
         self.is_sqlite = url.startswith("sqlite")
         self._write_lock = asyncio.Lock()
-        self.engine: AsyncEngine = self._create_engine(echo)
-
-    def _create_engine(self, echo: bool) -> AsyncEngine:
         if not self.is_sqlite:
-            return create_async_engine(self.url, echo=echo, pool_size=10, max_overflow=20)
-        engine = create_async_engine(self.url, echo=echo)
+            self.engine: AsyncEngine = create_async_engine(
+                url, echo=echo, pool_size=10, max_overflow=20
+            )
+            self._offload_engine = self.engine
+        else:
+            path = make_url(url).database or ":memory:"
+            self.engine = self._sqlite_engine(echo, async_creator=connector(path))
+            self._offload_engine = self._sqlite_engine(echo)
+
+    def _sqlite_engine(self, echo: bool, **kw: Any) -> AsyncEngine:
+        engine = create_async_engine(self.url, echo=echo, **kw)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
             # Take over transaction control from the sqlite3 module (legacy mode would
-            # silently let two writers claim the same row).
-            dbapi_conn.isolation_level = None
+            # silently let two writers claim the same row). Inline connections are opened so.
+            if dbapi_conn.isolation_level is not None:
+                dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA busy_timeout=5000")
@@ -66,9 +80,10 @@ class Database:
         return self.clock()
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only transaction."""
-        async with self.engine.connect() as conn, conn.begin():
+    async def read(self, *, offload: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A read-only transaction; ``offload`` for one that may scan many rows."""
+        engine = self._offload_engine if offload else self.engine
+        async with engine.connect() as conn, conn.begin():
             yield conn
 
     @asynccontextmanager
@@ -96,3 +111,5 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self._offload_engine is not self.engine:
+            await self._offload_engine.dispose()

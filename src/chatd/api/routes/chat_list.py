@@ -53,5 +53,6 @@ async def list_chats_route(
     except LabelError as exc:
         raise ApiError(400, exc.message) from None
     flt = dataclasses.replace(flt, labels=labels)
-    async with db.read() as conn:
+    # A search can scan all of the owner's chats: off the event loop's thread on SQLite.
+    async with db.read(offload=True) as conn:
         return await list_chats(conn, actor.user_id, flt, page)
