@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 import httpx2
 import pytest
 
-from chatd.llm.factory import create_client
+from chatd.llm.factory import create_client, shared_pool
 from chatd.llm.types import ModelClient
 from chatd.testing import FakeProvider, serve_fake
 
@@ -26,9 +26,15 @@ async def fake_url(fake: FakeProvider) -> AsyncIterator[str]:
 MakeClient = Callable[[str], ModelClient]
 
 
-@pytest.fixture
-async def http_client() -> AsyncIterator[httpx2.AsyncClient]:
-    async with httpx2.AsyncClient() as client:
+@pytest.fixture(params=["httpx", "aiohttp"])
+async def http_client(request: pytest.FixtureRequest) -> AsyncIterator[httpx2.AsyncClient]:
+    """The SDKs' default transport, and the aiohttp one the worker's shared pool uses."""
+    timeout = httpx2.Timeout(5.0)  # httpx2's default: the stall tests wait for it
+    if request.param == "httpx":
+        client = httpx2.AsyncClient(timeout=timeout)
+    else:
+        client = shared_pool(timeout)
+    async with client:
         yield client
 
 

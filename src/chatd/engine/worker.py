@@ -325,13 +325,11 @@ def _shared_pool_factory() -> tuple[httpx2.AsyncClient, ClientFactory]:
     """One connection pool for every model call of this worker (turns, titles, summaries).
 
     Without it each call builds its own client: a new TLS context (the CA bundle is loaded
-    again) and a new connection, which cost more CPU than a short turn's streaming. No
-    connection limit: every running chat streams at once.
+    again) and a new connection, which cost more CPU than a short turn's streaming.
     """
-    from chatd.llm.factory import TIMEOUT, create_client  # the SDKs load on use
+    from chatd.llm.factory import create_client, shared_pool  # the SDKs load on use
 
-    limits = httpx2.Limits(max_connections=None, max_keepalive_connections=100)
-    pool = httpx2.AsyncClient(limits=limits, timeout=TIMEOUT)
+    pool = shared_pool()
     return pool, functools.partial(create_client, http_client=pool)
 
 

@@ -19,6 +19,18 @@ PLACEHOLDER_API_KEY = "not-needed"
 TIMEOUT = httpx2.Timeout(connect=30.0, read=600.0, write=60.0, pool=None)
 
 
+def shared_pool(timeout: httpx2.Timeout = TIMEOUT) -> httpx2.AsyncClient:
+    """One connection pool for many clients (pass it as ``http_client``); close it when done.
+
+    It sends over aiohttp (the SDKs' own aiohttp transport): its C parser reads a streamed
+    body at about half the CPU per chunk of the default transport (measured: ~95 -> ~50 µs
+    per streamed delta through :class:`OpenAIChatClient` at 100 streams x 50 chunks/s). No
+    connection limit: every running chat streams at once.
+    """
+    limits = httpx2.Limits(max_connections=None, max_keepalive_connections=100)
+    return openai.DefaultAioHttpClient(limits=limits, timeout=timeout)
+
+
 def create_client(
     *,
     provider: str,
