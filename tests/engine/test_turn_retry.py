@@ -7,6 +7,7 @@ import pytest
 
 from chatd.engine.turn import run_turn
 from chatd.engine.types import OutcomeKind
+from chatd.events.delivery import Delivery, PartDelivery
 from chatd.llm.types import TextDelta
 from chatd.sdk.chats import ChatErrorKind
 from chatd.sdk.events import ChatStreamEvent
@@ -27,7 +28,7 @@ async def test_retry_then_success(db: Database, settings: Settings) -> None:
         reply("All good"),
     )
     sleeps: list[float] = []
-    snapshots: list[tuple[ChatStreamEvent | None, list[ChatStreamEvent]]] = []
+    snapshots: list[tuple[Delivery[ChatStreamEvent] | None, list[PartDelivery]]] = []
 
     async def sleep(seconds: float) -> None:
         sleeps.append(seconds)
@@ -57,7 +58,8 @@ async def test_retry_then_success(db: Database, settings: Settings) -> None:
     assert all(r.error and r.provider == "openai" for r in retries)
     # While waiting, the failed attempt's parts are gone from the buffer; the retry is kept.
     pending_retry, buffered = snapshots[0]
-    assert buffered == [] and pending_retry is not None and pending_retry.retry == retries[0]
+    assert buffered == [] and pending_retry is not None
+    assert pending_retry.item.retry == retries[0]
     [row] = await h.rows("assistant")
     assert row["content"] == [{"type": "text", "text": "All good"}]
     assert len(client.requests) == 3

@@ -9,7 +9,8 @@ import pytest
 from fastapi import FastAPI
 
 from chatd.engine.types import OutcomeKind, TurnContext, TurnOutcome
-from chatd.events.hub import EventHub, Subscription
+from chatd.events.delivery import Subscription
+from chatd.events.hub import EventHub
 from chatd.events.outbox import Outbox
 from chatd.llm.types import ClassifiedError, ToolCallContent
 from chatd.sdk.chats import (

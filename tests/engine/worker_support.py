@@ -13,7 +13,8 @@ import sqlalchemy as sa
 
 from chatd.engine.types import OutcomeKind, StopReason, TurnContext, TurnOutcome
 from chatd.engine.worker import Worker
-from chatd.events.hub import EventHub, Subscription
+from chatd.events.delivery import Subscription
+from chatd.events.hub import EventHub
 from chatd.events.outbox import Outbox
 from chatd.llm.types import ClassifiedError, Generated, ModelRequest, ProviderError, StreamPart
 from chatd.sdk.chats import (

@@ -8,7 +8,8 @@ import uuid
 import pytest
 
 from chatd.events.cursor import MessageCursor
-from chatd.events.hub import Delivery, EventHub
+from chatd.events.delivery import Delivery
+from chatd.events.hub import EventHub
 from chatd.events.outbox import Outbox
 from chatd.events.snapshot import FRAME_LIMIT, frames
 from chatd.sdk.chats import ChatMessage, ChatMessageRole, ChatStatus

@@ -9,7 +9,7 @@ client can rebuild its list, so it always passes and moves the cursor to the rep
 
 from __future__ import annotations
 
-from chatd.events.hub import Delivery
+from chatd.events.delivery import Delivery, PartDelivery
 from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType
 
 
@@ -19,6 +19,8 @@ class MessageCursor:
 
     def admit(self, delivery: Delivery[ChatStreamEvent]) -> bool:
         """Whether to send this event; advances the cursor past the messages it sends."""
+        if isinstance(delivery, PartDelivery):
+            return True
         event = delivery.item
         if event.type != ChatStreamEventType.message or event.message is None:
             return True

@@ -13,12 +13,14 @@ database is read afterwards; a message committed meanwhile may reach the client 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
+from chatd.events.delivery import Delivery
 from chatd.events.hub import EventHub
 from chatd.sdk.chats import ChatError, ChatErrorKind
 from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType, ChatStreamStatus
@@ -27,24 +29,25 @@ from chatd.store.stream_snapshot import stored_state
 
 log = structlog.get_logger(__name__)
 
+T = TypeVar("T")
 FRAME_LIMIT = 256  # events per WebSocket frame, snapshot and live alike
 SNAPSHOT_FAILED = "failed to load initial snapshot"
 
 
 @dataclass
 class Snapshot:
-    events: list[ChatStreamEvent]
+    events: list[Delivery[ChatStreamEvent]]
     last_message_id: int  # the newest message id the client has after this snapshot
 
 
-def turn_events(hub: EventHub, chat_id: uuid.UUID) -> list[ChatStreamEvent]:
+def turn_events(hub: EventHub, chat_id: uuid.UUID) -> list[Delivery[ChatStreamEvent]]:
     """The pending retry (if any) and the buffered parts of the chat's running turn."""
     retry, parts = hub.turn_snapshot(chat_id)
-    return [retry, *parts] if retry is not None else parts
+    return [retry, *parts] if retry is not None else list(parts)
 
 
 async def load_snapshot(
-    db: Database, chat_id: uuid.UUID, after_id: int, turn: list[ChatStreamEvent]
+    db: Database, chat_id: uuid.UUID, after_id: int, turn: list[Delivery[ChatStreamEvent]]
 ) -> Snapshot:
     """The snapshot; a database failure becomes a single ``error`` event."""
     try:
@@ -56,32 +59,37 @@ async def load_snapshot(
     if state is None:
         error = ChatError(message=SNAPSHOT_FAILED, kind=ChatErrorKind.generic)
         event = ChatStreamEvent(type=ChatStreamEventType.error, chat_id=chat_id, error=error)
-        return Snapshot(events=[event], last_message_id=after_id)
+        return Snapshot(events=[Delivery(event)], last_message_id=after_id)
+    status = ChatStreamEvent(
+        type=ChatStreamEventType.status,
+        chat_id=chat_id,
+        status=ChatStreamStatus(status=state.status),
+    )
     events = [
-        ChatStreamEvent(
-            type=ChatStreamEventType.status,
-            chat_id=chat_id,
-            status=ChatStreamStatus(status=state.status),
-        ),
+        Delivery(status),
         *turn,
         *(
-            ChatStreamEvent(type=ChatStreamEventType.message, chat_id=chat_id, message=m)
+            Delivery(ChatStreamEvent(type=ChatStreamEventType.message, chat_id=chat_id, message=m))
             for m in state.messages
         ),
     ]
     if state.queue:
-        events.append(
-            ChatStreamEvent(
-                type=ChatStreamEventType.queue_update,
-                chat_id=chat_id,
-                queued_messages=state.queue,
-            )
+        queue = ChatStreamEvent(
+            type=ChatStreamEventType.queue_update,
+            chat_id=chat_id,
+            queued_messages=state.queue,
         )
+        events.append(Delivery(queue))
     last = state.messages[-1].id if state.messages else 0
     return Snapshot(events=events, last_message_id=max(after_id, last))
 
 
-def frames(events: Sequence[ChatStreamEvent]) -> Iterator[Sequence[ChatStreamEvent]]:
+def frames(events: Sequence[T]) -> Iterator[Sequence[T]]:
     """``events`` in order, at most :data:`FRAME_LIMIT` per frame."""
     for start in range(0, len(events), FRAME_LIMIT):
         yield events[start : start + FRAME_LIMIT]
+
+
+def frame_json(events: Iterable[Delivery[ChatStreamEvent]]) -> str:
+    """One WebSocket frame: the events' JSON array (each event encoded once, by its delivery)."""
+    return "[" + ",".join(d.json for d in events) + "]"

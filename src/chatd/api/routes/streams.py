@@ -17,7 +17,6 @@ from typing import Any
 import anyio
 import structlog
 from fastapi import APIRouter, WebSocket
-from pydantic import TypeAdapter
 from sqlalchemy.exc import SQLAlchemyError
 
 from chatd.api.chat_param import load_chat
@@ -27,8 +26,9 @@ from chatd.api.openapi import websocket_route
 from chatd.api.params import INT64_MAX
 from chatd.api.websockets import close_lagged, deny, serve
 from chatd.events.cursor import MessageCursor
-from chatd.events.hub import EventHub, Subscription
-from chatd.events.snapshot import FRAME_LIMIT, frames, load_snapshot, turn_events
+from chatd.events.delivery import Delivery, Subscription
+from chatd.events.hub import EventHub
+from chatd.events.snapshot import FRAME_LIMIT, frame_json, frames, load_snapshot, turn_events
 from chatd.sdk.events import ChatStreamEvent, ChatWatchEvent
 from chatd.sdk.git import WorkspaceAgentGitServerMessage
 from chatd.store.db import Database
@@ -37,7 +37,6 @@ from chatd.store.read_cursor import mark_read
 log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/api/experimental")
 
-_FRAME = TypeAdapter(list[ChatStreamEvent])
 # Bounds the read-cursor write made while a socket is torn down.
 CURSOR_WRITE_TIMEOUT = 5.0
 
@@ -80,7 +79,7 @@ async def watch(websocket: WebSocket) -> None:
         async def write() -> None:
             while (batch := await sub.batch(FRAME_LIMIT)) is not None:
                 for delivery in batch:
-                    await websocket.send_text(delivery.item.model_dump_json() + "\n")
+                    await websocket.send_text(delivery.json + "\n")
             await close_lagged(websocket)
 
         await serve(websocket, write)
@@ -122,16 +121,16 @@ async def _send_stream(
     sub: Subscription[ChatStreamEvent],
     chat_id: uuid.UUID,
     after_id: int,
-    turn: list[ChatStreamEvent],
+    turn: list[Delivery[ChatStreamEvent]],
 ) -> None:
     snapshot = await load_snapshot(db, chat_id, after_id, turn)
     for frame in frames(snapshot.events):
-        await websocket.send_text(_FRAME.dump_json(list(frame)).decode())
+        await websocket.send_text(frame_json(frame))
     cursor = MessageCursor(snapshot.last_message_id)
     while (batch := await sub.batch(FRAME_LIMIT)) is not None:
-        events = [d.item for d in batch if cursor.admit(d)]
+        events = [d for d in batch if cursor.admit(d)]
         if events:
-            await websocket.send_text(_FRAME.dump_json(events).decode())
+            await websocket.send_text(frame_json(events))
     await close_lagged(websocket)
 
 

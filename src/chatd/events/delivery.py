@@ -1,0 +1,121 @@
+"""What the hub hands to subscribers: one :class:`Delivery` per event, shared by all of them.
+
+A delivery encodes its event to JSON at most once, however many clients send it. A streamed
+``message_part`` (one per delta, the hot path) is a :class:`PartDelivery`: it keeps the part
+and writes the JSON from it; the ``ChatStreamEvent`` object is only built if something asks for
+``item`` (a test, say): the stream sends JSON and the buffer keeps deliveries.
+
+A subscriber that falls behind is dropped (its queue yields ``None``) rather than slowing the
+publisher; it reconnects and catches up from the database and the turn buffer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Generic, TypeVar
+
+from chatd.events.encode import message_part_json
+from chatd.sdk.base import WireModel
+from chatd.sdk.chats import ChatMessagePart, ChatMessageRole
+from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType, ChatStreamMessagePart
+
+T = TypeVar("T", bound=WireModel)
+
+
+class Delivery(Generic[T]):
+    """One published event; ``refresh`` marks a ``message`` that re-sends history after an edit."""
+
+    __slots__ = ("_item", "refresh", "_json")
+
+    def __init__(self, item: T | None, refresh: bool = False) -> None:
+        self._item = item
+        self.refresh = refresh
+        self._json: str | None = None
+
+    @property
+    def item(self) -> T:
+        assert self._item is not None
+        return self._item
+
+    @property
+    def json(self) -> str:
+        """The event's wire form, encoded on first use."""
+        if self._json is None:
+            self._json = self.item.model_dump_json()
+        return self._json
+
+
+class PartDelivery(Delivery[ChatStreamEvent]):
+    """A ``message_part`` event, kept as its part until its JSON or event is asked for."""
+
+    __slots__ = ("chat_id", "role", "part")
+
+    def __init__(self, chat_id: uuid.UUID, role: ChatMessageRole, part: ChatMessagePart) -> None:
+        super().__init__(None)
+        self.chat_id = chat_id
+        self.role = role
+        self.part = part
+
+    @property
+    def item(self) -> ChatStreamEvent:
+        if self._item is None:
+            # Typed values already: assembled without re-validating them.
+            self._item = ChatStreamEvent.trusted(
+                type=ChatStreamEventType.message_part,
+                chat_id=self.chat_id,
+                message_part=ChatStreamMessagePart.trusted(role=self.role, part=self.part),
+            )
+        return self._item
+
+    @property
+    def json(self) -> str:
+        if self._json is None:
+            self._json = message_part_json(self.chat_id, self.role, self.part)
+        return self._json
+
+
+class Subscription(Generic[T]):
+    def __init__(self, maxsize: int) -> None:
+        self.queue: asyncio.Queue[Delivery[T] | None] = asyncio.Queue(maxsize=maxsize + 1)
+        self.maxsize = maxsize
+        self.lagged = False
+
+    def offer(self, delivery: Delivery[T]) -> None:
+        if self.lagged:
+            return
+        if self.queue.qsize() >= self.maxsize:
+            self.lagged = True
+            self.queue.put_nowait(None)
+            return
+        self.queue.put_nowait(delivery)
+
+    async def get(self) -> T | None:
+        """The next event, or None when the subscriber lagged and was dropped."""
+        delivery = await self.queue.get()
+        return None if delivery is None else delivery.item
+
+    async def batch(self, limit: int) -> list[Delivery[T]] | None:
+        """Wait for one event, then take what else is queued (``limit`` in all).
+
+        None once the subscriber lagged: what is still queued is incomplete, so it is not
+        worth sending; the client must reconnect and resync.
+        """
+        first = await self.queue.get()
+        if first is None or self.lagged:
+            return None
+        items = [first]
+        while len(items) < limit and not self.queue.empty():
+            item = self.queue.get_nowait()
+            if item is None:
+                return None
+            items.append(item)
+        return items
+
+    def drain(self) -> list[T]:
+        items: list[T] = []
+        while not self.queue.empty():
+            delivery = self.queue.get_nowait()
+            if delivery is not None:
+                items.append(delivery.item)
+        return items

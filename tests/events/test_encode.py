@@ -1,0 +1,78 @@
+"""The hub's wire encoding of streamed parts matches pydantic's, byte for byte."""
+
+from __future__ import annotations
+
+import uuid
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chatd.events.encode import message_part_json
+from chatd.events.hub import EventHub
+from chatd.sdk.chats import ChatMessagePart, ChatMessagePartType, ChatMessageRole
+from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType, ChatStreamMessagePart
+
+CHAT = uuid.UUID("0b7c4a52-3d51-4a40-9d0e-6d1bf3f0c2a1")
+
+
+def validated_json(role: ChatMessageRole, part: ChatMessagePart) -> str:
+    event = ChatStreamEvent(
+        type=ChatStreamEventType.message_part,
+        chat_id=CHAT,
+        message_part=ChatStreamMessagePart(role=role, part=part),
+    )
+    return event.model_dump_json()
+
+
+@given(
+    text=st.text(),
+    kind=st.sampled_from([ChatMessagePartType.text, ChatMessagePartType.reasoning]),
+    role=st.sampled_from(list(ChatMessageRole)),
+)
+def test_deltas_encode_as_pydantic_does(
+    text: str, kind: ChatMessagePartType, role: ChatMessageRole
+) -> None:
+    trusted = ChatMessagePart.trusted(type=kind, text=text)
+    expected = validated_json(role, ChatMessagePart(type=kind, text=text))
+    assert message_part_json(CHAT, role, trusted) == expected
+
+
+def test_control_characters_quotes_and_non_ascii() -> None:
+    text = 'a"b\\c\n\t\x00\x1f\x7f é 😀 \u2028'
+    part = ChatMessagePart.trusted(type=ChatMessagePartType.text, text=text)
+    encoded = message_part_json(CHAT, ChatMessageRole.assistant, part)
+    assert encoded == validated_json(ChatMessageRole.assistant, part)
+    assert '"text":"a\\"b\\\\c\\n\\t\\u0000\\u001f\x7f é 😀 \u2028"' in encoded
+
+
+@given(args_delta=st.text(), call_id=st.text(min_size=1))
+def test_other_parts_fall_back_to_pydantic(args_delta: str, call_id: str) -> None:
+    part = ChatMessagePart(
+        type=ChatMessagePartType.tool_call,
+        tool_call_id=call_id,
+        tool_name="echo",
+        args_delta=args_delta,
+    )
+    assert message_part_json(CHAT, ChatMessageRole.assistant, part) == validated_json(
+        ChatMessageRole.assistant, part
+    )
+
+
+def test_a_text_part_with_more_fields_is_not_a_delta() -> None:
+    part = ChatMessagePart(type=ChatMessagePartType.reasoning, text="why", signature="sig")
+    encoded = message_part_json(CHAT, ChatMessageRole.assistant, part)
+    assert '"signature":"sig"' in encoded
+    assert encoded == validated_json(ChatMessageRole.assistant, part)
+
+
+def test_subscribers_share_one_delivery_and_its_encoding() -> None:
+    hub = EventHub()
+    hub.start_turn(CHAT)
+    part = ChatMessagePart.trusted(type=ChatMessagePartType.text, text="hi")
+    with hub.chat(CHAT) as first, hub.chat(CHAT) as second:
+        hub.publish_part(CHAT, ChatMessageRole.assistant, part)
+        a, b = first.queue.get_nowait(), second.queue.get_nowait()
+    assert a is b
+    assert a is not None
+    assert a.json == a.item.model_dump_json()
+    assert hub.turn_snapshot(CHAT) == (None, [a])
