@@ -22,6 +22,7 @@ from chatd.llm.convert import (
     file_kind,
     normalize_args,
     sanitize_tool_call_id,
+    sdk_arguments,
     tool_result_text,
 )
 from chatd.llm.errors import StreamClosedEarly, classify
@@ -269,7 +270,8 @@ class AnthropicClient:
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamPart]:
         state = _StreamState()
         try:
-            events = await self._client.messages.create(**self._body(request), stream=True)
+            args = sdk_arguments(self._body(request), ("model", "max_tokens"))
+            events = await self._client.messages.create(**args, stream=True)
             async for event in events:
                 for part in state.parts(event):
                     yield part
@@ -285,7 +287,8 @@ class AnthropicClient:
 
     async def generate(self, request: ModelRequest) -> Generated:
         try:
-            message = await self._client.messages.create(**self._body(request))
+            args = sdk_arguments(self._body(request), ("model", "max_tokens"))
+            message = await self._client.messages.create(**args)
         except Exception as exc:
             raise ProviderError(classify(exc, self.provider)) from exc
         text = "".join(block.text for block in message.content if block.type == "text")

@@ -67,3 +67,20 @@ def tool_result_text(result: Any) -> str:
     if isinstance(result, str):
         return result
     return json.dumps(result, ensure_ascii=False)
+
+
+def sdk_arguments(body: dict[str, Any], keep: tuple[str, ...]) -> dict[str, Any]:
+    """Keyword arguments that make an SDK send ``body`` (already in wire form) as it is.
+
+    The SDKs pass every typed argument through a recursive, annotation-driven transform
+    before sending it: ~25 ms of CPU on the event loop for a 150-message history, on every
+    step of a turn. Only ``keep`` (the keywords the SDK requires) go as typed arguments, with
+    ``messages`` as an empty placeholder; the whole body travels in ``extra_body``, which the
+    SDKs merge into the request's JSON unchanged (its keys win).
+    """
+    extra = {k: v for k, v in body.items() if k != "extra_body"}
+    extra.update(body.get("extra_body") or {})
+    args: dict[str, Any] = {k: body[k] for k in keep}
+    args["messages"] = []
+    args["extra_body"] = extra
+    return args

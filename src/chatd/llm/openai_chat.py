@@ -31,6 +31,7 @@ from chatd.llm.convert import (
     file_kind,
     normalize_args,
     sanitize_tool_call_id,
+    sdk_arguments,
     tool_result_text,
 )
 from chatd.llm.errors import StreamClosedEarly, classify
@@ -235,9 +236,10 @@ class OpenAIChatClient:
 
     async def _stream(self, request: ModelRequest) -> AsyncIterator[StreamPart]:
         body = self._body(request)
+        body["stream_options"] = {"include_usage": True}
         # Status errors are raised here, by the SDK, exactly as for a parsed stream.
         async with self._client.chat.completions.with_streaming_response.create(
-            **body, stream=True, stream_options={"include_usage": True}
+            **sdk_arguments(body, ("model",)), stream=True
         ) as raw:
             response = raw.http_response
             reply = _Reply()
@@ -268,7 +270,8 @@ class OpenAIChatClient:
 
     async def generate(self, request: ModelRequest) -> Generated:
         try:
-            completion = await self._client.chat.completions.create(**self._body(request))
+            args = sdk_arguments(self._body(request), ("model",))
+            completion = await self._client.chat.completions.create(**args)
         except Exception as exc:
             raise ProviderError(classify(exc, self.provider)) from exc
         text = completion.choices[0].message.content if completion.choices else None
