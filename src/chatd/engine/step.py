@@ -63,13 +63,13 @@ class StepBuilder:
         if isinstance(part, TextDelta):
             self._block(P.text).text.append(part.text)
             # One per streamed delta: typed values, so no re-validation (a measurable cost).
-            return ChatMessagePart.model_construct(type=P.text, text=part.text)
+            return ChatMessagePart.trusted(type=P.text, text=part.text)
         if isinstance(part, ReasoningDelta):
             block = self._block(P.reasoning)
             block.text.append(part.text)
             if part.signature:
                 block.signature.append(part.signature)
-            return ChatMessagePart.model_construct(type=P.reasoning, text=part.text)
+            return ChatMessagePart.trusted(type=P.reasoning, text=part.text)
         self._close_block()
         if isinstance(part, ToolCallDelta):
             self._streaming.setdefault(part.id, _Streaming(part.name)).args.append(part.args_delta)
