@@ -21,16 +21,16 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from chatd.store.sqlite_inline import connector
+from chatd.store.sqlite_inline import create_inline_engine
 
 Clock = Callable[[], dt.datetime]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Any constant works; it only has to be the same for every replica.
 MIGRATION_LOCK_KEY = 0x63686174  # "chat"
+SQLITE_POOL_SIZE = 64
 
 
 def utcnow() -> dt.datetime:
@@ -49,13 +49,17 @@ class Database:
             )
             self._offload_engine = self.engine
         else:
-            path = make_url(url).database or ":memory:"
-            self.engine = self._sqlite_engine(echo, async_creator=connector(path))
-            self._offload_engine = self._sqlite_engine(echo)
+            # Every running turn may hold a short transaction at once: keep enough connections
+            # that the pool does not open and close overflow ones (PRAGMAs, first-use setup)
+            # under load; an idle SQLite connection costs little.
+            self.engine = self._sqlite_setup(
+                create_inline_engine(
+                    url, echo=echo, pool_size=SQLITE_POOL_SIZE, max_overflow=SQLITE_POOL_SIZE
+                )
+            )
+            self._offload_engine = self._sqlite_setup(create_async_engine(url, echo=echo))
 
-    def _sqlite_engine(self, echo: bool, **kw: Any) -> AsyncEngine:
-        engine = create_async_engine(self.url, echo=echo, **kw)
-
+    def _sqlite_setup(self, engine: AsyncEngine) -> AsyncEngine:
         @event.listens_for(engine.sync_engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
             # Take over transaction control from the sqlite3 module (legacy mode would

@@ -1,12 +1,14 @@
-"""SQLite calls made on the event loop's own thread, behind SQLAlchemy's aiosqlite dialect.
+"""SQLite for the asyncio engine, run on the event loop's own thread.
 
-aiosqlite runs each call (cursor, execute, fetch, close, commit) on a worker thread and hands
-the result back through the event loop. Measured here, that hop costs ~70 µs of CPU, so a
-read transaction with one primary-key lookup took ~750 µs of CPU where SQLite itself needs a
-few µs; a turn (~50 statements in ~16 transactions) spent ~45 ms of CPU on it. Embedded SQLite
-answers chatd's statements (lookups by key or index, small inserts and updates) in
-microseconds, so :class:`InlineConnection` runs them directly: it has the awaitable surface the
-dialect's adapter expects, and each awaitable completes without suspending.
+SQLAlchemy's aiosqlite dialect sends each DBAPI call (cursor, execute, fetch, close, commit) to
+aiosqlite's worker thread and waits for the answer through the event loop, from inside a
+greenlet. Measured here, a read transaction with one primary-key lookup cost ~750 µs of CPU
+that way, where SQLite itself needs a few µs; a turn (~50 statements in ~16 transactions)
+spent most of its CPU on those hops. Embedded SQLite answers chatd's statements (lookups by key
+or index, small inserts and updates) in microseconds, so :class:`InlineSQLiteDialect` is the
+plain ``sqlite3`` dialect declared usable by the asyncio engine, and
+:class:`InlineAsyncConnection` runs statements straight on the sync connection (no greenlet:
+nothing ever waits).
 
 The price: while a statement runs, the event loop waits. Statements that can take long (chat
 listing and search over many chats) go through :meth:`chatd.store.db.Database.read` with
@@ -20,108 +22,94 @@ wait for writers.
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable, Sequence
 from typing import Any
 
+from sqlalchemy import pool
+from sqlalchemy.dialects import registry
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
+from sqlalchemy.engine import URL, Connection, Transaction, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-class InlineCursor:
-    __slots__ = ("_cursor",)
+DRIVER = "chatd_inline"
 
-    def __init__(self, cursor: sqlite3.Cursor) -> None:
-        self._cursor = cursor
 
-    async def __aenter__(self) -> InlineCursor:
+class InlineSQLiteDialect(SQLiteDialect_pysqlite):
+    driver = DRIVER
+    is_async = True  # for AsyncEngine: every call completes without waiting
+    supports_statement_cache = True
+
+    @classmethod
+    def get_pool_class(cls, url: URL) -> type[pool.Pool]:
+        return pool.AsyncAdaptedQueuePool
+
+    def create_connect_args(self, url: URL) -> Any:
+        args, kwargs = super().create_connect_args(url)
+        # chatd issues BEGIN itself (legacy mode would silently let two writers claim the same
+        # row); connections may be closed from the pool's finaliser on another thread.
+        kwargs["isolation_level"] = None
+        kwargs["check_same_thread"] = False
+        return args, kwargs
+
+
+class InlineAsyncConnection(AsyncConnection):
+    """The asyncio connection API over calls that complete at once.
+
+    Statements, transactions and closing call the sync connection directly. Only checking a
+    connection out of the pool keeps the greenlet path: the pool may have to wait for one.
+    """
+
+    async def execute(
+        self,
+        statement: Any,
+        parameters: Any = None,
+        *,
+        execution_options: Any = None,
+    ) -> Any:
+        return self._proxied.execute(statement, parameters, execution_options=execution_options)
+
+    async def exec_driver_sql(
+        self, statement: str, parameters: Any = None, execution_options: Any = None
+    ) -> Any:
+        return self._proxied.exec_driver_sql(statement, parameters, execution_options)
+
+    async def execution_options(self, **opt: Any) -> InlineAsyncConnection:
+        self._proxied.execution_options(**opt)
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        self._cursor.close()
-
-    async def execute(self, operation: str, parameters: Sequence[Any] = ()) -> InlineCursor:
-        self._cursor.execute(operation, parameters)
-        return self
-
-    async def executemany(self, operation: str, seq: Sequence[Sequence[Any]]) -> InlineCursor:
-        self._cursor.executemany(operation, seq)
-        return self
-
-    async def fetchall(self) -> list[Any]:
-        return self._cursor.fetchall()
-
-    async def fetchone(self) -> Any:
-        return self._cursor.fetchone()
-
-    async def fetchmany(self, size: int | None = None) -> list[Any]:
-        return self._cursor.fetchmany(size or self._cursor.arraysize)
+    def begin(self) -> Any:  # an async context manager, as AsyncConnection.begin() returns
+        return _InlineTransaction(self._proxied)
 
     async def close(self) -> None:
-        self._cursor.close()
+        self._proxied.close()
 
-    @property
-    def description(self) -> Any:
-        return self._cursor.description
-
-    @property
-    def rowcount(self) -> int:
-        return self._cursor.rowcount
-
-    @property
-    def lastrowid(self) -> int | None:
-        return self._cursor.lastrowid
-
-    @property
-    def arraysize(self) -> int:
-        return self._cursor.arraysize
-
-    @arraysize.setter
-    def arraysize(self, value: int) -> None:
-        self._cursor.arraysize = value
+    async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
+        self._proxied.close()  # nothing to shield: closing cannot be interrupted
 
 
-class InlineConnection:
-    """The part of ``aiosqlite.Connection`` that SQLAlchemy's adapter uses."""
+class _InlineTransaction:
+    """``async with conn.begin()``: commit on success, roll back on error."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
-        self._connection: sqlite3.Connection | None = conn  # the adapter checks it is open
+        self._transaction: Transaction | None = None
 
-    @property
-    def isolation_level(self) -> str | None:
-        return self._conn.isolation_level
+    async def __aenter__(self) -> _InlineTransaction:
+        self._transaction = self._conn.begin()
+        return self
 
-    def cursor(self) -> InlineCursor:
-        return InlineCursor(self._conn.cursor())
-
-    async def commit(self) -> None:
-        self._conn.commit()
-
-    async def rollback(self) -> None:
-        self._conn.rollback()
-
-    async def close(self) -> None:
-        if self._connection is not None:
-            self._connection = None
-            self._conn.close()
-
-    def stop(self) -> None:
-        """Terminate (the adapter's force close): closing is immediate here too."""
-        if self._connection is not None:
-            self._connection = None
-            self._conn.close()
-
-    async def create_function(
-        self, name: str, num_params: int, func: Callable[..., Any], **kw: Any
-    ) -> None:
-        self._conn.create_function(name, num_params, func, **kw)
+    async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
+        assert self._transaction is not None
+        self._transaction.__exit__(type_, value, traceback)
 
 
-def connector(path: str) -> Callable[[], Any]:
-    """An ``async_creator`` for :func:`sqlalchemy.ext.asyncio.create_async_engine`."""
+class InlineAsyncEngine(AsyncEngine):
+    _connection_cls = InlineAsyncConnection
 
-    async def connect() -> InlineConnection:
-        # isolation_level=None: chatd issues BEGIN itself (legacy mode would silently let two
-        # writers claim the same row); the engine's "connect" listener sets the PRAGMAs.
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        return InlineConnection(conn)
 
-    return connect
+registry.register(f"sqlite.{DRIVER}", __name__, "InlineSQLiteDialect")
+
+
+def create_inline_engine(url: str, **kw: Any) -> AsyncEngine:
+    """An asyncio engine on ``url`` (any SQLite driver) that runs everything inline."""
+    engine = create_async_engine(make_url(url).set(drivername=f"sqlite+{DRIVER}"), **kw)
+    return InlineAsyncEngine(engine.sync_engine)
