@@ -29,13 +29,18 @@ class Tally:
 
     expected: int = 0
     latencies_ns: list[int] = field(default_factory=list)
+    stamps_ns: list[int] = field(default_factory=list)  # each latency's write time
+    spans: dict[object, list[int]] = field(default_factory=dict)  # stream -> [first, last]
     first_stamp_ns: int | None = None
     last_receive_ns: int | None = None
     errors: list[str] = field(default_factory=list)
 
-    def add(self, text: str, received_ns: int) -> None:
+    def add(self, text: str, received_ns: int, stream: object) -> None:
         for stamp in stamps(text):
             self.latencies_ns.append(received_ns - stamp)
+            self.stamps_ns.append(stamp)
+            span = self.spans.setdefault(stream, [stamp, stamp])
+            span[0], span[1] = min(span[0], stamp), max(span[1], stamp)
             if self.first_stamp_ns is None or stamp < self.first_stamp_ns:
                 self.first_stamp_ns = stamp
         if self.last_receive_ns is None or received_ns > self.last_receive_ns:
@@ -57,8 +62,29 @@ class Tally:
         if len(self.latencies_ns) < 2:
             only = self.latencies_ns[0] / 1e6 if self.latencies_ns else float("nan")
             return only, only
-        cuts = statistics.quantiles(self.latencies_ns, n=100, method="inclusive")
-        return statistics.median(self.latencies_ns) / 1e6, cuts[98] / 1e6
+        return _p50_p99(self.latencies_ns)
+
+    def steady_p99_ms(self) -> float:
+        """p99 over the deltas written while every stream was running (nan if under 100).
+
+        Leaves out the start and the end of a run, where all turns start or finish at once.
+        """
+        if not self.spans:
+            return float("nan")
+        start = max(first for first, _ in self.spans.values())
+        end = min(last for _, last in self.spans.values())
+        steady = [
+            latency
+            for stamp, latency in zip(self.stamps_ns, self.latencies_ns, strict=True)
+            if start <= stamp <= end
+        ]
+        return _p50_p99(steady)[1] if len(steady) >= 100 else float("nan")
+
+
+def _p50_p99(latencies_ns: list[int]) -> tuple[float, float]:
+    """p50 and p99 in ms (at least two values)."""
+    cuts = statistics.quantiles(latencies_ns, n=100, method="inclusive")
+    return statistics.median(latencies_ns) / 1e6, cuts[98] / 1e6
 
 
 class ChatFollower:
@@ -93,7 +119,7 @@ class ChatFollower:
                 if kind == "message_part":
                     part = event["message_part"]["part"]
                     if part.get("type") == "text":
-                        tally.add(part.get("text") or "", received)
+                        tally.add(part.get("text") or "", received, self)
                 elif kind == "status":
                     status = event["status"]["status"]
                     if status == "running":
@@ -127,17 +153,17 @@ async def bare_stream(client: httpx2.AsyncClient, fake_url: str, tally: Tally) -
             received = time.time_ns()
             *events, pending = (pending + chunk).split(b"\n\n")
             for event in events:
-                _bare_event(event, received, tally)
+                _bare_event(event, received, tally, response)
 
 
-def _bare_event(event: bytes, received: int, tally: Tally) -> None:
+def _bare_event(event: bytes, received: int, tally: Tally, stream: object) -> None:
     if not event.startswith(b"data: ") or event == b"data: [DONE]":
         return
     chunk: dict[str, Any] = json.loads(event[6:])
     for choice in chunk.get("choices", ()):
         text = choice.get("delta", {}).get("content")
         if text:
-            tally.add(text, received)
+            tally.add(text, received, stream)
 
 
 async def gather_bounded(coros: list[Any], limit: float, tally: Tally, what: str) -> None:

@@ -173,6 +173,7 @@ class Result:
             f"{self.tally.throughput():,.0f}",
             f"{p50:.1f}",
             f"{p99:.1f}",
+            f"{self.tally.steady_p99_ms():.1f}",
             cpu,
             "-" if self.rss_mb is None else f"{self.rss_mb:.0f}",
             f"{self.wall_seconds:.1f}",
@@ -338,7 +339,9 @@ NOTES = """
 deltas/s: all chats, first delta written -> last received. Latency: the fake's stamp (taken as
 it writes the delta) -> the client's read. When chatd falls behind, TCP backpressure pauses the
 fake, so its stamps are taken late: an overloaded run shows in deltas/s (against the bare
-path, or N x pace) more than in latency. cpu s/1k: the chatd server's CPU per 1,000 deltas
+path, or N x pace) more than in latency. steady p99: over the deltas written while every chat
+was streaming (after the last one started, before the first one ended), i.e. without the bursts
+of N turns starting and finishing at once. cpu s/1k: the chatd server's CPU per 1,000 deltas
 (on the bare rows, the fake provider's). rss: the server's peak during the run."""
 
 HEADER = (
@@ -350,6 +353,7 @@ HEADER = (
     "deltas/s",
     "p50 ms",
     "p99 ms",
+    "steady p99",
     "cpu s/1k",
     "rss MiB",
     "wall s",
@@ -373,11 +377,13 @@ def compare(results: list[Result]) -> list[tuple[str, ...]]:
         p50, p99 = r.tally.latency_ms()
         b50, b99 = base.tally.latency_ms()
         ratio = r.tally.throughput() / base.tally.throughput() if base.tally.received else 0.0
+        steady = r.tally.steady_p99_ms() - base.tally.steady_p99_ms()
         target = ""
         if r.case.pace is None:
             target = "ratio >= 50%: " + ("met" if ratio >= 0.5 else "MISSED")
         elif r.case.chats == 100 and r.case.pace == 50:
             target = "added p99 < 10 ms: " + ("met" if p99 - b99 < 10 else "MISSED")
+            target += ", steady: " + ("met" if steady < 10 else "MISSED")
         rows.append(
             (
                 r.path,
@@ -386,6 +392,7 @@ def compare(results: list[Result]) -> list[tuple[str, ...]]:
                 f"{ratio:.0%}",
                 f"{p50 - b50:+.1f}",
                 f"{p99 - b99:+.1f}",
+                f"{steady:+.1f}",
                 target,
             )
         )
@@ -480,7 +487,10 @@ async def main() -> None:
     print()
     print_table([r.row() for r in results], HEADER)
     print()
-    print_table(compare(results), ("path", "chats", "pace", "thru ratio", "+p50", "+p99", ""))
+    print_table(
+        compare(results),
+        ("path", "chats", "pace", "thru ratio", "+p50", "+p99", "+steady p99", ""),
+    )
     print_errors(results)
     print(NOTES)
 
