@@ -173,6 +173,8 @@ class _Turn:
     async def _attempt(self, request: ModelRequest) -> StepBuilder:
         builder = StepBuilder(self.ctx.db.now)
         self.builder, self.results = builder, {}
+        if self.ctx.start_slot is not None:
+            self.ctx.start_slot.free()
         stream = self.model.client.stream(request)
         try:
             parts = aiter(stream)

@@ -44,6 +44,30 @@ class TurnOutcome:
     tool_calls: list[ToolCallContent] = field(default_factory=list)
 
 
+class StartSlot:
+    """A place among the turns that do their start-up (reads, the prompt) at the same time.
+
+    Starting a turn is CPU work on the event loop (database reads, the prompt, the request).
+    When many turns start together, running them all at once makes every loop pass long, and
+    the deltas of the streams already running wait for it; taking turns keeps each pass short.
+    The worker takes the slot before announcing the turn; the turn frees it just before its
+    first model call (the network wait is not start-up work); the worker frees it in any case.
+    """
+
+    def __init__(self, places: asyncio.Semaphore) -> None:
+        self._places = places
+        self._held = False
+
+    async def take(self) -> None:
+        await self._places.acquire()
+        self._held = True
+
+    def free(self) -> None:
+        if self._held:
+            self._held = False
+            self._places.release()
+
+
 @dataclass
 class TurnContext:
     chat_id: uuid.UUID
@@ -56,3 +80,5 @@ class TurnContext:
     tools: ToolRegistry = field(default_factory=default_registry)
     client_factory: ClientFactory | None = None  # None: chatd.llm.factory.create_client
     sleep: Sleep = asyncio.sleep
+    # The turn's place among the turns starting at once; freed when its model call goes out.
+    start_slot: StartSlot | None = None
