@@ -8,7 +8,6 @@ from typing import Any
 import httpx2
 import pytest
 import sqlalchemy as sa
-from fastapi import FastAPI
 
 from chatd.events.hub import EventHub
 from chatd.sdk.chats import ChatMessagePart, ChatMessagePartType, parts_json
@@ -24,12 +23,6 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 async def model(db: Database) -> uuid.UUID:
     return await seed_model_config(db)
-
-
-@pytest.fixture
-def hub(app: FastAPI) -> EventHub:
-    result: EventHub = app.state.hub
-    return result
 
 
 async def add(db: Database, chat_id: uuid.UUID, role: str, parts: list[ChatMessagePart]) -> int:

@@ -9,7 +9,6 @@ from typing import Any
 import httpx2
 import pytest
 import sqlalchemy as sa
-from fastapi import FastAPI
 
 from chatd.events.hub import EventHub
 from chatd.sdk.chats import ChatMessagePart, ChatMessagePartType, parts_json
@@ -40,12 +39,6 @@ async def history(client: httpx2.AsyncClient, user: ApiUser, chat_id: uuid.UUID)
 @pytest.fixture
 async def model(db: Database) -> uuid.UUID:
     return await seed_model_config(db)
-
-
-@pytest.fixture
-def hub(app: FastAPI) -> EventHub:
-    result: EventHub = app.state.hub
-    return result
 
 
 async def test_send_to_idle_chat_starts_a_turn(

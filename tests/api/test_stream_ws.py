@@ -41,12 +41,6 @@ async def model(db: Database) -> uuid.UUID:
     return await seed_model_config(db)
 
 
-@pytest.fixture
-def hub(app: FastAPI) -> EventHub:
-    result: EventHub = app.state.hub
-    return result
-
-
 def text(value: str) -> ChatMessagePart:
     return ChatMessagePart(type=ChatMessagePartType.text, text=value)
 

@@ -6,7 +6,6 @@ import asyncio
 import uuid
 
 import pytest
-from fastapi import FastAPI
 
 from chatd.engine.types import OutcomeKind, StopReason, TurnContext, TurnOutcome
 from chatd.events.hub import EventHub
@@ -25,23 +24,12 @@ from tests.engine.worker_support import (
     wait_status,
     wait_until,
 )
-from tests.helpers import Api, ApiUser, make_chat, seed_model_config
+from tests.helpers import Api, ApiUser, make_chat
 from tests.store.test_worker_state import action_chat, ago
 
 pytestmark = pytest.mark.anyio
 
 CHATS = "/api/experimental/chats"
-
-
-@pytest.fixture
-async def model(db: Database) -> uuid.UUID:
-    return await seed_model_config(db)
-
-
-@pytest.fixture
-def hub(app: FastAPI) -> EventHub:
-    result: EventHub = app.state.hub
-    return result
 
 
 async def texts(db: Database, chat_id: uuid.UUID) -> list[tuple[str, str]]:

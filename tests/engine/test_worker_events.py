@@ -6,7 +6,6 @@ import asyncio
 import uuid
 
 import pytest
-from fastapi import FastAPI
 
 from chatd.engine.types import OutcomeKind, TurnContext, TurnOutcome
 from chatd.events.delivery import Subscription
@@ -38,22 +37,11 @@ from tests.engine.worker_support import (
     text_turn,
     wait_until,
 )
-from tests.helpers import Api, ApiUser, make_chat, seed_model_config
+from tests.helpers import Api, ApiUser, make_chat
 
 pytestmark = pytest.mark.anyio
 
 CHATS = "/api/experimental/chats"
-
-
-@pytest.fixture
-async def model(db: Database) -> uuid.UUID:
-    return await seed_model_config(db)
-
-
-@pytest.fixture
-def hub(app: FastAPI) -> EventHub:
-    result: EventHub = app.state.hub
-    return result
 
 
 def wake_driven(settings: Settings) -> Settings:
