@@ -77,6 +77,12 @@ def should_compact(threshold_percent: int, tokens: int, limit: int) -> bool:
     return tokens * 100 >= threshold_percent * limit
 
 
+def needed(model: ResolvedModel, usage: Usage, context_limit: int) -> bool:
+    """Whether the step's context passed the model config's compaction threshold."""
+    limit = context_limit if context_limit > 0 else model.context_limit
+    return should_compact(model.compression_threshold, context_tokens(usage), limit)
+
+
 async def maybe_compact(
     ctx: TurnContext, model: ResolvedModel, history: list[Message], usage: Usage, context_limit: int
 ) -> bool:
@@ -84,11 +90,11 @@ async def maybe_compact(
 
     Returns True when a summary was persisted (the caller reloads the history from the DB).
     """
+    if not needed(model, usage, context_limit):
+        return False
     limit = context_limit if context_limit > 0 else model.context_limit
     tokens = context_tokens(usage)
     threshold = model.compression_threshold
-    if not should_compact(threshold, tokens, limit):
-        return False
     call_id = f"{TOOL_NAME}_{uuid.uuid4()}"
     call = ChatMessagePart(
         type=ChatMessagePartType.tool_call,

@@ -152,10 +152,14 @@ class _Turn:
             )
             if not await _uncancellable(self._save(step)):
                 return self._lost()
-            history = await self._history()
-            if await compaction.maybe_compact(
-                self.ctx, self.model, history, usage or Usage(), self.model.context_limit
-            ):
+            limit = self.model.context_limit
+            if compaction.needed(self.model, usage or Usage(), limit):
+                history = await self._history()
+                if await compaction.maybe_compact(
+                    self.ctx, self.model, history, usage or Usage(), limit
+                ):
+                    history = await self._history()
+            elif local:  # the next step's prompt (a last step needs no reload)
                 history = await self._history()
             if dynamic:
                 calls = [ToolCallContent(c.id, c.name, c.args_json) for c in dynamic]
