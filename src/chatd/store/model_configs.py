@@ -22,6 +22,9 @@ from chatd.store.tables import chat_model_configs, chat_providers
 CATALOG_LOCK_KEY = 0x63617467  # "catg"
 
 cfg = chat_model_configs
+# Run on every turn: built once (see chatd.store.chats).
+_CONFIG_BY_ID = sa.select(cfg).where(cfg.c.id == sa.bindparam("config_id"))
+_LIVE_CONFIG_BY_ID = _CONFIG_BY_ID.where(cfg.c.deleted.is_(False))
 # The reference's list order; re-election picks the first eligible row in it.
 LIST_ORDER = (cfg.c.provider.asc(), cfg.c.model.asc(), cfg.c.updated_at.desc(), cfg.c.id.desc())
 
@@ -73,10 +76,8 @@ def model_config_view(row: sa.RowMapping) -> ChatModelConfig:
 async def get_model_config(
     conn: AsyncConnection, config_id: uuid.UUID, *, include_deleted: bool = False
 ) -> sa.RowMapping | None:
-    query = sa.select(cfg).where(cfg.c.id == config_id)
-    if not include_deleted:
-        query = query.where(cfg.c.deleted.is_(False))
-    row = (await conn.execute(query)).first()
+    query = _CONFIG_BY_ID if include_deleted else _LIVE_CONFIG_BY_ID
+    row = (await conn.execute(query, {"config_id": config_id})).first()
     return row._mapping if row else None
 
 

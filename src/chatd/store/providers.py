@@ -14,6 +14,8 @@ from chatd.store.model_configs import lock_model_catalog, soft_delete_provider_c
 from chatd.store.tables import chat_providers, user_chat_provider_keys
 
 prov = chat_providers
+# Run on every turn: built once (see chatd.store.chats).
+_PROVIDER_BY_NAME = sa.select(prov).where(prov.c.provider == sa.bindparam("provider"))
 keys = user_chat_provider_keys
 
 
@@ -53,7 +55,7 @@ async def get_provider(conn: AsyncConnection, provider_id: uuid.UUID) -> sa.RowM
 
 
 async def get_provider_by_name(conn: AsyncConnection, provider: str) -> sa.RowMapping | None:
-    row = (await conn.execute(sa.select(prov).where(prov.c.provider == provider))).first()
+    row = (await conn.execute(_PROVIDER_BY_NAME, {"provider": provider})).first()
     return row._mapping if row else None
 
 

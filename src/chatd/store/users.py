@@ -39,8 +39,16 @@ async def count_users(conn: AsyncConnection) -> int:
     return int((await conn.execute(sa.select(sa.func.count()).select_from(users))).scalar_one())
 
 
+# Run on every authenticated request: built once (see chatd.store.chats).
+_USER_BY_ID = sa.select(users).where(users.c.id == sa.bindparam("user_id"))
+_MEMBERSHIPS = sa.select(
+    organization_members.c.organization_id, organization_members.c.roles
+).where(organization_members.c.user_id == sa.bindparam("user_id"))
+_API_KEY_BY_ID = sa.select(api_keys).where(api_keys.c.id == sa.bindparam("key_id"))
+
+
 async def get_user(conn: AsyncConnection, user_id: uuid.UUID) -> UserRow | None:
-    row = (await conn.execute(sa.select(users).where(users.c.id == user_id))).first()
+    row = (await conn.execute(_USER_BY_ID, {"user_id": user_id})).first()
     return _user(row) if row else None
 
 
@@ -164,11 +172,7 @@ async def add_member(
 
 
 async def memberships(conn: AsyncConnection, user_id: uuid.UUID) -> dict[uuid.UUID, list[str]]:
-    rows = await conn.execute(
-        sa.select(organization_members.c.organization_id, organization_members.c.roles).where(
-            organization_members.c.user_id == user_id
-        )
-    )
+    rows = await conn.execute(_MEMBERSHIPS, {"user_id": user_id})
     return {r[0]: list(r[1] or []) for r in rows}
 
 
@@ -198,7 +202,7 @@ async def insert_api_key(
 
 
 async def get_api_key(conn: AsyncConnection, key_id: str) -> sa.Row[Any] | None:
-    return (await conn.execute(sa.select(api_keys).where(api_keys.c.id == key_id))).first()
+    return (await conn.execute(_API_KEY_BY_ID, {"key_id": key_id})).first()
 
 
 async def touch_api_key(conn: AsyncConnection, key_id: str, now: dt.datetime) -> None:
