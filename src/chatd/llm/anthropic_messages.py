@@ -4,16 +4,20 @@ History is sent with the system prompts in ``system``, consecutive same-role tur
 (tool results travel in user turns), reasoning replayed as ``thinking`` blocks with their
 signatures, and ``cache_control: ephemeral`` on the last system block and the last two
 messages (engine-behaviour §5.5, §9.5). A stream without ``message_stop`` is an error.
+
+As for OpenAI (:mod:`chatd.llm.openai_chat`), the SDK sends the streaming request but we read
+the body ourselves, each SSE event ``json.loads``-ed into a plain dict rather than an SDK model
+per event; an in-stream ``error`` event is raised as the SDK raises it.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
-from anthropic.types import RawMessageStreamEvent
 
 from chatd.llm.convert import (
     args_object,
@@ -26,6 +30,7 @@ from chatd.llm.convert import (
     tool_result_text,
 )
 from chatd.llm.errors import StreamClosedEarly, classify
+from chatd.llm.sse import SSEDecoder
 from chatd.llm.types import (
     AssistantMessage,
     FileContent,
@@ -153,6 +158,8 @@ def wire_request(messages: list[Message]) -> tuple[list[dict[str, Any]], list[di
 
 @dataclass
 class _StreamState:
+    """The parts of one streamed reply, event by event (events are dicts off the wire)."""
+
     tools: dict[int, ToolCallDelta] = field(default_factory=dict)
     args: dict[int, str] = field(default_factory=dict)
     usage: Usage = field(default_factory=Usage)
@@ -160,61 +167,70 @@ class _StreamState:
     reason: str | None = None
     done: bool = False
 
-    def parts(self, event: RawMessageStreamEvent) -> list[StreamPart]:
-        if event.type == "message_start":
-            self.response_id = event.message.id
-            self.usage = _usage(event.message.usage, self.usage)
-        elif event.type == "content_block_start":
-            block = event.content_block
-            if block.type == "tool_use":
-                call = ToolCallDelta(
-                    id=sanitize_tool_call_id(block.id), name=block.name, args_delta=""
-                )
-                self.tools[event.index] = call
-                self.args[event.index] = ""
-        elif event.type == "content_block_delta":
-            return self._delta(event.index, event.delta)
-        elif event.type == "content_block_stop":
-            if event.index in self.tools:
-                call = self.tools.pop(event.index)
-                args = normalize_args(self.args.pop(event.index))
+    def parts(self, event: dict[str, Any]) -> list[StreamPart]:
+        kind = event.get("type")
+        if kind == "content_block_delta":  # the common case first
+            return self._delta(event.get("index", 0), event.get("delta") or {})
+        if kind == "message_start":
+            message = event.get("message") or {}
+            self.response_id = message.get("id")
+            self.usage = _usage(message.get("usage") or {}, self.usage)
+        elif kind == "content_block_start":
+            block = event.get("content_block") or {}
+            if block.get("type") == "tool_use":
+                call_id = sanitize_tool_call_id(block.get("id"))
+                call = ToolCallDelta(id=call_id, name=block.get("name") or "", args_delta="")
+                self.tools[event.get("index", 0)] = call
+                self.args[event.get("index", 0)] = ""
+        elif kind == "content_block_stop":
+            index = event.get("index", 0)
+            if index in self.tools:
+                call = self.tools.pop(index)
+                args = normalize_args(self.args.pop(index))
                 return [ToolCall(id=call.id, name=call.name, args_json=args)]
-        elif event.type == "message_delta":
-            self.reason = event.delta.stop_reason or self.reason
-            self.usage = _usage(event.usage, self.usage)
-        elif event.type == "message_stop":
+        elif kind == "message_delta":
+            self.reason = (event.get("delta") or {}).get("stop_reason") or self.reason
+            self.usage = _usage(event.get("usage") or {}, self.usage)
+        elif kind == "message_stop":
             self.done = True
             return [Finish(stop_reason(self.reason), self.usage, self.response_id)]
         return []
 
-    def _delta(self, index: int, delta: Any) -> list[StreamPart]:
-        if delta.type == "text_delta":
-            return [TextDelta(text=delta.text)]
-        if delta.type == "thinking_delta":
-            return [ReasoningDelta(text=delta.thinking)]
-        if delta.type == "signature_delta":
-            return [ReasoningDelta(text="", signature=delta.signature)]
-        if delta.type == "input_json_delta" and index in self.tools:
-            self.args[index] += delta.partial_json
+    def _delta(self, index: int, delta: dict[str, Any]) -> list[StreamPart]:
+        kind = delta.get("type")
+        if kind == "text_delta":
+            return [TextDelta(text=delta.get("text") or "")]
+        if kind == "thinking_delta":
+            return [ReasoningDelta(text=delta.get("thinking") or "")]
+        if kind == "signature_delta":
+            return [ReasoningDelta(text="", signature=delta.get("signature"))]
+        if kind == "input_json_delta" and index in self.tools:
+            fragment = delta.get("partial_json") or ""
+            self.args[index] += fragment
             call = self.tools[index]
-            return [ToolCallDelta(id=call.id, name=call.name, args_delta=delta.partial_json)]
-        if delta.type == "citations_delta" and delta.citation.type == "web_search_result_location":
-            citation = delta.citation
-            return [Source(id=citation.url, url=citation.url, title=citation.title)]
+            return [ToolCallDelta(id=call.id, name=call.name, args_delta=fragment)]
+        citation = delta.get("citation") or {}
+        if kind == "citations_delta" and citation.get("type") == "web_search_result_location":
+            url = citation.get("url") or ""
+            return [Source(id=url, url=url, title=citation.get("title"))]
         return []
 
 
-def _usage(raw: Any, previous: Usage) -> Usage:
+def _usage(raw: dict[str, Any], previous: Usage) -> Usage:
     """Merge a usage report (message_start or the cumulative message_delta)."""
-    input_tokens = raw.input_tokens if raw.input_tokens is not None else previous.input_tokens
-    output_tokens = raw.output_tokens or previous.output_tokens
-    cache_read = raw.cache_read_input_tokens
-    cache_creation = raw.cache_creation_input_tokens
-    details = raw.output_tokens_details
+    input_tokens = raw.get("input_tokens")
+    if input_tokens is None:
+        input_tokens = previous.input_tokens
+    output_tokens = raw.get("output_tokens") or previous.output_tokens
+    cache_read = raw.get("cache_read_input_tokens")
+    cache_creation = raw.get("cache_creation_input_tokens")
+    details = raw.get("output_tokens_details")
     usage = Usage(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
-        reasoning_tokens=details.thinking_tokens if details else previous.reasoning_tokens,
+        reasoning_tokens=(
+            details.get("thinking_tokens") or 0 if details else previous.reasoning_tokens
+        ),
         cache_read_tokens=previous.cache_read_tokens if cache_read is None else cache_read,
         cache_creation_tokens=(
             previous.cache_creation_tokens if cache_creation is None else cache_creation
@@ -268,17 +284,33 @@ class AnthropicClient:
         return body
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamPart]:
-        state = _StreamState()
         try:
-            args = sdk_arguments(self._body(request), ("model", "max_tokens"))
-            events = await self._client.messages.create(**args, stream=True)
-            async for event in events:
-                for part in state.parts(event):
-                    yield part
-            if not state.done:
-                raise StreamClosedEarly("anthropic stream closed before message_stop")
+            async for part in self._stream(request):
+                yield part
         except Exception as exc:
             raise ProviderError(classify(exc, self.provider)) from exc
+
+    async def _stream(self, request: ModelRequest) -> AsyncIterator[StreamPart]:
+        """The SDK sends the request (status errors are raised there); we read the body."""
+        state = _StreamState()
+        args = sdk_arguments(self._body(request), ("model", "max_tokens"))
+        async with self._client.messages.with_streaming_response.create(**args, stream=True) as raw:
+            response = raw.http_response
+            decoder = SSEDecoder()
+            async for chunk in response.aiter_bytes():
+                for data in decoder.feed(chunk):
+                    event = json.loads(data)
+                    if not isinstance(event, dict):
+                        raise ValueError("the stream sent an event that is not a JSON object")
+                    if event.get("type") == "error":
+                        # As the SDK raises it: an in-stream error arrives with status 200.
+                        raise self._client._make_status_error(
+                            f"{event}", body=event, response=response
+                        )
+                    for part in state.parts(event):
+                        yield part
+        if not state.done:
+            raise StreamClosedEarly("anthropic stream closed before message_stop")
 
     async def aclose(self) -> None:
         """Close the connection pool if this client owns it (a passed-in one is the caller's)."""
@@ -292,4 +324,4 @@ class AnthropicClient:
         except Exception as exc:
             raise ProviderError(classify(exc, self.provider)) from exc
         text = "".join(block.text for block in message.content if block.type == "text")
-        return Generated(text=text, usage=_usage(message.usage, Usage()))
+        return Generated(text=text, usage=_usage(message.usage.model_dump(), Usage()))
