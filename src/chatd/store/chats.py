@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatd.sdk.chats import Chat, ChatDiffStatus, ChatFileMetadata
 from chatd.store import convert
+from chatd.store.files import FILE_METADATA
 from chatd.store.tables import (
     chat_diff_statuses,
     chat_file_links,
@@ -29,15 +30,7 @@ CHAT_WITH_OWNER = sa.select(
 _CHAT_BY_ID = CHAT_WITH_OWNER.where(chats.c.id == sa.bindparam("chat_id"))
 _CHAT_BY_ID_LOCKED = _CHAT_BY_ID.with_for_update(of=chats)
 _LINKED_FILES = (
-    sa.select(
-        chat_files.c.id,
-        chat_files.c.owner_id,
-        chat_files.c.organization_id,
-        chat_files.c.name,
-        chat_files.c.mimetype,
-        chat_files.c.created_at,
-    )
-    .join(chat_file_links, chat_file_links.c.file_id == chat_files.c.id)
+    FILE_METADATA.join(chat_file_links, chat_file_links.c.file_id == chat_files.c.id)
     .where(chat_file_links.c.chat_id == sa.bindparam("chat_id"))
     .order_by(chat_files.c.created_at, chat_files.c.id)
 )

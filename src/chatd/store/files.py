@@ -12,22 +12,20 @@ from chatd.store.tables import chat_file_links, chat_files
 
 # How many files one chat may link (api-behaviour §3.4, seed era).
 MAX_CHAT_FILE_IDS = 20
+# A file's metadata columns (everything but the data).
+FILE_METADATA = sa.select(
+    chat_files.c.id,
+    chat_files.c.owner_id,
+    chat_files.c.organization_id,
+    chat_files.c.name,
+    chat_files.c.mimetype,
+    chat_files.c.created_at,
+)
 
 
 async def get_file_meta(conn: AsyncConnection, file_id: uuid.UUID) -> sa.RowMapping | None:
     """A file's metadata (no data)."""
-    row = (
-        await conn.execute(
-            sa.select(
-                chat_files.c.id,
-                chat_files.c.owner_id,
-                chat_files.c.organization_id,
-                chat_files.c.name,
-                chat_files.c.mimetype,
-                chat_files.c.created_at,
-            ).where(chat_files.c.id == file_id)
-        )
-    ).first()
+    row = (await conn.execute(FILE_METADATA.where(chat_files.c.id == file_id))).first()
     return row._mapping if row else None
 
 
