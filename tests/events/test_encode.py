@@ -7,6 +7,7 @@ import uuid
 from hypothesis import given
 from hypothesis import strategies as st
 
+from chatd.events.delivery import PartDelivery
 from chatd.events.encode import message_part_json
 from chatd.events.hub import EventHub
 from chatd.sdk.chats import ChatMessagePart, ChatMessagePartType, ChatMessageRole
@@ -76,3 +77,21 @@ def test_subscribers_share_one_delivery_and_its_encoding() -> None:
     assert a is not None
     assert a.json == a.item.model_dump_json()
     assert hub.turn_snapshot(CHAT) == (None, [a])
+
+
+def test_a_delta_delivery_keeps_only_kind_and_text_yet_gives_the_same_event() -> None:
+    delta = ChatMessagePart.trusted(type=ChatMessagePartType.reasoning, text="hm")
+    delivery = PartDelivery(CHAT, ChatMessageRole.assistant, delta)
+    assert delivery.part == delta and delivery.part is not delta  # rebuilt on demand
+    expected = ChatStreamEvent(
+        type=ChatStreamEventType.message_part,
+        chat_id=CHAT,
+        message_part=ChatStreamMessagePart(role=ChatMessageRole.assistant, part=delta),
+    )
+    assert delivery.item == expected
+    assert delivery.json == expected.model_dump_json()
+
+    call = ChatMessagePart(type=ChatMessagePartType.tool_call, tool_call_id="c1", tool_name="x")
+    kept = PartDelivery(CHAT, ChatMessageRole.assistant, call)
+    assert kept.part is call
+    assert kept.json == validated_json(ChatMessageRole.assistant, call)

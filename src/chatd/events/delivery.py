@@ -15,9 +15,9 @@ import asyncio
 import uuid
 from typing import Generic, TypeVar
 
-from chatd.events.encode import message_part_json
+from chatd.events.encode import delta_json, is_plain_delta, message_part_json
 from chatd.sdk.base import WireModel
-from chatd.sdk.chats import ChatMessagePart, ChatMessageRole
+from chatd.sdk.chats import ChatMessagePart, ChatMessagePartType, ChatMessageRole
 from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType, ChatStreamMessagePart
 
 T = TypeVar("T", bound=WireModel)
@@ -47,15 +47,32 @@ class Delivery(Generic[T]):
 
 
 class PartDelivery(Delivery[ChatStreamEvent]):
-    """A ``message_part`` event, kept as its part until its JSON or event is asked for."""
+    """A ``message_part`` event, kept as its part until its JSON or event is asked for.
 
-    __slots__ = ("chat_id", "role", "part")
+    A plain delta keeps only its kind and text: one object per delta stays alive in the turn
+    buffer instead of four, which the garbage collector would otherwise scan again and again
+    while the turn runs (a full pass over 100 chats' buffers stalled every stream ~70 ms).
+    """
+
+    __slots__ = ("chat_id", "role", "_part", "_kind", "_text")
 
     def __init__(self, chat_id: uuid.UUID, role: ChatMessageRole, part: ChatMessagePart) -> None:
         super().__init__(None)
         self.chat_id = chat_id
         self.role = role
-        self.part = part
+        self._part: ChatMessagePart | None = None
+        self._kind: ChatMessagePartType | None = None
+        self._text: str | None = None
+        if part.text is not None and is_plain_delta(part):
+            self._kind, self._text = part.type, part.text
+        else:
+            self._part = part
+
+    @property
+    def part(self) -> ChatMessagePart:
+        if self._part is not None:
+            return self._part
+        return ChatMessagePart.trusted(type=self._kind, text=self._text)
 
     @property
     def item(self) -> ChatStreamEvent:
@@ -71,7 +88,11 @@ class PartDelivery(Delivery[ChatStreamEvent]):
     @property
     def json(self) -> str:
         if self._json is None:
-            self._json = message_part_json(self.chat_id, self.role, self.part)
+            if self._part is None:
+                assert self._kind is not None and self._text is not None
+                self._json = delta_json(self.chat_id, self.role, self._kind, self._text)
+            else:
+                self._json = message_part_json(self.chat_id, self.role, self._part)
         return self._json
 
 
