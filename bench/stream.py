@@ -30,9 +30,10 @@ Reproduce:
 
 Measured on the 2-core development machine (client, fake and server share both cores),
 2026-11-29, after the session-5 changes; M = 200 at full speed, 500 at 50/s (10 s turns). The
-PostgreSQL rows are from a second run (the first had a PostgreSQL slowed by the previous runs'
-dropped databases: full-speed rows ~40% lower, paced rows unchanged). Run-to-run noise on
-this box is large (the 1-chat full-speed case is 200 deltas in ~5 ms: +-30%).
+PostgreSQL rows are from a second run: in the first, its full-speed rows were ~40% lower (cause
+not found; two re-runs matched the second) and one send failed on a keep-alive race in this
+script's client (fixed: see chatd_stack). Run-to-run noise on this box is large (the 1-chat
+full-speed case is 200 deltas in ~5 ms: +-30%).
 
     path          N  pace  deltas/s  p50 ms  p99 ms  steady p99  cpu s/1k  rss MiB
     bare          1  full    48,988     0.7     0.8         0.8         -        -
