@@ -31,9 +31,6 @@ def _lock_data_dir(data_dir: Path) -> IO[str]:
     return handle
 
 
-GC_YOUNG_THRESHOLD = 10_000
-
-
 def _split_address(address: str) -> tuple[str, int]:
     host, _, port = address.rpartition(":")
     return host or "127.0.0.1", int(port)
@@ -74,6 +71,9 @@ async def _serve(settings: Settings) -> None:
         await server.serve()
     finally:
         await db.close()
+
+
+GC_YOUNG_THRESHOLD = 10_000
 
 
 def _tune_gc() -> None:

@@ -1,9 +1,10 @@
 """What the hub hands to subscribers: one :class:`Delivery` per event, shared by all of them.
 
 A delivery encodes its event to JSON at most once, however many clients send it. A streamed
-``message_part`` (one per delta, the hot path) is a :class:`PartDelivery`: it keeps the part
-and writes the JSON from it; the ``ChatStreamEvent`` object is only built if something asks for
-``item`` (a test, say): the stream sends JSON and the buffer keeps deliveries.
+``message_part`` (one per delta, the hot path) is a :class:`PartDelivery`: it keeps the part (a
+plain delta only its kind and text) and writes the JSON from it; the ``ChatStreamEvent`` object
+is only built if something asks for ``item`` (a test, say): the stream sends JSON and the
+buffer keeps deliveries.
 
 A subscriber that falls behind is dropped (its queue yields ``None``) rather than slowing the
 publisher; it reconnects and catches up from the database and the turn buffer.
@@ -15,10 +16,10 @@ import asyncio
 import uuid
 from typing import Generic, TypeVar
 
-from chatd.events.encode import delta_json, is_plain_delta, message_part_json
+from chatd.events.encode import delta_json, delta_text, message_part_json, part_event
 from chatd.sdk.base import WireModel
 from chatd.sdk.chats import ChatMessagePart, ChatMessagePartType, ChatMessageRole
-from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType, ChatStreamMessagePart
+from chatd.sdk.events import ChatStreamEvent
 
 T = TypeVar("T", bound=WireModel)
 
@@ -63,8 +64,9 @@ class PartDelivery(Delivery[ChatStreamEvent]):
         self._part: ChatMessagePart | None = None
         self._kind: ChatMessagePartType | None = None
         self._text: str | None = None
-        if part.text is not None and is_plain_delta(part):
-            self._kind, self._text = part.type, part.text
+        text = delta_text(part)
+        if text is not None:
+            self._kind, self._text = part.type, text
         else:
             self._part = part
 
@@ -77,12 +79,7 @@ class PartDelivery(Delivery[ChatStreamEvent]):
     @property
     def item(self) -> ChatStreamEvent:
         if self._item is None:
-            # Typed values already: assembled without re-validating them.
-            self._item = ChatStreamEvent.trusted(
-                type=ChatStreamEventType.message_part,
-                chat_id=self.chat_id,
-                message_part=ChatStreamMessagePart.trusted(role=self.role, part=self.part),
-            )
+            self._item = part_event(self.chat_id, self.role, self.part)
         return self._item
 
     @property

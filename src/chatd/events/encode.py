@@ -20,9 +20,20 @@ _DELTA = (
 )
 
 
-def is_plain_delta(part: ChatMessagePart) -> bool:
-    """A text or reasoning delta: a part with only ``type`` and ``text``."""
-    return part.text is not None and sum(v is not None for v in part.__dict__.values()) == 2
+def delta_text(part: ChatMessagePart) -> str | None:
+    """The text of a text or reasoning delta (a part with only ``type`` and ``text``), else None."""
+    if part.text is None or sum(v is not None for v in part.__dict__.values()) != 2:
+        return None
+    return part.text
+
+
+def part_event(chat_id: uuid.UUID, role: ChatMessageRole, part: ChatMessagePart) -> ChatStreamEvent:
+    """The ``message_part`` event, assembled without re-validating its typed values."""
+    return ChatStreamEvent.trusted(
+        type=ChatStreamEventType.message_part,
+        chat_id=chat_id,
+        message_part=ChatStreamMessagePart.trusted(role=role, part=part),
+    )
 
 
 def delta_json(
@@ -32,11 +43,7 @@ def delta_json(
 
 
 def message_part_json(chat_id: uuid.UUID, role: ChatMessageRole, part: ChatMessagePart) -> str:
-    if part.text is not None and is_plain_delta(part):
-        return delta_json(chat_id, role, part.type, part.text)
-    event = ChatStreamEvent.trusted(
-        type=ChatStreamEventType.message_part,
-        chat_id=chat_id,
-        message_part=ChatStreamMessagePart.trusted(role=role, part=part),
-    )
-    return event.model_dump_json()
+    text = delta_text(part)
+    if text is not None:
+        return delta_json(chat_id, role, part.type, text)
+    return part_event(chat_id, role, part).model_dump_json()

@@ -83,7 +83,7 @@ class InlineAsyncConnection(AsyncConnection):
         self._proxied.close()
 
     async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
-        self._proxied.close()  # nothing to shield: closing cannot be interrupted
+        await self.close()  # nothing to shield: closing cannot be interrupted
 
 
 class _InlineTransaction:
