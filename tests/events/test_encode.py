@@ -7,7 +7,7 @@ import uuid
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chatd.events.delivery import PartDelivery
+from chatd.events.delivery import Delta, PartDelivery
 from chatd.events.encode import message_part_json
 from chatd.events.hub import EventHub
 from chatd.sdk.chats import ChatMessagePart, ChatMessagePartType, ChatMessageRole
@@ -36,6 +36,21 @@ def test_deltas_encode_as_pydantic_does(
     trusted = ChatMessagePart.trusted(type=kind, text=text)
     expected = validated_json(role, ChatMessagePart(type=kind, text=text))
     assert message_part_json(CHAT, role, trusted) == expected
+
+
+@given(
+    text=st.text(),
+    kind=st.sampled_from([ChatMessagePartType.text, ChatMessagePartType.reasoning]),
+)
+def test_a_published_delta_is_the_event_a_part_would_be(
+    text: str, kind: ChatMessagePartType
+) -> None:
+    """The engine publishes deltas without building parts; clients see the same event."""
+    role = ChatMessageRole.assistant
+    delivery = PartDelivery(CHAT, role, Delta(kind, text))
+    assert delivery.json == validated_json(role, ChatMessagePart(type=kind, text=text))
+    assert delivery.item == ChatStreamEvent.model_validate_json(delivery.json)
+    assert delivery.part == ChatMessagePart(type=kind, text=text)
 
 
 def test_control_characters_quotes_and_non_ascii() -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chatd.engine.prompt import args_object
+from chatd.events.delivery import Delta
 from chatd.llm.types import (
     Finish,
     ReasoningDelta,
@@ -58,18 +59,21 @@ class StepBuilder:
         self.calls: list[ToolCall] = []
         self.finish: Finish | None = None
 
-    def add(self, part: StreamPart) -> ChatMessagePart | None:
-        """Record one stream part; returns the ``message_part`` to publish (if any)."""
+    def add(self, part: StreamPart) -> ChatMessagePart | Delta | None:
+        """Record one stream part; returns the ``message_part`` to publish (if any).
+
+        A text or reasoning delta (one per streamed token, the hot path) is published as a
+        :class:`Delta`: no part object is built for it.
+        """
         if isinstance(part, TextDelta):
             self._block(P.text).text.append(part.text)
-            # One per streamed delta: typed values, so no re-validation (a measurable cost).
-            return ChatMessagePart.trusted(type=P.text, text=part.text)
+            return Delta(P.text, part.text)
         if isinstance(part, ReasoningDelta):
             block = self._block(P.reasoning)
             block.text.append(part.text)
             if part.signature:
                 block.signature.append(part.signature)
-            return ChatMessagePart.trusted(type=P.reasoning, text=part.text)
+            return Delta(P.reasoning, part.text)
         self._close_block()
         if isinstance(part, ToolCallDelta):
             self._streaming.setdefault(part.id, _Streaming(part.name)).args.append(part.args_delta)

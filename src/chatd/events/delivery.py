@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from chatd.events.encode import delta_json, delta_text, message_part_json, part_event
 from chatd.sdk.base import WireModel
@@ -22,6 +22,13 @@ from chatd.sdk.chats import ChatMessagePart, ChatMessagePartType, ChatMessageRol
 from chatd.sdk.events import ChatStreamEvent
 
 T = TypeVar("T", bound=WireModel)
+
+
+class Delta(NamedTuple):
+    """A streamed text or reasoning delta as the engine publishes it: no part object built."""
+
+    kind: ChatMessagePartType
+    text: str
 
 
 class Delivery(Generic[T]):
@@ -57,13 +64,18 @@ class PartDelivery(Delivery[ChatStreamEvent]):
 
     __slots__ = ("chat_id", "role", "_part", "_kind", "_text")
 
-    def __init__(self, chat_id: uuid.UUID, role: ChatMessageRole, part: ChatMessagePart) -> None:
+    def __init__(
+        self, chat_id: uuid.UUID, role: ChatMessageRole, part: ChatMessagePart | Delta
+    ) -> None:
         super().__init__(None)
         self.chat_id = chat_id
         self.role = role
         self._part: ChatMessagePart | None = None
         self._kind: ChatMessagePartType | None = None
         self._text: str | None = None
+        if isinstance(part, Delta):
+            self._kind, self._text = part
+            return
         text = delta_text(part)
         if text is not None:
             self._kind, self._text = part.type, text

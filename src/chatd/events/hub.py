@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from chatd.events.delivery import Delivery, PartDelivery, Subscription
+from chatd.events.delivery import Delivery, Delta, PartDelivery, Subscription
 from chatd.events.outbox import Outbox
 from chatd.sdk.chats import ChatMessagePart, ChatMessageRole
 from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType, ChatStreamRetry, ChatWatchEvent
@@ -86,7 +86,7 @@ class EventHub:
         self._turns[chat_id] = TurnState(buffering=True)
 
     def publish_part(
-        self, chat_id: uuid.UUID, role: ChatMessageRole, part: ChatMessagePart
+        self, chat_id: uuid.UUID, role: ChatMessageRole, part: ChatMessagePart | Delta
     ) -> None:
         """One streamed part (the hot path: once per delta, no listener sees it)."""
         turn = self._turns.get(chat_id)
