@@ -7,12 +7,11 @@ import unicodedata
 import uuid
 from dataclasses import dataclass, field
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from chatd.api.errors import ApiError
 from chatd.authz import Actor
 from chatd.sdk.chats import ChatInputPart, ChatMessagePart, ChatMessagePartType
 from chatd.sdk.errors import ValidationError
+from chatd.store.db import Database
 from chatd.store.files import get_file_meta
 
 MAX_LABELS = 50
@@ -37,9 +36,12 @@ def _invalid(detail: str) -> ApiError:
 
 
 async def convert_content(
-    conn: AsyncConnection, actor: Actor, content: list[ChatInputPart] | None
+    db: Database, actor: Actor, content: list[ChatInputPart] | None
 ) -> ConvertedInput:
-    """Turn request parts into stored parts (api-behaviour §5.1); the first problem is a 400."""
+    """Turn request parts into stored parts (api-behaviour §5.1); the first problem is a 400.
+
+    Only file parts read the database (text-only content, the common case, does not).
+    """
     if not content:
         raise ApiError(400, "Content is required.", "Content cannot be empty.")
     out = ConvertedInput()
@@ -55,7 +57,8 @@ async def convert_content(
         elif kind == "file":
             if part.file_id is None or part.file_id == uuid.UUID(int=0):
                 raise _invalid(f"content[{i}].file_id is required for file parts.")
-            meta = await get_file_meta(conn, part.file_id)
+            async with db.read() as conn:
+                meta = await get_file_meta(conn, part.file_id)
             if meta is None or not actor.can_read_chat(meta["owner_id"], meta["organization_id"]):
                 raise _invalid(f"content[{i}].file_id references a file that does not exist.")
             out.parts.append(

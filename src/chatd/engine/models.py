@@ -20,7 +20,6 @@ from chatd.catalog import resolve_model as parse_model_name
 from chatd.llm.errors import config_error, missing_key_error, provider_disabled_error
 from chatd.llm.types import CallOptions, ModelClient, ProviderError
 from chatd.sdk.providers import ChatModelCallConfig, ChatModelCost
-from chatd.store.db import Database
 from chatd.store.model_configs import default_model_config, get_model_config
 from chatd.store.providers import get_provider_by_name, get_user_key
 
@@ -48,7 +47,7 @@ class ResolvedModel:
 
 
 async def resolve_model(
-    db: Database,
+    conn: AsyncConnection,
     config_id: uuid.UUID,
     owner_id: uuid.UUID,
     *,
@@ -57,20 +56,19 @@ async def resolve_model(
     """The model config's provider and credentials (central key, or the owner's own key where
     the provider allows it) as a client. Raises ``ProviderError`` with kind ``missing_key``,
     ``provider_disabled`` or ``config`` when the model cannot be used."""
-    async with db.read() as conn:
-        config = await get_model_config(conn, config_id) or await default_model_config(conn)
-        if config is None:
-            raise ProviderError(config_error(None, "no chat model config is configured"))
-        provider, model = parse_model_name(config["model"], config["provider"]) or (
-            config["provider"],
-            config["model"],
-        )
-        row = await get_provider_by_name(conn, provider)
-        if row is None:
-            raise ProviderError(config_error(provider, f"provider {provider} is not configured"))
-        if not row["enabled"]:
-            raise ProviderError(provider_disabled_error(provider))
-        api_key = await usable_key(conn, row, owner_id)
+    config = await get_model_config(conn, config_id) or await default_model_config(conn)
+    if config is None:
+        raise ProviderError(config_error(None, "no chat model config is configured"))
+    provider, model = parse_model_name(config["model"], config["provider"]) or (
+        config["provider"],
+        config["model"],
+    )
+    row = await get_provider_by_name(conn, provider)
+    if row is None:
+        raise ProviderError(config_error(provider, f"provider {provider} is not configured"))
+    if not row["enabled"]:
+        raise ProviderError(provider_disabled_error(provider))
+    api_key = await usable_key(conn, row, owner_id)
     if api_key is None:
         raise ProviderError(missing_key_error(provider))
     if client_factory is None:

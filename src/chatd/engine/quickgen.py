@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-import sqlalchemy as sa
 import structlog
 
 from chatd.engine.models import ClientFactory, resolve_model, usable_key
@@ -78,7 +78,7 @@ class _Candidate:
 
 async def generate_short(
     gen: QuickGen,
-    chat: sa.RowMapping,
+    chat: Mapping[Any, Any],
     messages: list[Message],
     *,
     max_output_tokens: int,
@@ -124,7 +124,7 @@ async def _generate(gen: QuickGen, candidate: _Candidate, request: ModelRequest)
     return result.text
 
 
-async def _candidates(gen: QuickGen, chat: sa.RowMapping) -> AsyncIterator[_Candidate]:
+async def _candidates(gen: QuickGen, chat: Mapping[Any, Any]) -> AsyncIterator[_Candidate]:
     async with gen.db.read() as conn:
         providers = {row["provider"]: row for row in await list_providers(conn, enabled_only=True)}
         keys = {
@@ -148,12 +148,13 @@ async def _candidates(gen: QuickGen, chat: sa.RowMapping) -> AsyncIterator[_Cand
             continue
         yield _Candidate(provider, model, client, CallOptions())
     try:
-        own = await resolve_model(
-            gen.db,
-            chat["last_model_config_id"],
-            chat["owner_id"],
-            client_factory=gen.client_factory,
-        )
+        async with gen.db.read() as conn:
+            own = await resolve_model(
+                conn,
+                chat["last_model_config_id"],
+                chat["owner_id"],
+                client_factory=gen.client_factory,
+            )
     except ProviderError as exc:
         log.info("chat model unavailable", error=str(exc))
         return

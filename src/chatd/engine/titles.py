@@ -100,9 +100,11 @@ async def maybe_generate_title(ctx: TurnContext) -> None:
     """Started by the worker alongside a turn: a title for a chat still on its fallback."""
     try:
         async with ctx.db.read() as conn:
-            chat = await get_chat_row(conn, ctx.chat_id)
             shown = await store.first_visible_messages(conn, ctx.chat_id, 2)
-        if chat is None or len(shown) != 1 or shown[0]["role"] != "user":
+            if len(shown) != 1 or shown[0]["role"] != "user":
+                return  # not the first turn
+            chat = ctx.chat or await get_chat_row(conn, ctx.chat_id)
+        if chat is None:
             return
         text = message_text(shown[0]["content"])
         if not text or chat["title"].strip() not in fallback_titles(text):

@@ -46,22 +46,25 @@ T = TypeVar("T")
 async def run_turn(ctx: TurnContext) -> TurnOutcome:
     turn: _Turn | None = None
     try:
+        # The chat row (as the worker read it when announcing the turn), the model and the
+        # history, in one read transaction.
         async with ctx.db.read() as conn:
-            chat = await get_chat_row(conn, ctx.chat_id)
-        if chat is None:
-            gone = ClassifiedError(ChatErrorKind.generic, False, "The chat no longer exists.")
-            return TurnOutcome(OutcomeKind.error, gone)
-        try:
-            model = await resolve_model(
-                ctx.db,
-                chat["last_model_config_id"],
-                chat["owner_id"],
-                client_factory=ctx.client_factory,
-            )
-        except ProviderError as exc:
-            return TurnOutcome(OutcomeKind.error, exc.error)
+            chat = ctx.chat or await get_chat_row(conn, ctx.chat_id)
+            if chat is None:
+                gone = ClassifiedError(ChatErrorKind.generic, False, "The chat no longer exists.")
+                return TurnOutcome(OutcomeKind.error, gone)
+            try:
+                model = await resolve_model(
+                    conn,
+                    chat["last_model_config_id"],
+                    chat["owner_id"],
+                    client_factory=ctx.client_factory,
+                )
+            except ProviderError as exc:
+                return TurnOutcome(OutcomeKind.error, exc.error)
+            history = await load_history(conn, ctx.chat_id)
         turn = _Turn(ctx, chat, model)
-        return await turn.run()
+        return await turn.run(history)
     except asyncio.CancelledError:
         if ctx.stop_reason is None:
             raise  # not the worker's stop: not ours to absorb
@@ -111,8 +114,7 @@ class _Turn:
         self.builder: StepBuilder | None = None
         self.results: dict[str, ChatMessagePart] = {}
 
-    async def run(self) -> TurnOutcome:
-        history = await self._history()
+    async def run(self, history: list[Message]) -> TurnOutcome:
         for _ in range(self.ctx.settings.max_steps):
             started = asyncio.get_running_loop().time()
             request = ModelRequest(

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from chatd.engine.models import ClientFactory
 from chatd.engine.retry import Sleep
@@ -82,3 +84,5 @@ class TurnContext:
     sleep: Sleep = asyncio.sleep
     # The turn's place among the turns starting at once; freed when its model call goes out.
     start_slot: StartSlot | None = None
+    # The chat row as the worker read it when it announced the turn (None: the turn reads it).
+    chat: Mapping[Any, Any] | None = None

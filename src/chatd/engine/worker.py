@@ -21,7 +21,7 @@ import asyncio
 import datetime as dt
 import functools
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -264,7 +264,8 @@ class Worker:
                 await ctx.start_slot.take()
             # A change committed between the claim and the registration was not seen by the
             # control channel: re-read the row before announcing the turn.
-            if await self._still_claimed(chat_id) and ctx.stop_reason is None:
+            ctx.chat = await self._claimed_row(chat_id)
+            if ctx.chat is not None and ctx.stop_reason is None:
                 self.hub.publish(_running_status(chat_id))
                 self._background_task(_title_task(ctx))
                 running.turn = asyncio.create_task(self._guarded_turn(ctx))
@@ -300,14 +301,13 @@ class Worker:
                 return finished.outbox
         return finished.without_status()
 
-    async def _still_claimed(self, chat_id: uuid.UUID) -> bool:
+    async def _claimed_row(self, chat_id: uuid.UUID) -> Mapping[Any, Any] | None:
+        """The chat's row if it is still running on this worker, else None."""
         async with self.db.read() as conn:
             row = await get_chat_row(conn, chat_id)
-        return (
-            row is not None
-            and row["status"] == ChatStatus.running
-            and row["worker_id"] == self.worker_id
-        )
+        if row is None or row["status"] != ChatStatus.running or row["worker_id"] != self.worker_id:
+            return None
+        return row
 
     async def _guarded_turn(self, ctx: TurnContext) -> TurnOutcome:
         """Run the turn; an unexpected failure becomes an ``error`` outcome (like a panic)."""

@@ -59,8 +59,8 @@ async def create(request: Request, db: DB, actor: CurrentActor, hub: Hub) -> Cha
     if not actor.is_member(org_id):
         raise ApiError(403, "You are not a member of the specified organization.")
     rules.check_system_prompt(body.system_prompt or "")
+    content = await convert_content(db, actor, body.content)
     async with db.read() as conn:
-        content = await convert_content(conn, actor, body.content)
         if body.workspace_id is not None:
             await rules.check_workspace(
                 conn,

@@ -87,8 +87,7 @@ async def send_message(
     if row["archived"]:
         raise ApiError(400, transitions.ARCHIVED_SEND)
     body = await read_json(request, CreateChatMessageRequest)
-    async with db.read() as conn:
-        converted = await convert_content(conn, actor, body.content)
+    converted = await convert_content(db, actor, body.content)
     if body.mcp_server_ids:
         # There is no MCP server registry yet, so every id is unknown.
         raise ApiError(
@@ -143,8 +142,7 @@ async def edit_message(
         raise ApiError(400, transitions.ARCHIVED_EDIT)
     message_id = transitions.parse_message_id(message)
     body = await read_json(request, EditChatMessageRequest)
-    async with db.read() as conn:
-        converted = await convert_content(conn, actor, body.content)
+    converted = await convert_content(db, actor, body.content)
     new = chat_state.NewUserMessage(
         author_id=actor.user_id,
         content=converted.parts,
