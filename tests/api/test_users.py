@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import httpx2
 import pytest
 
+from chatd.store.db import Database
+from chatd.store.tables import api_keys, users
 from tests.helpers import Api, ApiUser, envelope
 
 pytestmark = pytest.mark.anyio
@@ -35,6 +39,30 @@ async def test_unauthenticated_and_bad_tokens(client: httpx2.AsyncClient, admin:
         r = await client.get("/api/v2/users/me", headers={"Coder-Session-Token": token})
         assert r.status_code == 401
         envelope(r)
+
+
+async def test_expired_keys_and_inactive_users_are_refused(
+    client: httpx2.AsyncClient, api: Api, db: Database
+) -> None:
+    user = await api.create_user("dora")
+    assert (await client.get("/api/v2/users/me", headers=user.headers)).status_code == 200
+    key_id = user.token.split("-", 1)[0]
+    async with db.write() as conn:
+        await conn.execute(users.update().where(users.c.id == user.id).values(status="suspended"))
+    r = await client.get("/api/v2/users/me", headers=user.headers)
+    assert r.status_code == 401
+    assert envelope(r)["detail"] == "User is not active."
+    past = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+    async with db.write() as conn:
+        await conn.execute(users.update().where(users.c.id == user.id).values(status="active"))
+        await conn.execute(api_keys.update().where(api_keys.c.id == key_id).values(expires_at=past))
+    r = await client.get("/api/v2/users/me", headers=user.headers)
+    assert r.status_code == 401
+    assert envelope(r)["detail"] == "API key expired."
+    async with db.write() as conn:
+        await conn.execute(users.delete().where(users.c.id == user.id))
+    r = await client.get("/api/v2/users/me", headers=user.headers)
+    assert r.status_code == 401
 
 
 async def test_first_user_only_once(client: httpx2.AsyncClient, admin: ApiUser) -> None:

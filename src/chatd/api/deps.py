@@ -61,12 +61,12 @@ async def authenticate(db: Database, token: str | None) -> Actor:
     key_id, secret = parts
     now = db.now()
     async with db.read() as conn:
-        key = await q.get_api_key(conn, key_id)
+        key = await q.get_session_key(conn, key_id)
         if key is None or not secret_matches(key.hashed_secret, secret):
             raise ApiError(401, SIGNED_OUT, "API key is invalid.")
         if key.expires_at <= now:
             raise ApiError(401, SIGNED_OUT, "API key expired.")
-        user = await q.get_user(conn, key.user_id)
+        user = key.user
         if user is None or user.status != "active":
             raise ApiError(401, SIGNED_OUT, "User is not active.")
         roles = await q.memberships(conn, user.id)

@@ -124,7 +124,15 @@ async def send_message(
             await set_status(conn, now, chat_id, ChatStatus.waiting)
             await publish_status(conn, outbox, chat_id)
     else:
-        message = await insert_user_message(conn, now, chat_id, content, model_id, new.author_id)
+        message = await insert_user_message(
+            conn,
+            now,
+            chat_id,
+            content,
+            model_id,
+            new.author_id,
+            model_is_current=chat["last_model_config_id"] == model_id,
+        )
         await set_status(conn, now, chat_id, ChatStatus.pending)
         outbox.stream.append(message_event(message))
         await publish_status(conn, outbox, chat_id)

@@ -30,9 +30,11 @@ async def insert_message(
     model_config_id: uuid.UUID | None = None,
     created_by: uuid.UUID | None = None,
     compressed: bool = False,
+    model_is_current: bool = False,
     **usage: Any,
 ) -> ChatMessage:
-    """Insert one message; ``last_model_config_id`` follows a message that names a model."""
+    """Insert one message; ``last_model_config_id`` follows a message that names a model
+    (``model_is_current``: the caller's locked chat row already names it, nothing to write)."""
     zero_is_null = {k: (v or None) for k, v in usage.items()}
     row = (
         await conn.execute(
@@ -52,7 +54,7 @@ async def insert_message(
             .returning(*chat_messages.c)
         )
     ).one()
-    if model_config_id is not None:
+    if model_config_id is not None and not model_is_current:
         await conn.execute(
             chats.update()
             .where(chats.c.id == chat_id, chats.c.last_model_config_id != model_config_id)

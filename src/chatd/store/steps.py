@@ -52,6 +52,7 @@ async def persist_step(
         role=ChatMessageRole.assistant.value,
         content=parts_json(step.assistant),
         model_config_id=step.model_config_id,
+        model_is_current=chat["last_model_config_id"] == step.model_config_id,
         input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens,
         total_tokens=usage.total_tokens,
@@ -72,6 +73,7 @@ async def persist_step(
             role=ChatMessageRole.tool.value,
             content=parts_json([result]),
             model_config_id=step.model_config_id,
+            model_is_current=True,  # the assistant message above made it so
         )
         outbox.stream.append(message_event(message))
     return outbox

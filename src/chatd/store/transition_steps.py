@@ -177,6 +177,8 @@ async def insert_user_message(
     model_config_id: uuid.UUID,
     author_id: uuid.UUID | None,
     visibility: str = "both",
+    *,
+    model_is_current: bool = False,
 ) -> ChatMessage:
     return await mq.insert_message(
         conn,
@@ -187,4 +189,5 @@ async def insert_user_message(
         visibility=visibility,
         model_config_id=model_config_id,
         created_by=author_id,
+        model_is_current=model_is_current,
     )

@@ -44,7 +44,25 @@ _USER_BY_ID = sa.select(users).where(users.c.id == sa.bindparam("user_id"))
 _MEMBERSHIPS = sa.select(
     organization_members.c.organization_id, organization_members.c.roles
 ).where(organization_members.c.user_id == sa.bindparam("user_id"))
-_API_KEY_BY_ID = sa.select(api_keys).where(api_keys.c.id == sa.bindparam("key_id"))
+# A key with its user (None when the user row is gone), one statement per request.
+_KEY_WITH_USER = (
+    sa.select(
+        api_keys.c.hashed_secret,
+        api_keys.c.expires_at,
+        api_keys.c.last_used,
+        users,
+    )
+    .select_from(api_keys.outerjoin(users, users.c.id == api_keys.c.user_id))
+    .where(api_keys.c.id == sa.bindparam("key_id"))
+)
+
+
+@dataclass(frozen=True)
+class SessionKey:
+    hashed_secret: bytes
+    expires_at: dt.datetime
+    last_used: dt.datetime
+    user: UserRow | None
 
 
 async def get_user(conn: AsyncConnection, user_id: uuid.UUID) -> UserRow | None:
@@ -201,8 +219,17 @@ async def insert_api_key(
     )
 
 
-async def get_api_key(conn: AsyncConnection, key_id: str) -> sa.Row[Any] | None:
-    return (await conn.execute(_API_KEY_BY_ID, {"key_id": key_id})).first()
+async def get_session_key(conn: AsyncConnection, key_id: str) -> SessionKey | None:
+    """The API key ``key_id`` and its user, as authentication needs them."""
+    row = (await conn.execute(_KEY_WITH_USER, {"key_id": key_id})).first()
+    if row is None:
+        return None
+    return SessionKey(
+        hashed_secret=row.hashed_secret,
+        expires_at=row.expires_at,
+        last_used=row.last_used,
+        user=_user(row) if row.id is not None else None,
+    )
 
 
 async def touch_api_key(conn: AsyncConnection, key_id: str, now: dt.datetime) -> None:
