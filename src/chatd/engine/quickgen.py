@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chatd.engine.models import ClientFactory, resolve_model, usable_key
+from chatd.engine.models import ClientFactory, ResolvedModel, resolve_model, usable_key
 from chatd.engine.retry import RetryPolicy, Sleep, retry
 from chatd.engine.types import TurnContext
 from chatd.llm.errors import classify
@@ -125,6 +126,7 @@ async def _generate(gen: QuickGen, candidate: _Candidate, request: ModelRequest)
 
 
 async def _candidates(gen: QuickGen, chat: Mapping[Any, Any]) -> AsyncIterator[_Candidate]:
+    own: ResolvedModel | ProviderError | None = None
     async with gen.db.read() as conn:
         providers = {row["provider"]: row for row in await list_providers(conn, enabled_only=True)}
         keys = {
@@ -132,6 +134,8 @@ async def _candidates(gen: QuickGen, chat: Mapping[Any, Any]) -> AsyncIterator[_
             for name, row in providers.items()
             if name in CHEAP_MODELS
         }
+        if not any(keys.values()):  # the chat's own model is the only candidate: read it now
+            own = await _own_model(conn, gen, chat)
     for provider, model in CHEAP_MODELS.items():
         key = keys.get(provider)
         if not key:
@@ -147,15 +151,24 @@ async def _candidates(gen: QuickGen, chat: Mapping[Any, Any]) -> AsyncIterator[_
             log.info("quick model unavailable", model=model, error=str(exc))
             continue
         yield _Candidate(provider, model, client, CallOptions())
-    try:
+    if own is None:
         async with gen.db.read() as conn:
-            own = await resolve_model(
-                conn,
-                chat["last_model_config_id"],
-                chat["owner_id"],
-                client_factory=gen.client_factory,
-            )
-    except ProviderError as exc:
-        log.info("chat model unavailable", error=str(exc))
+            own = await _own_model(conn, gen, chat)
+    if isinstance(own, ProviderError):
+        log.info("chat model unavailable", error=str(own))
         return
     yield _Candidate(own.provider, own.model, own.client, own.options)
+
+
+async def _own_model(
+    conn: AsyncConnection, gen: QuickGen, chat: Mapping[Any, Any]
+) -> ResolvedModel | ProviderError:
+    try:
+        return await resolve_model(
+            conn,
+            chat["last_model_config_id"],
+            chat["owner_id"],
+            client_factory=gen.client_factory,
+        )
+    except ProviderError as exc:
+        return exc

@@ -76,7 +76,12 @@ class Database:
         @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(conn: Any) -> None:
             mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-            conn.exec_driver_sql(f"BEGIN {mode}")
+            # On the DBAPI cursor: a statement through SQLAlchemy cost ~4x more than this.
+            cursor = conn.connection.cursor()
+            try:
+                cursor.execute(f"BEGIN {mode}")
+            finally:
+                cursor.close()
 
         return engine
 

@@ -29,6 +29,7 @@ from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import URL, Connection, Transaction, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import QueuePool
 
 DRIVER = "chatd_inline"
 
@@ -54,9 +55,19 @@ class InlineSQLiteDialect(SQLiteDialect_pysqlite):
 class InlineAsyncConnection(AsyncConnection):
     """The asyncio connection API over calls that complete at once.
 
-    Statements, transactions and closing call the sync connection directly. Only checking a
-    connection out of the pool keeps the greenlet path: the pool may have to wait for one.
+    Statements, transactions and closing call the sync connection directly, and so does
+    checking out an idle pooled connection. Opening a new connection (its first-use setup is
+    guarded by an asyncio lock) or waiting for one when all are in use takes the greenlet path.
     """
+
+    async def start(self, is_ctxmanager: bool = False) -> InlineAsyncConnection:
+        pool = self.sync_engine.pool
+        if self.sync_connection is None and isinstance(pool, QueuePool) and pool.checkedin():
+            # An idle connection is taken without waiting (nor connecting: see the class).
+            self.sync_connection = self._assign_proxied(self.sync_engine.connect())
+            return self
+        await super().start(is_ctxmanager)
+        return self
 
     async def execute(
         self,
