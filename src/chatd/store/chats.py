@@ -29,6 +29,8 @@ CHAT_WITH_OWNER = sa.select(
 # and keying a select on each call cost ~50 µs, more than SQLite takes to answer it.
 _CHAT_BY_ID = CHAT_WITH_OWNER.where(chats.c.id == sa.bindparam("chat_id"))
 _CHAT_BY_ID_LOCKED = _CHAT_BY_ID.with_for_update(of=chats)
+# One chat's row updated: the id as ``chat_key``, the columns to SET as the other parameters.
+UPDATE_CHAT = chats.update().where(chats.c.id == sa.bindparam("chat_key"))
 _LINKED_FILES = (
     FILE_METADATA.join(chat_file_links, chat_file_links.c.file_id == chat_files.c.id)
     .where(chat_file_links.c.chat_id == sa.bindparam("chat_id"))

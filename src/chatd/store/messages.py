@@ -18,6 +18,40 @@ VISIBLE = sa.and_(
     chat_messages.c.visibility.in_(("user", "both")), chat_messages.c.deleted.is_(False)
 )
 
+# Statements run on every turn, built once with bound parameters (see chatd.store.chats).
+_INSERT_MESSAGE = chat_messages.insert().returning(*chat_messages.c)
+_FOR_MODEL = sa.and_(
+    chat_messages.c.chat_id == sa.bindparam("chat_id"),
+    chat_messages.c.visibility.in_(("model", "both")),
+    chat_messages.c.deleted.is_(False),
+)
+_SUMMARY_ID = sa.select(sa.func.max(chat_messages.c.id)).where(
+    _FOR_MODEL, chat_messages.c.compressed.is_(True), chat_messages.c.visibility == "model"
+)
+_PLAIN = chat_messages.c.compressed.is_(False)
+_IN_ORDER = (chat_messages.c.created_at, chat_messages.c.id)
+_PROMPT_ROWS = sa.select(chat_messages).where(_FOR_MODEL, _PLAIN).order_by(*_IN_ORDER)
+_PROMPT_ROWS_FROM_SUMMARY = (
+    sa.select(chat_messages)
+    .where(
+        _FOR_MODEL,
+        sa.or_(
+            sa.and_(_PLAIN, chat_messages.c.role == "system"),
+            chat_messages.c.id == sa.bindparam("summary_id"),
+            sa.and_(_PLAIN, chat_messages.c.id > sa.bindparam("summary_id")),
+        ),
+    )
+    .order_by(*_IN_ORDER)
+)
+_QUEUED = (
+    sa.select(chat_queued_messages)
+    .where(chat_queued_messages.c.chat_id == sa.bindparam("chat_id"))
+    .order_by(chat_queued_messages.c.created_at, chat_queued_messages.c.id)
+)
+_COUNT_QUEUED = sa.select(sa.func.count()).where(
+    chat_queued_messages.c.chat_id == sa.bindparam("chat_id")
+)
+
 
 async def insert_message(
     conn: AsyncConnection,
@@ -36,24 +70,19 @@ async def insert_message(
     """Insert one message; ``last_model_config_id`` follows a message that names a model
     (``model_is_current``: the caller's locked chat row already names it, nothing to write)."""
     zero_is_null = {k: (v or None) for k, v in usage.items()}
-    row = (
-        await conn.execute(
-            chat_messages.insert()
-            .values(
-                chat_id=chat_id,
-                created_at=now,
-                role=role,
-                content=content,
-                content_version=1,
-                visibility=visibility,
-                model_config_id=model_config_id,
-                created_by=created_by,
-                compressed=compressed,
-                **zero_is_null,
-            )
-            .returning(*chat_messages.c)
-        )
-    ).one()
+    values = {
+        "chat_id": chat_id,
+        "created_at": now,
+        "role": role,
+        "content": content,
+        "content_version": 1,
+        "visibility": visibility,
+        "model_config_id": model_config_id,
+        "created_by": created_by,
+        "compressed": compressed,
+        **zero_is_null,
+    }
+    row = (await conn.execute(_INSERT_MESSAGE, values)).one()
     if model_config_id is not None and not model_is_current:
         await conn.execute(
             chats.update()
@@ -70,43 +99,19 @@ async def prompt_rows(conn: AsyncConnection, chat_id: uuid.UUID) -> list[sa.RowM
     compressed model-only row (a context summary) and every non-compressed row after it;
     without a summary, every non-compressed row. Raw rows: content keeps internal fields.
     """
-    for_model = sa.and_(
-        chat_messages.c.chat_id == chat_id,
-        chat_messages.c.visibility.in_(("model", "both")),
-        chat_messages.c.deleted.is_(False),
-    )
-    summary_id = (
-        await conn.execute(
-            sa.select(sa.func.max(chat_messages.c.id)).where(
-                for_model,
-                chat_messages.c.compressed.is_(True),
-                chat_messages.c.visibility == "model",
-            )
+    summary_id = (await conn.execute(_SUMMARY_ID, {"chat_id": chat_id})).scalar_one()
+    if summary_id is None:
+        rows = await conn.execute(_PROMPT_ROWS, {"chat_id": chat_id})
+    else:
+        rows = await conn.execute(
+            _PROMPT_ROWS_FROM_SUMMARY, {"chat_id": chat_id, "summary_id": summary_id}
         )
-    ).scalar_one()
-    plain = chat_messages.c.compressed.is_(False)
-    wanted: sa.ColumnElement[bool] = plain
-    if summary_id is not None:
-        wanted = sa.or_(
-            sa.and_(plain, chat_messages.c.role == "system"),
-            chat_messages.c.id == summary_id,
-            sa.and_(plain, chat_messages.c.id > summary_id),
-        )
-    rows = await conn.execute(
-        sa.select(chat_messages)
-        .where(for_model, wanted)
-        .order_by(chat_messages.c.created_at, chat_messages.c.id)
-    )
     return [r._mapping for r in rows]
 
 
 async def queued_messages(conn: AsyncConnection, chat_id: uuid.UUID) -> list[ChatQueuedMessage]:
     """The chat's queue, FIFO."""
-    rows = await conn.execute(
-        sa.select(chat_queued_messages)
-        .where(chat_queued_messages.c.chat_id == chat_id)
-        .order_by(chat_queued_messages.c.created_at, chat_queued_messages.c.id)
-    )
+    rows = await conn.execute(_QUEUED, {"chat_id": chat_id})
     return [convert.queued_message(r._mapping) for r in rows]
 
 
@@ -227,13 +232,7 @@ async def tool_result_ids_after(
 
 
 async def count_queued(conn: AsyncConnection, chat_id: uuid.UUID) -> int:
-    return int(
-        (
-            await conn.execute(
-                sa.select(sa.func.count()).where(chat_queued_messages.c.chat_id == chat_id)
-            )
-        ).scalar_one()
-    )
+    return int((await conn.execute(_COUNT_QUEUED, {"chat_id": chat_id})).scalar_one())
 
 
 async def insert_queued(

@@ -40,12 +40,15 @@ def provider_view(row: sa.RowMapping) -> ChatProviderConfig:
     )
 
 
+# Listed for every title and turn summary: built once (see chatd.store.chats).
+_ALL_PROVIDERS = sa.select(prov).order_by(prov.c.provider)
+_ENABLED_PROVIDERS = _ALL_PROVIDERS.where(prov.c.enabled.is_(True))
+
+
 async def list_providers(
     conn: AsyncConnection, *, enabled_only: bool = False
 ) -> list[sa.RowMapping]:
-    query = sa.select(prov).order_by(prov.c.provider)
-    if enabled_only:
-        query = query.where(prov.c.enabled.is_(True))
+    query = _ENABLED_PROVIDERS if enabled_only else _ALL_PROVIDERS
     return [row._mapping for row in await conn.execute(query)]
 
 

@@ -147,16 +147,19 @@ async def _watch(conn: AsyncConnection, chat_id: uuid.UUID, kind: ChatWatchEvent
     return Outbox(watch=[(chat.owner_id, ChatWatchEvent(kind=kind, chat=chat))])
 
 
+# Run around every turn (title check, turn summary): built once (see chatd.store.chats).
+_VISIBLE_OF_CHAT = sa.select(chat_messages).where(
+    chat_messages.c.chat_id == sa.bindparam("chat_id"), VISIBLE
+)
+_FIRST_VISIBLE = _VISIBLE_OF_CHAT.order_by(chat_messages.c.id).limit(sa.bindparam("limit"))
+_LAST_VISIBLE = _VISIBLE_OF_CHAT.order_by(chat_messages.c.id.desc()).limit(sa.bindparam("limit"))
+
+
 async def first_visible_messages(
     conn: AsyncConnection, chat_id: uuid.UUID, limit: int
 ) -> list[sa.RowMapping]:
     """The oldest ``limit`` messages a user sees, oldest first."""
-    rows = await conn.execute(
-        sa.select(chat_messages)
-        .where(chat_messages.c.chat_id == chat_id, VISIBLE)
-        .order_by(chat_messages.c.id)
-        .limit(limit)
-    )
+    rows = await conn.execute(_FIRST_VISIBLE, {"chat_id": chat_id, "limit": limit})
     return [r._mapping for r in rows]
 
 
@@ -164,12 +167,7 @@ async def last_visible_messages(
     conn: AsyncConnection, chat_id: uuid.UUID, limit: int
 ) -> list[sa.RowMapping]:
     """The newest ``limit`` messages a user sees, oldest first."""
-    rows = await conn.execute(
-        sa.select(chat_messages)
-        .where(chat_messages.c.chat_id == chat_id, VISIBLE)
-        .order_by(chat_messages.c.id.desc())
-        .limit(limit)
-    )
+    rows = await conn.execute(_LAST_VISIBLE, {"chat_id": chat_id, "limit": limit})
     return [r._mapping for r in reversed(rows.all())]
 
 

@@ -25,9 +25,8 @@ from chatd.sdk.events import (
 )
 from chatd.store import convert
 from chatd.store import messages as mq
-from chatd.store.chats import get_chat_row, lock_chat
+from chatd.store.chats import UPDATE_CHAT, get_chat_row, lock_chat
 from chatd.store.model_configs import default_model_config, get_model_config
-from chatd.store.tables import chats
 
 Row = Mapping[Any, Any]
 
@@ -93,16 +92,16 @@ async def set_status(
 ) -> None:
     """Write a status with the worker fields and last_error cleared; bumps updated_at."""
     await conn.execute(
-        chats.update()
-        .where(chats.c.id == chat_id)
-        .values(
-            status=status.value,
-            worker_id=None,
-            started_at=None,
-            heartbeat_at=None,
-            last_error=None,
-            updated_at=now,
-        )
+        UPDATE_CHAT,
+        {
+            "chat_key": chat_id,
+            "status": status.value,
+            "worker_id": None,
+            "started_at": None,
+            "heartbeat_at": None,
+            "last_error": None,
+            "updated_at": now,
+        },
     )
 
 

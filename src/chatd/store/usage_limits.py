@@ -66,8 +66,11 @@ def period_window(now: dt.datetime, period: str) -> tuple[dt.datetime, dt.dateti
     return start, end
 
 
+_CONFIG = sa.select(chat_usage_limit_config)  # read on every send: built once
+
+
 async def get_config(conn: AsyncConnection) -> LimitConfig:
-    row = (await conn.execute(sa.select(chat_usage_limit_config))).first()
+    row = (await conn.execute(_CONFIG)).first()
     if row is None:
         return LimitConfig(enabled=False, default_limit_micros=0, period="month", updated_at=None)
     return LimitConfig(row.enabled, row.default_limit_micros, row.period, row.updated_at)

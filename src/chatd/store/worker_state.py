@@ -30,7 +30,7 @@ from chatd.sdk.events import (
     ChatWatchEventKind,
 )
 from chatd.store import messages as mq
-from chatd.store.chats import lock_chat
+from chatd.store.chats import UPDATE_CHAT, lock_chat
 from chatd.store.tables import chats
 from chatd.store.tool_calls import interrupt_pending_calls
 from chatd.store.transition_steps import (
@@ -52,6 +52,10 @@ _FINAL_STATUS = {
     OutcomeKind.requires_action: ChatStatus.requires_action,
 }
 _CLEAR_WORKER: dict[str, None] = {"worker_id": None, "started_at": None, "heartbeat_at": None}
+# Run after every turn: built once (see chatd.store.chats).
+_STATUS_AND_WORKER = sa.select(chats.c.status, chats.c.worker_id).where(
+    chats.c.id == sa.bindparam("chat_id")
+)
 
 
 @dataclass
@@ -79,11 +83,7 @@ class Finished:
 
 async def still_finished(conn: AsyncConnection, chat_id: uuid.UUID, status: ChatStatus) -> bool:
     """After the finishing commit: the chat still has the status it wrote, and no worker."""
-    row = (
-        await conn.execute(
-            sa.select(chats.c.status, chats.c.worker_id).where(chats.c.id == chat_id)
-        )
-    ).first()
+    row = (await conn.execute(_STATUS_AND_WORKER, {"chat_id": chat_id})).first()
     return row is not None and row.status == status and row.worker_id is None
 
 
@@ -312,9 +312,14 @@ async def _write_status(
     """The status with worker fields cleared and ``last_error`` (NULL when none); bumps
     ``updated_at`` (which is also the requires_action timeout's clock)."""
     await conn.execute(
-        chats.update()
-        .where(chats.c.id == chat_id)
-        .values(status=status.value, last_error=last_error, updated_at=now, **_CLEAR_WORKER)
+        UPDATE_CHAT,
+        {
+            "chat_key": chat_id,
+            "status": status.value,
+            "last_error": last_error,
+            "updated_at": now,
+            **_CLEAR_WORKER,
+        },
     )
 
 
