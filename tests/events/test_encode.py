@@ -87,7 +87,7 @@ def test_subscribers_share_one_delivery_and_its_encoding() -> None:
     part = ChatMessagePart.trusted(type=ChatMessagePartType.text, text="hi")
     with hub.chat(CHAT) as first, hub.chat(CHAT) as second:
         hub.publish_part(CHAT, ChatMessageRole.assistant, part)
-        a, b = first.queue.get_nowait(), second.queue.get_nowait()
+        a, b = first.take_nowait(), second.take_nowait()
     assert a is b
     assert a is not None
     assert a.json == a.item.model_dump_json()

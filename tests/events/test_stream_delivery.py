@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 
@@ -92,3 +93,19 @@ def test_frames_split_at_the_limit() -> None:
     events = [status()] * (2 * FRAME_LIMIT + 1)
     assert [len(f) for f in frames(events)] == [FRAME_LIMIT, FRAME_LIMIT, 1]
     assert list(frames([])) == []
+
+
+async def test_a_waiting_writer_wakes_for_an_event_and_for_its_lag() -> None:
+    hub = EventHub(queue_size=2)
+    with hub.chat(CHAT) as sub:
+        waiting = asyncio.ensure_future(sub.batch(10))
+        await asyncio.sleep(0)
+        assert not waiting.done()
+        hub.publish(Outbox(stream=[message(1)]))
+        batch = await asyncio.wait_for(waiting, 5)
+        assert batch is not None and [d.item.message.id for d in batch if d.item.message] == [1]
+
+        waiting = asyncio.ensure_future(sub.batch(10))
+        hub.publish(Outbox(stream=[message(2), message(3), message(4)]))  # one too many
+        assert await asyncio.wait_for(waiting, 5) is None
+        assert sub.lagged and sub.drain() == []

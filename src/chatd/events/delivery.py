@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import deque
 from typing import Generic, NamedTuple, TypeVar
 
 from chatd.events.encode import delta_json, delta_text, message_part_json, part_event
@@ -106,46 +107,68 @@ class PartDelivery(Delivery[ChatStreamEvent]):
 
 
 class Subscription(Generic[T]):
+    """One subscriber's queue of deliveries, read by one task (its stream writer).
+
+    A deque and a single waiter: ``offer`` runs once per subscriber per delta, so it is kept
+    to an append (an ``asyncio.Queue`` cost several times more there).
+    """
+
     def __init__(self, maxsize: int) -> None:
-        self.queue: asyncio.Queue[Delivery[T] | None] = asyncio.Queue(maxsize=maxsize + 1)
+        self._items: deque[Delivery[T]] = deque()
+        self._waiter: asyncio.Future[None] | None = None
         self.maxsize = maxsize
         self.lagged = False
 
     def offer(self, delivery: Delivery[T]) -> None:
         if self.lagged:
             return
-        if self.queue.qsize() >= self.maxsize:
+        if len(self._items) >= self.maxsize:
             self.lagged = True
-            self.queue.put_nowait(None)
-            return
-        self.queue.put_nowait(delivery)
+            self._items.clear()
+        else:
+            self._items.append(delivery)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _wait(self) -> None:
+        while not self._items and not self.lagged:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    def take_nowait(self) -> Delivery[T] | None:
+        """The next queued delivery, or None when there is none (or the subscriber lagged)."""
+        if self.lagged or not self._items:
+            return None
+        return self._items.popleft()
 
     async def get(self) -> T | None:
         """The next event, or None when the subscriber lagged and was dropped."""
-        delivery = await self.queue.get()
-        return None if delivery is None else delivery.item
+        await self._wait()
+        if self.lagged:
+            return None
+        return self._items.popleft().item
 
     async def batch(self, limit: int) -> list[Delivery[T]] | None:
         """Wait for one event, then take what else is queued (``limit`` in all).
 
-        None once the subscriber lagged: what is still queued is incomplete, so it is not
-        worth sending; the client must reconnect and resync.
+        None once the subscriber lagged: what was queued is incomplete, so it is not worth
+        sending; the client must reconnect and resync.
         """
-        first = await self.queue.get()
-        if first is None or self.lagged:
+        await self._wait()
+        if self.lagged:
             return None
-        items = [first]
-        while len(items) < limit and not self.queue.empty():
-            item = self.queue.get_nowait()
-            if item is None:
-                return None
-            items.append(item)
-        return items
+        items = self._items
+        if len(items) <= limit:
+            batch = list(items)
+            items.clear()
+            return batch
+        return [items.popleft() for _ in range(limit)]
 
     def drain(self) -> list[T]:
-        items: list[T] = []
-        while not self.queue.empty():
-            delivery = self.queue.get_nowait()
-            if delivery is not None:
-                items.append(delivery.item)
+        items = [delivery.item for delivery in self._items]
+        self._items.clear()
         return items
