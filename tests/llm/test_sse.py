@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import math
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from openai._streaming import SSEDecoder as SDKDecoder
 
-from chatd.llm.sse import SSEDecoder
+from chatd.llm.sse import SSEDecoder, event_json
 
 # Pieces that, glued in any order, exercise every rule: fields, comments, blank lines, all line
 # ends (a CRLF can be cut between its CR and LF), ids that persist, bad retries, non-ASCII text.
@@ -83,3 +87,31 @@ def test_multi_line_data_and_unterminated_tail() -> None:
 def test_cr_then_lf_in_the_next_chunk_is_one_line_end() -> None:
     assert ours([b"data: a\r", b"\n", b"\r", b"\n"]) == [b"a"]
     assert ours([b"data: a\r", b"\r"]) == [b"a"]
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**100), max_value=2**100)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(JSON_VALUES, st.booleans())
+def test_event_json_reads_what_json_loads_reads(value: object, ascii_only: bool) -> None:
+    data = json.dumps(value, ensure_ascii=ascii_only).encode()
+    assert event_json(data) == json.loads(data)
+
+
+def test_event_json_takes_nan_and_infinity() -> None:
+    parsed = event_json(b'{"x": NaN, "y": Infinity}')
+    assert math.isnan(parsed["x"]) and parsed["y"] == math.inf
+
+
+@pytest.mark.parametrize("bad", [b"", b"{", b'{"a": 1,}', b"\xff"])
+def test_event_json_rejects_what_is_not_json(bad: bytes) -> None:
+    with pytest.raises(ValueError):
+        event_json(bad)

