@@ -8,16 +8,25 @@ Any other part goes through pydantic.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from json.encoder import encode_basestring
 
 from chatd.sdk.chats import ChatMessagePart, ChatMessagePartType, ChatMessageRole
 from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType, ChatStreamMessagePart
 
-_DELTA = (
-    '{"type":"message_part","chat_id":"%s",'
-    '"message_part":{"role":"%s","part":{"type":"%s","text":%s}}}'
+# Everything of a delta's event before its text: the same for every delta of a chat's turn,
+# so written once per (chat, role, kind) rather than per delta (a UUID's str() alone cost more
+# than the rest of the encoding).
+_DELTA_HEAD = (
+    '{"type":"message_part","chat_id":"%s","message_part":{"role":"%s","part":{"type":"%s","text":'
 )
+_DELTA_TAIL = "}}}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _delta_head(chat_id: uuid.UUID, role: ChatMessageRole, kind: ChatMessagePartType) -> str:
+    return _DELTA_HEAD % (chat_id, role.value, kind.value)
 
 
 def delta_text(part: ChatMessagePart) -> str | None:
@@ -39,7 +48,7 @@ def part_event(chat_id: uuid.UUID, role: ChatMessageRole, part: ChatMessagePart)
 def delta_json(
     chat_id: uuid.UUID, role: ChatMessageRole, kind: ChatMessagePartType, text: str
 ) -> str:
-    return _DELTA % (chat_id, role.value, kind.value, encode_basestring(text))
+    return _delta_head(chat_id, role, kind) + encode_basestring(text) + _DELTA_TAIL
 
 
 def message_part_json(chat_id: uuid.UUID, role: ChatMessageRole, part: ChatMessagePart) -> str:
