@@ -283,33 +283,30 @@ class AnthropicClient:
         return body
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamPart]:
+        """The SDK sends the request (status errors are raised there); we read the body."""
         try:
-            async for part in self._stream(request):
-                yield part
+            state = _StreamState()
+            args = sdk_arguments(self._body(request), ("model", "max_tokens"))
+            messages = self._client.messages
+            async with messages.with_streaming_response.create(**args, stream=True) as raw:
+                response = raw.http_response
+                decoder = SSEDecoder()
+                async for chunk in response.aiter_bytes():
+                    for data in decoder.feed(chunk):
+                        event = event_json(data)
+                        if not isinstance(event, dict):
+                            raise ValueError("the stream sent an event that is not a JSON object")
+                        if event.get("type") == "error":
+                            # As the SDK raises it: an in-stream error arrives with status 200.
+                            raise self._client._make_status_error(
+                                f"{event}", body=event, response=response
+                            )
+                        for part in state.parts(event):
+                            yield part
+            if not state.done:
+                raise StreamClosedEarly("anthropic stream closed before message_stop")
         except Exception as exc:
             raise ProviderError(classify(exc, self.provider)) from exc
-
-    async def _stream(self, request: ModelRequest) -> AsyncIterator[StreamPart]:
-        """The SDK sends the request (status errors are raised there); we read the body."""
-        state = _StreamState()
-        args = sdk_arguments(self._body(request), ("model", "max_tokens"))
-        async with self._client.messages.with_streaming_response.create(**args, stream=True) as raw:
-            response = raw.http_response
-            decoder = SSEDecoder()
-            async for chunk in response.aiter_bytes():
-                for data in decoder.feed(chunk):
-                    event = event_json(data)
-                    if not isinstance(event, dict):
-                        raise ValueError("the stream sent an event that is not a JSON object")
-                    if event.get("type") == "error":
-                        # As the SDK raises it: an in-stream error arrives with status 200.
-                        raise self._client._make_status_error(
-                            f"{event}", body=event, response=response
-                        )
-                    for part in state.parts(event):
-                        yield part
-        if not state.done:
-            raise StreamClosedEarly("anthropic stream closed before message_stop")
 
     async def aclose(self) -> None:
         """Close the connection pool if this client owns it (a passed-in one is the caller's)."""

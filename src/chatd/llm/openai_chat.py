@@ -225,42 +225,39 @@ class OpenAIChatClient:
         return body
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamPart]:
+        # One generator (no inner one re-yielded: that was a hop per part on the hot path).
         try:
-            async for part in self._stream(request):
-                yield part
+            body = self._body(request)
+            body["stream_options"] = {"include_usage": True}
+            # Status errors are raised here, by the SDK, exactly as for a parsed stream.
+            async with self._client.chat.completions.with_streaming_response.create(
+                **sdk_arguments(body, ("model",)), stream=True
+            ) as raw:
+                response = raw.http_response
+                reply = _Reply()
+                decoder = SSEDecoder()
+                chunks = response.aiter_bytes()
+                done = False
+                try:
+                    async for chunk in chunks:
+                        for data in decoder.feed(chunk):
+                            if data.startswith(b"[DONE]"):
+                                done = True
+                                break
+                            for part in reply.feed(_event(data, response)):
+                                yield part
+                        if done:
+                            await _drain(response, chunks)
+                            break
+                except _READ_TIMEOUTS as exc:
+                    raise openai.APITimeoutError(request=response.request) from exc
+                except _READ_ERRORS as exc:
+                    raise openai.APIConnectionError(request=response.request) from exc
+            yield reply.finish()
         except ProviderError:
             raise
         except Exception as exc:
             raise ProviderError(classify(exc, self.provider)) from exc
-
-    async def _stream(self, request: ModelRequest) -> AsyncIterator[StreamPart]:
-        body = self._body(request)
-        body["stream_options"] = {"include_usage": True}
-        # Status errors are raised here, by the SDK, exactly as for a parsed stream.
-        async with self._client.chat.completions.with_streaming_response.create(
-            **sdk_arguments(body, ("model",)), stream=True
-        ) as raw:
-            response = raw.http_response
-            reply = _Reply()
-            decoder = SSEDecoder()
-            chunks = response.aiter_bytes()
-            done = False
-            try:
-                async for chunk in chunks:
-                    for data in decoder.feed(chunk):
-                        if data.startswith(b"[DONE]"):
-                            done = True
-                            break
-                        for part in reply.feed(_event(data, response)):
-                            yield part
-                    if done:
-                        await _drain(response, chunks)
-                        break
-            except _READ_TIMEOUTS as exc:
-                raise openai.APITimeoutError(request=response.request) from exc
-            except _READ_ERRORS as exc:
-                raise openai.APIConnectionError(request=response.request) from exc
-        yield reply.finish()
 
     async def aclose(self) -> None:
         """Close the connection pool if this client owns it (a passed-in one is the caller's)."""

@@ -67,21 +67,22 @@ class SSEDecoder:
         if rest:
             self._pending.append(rest)
         events: list[bytes] = []
+        data = self._data
         for line in lines:
-            if line:
+            if line.startswith(b"data:"):  # the common case, inline
+                value = line[5:]
+                data.append(value[1:] if value.startswith(b" ") else value)
+            elif line:
                 self._field(line)
-            elif self._data or self._named or self._retry or self._last_id:
-                events.append(b"\n".join(self._data))
-                self._data = []
+            elif data or self._named or self._retry or self._last_id:
+                events.append(b"\n".join(data))
+                data = self._data = []
                 self._named = False
                 self._retry = False
         return events
 
     def _field(self, line: bytes) -> None:
-        if line.startswith(b"data:"):  # the common case first
-            value = line[5:]
-            self._data.append(value[1:] if value.startswith(b" ") else value)
-            return
+        """Any line but a ``data:`` one (those are read inline by :meth:`feed`)."""
         if line.startswith(b":"):
             return
         name, _, value = line.partition(b":")
