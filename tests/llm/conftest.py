@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 import httpx2
 import pytest
 
-from chatd.llm.factory import create_client, shared_pool
+from chatd.llm.factory import SharedClients, create_client, shared_pool
 from chatd.llm.types import ModelClient
 from chatd.testing import FakeProvider, serve_fake
 
@@ -39,11 +39,19 @@ async def http_client(request: pytest.FixtureRequest) -> AsyncIterator[httpx2.As
 
 
 @pytest.fixture
-def make_client(fake_url: str, http_client: httpx2.AsyncClient) -> MakeClient:
-    """``make_client("openai" | "openai-compat" | "anthropic")`` against the fake."""
+def make_client(
+    fake_url: str, http_client: httpx2.AsyncClient, request: pytest.FixtureRequest
+) -> MakeClient:
+    """``make_client("openai" | "openai-compat" | "anthropic")`` against the fake: built by
+    ``create_client`` on the default transport, and by the worker's ``SharedClients`` (SDK
+    clients reused from call to call) on the aiohttp one."""
+    shared = SharedClients(http_client)
+    worker_like = request.node.callspec.params.get("http_client") == "aiohttp"
 
     def make(provider: str) -> ModelClient:
         base = fake_url if provider == "anthropic" else fake_url + "/v1"
+        if worker_like:
+            return shared(provider=provider, model="fake-model", api_key="k", base_url=base)
         return create_client(
             provider=provider,
             model="fake-model",

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
@@ -339,10 +338,10 @@ def _shared_pool_factory() -> tuple[httpx2.AsyncClient, ClientFactory]:
     Without it each call builds its own client: a new TLS context (the CA bundle is loaded
     again) and a new connection, which cost more CPU than a short turn's streaming.
     """
-    from chatd.llm.factory import create_client, shared_pool  # the SDKs load on use
+    from chatd.llm.factory import SharedClients, shared_pool  # the SDKs load on use
 
     pool = shared_pool()
-    return pool, functools.partial(create_client, http_client=pool)
+    return pool, SharedClients(pool)
 
 
 async def _outcome_of(turn: asyncio.Task[TurnOutcome], ctx: TurnContext) -> TurnOutcome:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import anthropic
 import httpx2
 import openai
@@ -17,6 +19,10 @@ PLACEHOLDER_API_KEY = "not-needed"
 # No overall deadline: the engine's startup guard bounds the first part; a stream that goes
 # silent for ten minutes is given up (a timeout, retryable).
 TIMEOUT = httpx2.Timeout(connect=30.0, read=600.0, write=60.0, pool=None)
+# SDK clients a SharedClients keeps (one per provider, key and base URL in use).
+SHARED_SDK_CLIENTS = 256
+
+SDKClient = openai.AsyncOpenAI | anthropic.AsyncAnthropic
 
 
 def shared_pool(timeout: httpx2.Timeout = TIMEOUT) -> httpx2.AsyncClient:
@@ -44,27 +50,62 @@ def create_client(
     Pass the app's shared ``http_client`` (closed by its owner at shutdown). Without one, each
     client has its own connection pool: close it with the adapter's ``aclose()``.
     """
-    base_url = base_url or None
+    sdk = _sdk_client(provider, api_key, base_url or None, http_client)
+    return _adapter(provider, model, sdk, owns_pool=http_client is None)
+
+
+class SharedClients:
+    """A client factory (shaped like :func:`create_client`) over one shared connection pool.
+
+    The SDK client of each (provider, key, base URL) is built once and reused by every call:
+    building one cost ~0.5 ms, and its first request ran the SDK's platform probe on a thread.
+    The least recently used are forgotten past :data:`SHARED_SDK_CLIENTS`.
+    """
+
+    def __init__(self, http_client: httpx2.AsyncClient) -> None:
+        self._http = http_client
+        self._sdks: OrderedDict[tuple[str, str, str | None], SDKClient] = OrderedDict()
+
+    def __call__(
+        self, *, provider: str, model: str, api_key: str, base_url: str | None = None
+    ) -> ModelClient:
+        key = (provider, api_key, base_url or None)
+        sdk = self._sdks.get(key)
+        if sdk is None:
+            sdk = _sdk_client(provider, api_key, base_url or None, self._http)
+            self._sdks[key] = sdk
+            while len(self._sdks) > SHARED_SDK_CLIENTS:
+                self._sdks.popitem(last=False)
+        else:
+            self._sdks.move_to_end(key)
+        return _adapter(provider, model, sdk, owns_pool=False)
+
+
+def _sdk_client(
+    provider: str, api_key: str, base_url: str | None, http_client: httpx2.AsyncClient | None
+) -> SDKClient:
     if provider in ("openai", "openai-compat"):
         if provider == "openai-compat" and base_url is None:
             raise ProviderError(config_error(provider, "openai-compat needs a base URL"))
-        sdk = openai.AsyncOpenAI(
+        return openai.AsyncOpenAI(
             api_key=api_key or PLACEHOLDER_API_KEY,
             base_url=base_url,
             max_retries=0,
             timeout=TIMEOUT,
             http_client=http_client,
-        )
-        return OpenAIChatClient(
-            provider=provider, model=model, client=sdk, owns_pool=http_client is None
         )
     if provider == "anthropic":
-        client = anthropic.AsyncAnthropic(
+        return anthropic.AsyncAnthropic(
             api_key=api_key or PLACEHOLDER_API_KEY,
             base_url=base_url,
             max_retries=0,
             timeout=TIMEOUT,
             http_client=http_client,
         )
-        return AnthropicClient(model=model, client=client, owns_pool=http_client is None)
     raise ProviderError(config_error(provider, f"provider {provider!r} is not supported"))
+
+
+def _adapter(provider: str, model: str, sdk: SDKClient, *, owns_pool: bool) -> ModelClient:
+    if isinstance(sdk, anthropic.AsyncAnthropic):
+        return AnthropicClient(model=model, client=sdk, owns_pool=owns_pool)
+    return OpenAIChatClient(provider=provider, model=model, client=sdk, owns_pool=owns_pool)
