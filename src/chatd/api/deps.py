@@ -23,17 +23,21 @@ SIGNED_OUT = "You are signed out or your session has expired. Please sign in aga
 TOUCH_INTERVAL = dt.timedelta(minutes=1)
 
 
-def get_db(request: Request) -> Database:
+# Dependencies are ``async def`` even when they do not wait: FastAPI runs a plain ``def``
+# dependency on a worker thread, a thread hop per dependency per request.
+
+
+async def get_db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def get_hub(request: Request) -> EventHub:
+async def get_hub(request: Request) -> EventHub:
     hub: EventHub = request.app.state.hub
     return hub
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
