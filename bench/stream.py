@@ -28,51 +28,47 @@ Reproduce:
     CHATD_BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
         .venv/bin/python bench/stream.py --backends postgresql
 
-Measured on the 2-core development machine (client, fake and server share both cores),
-2026-11-29, after the session-5 changes; M = 200 at full speed, 500 at 50/s (10 s turns). The
-PostgreSQL rows are from a second run: in the first, its full-speed rows were ~40% lower (cause
-not found; two re-runs matched the second) and one send failed on a keep-alive race in this
-script's client (fixed: see chatd_stack). Run-to-run noise on this box is large (the 1-chat
-full-speed case is 200 deltas in ~5 ms: +-30%).
+Measured on the 2-core development machine, 2026-11-29 (session 6), after the session-6
+changes; M = 200 at full speed, 500 at 50/s (10 s turns); N = 500 not run this time. This
+machine ran ~2.5x slower per core that day than in session 5 (the bare path, and a plain Python
+loop, alike), so compare ratios, not absolute figures, with older runs.
 
     path          N  pace  deltas/s  p50 ms  p99 ms  steady p99  cpu s/1k  rss MiB
-    bare          1  full    48,988     0.7     0.8         0.8         -        -
-    bare          1  50/s        49     0.6     0.8         0.8         -        -
-    bare         10  full    48,906     2.8     7.2           -         -        -
-    bare         10  50/s       490     0.8     1.8         1.8         -        -
-    bare        100  full    48,172    56.9   181.7           -         -        -
-    bare        100  50/s     4,882     1.0     6.1         5.8         -        -
-    bare        500  full    34,187   665.0  1762.9           -         -        -
-    bare        500  50/s    22,823    54.0   173.9       168.8         -        -
-    chatd/sqlite  1  full    21,691     5.4     6.1         6.1      0.10      169
-    chatd/sqlite  1  50/s        49     0.8     1.2         1.2      0.56      170
-    chatd/sqlite 10  full    16,729    27.9    35.6           -      0.10      172
-    chatd/sqlite 10  50/s       488     0.9     2.2         2.2      0.17      175
-    chatd/sqlite 100 full    12,547    43.1    92.3           -      0.10      182
-    chatd/sqlite 100 50/s     4,607     1.3    25.6         4.8      0.12      209
-    chatd/sqlite 500 full    12,675    37.7   109.3           -      0.08      217
-    chatd/sqlite 500 50/s     4,679     1.6    56.9           -      0.13      279
-    chatd/pg      1  full    26,722     5.9     6.9         6.9      0.20      177
-    chatd/pg      1  50/s        49     0.9     1.2         1.2      0.62      177
-    chatd/pg     10  full    12,437     3.7     6.8           -      0.12      179
-    chatd/pg     10  50/s       486     1.0     2.5         2.3      0.18      182
-    chatd/pg    100  full    10,418     4.4    17.6           -      0.12      188
-    chatd/pg    100  50/s     4,500     1.8    24.3         6.5      0.11      217
-    chatd/pg    500  full     7,055     3.8    26.2           -      0.14      219
-    chatd/pg    500  50/s     4,521     1.5    33.3           -      0.14      273
+    bare          1  full    17,708     4.8     4.9         4.9      0.05        -
+    bare          1  50/s        48     0.9     1.7         1.7      0.62        -
+    bare         10  full    15,925    29.4    65.4           -      0.03        -
+    bare         10  50/s       482     2.0     4.3         4.3      0.17        -
+    bare        100  full    14,735   265.2   684.3           -      0.03        -
+    bare        100  50/s     4,708    24.0    47.6        47.6      0.10        -
+    chatd/sqlite  1  full    13,747     4.5     6.3         6.3      0.25      170
+    chatd/sqlite  1  50/s        48     1.4     2.6         2.6      0.82      170
+    chatd/sqlite 10  full    11,787    43.8    56.9           -      0.14      172
+    chatd/sqlite 10  50/s       475     2.8     5.9         5.4      0.31      174
+    chatd/sqlite 100 full     8,074    70.5   105.5           -      0.15      181
+    chatd/sqlite 100 50/s     4,159     5.9    93.8        27.1      0.21      206
+    chatd/pg      1  full    14,571     3.7     5.3         5.3      0.35      177
+    chatd/pg      1  50/s        48     1.4     2.4         2.4      0.94      177
+    chatd/pg     10  full     6,114    11.7    24.6           -      0.25      179
+    chatd/pg     10  50/s       471     2.7     6.4         6.1      0.37      181
+    chatd/pg    100  full     4,190    13.1    43.9           -      0.28      187
+    chatd/pg    100  50/s     3,302     9.1    75.9        51.6      0.28      212
 
-No delta was lost. At 100 x 50/s chatd delivers all 5,000 deltas/s and adds ~1 ms to the
-steady-state p99; the overall p99 (+18-20 ms) comes from the first and last second, when 100
-turns start or end in the same instant. At 500 x 50/s (25,000 deltas/s asked) the server is
-saturated near 4,600 deltas/s. Full-speed throughput is 44-55% of the bare path at 1 chat,
-25-34% at 10, 22-26% at 100: per-turn CPU (~12 ms: the send request, ~35 statements, the model
-request, finishing, the summary) weighs more the more turns run at once. With 2,000-delta
-replies (``--chats 100 --pacings full --deltas 2000 --backends sqlite``) the per-delta path
-shows: 36,226 deltas/s, 85% of the bare path's 42,577, at 0.03 cpu s/1k.
+No delta was lost. Full-speed throughput against the bare path: SQLite 78% / 74% / 55% at
+1 / 10 / 100 chats; PostgreSQL 82% / 38% / 28% (each PostgreSQL statement is a round trip
+through psycopg and a greenlet, ~2x SQLite's per-turn CPU). At 100 x 50/s (5,000 deltas/s
+asked) the server saturated on this slow machine: SQLite delivered 4,159/s (88%), with a
+steady p99 below the bare path's own (27 vs 48 ms) but an overall p99 of 94 ms; on a faster
+day (session 5) the same case kept up with all 5,000/s at a steady p99 of 4.8 ms.
 
-History (100 chats, SQLite, same machine): at the start of session 5, 100 x 50/s delivered
-2,239 of 5,000 deltas/s (p99 404 ms, 0.53 cpu s/1k) and 100 at full speed 4,986 deltas/s; in
-session 4, before the shared pool and our own SSE decoding, 2,419 and 3,099.
+Same day, same machine, the code as session 6 found it (SQLite): 1 / 10 / 100 chats at full
+speed 13,844 / 8,316 / 5,832 deltas/s (100 chats: 33% of the bare path against 55% now),
+100 x 50/s 3,710 deltas/s. Server CPU per turn (``--chats 100 --pacings full --deltas 1``,
+cpu column = ms per turn): ~36 -> ~21 ms; per delta (``--deltas 2000``, 100 chats):
+18,200 -> ~27,000 deltas/s, 0.055 -> 0.035 cpu s/1k.
+
+History (100 chats, SQLite): at the start of session 5, 100 x 50/s delivered 2,239 of 5,000
+deltas/s (p99 404 ms, 0.53 cpu s/1k) and 100 at full speed 4,986 deltas/s; session 5 ended at
+4,607 and 12,547 on a faster day (full table in that session's closing note).
 """
 
 from __future__ import annotations
