@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -81,15 +82,17 @@ def test_a_text_part_with_more_fields_is_not_a_delta() -> None:
     assert encoded == validated_json(ChatMessageRole.assistant, part)
 
 
-def test_subscribers_share_one_delivery_and_its_encoding() -> None:
+@pytest.mark.anyio
+async def test_subscribers_share_one_delivery_and_its_encoding() -> None:
     hub = EventHub()
     hub.start_turn(CHAT)
     part = ChatMessagePart.trusted(type=ChatMessagePartType.text, text="hi")
     with hub.chat(CHAT) as first, hub.chat(CHAT) as second:
         hub.publish_part(CHAT, ChatMessageRole.assistant, part)
-        a, b = first.take_nowait(), second.take_nowait()
+        batches = await first.batch(10), await second.batch(10)
+    assert batches[0] is not None and batches[1] is not None
+    [a], [b] = batches
     assert a is b
-    assert a is not None
     assert a.json == a.item.model_dump_json()
     assert hub.turn_snapshot(CHAT) == (None, [a])
 

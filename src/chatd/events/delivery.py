@@ -139,12 +139,6 @@ class Subscription(Generic[T]):
             finally:
                 self._waiter = None
 
-    def take_nowait(self) -> Delivery[T] | None:
-        """The next queued delivery, or None when there is none (or the subscriber lagged)."""
-        if self.lagged or not self._items:
-            return None
-        return self._items.popleft()
-
     async def get(self) -> T | None:
         """The next event, or None when the subscriber lagged and was dropped."""
         await self._wait()
