@@ -6,9 +6,13 @@ import asyncio
 import uuid
 
 import pytest
+import sqlalchemy as sa
 
 from chatd.engine.types import OutcomeKind, StopReason, TurnContext, TurnOutcome
 from chatd.events.hub import EventHub
+from chatd.events.outbox import Outbox
+from chatd.sdk.chats import ChatStatus
+from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType, ChatStreamStatus
 from chatd.settings import Settings
 from chatd.store.db import Database
 from chatd.store.messages import visible_messages
@@ -131,6 +135,42 @@ async def test_interrupt_stops_the_turn_and_keeps_the_partial_message(
     row = await chat_row(db, chat_id)
     assert (row["status"], row["worker_id"]) == ("waiting", None)
     assert (await texts(db, chat_id))[-1] == ("assistant", "half an ans")
+
+
+async def test_a_late_stopping_announcement_does_not_stop_a_turn_that_still_runs_here(
+    db: Database, hub: EventHub, settings: Settings, api: Api, admin: ApiUser, model: uuid.UUID
+) -> None:
+    """A ``pending`` announced after the claim by the send that made the chat pending (its
+    commit came first) must not stop the turn: the row still says it runs here."""
+    chat_id = await make_chat(db, admin, model)
+    entered = asyncio.Event()
+    turns = Turns(blocking_turn("still going", entered=entered))
+    async with running_worker(db, hub, fast(settings), turns) as worker:
+        await entered.wait()
+        late = ChatStreamEvent(
+            type=ChatStreamEventType.status,
+            chat_id=chat_id,
+            status=ChatStreamStatus(status=ChatStatus.pending),
+        )
+        hub.publish(Outbox(stream=[late]))
+        # The check is one read; let several such reads finish before looking.
+        for _ in range(5):
+            async with db.read() as conn:
+                await conn.execute(sa.select(1))
+            await asyncio.sleep(0.01)
+        assert turns.contexts[chat_id].stop_reason is None
+        assert worker.running_chats == {chat_id}
+        assert (await chat_row(db, chat_id))["status"] == "running"
+
+        r = await api.request("POST", f"{CHATS}/{chat_id}/interrupt", admin)
+        assert r.status_code == 200 and r.json()["status"] == "waiting"
+
+        async def idle() -> bool:
+            return not worker.running_chats
+
+        await wait_until(idle)
+    assert turns.contexts[chat_id].stop_reason == StopReason.interrupted
+    assert (await texts(db, chat_id))[-1] == ("assistant", "still going")
 
 
 async def test_edit_during_the_turn_wins_and_the_chat_runs_again(
