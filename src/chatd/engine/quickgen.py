@@ -77,6 +77,33 @@ class _Candidate:
     options: CallOptions
 
 
+@dataclass(frozen=True)
+class Choices:
+    """What the candidates are made from, as read from the database.
+
+    ``own`` is the chat's own model, read with the rest only when it is the sole candidate
+    (None: read when the cheap models have all failed).
+    """
+
+    providers: Mapping[str, Mapping[Any, Any]]
+    keys: dict[str, str | None]
+    own: ResolvedModel | ProviderError | None
+
+
+async def read_choices(conn: AsyncConnection, gen: QuickGen, chat: Mapping[Any, Any]) -> Choices:
+    """The reads behind the candidates, in the caller's transaction."""
+    providers = {row["provider"]: row for row in await list_providers(conn, enabled_only=True)}
+    keys = {
+        name: await usable_key(conn, row, chat["owner_id"])
+        for name, row in providers.items()
+        if name in CHEAP_MODELS
+    }
+    own = None
+    if not any(keys.values()):  # the chat's own model is the only candidate: read it now
+        own = await _own_model(conn, gen, chat)
+    return Choices(providers, keys, own)
+
+
 async def generate_short(
     gen: QuickGen,
     chat: Mapping[Any, Any],
@@ -84,10 +111,17 @@ async def generate_short(
     *,
     max_output_tokens: int,
     clean: Callable[[str], str],
+    choices: Choices | None = None,
 ) -> str:
-    """The first candidate's answer that ``clean`` leaves non-empty."""
+    """The first candidate's answer that ``clean`` leaves non-empty.
+
+    ``choices``: read by the caller with its other reads (None: read here).
+    """
+    if choices is None:
+        async with gen.db.read() as conn:
+            choices = await read_choices(conn, gen, chat)
     tried: set[tuple[str, str]] = set()
-    async for candidate in _candidates(gen, chat):
+    async for candidate in _candidates(gen, chat, choices):
         if (candidate.provider, candidate.model) in tried:
             continue
         tried.add((candidate.provider, candidate.model))
@@ -125,19 +159,12 @@ async def _generate(gen: QuickGen, candidate: _Candidate, request: ModelRequest)
     return result.text
 
 
-async def _candidates(gen: QuickGen, chat: Mapping[Any, Any]) -> AsyncIterator[_Candidate]:
-    own: ResolvedModel | ProviderError | None = None
-    async with gen.db.read() as conn:
-        providers = {row["provider"]: row for row in await list_providers(conn, enabled_only=True)}
-        keys = {
-            name: await usable_key(conn, row, chat["owner_id"])
-            for name, row in providers.items()
-            if name in CHEAP_MODELS
-        }
-        if not any(keys.values()):  # the chat's own model is the only candidate: read it now
-            own = await _own_model(conn, gen, chat)
+async def _candidates(
+    gen: QuickGen, chat: Mapping[Any, Any], choices: Choices
+) -> AsyncIterator[_Candidate]:
+    own = choices.own
     for provider, model in CHEAP_MODELS.items():
-        key = keys.get(provider)
+        key = choices.keys.get(provider)
         if not key:
             continue
         try:
@@ -145,7 +172,7 @@ async def _candidates(gen: QuickGen, chat: Mapping[Any, Any]) -> AsyncIterator[_
                 provider=provider,
                 model=model,
                 api_key=key,
-                base_url=providers[provider]["base_url"] or None,
+                base_url=choices.providers[provider]["base_url"] or None,
             )
         except ProviderError as exc:
             log.info("quick model unavailable", model=model, error=str(exc))

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 import structlog
 
 from chatd.api.chat_input import DEFAULT_TITLE, title_from_text
-from chatd.engine.quickgen import GenerationFailed, QuickGen, generate_short
+from chatd.engine.quickgen import GenerationFailed, QuickGen, generate_short, read_choices
 from chatd.engine.types import TurnContext
 from chatd.llm.types import Message, SystemMessage, TextContent, UserMessage
 from chatd.sdk.chats import ChatStatus
@@ -132,19 +132,22 @@ async def maybe_generate_title(ctx: TurnContext) -> None:
 async def update_turn_summary(ctx: TurnContext, status: ChatStatus) -> None:
     """Started by the worker after the finishing transaction: ``last_turn_summary``."""
     try:
+        gen = QuickGen.for_turn(ctx)
         async with ctx.db.read() as conn:
             chat = await get_chat_row(conn, ctx.chat_id)
+            if chat is None:
+                return
             recent = await store.last_visible_messages(conn, ctx.chat_id, 20)
-        if chat is None:
-            return
+            choices = await read_choices(conn, gen, chat)
         label = FALLBACK_LABELS.get(status, FALLBACK_LABEL)
         try:
             label = await generate_short(
-                QuickGen.for_turn(ctx),
+                gen,
                 chat,
                 _label_prompt(chat, recent, status),
                 max_output_tokens=LABEL_MAX_TOKENS,
                 clean=normalise_label,
+                choices=choices,
             )
         except GenerationFailed:
             log.info("turn summary fell back", chat_id=str(ctx.chat_id), status=status.value)
