@@ -66,10 +66,18 @@ class Process:
     _log: IO[bytes]
 
     @classmethod
-    def start(cls, args: list[str], env: dict[str, str], port: int, log_path: Path) -> Process:
+    def start(
+        cls,
+        args: list[str],
+        env: dict[str, str],
+        port: int,
+        log_path: Path,
+        prefix: tuple[str, ...] = (),
+    ) -> Process:
+        """``prefix``: a command the process runs under (a profiler, say)."""
         log = log_path.open("wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "chatd.cli.main", *args],
+            [*prefix, sys.executable, "-m", "chatd.cli.main", *args],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -139,7 +147,7 @@ class Server:
 
 @contextlib.contextmanager
 def chatd_server(
-    home: Path, database_url: str | None, settings: dict[str, str]
+    home: Path, database_url: str | None, settings: dict[str, str], prefix: tuple[str, ...] = ()
 ) -> Iterator[Server]:
     """A real ``chatd server`` with a fresh data dir; ``settings`` are extra ``CHATD_*`` vars."""
     port = free_port()
@@ -151,7 +159,7 @@ def chatd_server(
     if database_url:
         env["CHATD_DATABASE_URL"] = database_url
     env.update(settings)
-    process = Process.start(["server"], env, port, home / "server.log")
+    process = Process.start(["server"], env, port, home / "server.log", prefix)
     try:
         process.wait_ready("/healthz")
         yield Server(process, _banner_value(process.output(), "token"))

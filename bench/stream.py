@@ -79,7 +79,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -249,7 +249,9 @@ async def run_chatd(
     chat_ids: list[str],
     case: Case,
     deflate: bool,
+    before_sends: Callable[[int], None] | None = None,
 ) -> Result:
+    """One measured run; ``before_sends(server pid)`` is called as the measurement starts."""
     ok(await api.post(fake_url + "/fake/script", json=case.script()))
     ws_url = server.process.url.replace("http://", "ws://")
     followers = [ChatFollower(ws_url, server.token, c, deflate) for c in chat_ids]
@@ -258,6 +260,8 @@ async def run_chatd(
         await asyncio.gather(*(f.open() for f in followers))
         pid = server.process.pid
         await wait_quiet(pid)
+        if before_sends is not None:
+            before_sends(pid)
         reset = reset_peak_rss(pid)
         cpu_before = cpu_seconds(pid)
         started = time.monotonic()
@@ -281,14 +285,15 @@ async def run_chatd(
 
 @asynccontextmanager
 async def chatd_stack(
-    home: Path, pg_base: str | None, chats: int, per_acquire: int
+    home: Path, pg_base: str | None, chats: int, per_acquire: int, prefix: tuple[str, ...] = ()
 ) -> AsyncIterator[tuple[Server, Process, httpx2.AsyncClient, list[str]]]:
-    """Fake provider, server (on a fresh database), API client and ``chats`` warm chats."""
+    """Fake provider, server (on a fresh database, run under ``prefix``), API client and
+    ``chats`` warm chats."""
     settings = {"CHATD_MAX_CHATS_PER_ACQUIRE": str(per_acquire or chats)}
     with ExitStack() as stack:
         database_url = stack.enter_context(pg_database(pg_base)) if pg_base else None
         fake = stack.enter_context(fake_provider(home))
-        server = stack.enter_context(chatd_server(home, database_url, settings))
+        server = stack.enter_context(chatd_server(home, database_url, settings, prefix))
         # Under uvicorn's 5 s keep-alive: a connection the server is closing is never reused
         # (that race once failed a send with ReadError and lost its chat's turn).
         limits = httpx2.Limits(max_connections=CONCURRENT_REQUESTS, keepalive_expiry=2.0)
