@@ -28,43 +28,41 @@ Reproduce:
     CHATD_BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
         .venv/bin/python bench/stream.py --backends postgresql
 
-Measured on the 2-core development machine, 2026-11-29 (session 6), after the session-6
-changes; M = 200 at full speed, 500 at 50/s (10 s turns); N = 500 not run this time. This
-machine ran ~2.5x slower per core that day than in session 5 (the bare path, and a plain Python
-loop, alike), so compare ratios, not absolute figures, with older runs.
+Measured on the 2-core development machine, 2026-11-29 (session 7); M = 200 at full speed, 500
+at 50/s (10 s turns); N = 500 not run. Identical runs here move by 20-40% (the bare path at 10
+chats gave 27,000 to 46,000 deltas/s within the hour), so read one run's ratios as one sample;
+``bench/turn_instructions.py`` gives a per-turn figure that does not move.
 
     path          N  pace  deltas/s  p50 ms  p99 ms  steady p99  cpu s/1k  rss MiB
-    bare          1  full    17,708     4.8     4.9         4.9      0.05        -
-    bare          1  50/s        48     0.9     1.7         1.7      0.62        -
-    bare         10  full    15,925    29.4    65.4           -      0.03        -
-    bare         10  50/s       482     2.0     4.3         4.3      0.17        -
-    bare        100  full    14,735   265.2   684.3           -      0.03        -
-    bare        100  50/s     4,708    24.0    47.6        47.6      0.10        -
-    chatd/sqlite  1  full    13,747     4.5     6.3         6.3      0.25      170
-    chatd/sqlite  1  50/s        48     1.4     2.6         2.6      0.82      170
-    chatd/sqlite 10  full    11,787    43.8    56.9           -      0.14      172
-    chatd/sqlite 10  50/s       475     2.8     5.9         5.4      0.31      174
-    chatd/sqlite 100 full     8,074    70.5   105.5           -      0.15      181
-    chatd/sqlite 100 50/s     4,159     5.9    93.8        27.1      0.21      206
-    chatd/pg      1  full    14,571     3.7     5.3         5.3      0.35      177
-    chatd/pg      1  50/s        48     1.4     2.4         2.4      0.94      177
-    chatd/pg     10  full     6,114    11.7    24.6           -      0.25      179
-    chatd/pg     10  50/s       471     2.7     6.4         6.1      0.37      181
-    chatd/pg    100  full     4,190    13.1    43.9           -      0.28      187
-    chatd/pg    100  50/s     3,302     9.1    75.9        51.6      0.28      212
+    bare          1  full    25,708     3.3     4.8         4.8      0.10        -
+    bare          1  50/s        49     0.6     3.1         3.1      0.44        -
+    bare         10  full    39,082     6.8    10.7           -      0.03        -
+    bare         10  50/s       490     0.6     4.7         4.8      0.10        -
+    bare        100  full    37,055    51.5   136.3           -      0.02        -
+    bare        100  50/s     4,817     2.2    58.2        58.2      0.06        -
+    chatd/sqlite  1  full    24,321     5.3     6.6         6.6      0.10      170
+    chatd/sqlite  1  50/s        49     1.0     5.0         5.0      0.70      170
+    chatd/sqlite 10  full    22,585    27.1    31.9           -      0.08      172
+    chatd/sqlite 10  50/s       489     0.6     6.6         5.4      0.25      174
+    chatd/sqlite 100 full    17,461    33.4    72.8           -      0.07      181
+    chatd/sqlite 100 50/s     4,481     1.3    33.0        27.7      0.12      207
+    chatd/pg      1  full    25,597     4.2     4.7         4.7      0.10      177
+    chatd/pg      1  50/s        49     0.9     4.7         4.7      0.70      178
+    chatd/pg     10  full    12,601     7.7    12.6           -      0.13      180
+    chatd/pg     10  50/s       490     0.6     6.2         6.3      0.24      182
+    chatd/pg    100  full     7,227    11.1    34.7           -      0.15      189
+    chatd/pg    100  50/s     4,123     1.3    39.3        12.4      0.16      214
 
-No delta was lost. Full-speed throughput against the bare path: SQLite 78% / 74% / 55% at
-1 / 10 / 100 chats; PostgreSQL 82% / 38% / 28% (each PostgreSQL statement is a round trip
-through psycopg and a greenlet, ~2x SQLite's per-turn CPU). At 100 x 50/s (5,000 deltas/s
-asked) the server saturated on this slow machine: SQLite delivered 4,159/s (88%), with a
-steady p99 below the bare path's own (27 vs 48 ms) but an overall p99 of 94 ms; on a faster
-day (session 5) the same case kept up with all 5,000/s at a steady p99 of 4.8 ms.
+No delta was lost. Full-speed throughput against the bare path in this run: SQLite 95% / 58% /
+47% at 1 / 10 / 100 chats, PostgreSQL 100% / 32% / 20%; two more runs of 10 and 100 chats the
+same hour gave SQLite 61-98% / 59-75% and PostgreSQL 29-84% / 20-28%. At 100 x 50/s both added
+no p99 to the bare path's own (SQLite delivered 4,481 of 5,000 deltas/s asked, 93% of the bare
+path; PostgreSQL 86%, its turns starting and ending in bursts). A turn costs the server ~32 M
+instructions on SQLite and ~42 M on PostgreSQL, but ~2x the CPU seconds on PostgreSQL: each of
+its ~55 round trips per turn (statements, BEGIN, COMMIT) is a socket wait and a wake-up.
 
-Same day, same machine, the code as session 6 found it (SQLite): 1 / 10 / 100 chats at full
-speed 13,844 / 8,316 / 5,832 deltas/s (100 chats: 33% of the bare path against 55% now),
-100 x 50/s 3,710 deltas/s. Server CPU per turn (``--chats 100 --pacings full --deltas 1``,
-cpu column = ms per turn): ~36 -> ~21 ms; per delta (``--deltas 2000``, 100 chats):
-18,200 -> ~27,000 deltas/s, 0.055 -> 0.035 cpu s/1k.
+Session 6 (same machine class, a slower day), for comparison: SQLite 78% / 74% / 55%,
+PostgreSQL 82% / 38% / 28% of the bare path at 1 / 10 / 100 chats.
 
 History (100 chats, SQLite): at the start of session 5, 100 x 50/s delivered 2,239 of 5,000
 deltas/s (p99 404 ms, 0.53 cpu s/1k) and 100 at full speed 4,986 deltas/s; session 5 ended at
