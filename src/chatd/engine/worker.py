@@ -267,8 +267,6 @@ class Worker:
         running = self._running.get(event.chat_id)
         if running is None or event.status.status not in _STOPPING:
             return
-        if running.turn is not None and running.turn.done():
-            return  # finishing (this is likely its own announcement): nothing left to stop
         if running.ctx.stop_reason is None:
             task = asyncio.create_task(self._stop_if_taken(running))
             self._background.add(task)
