@@ -9,8 +9,7 @@ One :class:`Worker` per replica. Three loops run while it is started:
 * stale recovery: at start and every ``stale_recovery_interval``, for chats whose worker died.
 
 The control channel is a hub listener: a ``status`` event of ``waiting``, ``pending`` or
-``error`` for a chat this worker runs stops its turn (``StopReason.interrupted``) once the
-chat's row confirms it no longer runs here (see :meth:`Worker._stop_if_taken`). Stopping
+``error`` for a chat this worker runs stops its turn (``StopReason.interrupted``). Stopping
 means setting ``ctx.stop_reason`` and cancelling the turn task; the turn persists what it has
 and returns, and the finishing transaction (:func:`~chatd.store.worker_state.finish_turn`)
 decides the chat's next status under the row lock.
@@ -38,6 +37,7 @@ from chatd.sdk.chats import ChatErrorKind, ChatStatus
 from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType, ChatStreamStatus
 from chatd.settings import Settings
 from chatd.store import worker_state
+from chatd.store.chats import get_chat_row
 from chatd.store.db import Clock, Database
 
 log = structlog.get_logger(__name__)
@@ -192,50 +192,33 @@ class Worker:
     async def _acquire_once(self) -> None:
         for running in self._running.values():
             running.excluded = True
-        claimed: list[TurnContext] = []
-        try:
-            async with self.db.write() as conn:
-                rows = await worker_state.acquire_chats(
-                    conn,
-                    self.now(),
-                    self.worker_id,
-                    self.settings.max_chats_per_acquire,
-                    exclude=set(self._running),
-                )
-                # Registered before the claim commits: any other change to these chats waits
-                # for that commit (row lock, or SQLite's writer lock) and announces itself
-                # after it, so the control channel sees every change made since the claim.
-                claimed = [self._register(row) for row in rows]
-        except BaseException:
-            for ctx in claimed:
-                self._running.pop(ctx.chat_id, None)
-            raise
+        async with self.db.write() as conn:
+            claimed = await worker_state.acquire_chats(
+                conn,
+                self.now(),
+                self.worker_id,
+                self.settings.max_chats_per_acquire,
+                exclude=set(self._running),
+            )
         if self._stopping.is_set():
-            for ctx in claimed:
-                self._running.pop(ctx.chat_id, None)
             async with self.db.write() as conn:
-                await worker_state.release_to_pending(
-                    conn, self.now(), [ctx.chat_id for ctx in claimed], self.worker_id
-                )
+                await worker_state.release_to_pending(conn, self.now(), claimed, self.worker_id)
             return
-        for ctx in claimed:
-            task = asyncio.create_task(self._process(ctx), name=f"chatd-chat-{ctx.chat_id}")
+        for chat_id in claimed:
+            ctx = TurnContext(
+                chat_id=chat_id,
+                worker_id=self.worker_id,
+                db=self.db,
+                hub=self.hub,
+                settings=self.settings,
+                client_factory=self.client_factory,
+                start_slot=StartSlot(self._start_places),
+            )
+            # Registered before any await, so the control channel already covers the chat.
+            self._running[chat_id] = _Running(ctx)
+            task = asyncio.create_task(self._process(ctx), name=f"chatd-chat-{chat_id}")
             self._chat_tasks.add(task)
             task.add_done_callback(self._chat_tasks.discard)
-
-    def _register(self, row: Mapping[Any, Any]) -> TurnContext:
-        ctx = TurnContext(
-            chat_id=row["id"],
-            worker_id=self.worker_id,
-            db=self.db,
-            hub=self.hub,
-            settings=self.settings,
-            client_factory=self.client_factory,
-            start_slot=StartSlot(self._start_places),
-            chat=row,
-        )
-        self._running[ctx.chat_id] = _Running(ctx)
-        return ctx
 
     async def _heartbeat_once(self) -> None:
         ids = set(self._running)
@@ -265,28 +248,7 @@ class Worker:
         if event.type != ChatStreamEventType.status or event.status is None:
             return
         running = self._running.get(event.chat_id)
-        if running is None or event.status.status not in _STOPPING:
-            return
-        if running.ctx.stop_reason is None:
-            task = asyncio.create_task(self._stop_if_taken(running))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
-
-    async def _stop_if_taken(self, running: _Running) -> None:
-        """A stopping status was announced for a chat this worker runs: stop the turn unless
-        the row still says it runs here.
-
-        Announcements come after their commit, so one can arrive late: a message sent just
-        before this worker claimed the chat announces ``pending`` after the claim. The row,
-        read after the announcement, tells a late one (still running here) from a real one.
-        """
-        try:
-            async with self.db.read() as conn:
-                still_mine = await worker_state.runs_on(conn, running.ctx.chat_id, self.worker_id)
-        except Exception:
-            log.exception("control channel check failed", chat_id=str(running.ctx.chat_id))
-            still_mine = False
-        if not still_mine:
+        if running is not None and event.status.status in _STOPPING:
             running.stop(StopReason.interrupted)
 
     # ---- one chat ----------------------------------------------------------------------------
@@ -299,7 +261,10 @@ class Worker:
         try:
             if ctx.start_slot is not None:
                 await ctx.start_slot.take()
-            if ctx.stop_reason is None:
+            # A change committed between the claim and the registration was not seen by the
+            # control channel: re-read the row before announcing the turn.
+            ctx.chat = await self._claimed_row(chat_id)
+            if ctx.chat is not None and ctx.stop_reason is None:
                 self.hub.publish(_running_status(chat_id))
                 self._background_task(_title_task(ctx))
                 running.turn = asyncio.create_task(self._guarded_turn(ctx))
@@ -334,6 +299,14 @@ class Worker:
             if await worker_state.still_finished(conn, chat_id, finished.status):
                 return finished.outbox
         return finished.without_status()
+
+    async def _claimed_row(self, chat_id: uuid.UUID) -> Mapping[Any, Any] | None:
+        """The chat's row if it is still running on this worker, else None."""
+        async with self.db.read() as conn:
+            row = await get_chat_row(conn, chat_id)
+        if row is None or row["status"] != ChatStatus.running or row["worker_id"] != self.worker_id:
+            return None
+        return row
 
     async def _guarded_turn(self, ctx: TurnContext) -> TurnOutcome:
         """Run the turn; an unexpected failure becomes an ``error`` outcome (like a panic)."""

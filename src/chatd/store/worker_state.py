@@ -30,7 +30,7 @@ from chatd.sdk.events import (
     ChatWatchEventKind,
 )
 from chatd.store import messages as mq
-from chatd.store.chats import CHAT_WITH_OWNER, UPDATE_CHAT, lock_chat
+from chatd.store.chats import UPDATE_CHAT, lock_chat
 from chatd.store.tables import chats
 from chatd.store.tool_calls import interrupt_pending_calls
 from chatd.store.transition_steps import (
@@ -87,12 +87,6 @@ async def still_finished(conn: AsyncConnection, chat_id: uuid.UUID, status: Chat
     return row is not None and row.status == status and row.worker_id is None
 
 
-async def runs_on(conn: AsyncConnection, chat_id: uuid.UUID, worker_id: uuid.UUID) -> bool:
-    """The chat is running on this worker."""
-    row = (await conn.execute(_STATUS_AND_WORKER, {"chat_id": chat_id})).first()
-    return row is not None and row.status == ChatStatus.running and row.worker_id == worker_id
-
-
 async def acquire_chats(
     conn: AsyncConnection,
     now: dt.datetime,
@@ -100,10 +94,9 @@ async def acquire_chats(
     limit: int,
     *,
     exclude: Collection[uuid.UUID] = (),
-) -> list[Row]:
+) -> list[uuid.UUID]:
     """T2: claim up to ``limit`` pending, unarchived chats, oldest ``updated_at`` first.
 
-    Returns the claimed rows as they are now (with the owner fields, as ``get_chat_row``).
     ``exclude``: chats this worker is still finishing (never claimed twice by one worker).
     """
     candidates = (
@@ -127,12 +120,7 @@ async def acquire_chats(
         )
         .returning(chats.c.id)
     )
-    claimed = [r.id for r in rows]
-    if not claimed:
-        return []
-    found = await conn.execute(CHAT_WITH_OWNER.where(chats.c.id.in_(claimed)))
-    by_id = {row.id: row._mapping for row in found}
-    return [by_id[chat_id] for chat_id in claimed]
+    return [r.id for r in rows]
 
 
 async def heartbeat(
