@@ -28,10 +28,12 @@ Reproduce:
     CHATD_BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
         .venv/bin/python bench/stream.py --backends postgresql
 
-Measured on the 2-core development machine, 2026-11-29 (session 7); M = 200 at full speed, 500
-at 50/s (10 s turns); N = 500 not run. Identical runs here move by 20-40% (the bare path at 10
-chats gave 27,000 to 46,000 deltas/s within the hour), so read one run's ratios as one sample;
-``bench/turn_instructions.py`` gives a per-turn figure that does not move.
+Measured on the 2-core development machine, 2026-11-29 (session 7), with a worker change that
+was reverted later that session (one read transaction per turn fewer, ~1 M instructions, within
+this table's noise); M = 200 at full speed, 500 at 50/s (10 s turns); N = 500 not run.
+Identical runs here move by 20-40% (the bare path at 10 chats gave 27,000 to 46,000 deltas/s
+within the hour), so read one run's ratios as one sample; ``bench/turn_instructions.py`` gives
+a per-turn figure that does not move.
 
     path          N  pace  deltas/s  p50 ms  p99 ms  steady p99  cpu s/1k  rss MiB
     bare          1  full    25,708     3.3     4.8         4.8      0.10        -

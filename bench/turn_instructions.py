@@ -19,12 +19,13 @@ Reproduce (valgrind from Debian's package; ~1 minute per backend):
 Measured 2026-11-29 (session 7), 10 chats, 1 delta per reply; repeated runs agree within ~1%
 on PostgreSQL and ~5% on SQLite (timing still moves a few wake-ups):
 
-    backend      code                                   M instructions per turn
-    sqlite       session start (81f99c3)                33.7-35.3
-    sqlite       session end                            31.8-33.1
-    postgresql   session start (psycopg)                43.5-43.6
-    postgresql   session end (psycopg)                  42.3-42.7
-    postgresql   session start, asyncpg driver (trial)  37.5
+    backend      code                                            M instructions per turn
+    sqlite       session start (81f99c3)                         32.8-33.4
+    sqlite       session end (turn summary in one read)          33.6
+    postgresql   session start (psycopg)                         43.2-44.3
+    postgresql   session end (psycopg)                           43.9
+    postgresql   with a claim that skips the per-turn re-read    42.2-42.3 (reverted)
+    postgresql   session start, asyncpg driver (trial)           37.5
 """
 
 from __future__ import annotations
