@@ -59,8 +59,8 @@ No delta was lost. Full-speed throughput against the bare path in this run: SQLi
 47% at 1 / 10 / 100 chats, PostgreSQL 100% / 32% / 20%; two more runs of 10 and 100 chats the
 same hour gave SQLite 61-98% / 59-75% and PostgreSQL 29-84% / 20-28%. At 100 x 50/s both added
 no p99 to the bare path's own (SQLite delivered 4,481 of 5,000 deltas/s asked, 93% of the bare
-path; PostgreSQL 86%, its turns starting and ending in bursts). A turn costs the server ~32 M
-instructions on SQLite and ~42 M on PostgreSQL, but ~2x the CPU seconds on PostgreSQL: each of
+path; PostgreSQL 86%, its turns starting and ending in bursts). A turn costs the server ~33 M
+instructions on SQLite and ~44 M on PostgreSQL, but ~2x the CPU seconds on PostgreSQL: each of
 its ~55 round trips per turn (statements, BEGIN, COMMIT) is a socket wait and a wake-up.
 
 Session 6 (same machine class, a slower day), for comparison: SQLite 78% / 74% / 55%,
