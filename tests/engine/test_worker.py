@@ -9,7 +9,9 @@ import pytest
 
 from chatd.engine.types import OutcomeKind, StopReason, TurnContext, TurnOutcome
 from chatd.events.hub import EventHub
+from chatd.sdk.chats import ChatStatus
 from chatd.settings import Settings
+from chatd.store.chat_state import NewUserMessage, SendOptions, send_message
 from chatd.store.db import Database
 from chatd.store.messages import visible_messages
 from tests.engine.worker_support import (
@@ -20,6 +22,7 @@ from tests.engine.worker_support import (
     fast,
     running_worker,
     set_columns,
+    text_part,
     text_turn,
     wait_status,
     wait_until,
@@ -131,6 +134,38 @@ async def test_interrupt_stops_the_turn_and_keeps_the_partial_message(
     row = await chat_row(db, chat_id)
     assert (row["status"], row["worker_id"]) == ("waiting", None)
     assert (await texts(db, chat_id))[-1] == ("assistant", "half an ans")
+
+
+async def test_a_status_written_before_the_claim_but_announced_after_it_does_not_stop_the_turn(
+    db: Database, hub: EventHub, settings: Settings, api: Api, admin: ApiUser, model: uuid.UUID
+) -> None:
+    """A send commits (chat -> pending) and the worker claims the chat before the send's
+    ``pending`` is published: that late announcement must not stop the fresh turn."""
+    chat_id = await make_chat(db, admin, model)
+    await set_columns(db, chat_id, status="waiting")
+    entered = asyncio.Event()
+    turns = Turns(blocking_turn("still going", entered=entered))
+    async with running_worker(db, hub, fast(settings, acquire_interval=3600), turns) as worker:
+        async with db.write() as conn:
+            new = NewUserMessage(author_id=admin.id, content=[text_part("again")])
+            _, late = await send_message(conn, db.now(), chat_id, new, SendOptions())
+        hub.worker_wakeup.set()  # the claim comes from the worker's own tick, not the send
+        await entered.wait()
+        assert [e.status.status for e in late.stream if e.status] == [ChatStatus.pending]
+        hub.publish(late)
+        assert turns.contexts[chat_id].stop_reason is None
+        assert worker.running_chats == {chat_id}
+
+        # A status written after the claim stops it as before.
+        r = await api.request("POST", f"{CHATS}/{chat_id}/interrupt", admin)
+        assert r.status_code == 200 and r.json()["status"] == "waiting"
+
+        async def idle() -> bool:
+            return not worker.running_chats
+
+        await wait_until(idle)
+    assert turns.contexts[chat_id].stop_reason == StopReason.interrupted
+    assert (await texts(db, chat_id))[-2:] == [("user", "again"), ("assistant", "still going")]
 
 
 async def test_edit_during_the_turn_wins_and_the_chat_runs_again(

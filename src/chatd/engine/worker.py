@@ -9,7 +9,8 @@ One :class:`Worker` per replica. Three loops run while it is started:
 * stale recovery: at start and every ``stale_recovery_interval``, for chats whose worker died.
 
 The control channel is a hub listener: a ``status`` event of ``waiting``, ``pending`` or
-``error`` for a chat this worker runs stops its turn (``StopReason.interrupted``). Stopping
+``error`` for a chat this worker runs stops its turn (``StopReason.interrupted``), unless the
+event was written before the claim (see :meth:`Worker._on_stream_event`). Stopping
 means setting ``ctx.stop_reason`` and cancelling the turn task; the turn persists what it has
 and returns, and the finishing transaction (:func:`~chatd.store.worker_state.finish_turn`)
 decides the chat's next status under the row lock.
@@ -31,7 +32,7 @@ from chatd.engine import titles
 from chatd.engine.models import ClientFactory
 from chatd.engine.types import OutcomeKind, StartSlot, StopReason, TurnContext, TurnOutcome
 from chatd.events.hub import EventHub
-from chatd.events.outbox import Outbox
+from chatd.events.outbox import Outbox, next_stamp
 from chatd.llm.types import ClassifiedError
 from chatd.sdk.chats import ChatErrorKind, ChatStatus
 from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType, ChatStreamStatus
@@ -62,6 +63,8 @@ async def _default_run_turn(ctx: TurnContext) -> TurnOutcome:
 @dataclass
 class _Running:
     ctx: TurnContext
+    # next_stamp() inside the claiming transaction (see Outbox.stamp).
+    claim_stamp: int
     turn: asyncio.Task[TurnOutcome] | None = None
     # An acquire ran while this chat was registered and so could not claim it again.
     excluded: bool = False
@@ -200,6 +203,7 @@ class Worker:
                 self.settings.max_chats_per_acquire,
                 exclude=set(self._running),
             )
+            claim_stamp = next_stamp()
         if self._stopping.is_set():
             async with self.db.write() as conn:
                 await worker_state.release_to_pending(conn, self.now(), claimed, self.worker_id)
@@ -215,7 +219,7 @@ class Worker:
                 start_slot=StartSlot(self._start_places),
             )
             # Registered before any await, so the control channel already covers the chat.
-            self._running[chat_id] = _Running(ctx)
+            self._running[chat_id] = _Running(ctx, claim_stamp)
             task = asyncio.create_task(self._process(ctx), name=f"chatd-chat-{chat_id}")
             self._chat_tasks.add(task)
             task.add_done_callback(self._chat_tasks.discard)
@@ -244,12 +248,18 @@ class Worker:
 
     # ---- the control channel -----------------------------------------------------------------
 
-    def _on_stream_event(self, event: ChatStreamEvent) -> None:
+    def _on_stream_event(self, event: ChatStreamEvent, stamp: int) -> None:
         if event.type != ChatStreamEventType.status or event.status is None:
             return
         running = self._running.get(event.chat_id)
-        if running is not None and event.status.status in _STOPPING:
-            running.stop(StopReason.interrupted)
+        if running is None or event.status.status not in _STOPPING:
+            return
+        # Events are published after their commit, so a status written before the claim can
+        # arrive after it: the send that made the chat pending, say. Its stamp, taken under
+        # the row lock the claim then waited for, is older than the claim's.
+        if 0 < stamp < running.claim_stamp:
+            return
+        running.stop(StopReason.interrupted)
 
     # ---- one chat ----------------------------------------------------------------------------
 

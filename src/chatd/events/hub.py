@@ -25,7 +25,8 @@ from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType, ChatStreamRet
 
 DEFAULT_QUEUE_SIZE = 4096
 MAX_BUFFERED_PARTS = 10_000
-StreamListener = Callable[[ChatStreamEvent], None]
+# Called with each durable stream event and its outbox's stamp (see Outbox.stamp).
+StreamListener = Callable[[ChatStreamEvent, int], None]
 
 
 @dataclass
@@ -51,7 +52,7 @@ class EventHub:
     def publish(self, outbox: Outbox) -> None:
         for event in outbox.stream:
             refresh = outbox.history_refresh and event.type == ChatStreamEventType.message
-            self._deliver(Delivery(event, refresh))
+            self._deliver(Delivery(event, refresh), outbox.stamp)
         for owner_id, watch_event in outbox.watch:
             watch_delivery = Delivery(watch_event)
             for wsub in self._owners.get(owner_id, ()):
@@ -59,7 +60,7 @@ class EventHub:
         if outbox.wake_workers:
             self.worker_wakeup.set()
 
-    def _deliver(self, delivery: Delivery[ChatStreamEvent]) -> None:
+    def _deliver(self, delivery: Delivery[ChatStreamEvent], stamp: int = 0) -> None:
         event = delivery.item
         turn = self._turns.get(event.chat_id)
         if turn is not None and event.type in (
@@ -70,10 +71,10 @@ class EventHub:
         for sub in self._chats.get(event.chat_id, ()):
             sub.offer(delivery)
         for listener in self._listeners:
-            listener(event)
+            listener(event, stamp)
 
     def add_listener(self, listener: StreamListener) -> None:
-        """Called with every stream event published here (the worker's control channel)."""
+        """Called with every durable stream event published here (the worker's control channel)."""
         self._listeners.append(listener)
 
     def remove_listener(self, listener: StreamListener) -> None:

@@ -135,7 +135,7 @@ async def set_archived(
     outbox = Outbox()
     for chat in after:
         if chat.id in stopped:
-            outbox.stream.append(
+            outbox.add_status(
                 ChatStreamEvent(
                     type=ChatStreamEventType.status,
                     chat_id=chat.id,

@@ -116,7 +116,7 @@ async def publish_status(
 ) -> Chat:
     """Stream ``status`` and (when ``watch``) watch ``status_change`` with the current row."""
     chat = await current_chat(conn, chat_id)
-    outbox.stream.append(
+    outbox.add_status(
         ChatStreamEvent(
             type=ChatStreamEventType.status,
             chat_id=chat_id,
