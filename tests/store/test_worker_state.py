@@ -43,7 +43,8 @@ def ago(seconds: float) -> dt.datetime:
 
 async def claim(db: Database, limit: int = 10, worker: uuid.UUID = ME) -> list[uuid.UUID]:
     async with db.write() as conn:
-        return await ws.acquire_chats(conn, db.now(), worker, limit)
+        rows = await ws.acquire_chats(conn, db.now(), worker, limit)
+    return [row["id"] for row in rows]
 
 
 async def finish(db: Database, chat_id: uuid.UUID, outcome: TurnOutcome) -> ws.Finished:
@@ -87,10 +88,14 @@ async def test_claims_oldest_pending_first_and_skips_archived_and_idle(
     await set_columns(db, ids[0], archived=True)
     await set_columns(db, ids[1], status="waiting")
 
-    assert await claim(db, limit=1) == [ids[2]]
+    async with db.write() as conn:
+        (claimed,) = await ws.acquire_chats(conn, db.now(), ME, 1)
     row = await chat_row(db, ids[2])
-    assert (row["status"], row["worker_id"]) == ("running", ME)
+    assert (row["id"], row["status"], row["worker_id"]) == (ids[2], "running", ME)
     assert row["started_at"] == row["heartbeat_at"] == row["updated_at"]
+    # The claim hands back the row as committed, with the owner fields a Chat needs.
+    assert {k: claimed[k] for k in row.keys()} == dict(row)
+    assert claimed["owner_username"] == owner.username and "owner_name" in claimed
     assert await claim(db) == [ids[3]]
     assert await claim(db) == []
 

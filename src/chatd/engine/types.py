@@ -84,5 +84,5 @@ class TurnContext:
     sleep: Sleep = asyncio.sleep
     # The turn's place among the turns starting at once; freed when its model call goes out.
     start_slot: StartSlot | None = None
-    # The chat row as the worker read it when it announced the turn (None: the turn reads it).
+    # The chat row as the worker claimed it (None: the turn reads it).
     chat: Mapping[Any, Any] | None = None

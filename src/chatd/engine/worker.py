@@ -38,7 +38,6 @@ from chatd.sdk.chats import ChatErrorKind, ChatStatus
 from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType, ChatStreamStatus
 from chatd.settings import Settings
 from chatd.store import worker_state
-from chatd.store.chats import get_chat_row
 from chatd.store.db import Clock, Database
 
 log = structlog.get_logger(__name__)
@@ -195,34 +194,53 @@ class Worker:
     async def _acquire_once(self) -> None:
         for running in self._running.values():
             running.excluded = True
-        async with self.db.write() as conn:
-            claimed = await worker_state.acquire_chats(
-                conn,
-                self.now(),
-                self.worker_id,
-                self.settings.max_chats_per_acquire,
-                exclude=set(self._running),
-            )
-            claim_stamp = next_stamp()
-        if self._stopping.is_set():
+        claimed: list[TurnContext] = []
+        try:
             async with self.db.write() as conn:
-                await worker_state.release_to_pending(conn, self.now(), claimed, self.worker_id)
+                rows = await worker_state.acquire_chats(
+                    conn,
+                    self.now(),
+                    self.worker_id,
+                    self.settings.max_chats_per_acquire,
+                    exclude=set(self._running),
+                )
+                # Registered before the claim commits: a change to these chats made after the
+                # claim waits for its commit (row lock, or SQLite's writer lock), so the control
+                # channel hears of it; one made before is older than this stamp.
+                claim_stamp = next_stamp()
+                claimed = [self._register(row, claim_stamp) for row in rows]
+        except BaseException:
+            self._unregister(claimed)
+            raise
+        if self._stopping.is_set():
+            self._unregister(claimed)
+            async with self.db.write() as conn:
+                await worker_state.release_to_pending(
+                    conn, self.now(), [ctx.chat_id for ctx in claimed], self.worker_id
+                )
             return
-        for chat_id in claimed:
-            ctx = TurnContext(
-                chat_id=chat_id,
-                worker_id=self.worker_id,
-                db=self.db,
-                hub=self.hub,
-                settings=self.settings,
-                client_factory=self.client_factory,
-                start_slot=StartSlot(self._start_places),
-            )
-            # Registered before any await, so the control channel already covers the chat.
-            self._running[chat_id] = _Running(ctx, claim_stamp)
-            task = asyncio.create_task(self._process(ctx), name=f"chatd-chat-{chat_id}")
+        for ctx in claimed:
+            task = asyncio.create_task(self._process(ctx), name=f"chatd-chat-{ctx.chat_id}")
             self._chat_tasks.add(task)
             task.add_done_callback(self._chat_tasks.discard)
+
+    def _register(self, row: Mapping[Any, Any], claim_stamp: int) -> TurnContext:
+        ctx = TurnContext(
+            chat_id=row["id"],
+            worker_id=self.worker_id,
+            db=self.db,
+            hub=self.hub,
+            settings=self.settings,
+            client_factory=self.client_factory,
+            start_slot=StartSlot(self._start_places),
+            chat=row,
+        )
+        self._running[ctx.chat_id] = _Running(ctx, claim_stamp)
+        return ctx
+
+    def _unregister(self, claimed: list[TurnContext]) -> None:
+        for ctx in claimed:
+            self._running.pop(ctx.chat_id, None)
 
     async def _heartbeat_once(self) -> None:
         ids = set(self._running)
@@ -271,10 +289,7 @@ class Worker:
         try:
             if ctx.start_slot is not None:
                 await ctx.start_slot.take()
-            # A change committed between the claim and the registration was not seen by the
-            # control channel: re-read the row before announcing the turn.
-            ctx.chat = await self._claimed_row(chat_id)
-            if ctx.chat is not None and ctx.stop_reason is None:
+            if ctx.stop_reason is None:
                 self.hub.publish(_running_status(chat_id))
                 self._background_task(_title_task(ctx))
                 running.turn = asyncio.create_task(self._guarded_turn(ctx))
@@ -309,14 +324,6 @@ class Worker:
             if await worker_state.still_finished(conn, chat_id, finished.status):
                 return finished.outbox
         return finished.without_status()
-
-    async def _claimed_row(self, chat_id: uuid.UUID) -> Mapping[Any, Any] | None:
-        """The chat's row if it is still running on this worker, else None."""
-        async with self.db.read() as conn:
-            row = await get_chat_row(conn, chat_id)
-        if row is None or row["status"] != ChatStatus.running or row["worker_id"] != self.worker_id:
-            return None
-        return row
 
     async def _guarded_turn(self, ctx: TurnContext) -> TurnOutcome:
         """Run the turn; an unexpected failure becomes an ``error`` outcome (like a panic)."""

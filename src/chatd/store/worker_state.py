@@ -30,7 +30,7 @@ from chatd.sdk.events import (
     ChatWatchEventKind,
 )
 from chatd.store import messages as mq
-from chatd.store.chats import UPDATE_CHAT, lock_chat
+from chatd.store.chats import CHAT_WITH_OWNER, UPDATE_CHAT, lock_chat
 from chatd.store.tables import chats
 from chatd.store.tool_calls import interrupt_pending_calls
 from chatd.store.transition_steps import (
@@ -94,9 +94,10 @@ async def acquire_chats(
     limit: int,
     *,
     exclude: Collection[uuid.UUID] = (),
-) -> list[uuid.UUID]:
+) -> list[Row]:
     """T2: claim up to ``limit`` pending, unarchived chats, oldest ``updated_at`` first.
 
+    Returns the claimed rows as they are now (with the owner fields, as ``get_chat_row``).
     ``exclude``: chats this worker is still finishing (never claimed twice by one worker).
     """
     candidates = (
@@ -120,7 +121,12 @@ async def acquire_chats(
         )
         .returning(chats.c.id)
     )
-    return [r.id for r in rows]
+    claimed = [r.id for r in rows]
+    if not claimed:
+        return []
+    found = await conn.execute(CHAT_WITH_OWNER.where(chats.c.id.in_(claimed)))
+    by_id = {row.id: row._mapping for row in found}
+    return [by_id[chat_id] for chat_id in claimed]
 
 
 async def heartbeat(
