@@ -9,9 +9,9 @@ import uuid
 import pytest
 
 from chatd.events.cursor import MessageCursor
-from chatd.events.delivery import Delivery
-from chatd.events.hub import EventHub
-from chatd.events.outbox import Outbox
+from chatd.events.delivery import Delivery, Subscription
+from chatd.events.hub import STATUS_STAMPS_KEPT, EventHub
+from chatd.events.outbox import Outbox, next_stamp
 from chatd.events.snapshot import FRAME_LIMIT, frames
 from chatd.sdk.chats import ChatMessage, ChatMessageRole, ChatStatus
 from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType, ChatStreamStatus
@@ -109,3 +109,53 @@ async def test_a_waiting_writer_wakes_for_an_event_and_for_its_lag() -> None:
         hub.publish(Outbox(stream=[message(2), message(3), message(4)]))  # one too many
         assert await asyncio.wait_for(waiting, 5) is None
         assert sub.lagged and sub.drain() == []
+
+
+def status_outbox(status: ChatStatus, stamp: int) -> Outbox:
+    event = ChatStreamEvent(
+        type=ChatStreamEventType.status, chat_id=CHAT, status=ChatStreamStatus(status=status)
+    )
+    return Outbox(stream=[event, message(stamp)], stamp=stamp)
+
+
+def seen(sub: Subscription[ChatStreamEvent]) -> list[str]:
+    return [
+        f"status:{e.status.status}" if e.status else f"message:{e.message.id}"
+        for e in sub.drain()
+        if e.status or e.message
+    ]
+
+
+async def test_a_status_older_than_one_published_is_dropped_with_its_other_events_kept() -> None:
+    hub = EventHub()
+    heard: list[tuple[str, int]] = []
+    hub.add_listener(lambda e, stamp: heard.append((str(e.type), stamp)))
+    with hub.chat(CHAT) as sub:
+        hub.publish(status_outbox(ChatStatus.pending, 5))
+        hub.publish(status_outbox(ChatStatus.running, 7))
+        hub.publish(status_outbox(ChatStatus.waiting, 6))  # committed before 7, published after
+        hub.publish(status_outbox(ChatStatus.waiting, 8))
+        hub.publish(Outbox(stream=[status()]))  # unstamped (built outside a transaction)
+        assert seen(sub) == [
+            "status:pending",
+            "message:5",
+            "status:running",
+            "message:7",
+            "message:6",
+            "status:waiting",
+            "message:8",
+            "status:pending",
+        ]
+    assert ("status", 6) not in heard and ("status", 7) in heard and ("status", 0) in heard
+
+
+async def test_status_stamps_are_remembered_for_a_bounded_number_of_chats() -> None:
+    hub = EventHub()
+    for _ in range(STATUS_STAMPS_KEPT + 10):
+        other = ChatStreamEvent(
+            type=ChatStreamEventType.status,
+            chat_id=uuid.uuid4(),
+            status=ChatStreamStatus(status=ChatStatus.running),
+        )
+        hub.publish(Outbox(stream=[other], stamp=next_stamp()))
+    assert len(hub._status_stamps) == STATUS_STAMPS_KEPT

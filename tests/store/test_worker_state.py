@@ -10,9 +10,17 @@ import pytest
 import sqlalchemy as sa
 
 from chatd.engine.types import OutcomeKind, TurnOutcome
-from chatd.events.outbox import Outbox
+from chatd.events.hub import EventHub
+from chatd.events.outbox import Outbox, next_stamp
 from chatd.llm.types import ClassifiedError, ToolCallContent
-from chatd.sdk.chats import ChatErrorKind, ChatMessagePart, ChatMessagePartType, parts_json
+from chatd.sdk.chats import (
+    ChatErrorKind,
+    ChatMessagePart,
+    ChatMessagePartType,
+    ChatStatus,
+    parts_json,
+)
+from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType, ChatStreamStatus
 from chatd.settings import Settings
 from chatd.store import worker_state as ws
 from chatd.store.db import Database
@@ -353,20 +361,31 @@ async def test_shutdown_outcome_returns_the_chat_to_pending(
     assert users_messages == 1
 
 
-async def test_status_events_are_dropped_once_the_chat_moved_on(
+async def test_a_finish_announced_after_a_newer_status_keeps_its_events_but_not_its_status(
     db: Database, owner: ApiUser, model: uuid.UUID
 ) -> None:
-    """§3.2 step 5: after the commit, a newer change has announced its own status."""
+    """§3.2 step 5: the chat moved on (claimed again) and that was announced before the
+    finish's own events; clients get the finish's message and queue, not its stale status."""
     chat_id = await make_chat(db, owner, model)
     await claim(db)
     await queue_message(db, chat_id, "queued")
     finished = await finish(db, chat_id, TurnOutcome(kind=OutcomeKind.done))
-    assert finished.status is not None
-    async with db.read() as conn:
-        assert await ws.still_finished(conn, chat_id, finished.status)
-    await claim(db)
-    async with db.read() as conn:
-        assert not await ws.still_finished(conn, chat_id, finished.status)
-    rest = finished.without_status()
-    assert labels(rest) == ["message:user", "queue:0"]
-    assert rest.watch == [] and rest.wake_workers
+    assert finished.status == "pending" and finished.outbox.stamp > 0
+    assert labels(finished.outbox) == ["message:user", "queue:0", "status:pending"]
+    assert watch_kinds(finished.outbox) == ["status_change:pending"]
+    async with db.write() as conn:
+        await ws.acquire_chats(conn, db.now(), OTHER, 1)
+        claim_stamp = next_stamp()
+    running = ChatStreamEvent(
+        type=ChatStreamEventType.status,
+        chat_id=chat_id,
+        status=ChatStreamStatus(status=ChatStatus.running),
+    )
+    hub = EventHub()
+    with hub.chat(chat_id) as stream, hub.owner(owner.id) as watch:
+        hub.publish(Outbox(stream=[running], stamp=claim_stamp))
+        hub.publish(finished.outbox)
+        streamed = [label(event) for event in stream.drain()]
+        watched = watch.drain()
+    assert streamed == ["status:running", "message:user", "queue:0"]
+    assert watched == []

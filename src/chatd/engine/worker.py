@@ -290,7 +290,7 @@ class Worker:
             if ctx.start_slot is not None:
                 await ctx.start_slot.take()
             if ctx.stop_reason is None:
-                self.hub.publish(_running_status(chat_id))
+                self.hub.publish(_running_status(chat_id, running.claim_stamp))
                 self._background_task(_title_task(ctx))
                 running.turn = asyncio.create_task(self._guarded_turn(ctx))
                 outcome = await _outcome_of(running.turn, ctx)
@@ -302,7 +302,7 @@ class Worker:
                 finished = await worker_state.finish_turn(
                     conn, self.now(), chat_id, self.worker_id, outcome
                 )
-            self.hub.publish(await self._current_events(chat_id, finished))
+            self.hub.publish(finished.outbox)
         except Exception:
             log.exception("finishing the turn failed", chat_id=str(chat_id))
             finished = worker_state.Finished(status=None)
@@ -315,15 +315,6 @@ class Worker:
                 self.hub.worker_wakeup.set()
         if finished.status is not None and running.turn is not None:
             self._background_task(_summary_task(ctx, finished.status, self._summary_places))
-
-    async def _current_events(self, chat_id: uuid.UUID, finished: worker_state.Finished) -> Outbox:
-        """§3.2 step 5: a change committed since the finish has announced its own status."""
-        if finished.status is None or not finished.outbox.stream:
-            return finished.outbox
-        async with self.db.read() as conn:
-            if await worker_state.still_finished(conn, chat_id, finished.status):
-                return finished.outbox
-        return finished.without_status()
 
     async def _guarded_turn(self, ctx: TurnContext) -> TurnOutcome:
         """Run the turn; an unexpected failure becomes an ``error`` outcome (like a panic)."""
@@ -374,14 +365,14 @@ def _stopped(ctx: TurnContext) -> TurnOutcome:
     return TurnOutcome(kind=OutcomeKind.interrupted)
 
 
-def _running_status(chat_id: uuid.UUID) -> Outbox:
-    """Stream ``status: running``; no watch event for running (§5.1 step 3)."""
+def _running_status(chat_id: uuid.UUID, claim_stamp: int) -> Outbox:
+    """Stream ``status: running``, as of the claim; no watch event for running (§5.1 step 3)."""
     event = ChatStreamEvent(
         type=ChatStreamEventType.status,
         chat_id=chat_id,
         status=ChatStreamStatus(status=ChatStatus.running),
     )
-    return Outbox(stream=[event])
+    return Outbox(stream=[event], stamp=claim_stamp)
 
 
 async def _title_task(ctx: TurnContext) -> None:

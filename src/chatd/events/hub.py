@@ -7,13 +7,19 @@ the parts it missed, and are never written to the database.
 
 Each event is wrapped once in a :class:`~chatd.events.delivery.Delivery` that every
 subscriber shares. Listeners (the worker's control channel) see durable events only, not parts.
+
+Outboxes are published after their commits, so two transactions on one chat can be published
+in the other order. A status announcement stamped older than one already published for its
+chat (:attr:`~chatd.events.outbox.Outbox.stamp`) is dropped, stream ``status`` and watch
+``status_change`` alike, so clients never end on a status the chat has left (§3.2 step 5); the
+outbox's other events still go out.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,10 +27,19 @@ from dataclasses import dataclass, field
 from chatd.events.delivery import Delivery, Delta, PartDelivery, Subscription
 from chatd.events.outbox import Outbox
 from chatd.sdk.chats import ChatMessagePart, ChatMessageRole
-from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType, ChatStreamRetry, ChatWatchEvent
+from chatd.sdk.events import (
+    ChatStreamEvent,
+    ChatStreamEventType,
+    ChatStreamRetry,
+    ChatWatchEvent,
+    ChatWatchEventKind,
+)
 
 DEFAULT_QUEUE_SIZE = 4096
 MAX_BUFFERED_PARTS = 10_000
+# Chats whose last published status stamp is remembered. Announcements are out of order only
+# within the moments between a commit and its publish, so the most recent few thousand suffice.
+STATUS_STAMPS_KEPT = 4096
 # Called with each durable stream event and its outbox's stamp (see Outbox.stamp).
 StreamListener = Callable[[ChatStreamEvent, int], None]
 
@@ -45,20 +60,46 @@ class EventHub:
         self._owners: dict[uuid.UUID, set[Subscription[ChatWatchEvent]]] = {}
         self._turns: dict[uuid.UUID, TurnState] = {}
         self._listeners: list[StreamListener] = []
+        self._status_stamps: OrderedDict[uuid.UUID, int] = OrderedDict()
         self.worker_wakeup = asyncio.Event()
 
     # ---- durable events ---------------------------------------------------------------------
 
     def publish(self, outbox: Outbox) -> None:
+        stale = self._stale_status_chats(outbox)
         for event in outbox.stream:
+            if event.type == ChatStreamEventType.status and event.chat_id in stale:
+                continue
             refresh = outbox.history_refresh and event.type == ChatStreamEventType.message
             self._deliver(Delivery(event, refresh), outbox.stamp)
         for owner_id, watch_event in outbox.watch:
+            kind = watch_event.kind
+            if kind == ChatWatchEventKind.status_change and watch_event.chat.id in stale:
+                continue
             watch_delivery = Delivery(watch_event)
             for wsub in self._owners.get(owner_id, ()):
                 wsub.offer(watch_delivery)
         if outbox.wake_workers:
             self.worker_wakeup.set()
+
+    def _stale_status_chats(self, outbox: Outbox) -> set[uuid.UUID]:
+        """The chats whose status in ``outbox`` is older than one already published; the
+        others are remembered with the outbox's stamp."""
+        stale: set[uuid.UUID] = set()
+        if not outbox.stamp:
+            return stale
+        stamps = self._status_stamps
+        for event in outbox.stream:
+            if event.type != ChatStreamEventType.status:
+                continue
+            if stamps.get(event.chat_id, 0) > outbox.stamp:
+                stale.add(event.chat_id)
+                continue
+            stamps[event.chat_id] = outbox.stamp
+            stamps.move_to_end(event.chat_id)
+            if len(stamps) > STATUS_STAMPS_KEPT:
+                stamps.popitem(last=False)
+        return stale
 
     def _deliver(self, delivery: Delivery[ChatStreamEvent], stamp: int = 0) -> None:
         event = delivery.item

@@ -52,10 +52,6 @@ _FINAL_STATUS = {
     OutcomeKind.requires_action: ChatStatus.requires_action,
 }
 _CLEAR_WORKER: dict[str, None] = {"worker_id": None, "started_at": None, "heartbeat_at": None}
-# Run after every turn: built once (see chatd.store.chats).
-_STATUS_AND_WORKER = sa.select(chats.c.status, chats.c.worker_id).where(
-    chats.c.id == sa.bindparam("chat_id")
-)
 
 
 @dataclass
@@ -67,24 +63,6 @@ class Finished:
 
     status: ChatStatus | None
     outbox: Outbox = field(default_factory=Outbox)
-
-    def without_status(self) -> Outbox:
-        """The events minus the status announcement (§3.2 step 5: the chat moved on)."""
-        return Outbox(
-            stream=[e for e in self.outbox.stream if e.type != ChatStreamEventType.status],
-            watch=[
-                (owner, e)
-                for owner, e in self.outbox.watch
-                if e.kind != ChatWatchEventKind.status_change
-            ],
-            wake_workers=self.outbox.wake_workers,
-        )
-
-
-async def still_finished(conn: AsyncConnection, chat_id: uuid.UUID, status: ChatStatus) -> bool:
-    """After the finishing commit: the chat still has the status it wrote, and no worker."""
-    row = (await conn.execute(_STATUS_AND_WORKER, {"chat_id": chat_id})).first()
-    return row is not None and row.status == status and row.worker_id is None
 
 
 async def acquire_chats(
