@@ -31,6 +31,11 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Any constant works; it only has to be the same for every replica.
 MIGRATION_LOCK_KEY = 0x63686174  # "chat"
 SQLITE_POOL_SIZE = 64
+# PostgreSQL connections kept open, and opened beyond them at peaks (closed when returned).
+# Running turns each hold short transactions; with too few kept, a hundred turns opened and
+# closed about one connection per turn (a backend process started each time).
+PG_POOL_SIZE = 50
+PG_POOL_OVERFLOW = 20
 
 
 def utcnow() -> dt.datetime:
@@ -45,7 +50,7 @@ class Database:
         self._write_lock = asyncio.Lock()
         if not self.is_sqlite:
             self.engine: AsyncEngine = create_async_engine(
-                url, echo=echo, pool_size=10, max_overflow=20
+                url, echo=echo, pool_size=PG_POOL_SIZE, max_overflow=PG_POOL_OVERFLOW
             )
             self._offload_engine = self.engine
         else:
