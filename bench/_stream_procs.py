@@ -178,7 +178,7 @@ def _banner_value(output: str, label: str) -> str:
 def pg_database(base: str) -> Iterator[str]:
     """A database created (and afterwards dropped) on the server at ``base``."""
     name = f"chatd_bench_{uuid.uuid4().hex[:10]}"
-    admin = base.replace("postgresql+psycopg://", "postgresql://")
+    admin = base.replace("postgresql+asyncpg://", "postgresql://")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:

@@ -235,7 +235,7 @@ async def run(name: str, url: str, count: int, rounds: int) -> list[tuple[str, .
 @contextlib.contextmanager
 def pg_database(base: str) -> Iterator[str]:
     name = f"chatd_bench_{uuid.uuid4().hex[:10]}"
-    admin = base.replace("postgresql+psycopg://", "postgresql://")
+    admin = base.replace("postgresql+asyncpg://", "postgresql://")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:

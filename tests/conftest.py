@@ -44,7 +44,7 @@ def pg_url() -> Iterator[str]:
     if not base:
         pytest.skip(PG_SKIP)
     name = f"chatd_test_{uuid.uuid4().hex[:12]}"
-    admin_url = base.replace("postgresql+psycopg://", "postgresql://")
+    admin_url = base.replace("postgresql+asyncpg://", "postgresql://")
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = to_async_url(admin_url.rsplit("/", 1)[0] + "/" + name)
@@ -63,7 +63,8 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _migrate_sync(url: str) -> None:
-    engine = sa.create_engine(url)
+    # The app's PostgreSQL driver (asyncpg) is async only; psycopg runs the sync migration.
+    engine = sa.create_engine(url.replace("postgresql+asyncpg://", "postgresql+psycopg://"))
     with engine.begin() as conn:
         upgrade(conn)
     engine.dispose()

@@ -72,7 +72,7 @@ def to_async_url(url: str) -> str:
     """Accept plain postgresql:// and sqlite:// URLs and pick the async drivers."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
+            return "postgresql+asyncpg://" + url[len(prefix) :]
     if url.startswith("sqlite:///"):
         return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
     return url

@@ -173,7 +173,7 @@ def fake_provider_process(home: Path) -> Iterator[str]:
 @contextmanager
 def postgres_database(admin_url: str, prefix: str) -> Iterator[str]:
     """A fresh PostgreSQL database on the server of ``admin_url``, dropped afterwards."""
-    admin_url = admin_url.replace("postgresql+psycopg://", "postgresql://")
+    admin_url = admin_url.replace("postgresql+asyncpg://", "postgresql://")
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
