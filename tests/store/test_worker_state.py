@@ -23,6 +23,7 @@ from chatd.sdk.chats import (
 from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType, ChatStreamStatus
 from chatd.settings import Settings
 from chatd.store import worker_state as ws
+from chatd.store.chats import get_chat
 from chatd.store.db import Database
 from chatd.store.messages import insert_message, visible_messages
 from chatd.store.tables import chat_messages, chat_queued_messages
@@ -208,6 +209,11 @@ async def test_done_turn_waits_and_publishes_status_then_watch(
     assert watch_kinds(finished.outbox) == ["status_change:waiting"]
     row = await chat_row(db, chat_id)
     assert (row["status"], row["worker_id"], row["started_at"]) == ("waiting", None, None)
+    # The announced chat is the row as written (from the UPDATE's RETURNING), owner included.
+    ((_, announced),) = finished.outbox.watch
+    async with db.read() as conn:
+        assert announced.chat == await get_chat(conn, chat_id)
+    assert announced.chat.owner_username == owner.username
 
 
 async def test_taken_over_chat_is_left_alone(

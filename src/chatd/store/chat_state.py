@@ -38,7 +38,7 @@ from chatd.store.transition_steps import (
     NotUserMessage,
     QueuedMessageNotFound,
     QueueFull,
-    current_chat,
+    announce_status,
     insert_user_message,
     lock,
     message_event,
@@ -121,8 +121,7 @@ async def send_message(
         # "Pending wins" (T18): only a running turn is stopped; the worker's finishing
         # transaction then promotes the queue head (T5 -> T4).
         if options.interrupt and chat["status"] == ChatStatus.running:
-            await set_status(conn, now, chat_id, ChatStatus.waiting)
-            await publish_status(conn, outbox, chat_id)
+            announce_status(outbox, await set_status(conn, now, chat_id, ChatStatus.waiting))
     else:
         message = await insert_user_message(
             conn,
@@ -133,9 +132,9 @@ async def send_message(
             new.author_id,
             model_is_current=chat["last_model_config_id"] == model_id,
         )
-        await set_status(conn, now, chat_id, ChatStatus.pending)
+        written = await set_status(conn, now, chat_id, ChatStatus.pending)
         outbox.stream.append(message_event(message))
-        await publish_status(conn, outbox, chat_id)
+        announce_status(outbox, written)
         outbox.wake_workers = True
         result.message = message
     result.warnings = await link_files(conn, chat_id, new.file_ids)
@@ -173,13 +172,13 @@ async def edit_message(
         visibility=edited["visibility"],
     )
     await mq.clear_queue(conn, chat_id)
-    await set_status(conn, now, chat_id, ChatStatus.pending)
+    written = await set_status(conn, now, chat_id, ChatStatus.pending)
     outbox = Outbox(wake_workers=True, history_refresh=True)
     # History refresh: the whole visible history (ending with the replacement) is re-sent as
     # ``message`` events; clients rebuild their list from it (soft-deleted rows are absent).
     outbox.stream.extend(message_event(m) for m in await mq.visible_messages(conn, chat_id))
     await publish_queue(conn, outbox, chat_id)
-    await publish_status(conn, outbox, chat_id)
+    announce_status(outbox, written)
     warnings = await link_files(conn, chat_id, new.file_ids)
     return message, warnings, outbox
 
@@ -198,9 +197,9 @@ async def interrupt(
         synthetic = await interrupt_pending_calls(conn, now, chat, INTERRUPTED_BY_USER)
         outbox.stream.extend(message_event(m) for m in synthetic)
     if status not in (ChatStatus.running, ChatStatus.requires_action):
-        return await current_chat(conn, chat_id), outbox
-    await set_status(conn, now, chat_id, ChatStatus.waiting)
-    return await publish_status(conn, outbox, chat_id), outbox
+        return convert.chat(chat), outbox  # nothing written to the row
+    written = await set_status(conn, now, chat_id, ChatStatus.waiting)
+    return announce_status(outbox, written), outbox
 
 
 async def delete_queued(conn: AsyncConnection, chat_id: uuid.UUID, queued_id: int) -> Outbox:
@@ -235,9 +234,9 @@ async def promote_queued(
     outbox = Outbox()
     if chat["status"] == ChatStatus.running and chat["worker_id"] is not None:
         await mq.move_queued_to_front(conn, chat_id, queued_id)
-        await set_status(conn, now, chat_id, ChatStatus.waiting)
+        written = await set_status(conn, now, chat_id, ChatStatus.waiting)
         await publish_queue(conn, outbox, chat_id)
-        await publish_status(conn, outbox, chat_id)
+        announce_status(outbox, written)
         pending_message = ChatMessage(
             id=0,
             chat_id=chat_id,

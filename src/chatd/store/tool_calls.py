@@ -25,9 +25,9 @@ from chatd.store.transition_steps import (
     ChatArchived,
     NotAwaitingToolResults,
     ToolResultsMismatch,
+    announce_status,
     lock,
     message_event,
-    publish_status,
     set_status,
 )
 
@@ -160,6 +160,5 @@ async def submit_tool_results(
             created_by=submitter_id,
         )
         outbox.stream.append(message_event(message))
-    await set_status(conn, now, chat_id, ChatStatus.pending)
-    await publish_status(conn, outbox, chat_id)
+    announce_status(outbox, await set_status(conn, now, chat_id, ChatStatus.pending))
     return outbox

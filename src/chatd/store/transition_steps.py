@@ -25,7 +25,7 @@ from chatd.sdk.events import (
 )
 from chatd.store import convert
 from chatd.store import messages as mq
-from chatd.store.chats import UPDATE_CHAT, get_chat_row, lock_chat
+from chatd.store.chats import UPDATE_CHAT_RETURNING, get_chat_row, lock_chat
 from chatd.store.model_configs import default_model_config, get_model_config
 
 Row = Mapping[Any, Any]
@@ -89,10 +89,13 @@ async def lock(conn: AsyncConnection, chat_id: uuid.UUID) -> Row:
 
 async def set_status(
     conn: AsyncConnection, now: dt.datetime, chat_id: uuid.UUID, status: ChatStatus
-) -> None:
-    """Write a status with the worker fields and last_error cleared; bumps updated_at."""
-    await conn.execute(
-        UPDATE_CHAT,
+) -> Row:
+    """Write a status with the worker fields and last_error cleared; bumps updated_at.
+
+    Returns the row as written (as ``get_chat_row`` reads it), for :func:`announce_status`.
+    """
+    result = await conn.execute(
+        UPDATE_CHAT_RETURNING,
         {
             "chat_key": chat_id,
             "status": status.value,
@@ -103,19 +106,23 @@ async def set_status(
             "updated_at": now,
         },
     )
-
-
-async def current_chat(conn: AsyncConnection, chat_id: uuid.UUID) -> Chat:
-    row = await get_chat_row(conn, chat_id)
-    assert row is not None  # the row is locked by this transaction
-    return convert.chat(row)
+    return result.one()._mapping
 
 
 async def publish_status(
     conn: AsyncConnection, outbox: Outbox, chat_id: uuid.UUID, *, watch: bool = True
 ) -> Chat:
-    """Stream ``status`` and (when ``watch``) watch ``status_change`` with the current row."""
-    chat = await current_chat(conn, chat_id)
+    """:func:`announce_status` with the row as it is now (read)."""
+    row = await get_chat_row(conn, chat_id)
+    assert row is not None  # the row is locked by this transaction
+    return announce_status(outbox, row, watch=watch)
+
+
+def announce_status(outbox: Outbox, row: Row, *, watch: bool = True) -> Chat:
+    """Stream ``status`` and (when ``watch``) watch ``status_change`` for the chat ``row``
+    as this transaction wrote it (the row lock is held)."""
+    chat = convert.chat(row)
+    chat_id = chat.id
     outbox.add_status(
         ChatStreamEvent(
             type=ChatStreamEventType.status,

@@ -30,15 +30,15 @@ from chatd.sdk.events import (
     ChatWatchEventKind,
 )
 from chatd.store import messages as mq
-from chatd.store.chats import CHAT_WITH_OWNER, UPDATE_CHAT, lock_chat
+from chatd.store.chats import CHAT_WITH_OWNER, UPDATE_CHAT_RETURNING, lock_chat
 from chatd.store.tables import chats
 from chatd.store.tool_calls import interrupt_pending_calls
 from chatd.store.transition_steps import (
     Row,
+    announce_status,
     insert_user_message,
     message_event,
     publish_queue,
-    publish_status,
     resolve_model,
 )
 
@@ -166,8 +166,7 @@ async def recover_stale(conn: AsyncConnection, now: dt.datetime, stale_after: fl
         if row is None:
             continue
         if row["status"] == ChatStatus.running and _older(row["heartbeat_at"], threshold):
-            await _write_status(conn, now, chat_id, ChatStatus.pending)
-            await publish_status(conn, outbox, chat_id)
+            announce_status(outbox, await _write_status(conn, now, chat_id, ChatStatus.pending))
             outbox.wake_workers = True
         elif row["status"] == ChatStatus.requires_action and row["updated_at"] < threshold:
             synthetic = await interrupt_pending_calls(conn, now, row, DYNAMIC_TOOL_TIMEOUT)
@@ -175,8 +174,8 @@ async def recover_stale(conn: AsyncConnection, now: dt.datetime, stale_after: fl
             error = ChatError(
                 message=DYNAMIC_TOOL_TIMEOUT, kind=ChatErrorKind.generic, retryable=False
             )
-            await _write_status(conn, now, chat_id, ChatStatus.error, _error_json(error))
-            await publish_status(conn, outbox, chat_id)
+            written = await _write_status(conn, now, chat_id, ChatStatus.error, _error_json(error))
+            announce_status(outbox, written)
     return outbox
 
 
@@ -235,8 +234,7 @@ async def finish_turn(
         if await _promote_queue_head(conn, now, row, outbox):
             final = ChatStatus.pending
     if final != status:
-        await _write_status(conn, now, chat_id, final, last_error)
-        chat = await publish_status(conn, outbox, chat_id)
+        chat = announce_status(outbox, await _write_status(conn, now, chat_id, final, last_error))
         if final == ChatStatus.requires_action:
             _action_required(outbox, chat, outcome.tool_calls)
     else:
@@ -292,11 +290,11 @@ async def _write_status(
     chat_id: uuid.UUID,
     status: ChatStatus,
     last_error: dict[str, JsonValue] | None = None,
-) -> None:
+) -> Row:
     """The status with worker fields cleared and ``last_error`` (NULL when none); bumps
-    ``updated_at`` (which is also the requires_action timeout's clock)."""
-    await conn.execute(
-        UPDATE_CHAT,
+    ``updated_at`` (which is also the requires_action timeout's clock). Returns the row."""
+    result = await conn.execute(
+        UPDATE_CHAT_RETURNING,
         {
             "chat_key": chat_id,
             "status": status.value,
@@ -305,6 +303,7 @@ async def _write_status(
             **_CLEAR_WORKER,
         },
     )
+    return result.one()._mapping
 
 
 def _chat_error(error: ClassifiedError | None) -> ChatError:
