@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -18,7 +19,7 @@ from chatd.events.outbox import Outbox
 from chatd.sdk.chats import Chat, ChatStatus
 from chatd.sdk.events import ChatWatchEvent, ChatWatchEventKind
 from chatd.store import convert
-from chatd.store.chats import get_chat_row, lock_chat
+from chatd.store.chats import UPDATE_CHAT_RETURNING, get_chat_row, lock_chat
 from chatd.store.messages import VISIBLE
 from chatd.store.tables import chat_messages, chats
 from chatd.store.transition_steps import ChatNotFound
@@ -121,33 +122,36 @@ async def set_title_if_unchanged(
     conn: AsyncConnection, chat_id: uuid.UUID, expected: str, title: str
 ) -> Outbox:
     """Compare-and-set an automatic title (``updated_at`` untouched); watch ``title_change``."""
-    outbox = Outbox()
-    row = await lock_chat(conn, chat_id)
-    if row is None or row["title"] != expected or title == expected:
-        return outbox
-    await conn.execute(chats.update().where(chats.c.id == chat_id).values(title=title))
-    return await _watch(conn, chat_id, ChatWatchEventKind.title_change)
+    if title == expected:
+        return Outbox()
+    result = await conn.execute(_SET_TITLE, {"chat_key": chat_id, "new": title, "old": expected})
+    return _watch(result.first(), ChatWatchEventKind.title_change)
 
 
 async def set_turn_summary(conn: AsyncConnection, chat_id: uuid.UUID, summary: str) -> Outbox:
     """Store ``last_turn_summary`` (blank clears it, ``updated_at`` untouched); watch
     ``summary_change`` when it changed."""
     value = summary.strip() or None
-    row = await lock_chat(conn, chat_id)
-    if row is None or row["last_turn_summary"] == value:
+    result = await conn.execute(_SET_SUMMARY, {"chat_key": chat_id, "summary": value})
+    return _watch(result.first(), ChatWatchEventKind.summary_change)
+
+
+def _watch(written: sa.Row[Any] | None, kind: ChatWatchEventKind) -> Outbox:
+    """A watch event for the row an UPDATE ... RETURNING wrote (none when it matched none)."""
+    if written is None:
         return Outbox()
-    await conn.execute(chats.update().where(chats.c.id == chat_id).values(last_turn_summary=value))
-    return await _watch(conn, chat_id, ChatWatchEventKind.summary_change)
-
-
-async def _watch(conn: AsyncConnection, chat_id: uuid.UUID, kind: ChatWatchEventKind) -> Outbox:
-    after = await get_chat_row(conn, chat_id)
-    assert after is not None  # locked by this transaction
-    chat = convert.chat(after)
+    chat = convert.chat(written._mapping)
     return Outbox(watch=[(chat.owner_id, ChatWatchEvent(kind=kind, chat=chat))])
 
 
 # Run around every turn (title check, turn summary): built once (see chatd.store.chats).
+# Each change is one statement: the UPDATE matches only when there is something to change.
+_SET_TITLE = UPDATE_CHAT_RETURNING.values(title=sa.bindparam("new")).where(
+    chats.c.title == sa.bindparam("old")
+)
+_SET_SUMMARY = UPDATE_CHAT_RETURNING.values(last_turn_summary=sa.bindparam("summary")).where(
+    chats.c.last_turn_summary.is_distinct_from(sa.bindparam("summary"))
+)
 _VISIBLE_OF_CHAT = sa.select(chat_messages).where(
     chat_messages.c.chat_id == sa.bindparam("chat_id"), VISIBLE
 )
