@@ -9,12 +9,13 @@ from typing import Any
 import httpx2
 import pytest
 import sqlalchemy as sa
+from fastapi import FastAPI
 
 from chatd.events.hub import EventHub
 from chatd.sdk.chats import ChatMessagePart, ChatMessagePartType, parts_json
 from chatd.store.db import Database
 from chatd.store.messages import insert_message
-from chatd.store.tables import chat_queued_messages
+from chatd.store.tables import chat_messages, chat_queued_messages
 from tests.api.chat_helpers import set_chat_columns, stored_chat
 from tests.helpers import Api, ApiUser, envelope, make_chat, seed_model_config
 
@@ -477,3 +478,50 @@ async def test_promote_errors(
     assert r.status_code == 400
     assert envelope(r) == {"message": "Cannot promote queued messages in an archived chat."}
     assert len((await history(client, member, chat_id))["queued_messages"]) == 2
+
+
+async def message_count(db: Database, chat_id: uuid.UUID) -> int:
+    query = sa.select(sa.func.count()).where(chat_messages.c.chat_id == chat_id)
+    async with db.read() as conn:
+        return int((await conn.execute(query)).scalar_one())
+
+
+async def test_a_client_that_hangs_up_while_sending_gets_a_400_and_changes_nothing(
+    app: FastAPI, db: Database, member: ApiUser, model: uuid.UUID
+) -> None:
+    """Over the raw ASGI interface: the body never comes, the connection is gone."""
+    chat_id = await make_chat(db, member, model)
+    before = dict(await stored_chat(db, chat_id))
+    messages_before = await message_count(db, chat_id)
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    path = msgs(chat_id)
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"coder-session-token", member.token.encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", b"64"),
+        ],
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 80),
+    }
+    await app(scope, receive, send)
+    (start,) = [m for m in sent if m["type"] == "http.response.start"]
+    assert start["status"] == 400
+    assert dict(await stored_chat(db, chat_id)) == before
+    assert await message_count(db, chat_id) == messages_before

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from chatd.sdk.errors import Response, ValidationError
 from chatd.store.usage_limits import UsageLimitExceeded
@@ -108,6 +109,13 @@ async def _usage_limit(_request: Request, exc: Exception) -> JSONResponse:
     ).response()
 
 
+async def _client_disconnected(request: Request, _exc: Exception) -> JSONResponse:
+    """The client hung up before its request body was read: nothing was changed, and no one
+    is left to read the answer, so this is not logged as an error."""
+    log.info("client disconnected during its request", path=request.url.path)
+    return ApiError(400, "Client disconnected before the request was read.").response()
+
+
 async def _unhandled(_request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
     return ApiError(500, "Internal error.", type(exc).__name__).response()
@@ -118,6 +126,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(UsageLimitExceeded, _usage_limit)
+    app.add_exception_handler(ClientDisconnect, _client_disconnected)
     app.add_exception_handler(Exception, _unhandled)
 
 
