@@ -28,40 +28,54 @@ Reproduce:
     CHATD_BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
         .venv/bin/python bench/stream.py --backends postgresql
 
-Measured on the 2-core development machine, 2026-11-29 (session 7), with a worker change that
-was reverted later that session (one read transaction per turn fewer, ~1 M instructions, within
-this table's noise); M = 200 at full speed, 500 at 50/s (10 s turns); N = 500 not run.
-Identical runs here move by 20-40% (the bare path at 10 chats gave 27,000 to 46,000 deltas/s
-within the hour), so read one run's ratios as one sample; ``bench/turn_instructions.py`` gives
-a per-turn figure that does not move.
+Measured on the 2-core development machine, 2026-11-29 (session 8: PostgreSQL through asyncpg,
+fewer round trips per turn); M = 200 at full speed, 500 at 50/s (10 s turns). Identical runs
+here move by 20-40% (the bare path at 10 chats gave 20,000 to 28,000 deltas/s within the hour),
+so read one run's ratios as one sample; ``bench/turn_instructions.py`` gives a per-turn figure
+that moves far less.
 
     path          N  pace  deltas/s  p50 ms  p99 ms  steady p99  cpu s/1k  rss MiB
-    bare          1  full    25,708     3.3     4.8         4.8      0.10        -
-    bare          1  50/s        49     0.6     3.1         3.1      0.44        -
-    bare         10  full    39,082     6.8    10.7           -      0.03        -
-    bare         10  50/s       490     0.6     4.7         4.8      0.10        -
-    bare        100  full    37,055    51.5   136.3           -      0.02        -
-    bare        100  50/s     4,817     2.2    58.2        58.2      0.06        -
-    chatd/sqlite  1  full    24,321     5.3     6.6         6.6      0.10      170
-    chatd/sqlite  1  50/s        49     1.0     5.0         5.0      0.70      170
-    chatd/sqlite 10  full    22,585    27.1    31.9           -      0.08      172
-    chatd/sqlite 10  50/s       489     0.6     6.6         5.4      0.25      174
-    chatd/sqlite 100 full    17,461    33.4    72.8           -      0.07      181
-    chatd/sqlite 100 50/s     4,481     1.3    33.0        27.7      0.12      207
-    chatd/pg      1  full    25,597     4.2     4.7         4.7      0.10      177
-    chatd/pg      1  50/s        49     0.9     4.7         4.7      0.70      178
-    chatd/pg     10  full    12,601     7.7    12.6           -      0.13      180
-    chatd/pg     10  50/s       490     0.6     6.2         6.3      0.24      182
-    chatd/pg    100  full     7,227    11.1    34.7           -      0.15      189
-    chatd/pg    100  50/s     4,123     1.3    39.3        12.4      0.16      214
+    bare          1  full    29,464     2.4     4.0         4.0      0.05        -
+    bare          1  50/s        49     0.4     0.6         0.6      0.30        -
+    bare         10  full    20,571    28.5    55.0           -      0.02        -
+    bare         10  50/s       492     0.5     1.5         1.5      0.09        -
+    bare        100  full    28,520   193.3   503.1           -      0.02        -
+    bare        100  50/s     4,868     1.2     5.8         5.3      0.05        -
+    bare        500  full    20,485  1328.2  3219.2           -      0.02        -
+    bare        500  50/s    19,631   159.7   382.1       339.8      0.04        -
+    chatd/sqlite  1  full    19,465     3.2     6.0         6.0      0.10      170
+    chatd/sqlite  1  50/s        49     0.6     1.0         1.0      0.42      170
+    chatd/sqlite 10  full    29,219    19.0    23.3           -      0.06      172
+    chatd/sqlite 10  50/s       488     1.0     3.1         3.0      0.17      174
+    chatd/sqlite 100 full    21,639    29.5    40.4           -      0.06      180
+    chatd/sqlite 100 50/s     4,684     1.1    24.7         9.9      0.12      207
+    chatd/sqlite 500 full    18,672    29.7    75.6           -      0.06      216
+    chatd/sqlite 500 50/s     4,811     1.2    40.2           -      0.12      272
+    chatd/pg      1  full    14,625     2.3     3.3         3.3      0.15      170
+    chatd/pg      1  50/s        49     0.7     1.0         1.0      0.48      171
+    chatd/pg     10  full    22,150     4.3    10.4           -      0.08      175
+    chatd/pg     10  50/s       487     1.1     2.7         2.7      0.18      178
+    chatd/pg    100  full    13,770     7.8    37.1           -      0.09      192
+    chatd/pg    100  50/s     4,593     1.0    13.5         5.3      0.12      216
+    chatd/pg    500  full    10,447     7.6    43.9           -      0.10      227
+    chatd/pg    500  50/s     4,605     1.3    27.5           -      0.13      276
 
-No delta was lost. Full-speed throughput against the bare path in this run: SQLite 95% / 58% /
-47% at 1 / 10 / 100 chats, PostgreSQL 100% / 32% / 20%; two more runs of 10 and 100 chats the
-same hour gave SQLite 61-98% / 59-75% and PostgreSQL 29-84% / 20-28%. At 100 x 50/s both added
-no p99 to the bare path's own (SQLite delivered 4,481 of 5,000 deltas/s asked, 93% of the bare
-path; PostgreSQL 86%, its turns starting and ending in bursts). A turn costs the server ~33 M
-instructions on SQLite and ~44 M on PostgreSQL, but ~2x the CPU seconds on PostgreSQL: each of
-its ~55 round trips per turn (statements, BEGIN, COMMIT) is a socket wait and a wake-up.
+No delta was lost. Full-speed throughput against the bare path in this run: SQLite 66% / 142% /
+76% / 91% at 1 / 10 / 100 / 500 chats, PostgreSQL 50% / 108% / 48% / 51%; a second run of 1,
+10 and 100 gave SQLite 172% / 69% / 66% and PostgreSQL 185% / 50% / 54% (a single chat's 200
+deltas take ~10 ms, so N = 1 is mostly noise); two more runs of 10 and 100 gave SQLite 75-91% /
+77% and PostgreSQL 56-65% / 44-46%. At 100 x 50/s the p99 added to the bare path's
+was +18.9 ms on SQLite (its steady p99 +4.6: the miss is the bursts of 100 turns starting and
+ending at once, against an unusually calm bare p99 of 5.8 ms) and +7.8 ms on PostgreSQL; a second
+run gave +1.4 and -5.7 ms. 500 x 50/s asks 25,000 deltas/s of one Python process at one frame per
+delta: chatd delivered ~4,800/s on either backend (0.12 cpu s/1k), so turns queued behind each
+other (53 s of wall time for 10 s turns); at full speed, where frames carry many deltas, 500
+chats ran at 91% (SQLite) and 51% (PostgreSQL) of the bare path.
+
+Session 7, same machine, before this session's changes: SQLite 95% / 58% / 47% at 1 / 10 / 100
+chats and PostgreSQL 100% / 32% / 20% (over three runs PostgreSQL 29-84% at 10, 20-28% at 100);
+PostgreSQL at 100 chats delivered 7,227 deltas/s at 0.15 cpu s/1k, against 13,500-13,800 and
+0.09 here.
 
 Session 6 (same machine class, a slower day), for comparison: SQLite 78% / 74% / 55%,
 PostgreSQL 82% / 38% / 28% of the bare path at 1 / 10 / 100 chats.

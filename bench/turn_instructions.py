@@ -16,16 +16,19 @@ Reproduce (valgrind from Debian's package; ~1 minute per backend):
     CHATD_BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
         .venv/bin/python bench/turn_instructions.py --backends sqlite,postgresql
 
-Measured 2026-11-29 (session 7), 10 chats, 1 delta per reply; repeated runs agree within ~1%
-on PostgreSQL and ~5% on SQLite (timing still moves a few wake-ups):
+Measured 2026-11-29, 10 chats, 1 delta per reply; repeated runs agree within ~5% on SQLite
+(timing still moves a few wake-ups) and ~4% on PostgreSQL (asyncpg prepares each statement once
+per connection, so which connection a statement lands on shows):
 
     backend      code                                            M instructions per turn
-    sqlite       session start (81f99c3)                         32.8-33.4
-    sqlite       session end (turn summary in one read)          33.6
-    postgresql   session start (psycopg)                         43.2-44.3
-    postgresql   session end (psycopg)                           43.9
-    postgresql   with a claim that skips the per-turn re-read    42.2-42.3 (reverted)
-    postgresql   session start, asyncpg driver (trial)           37.5
+    sqlite       session 7 end                                   33.6
+    sqlite       session 8: claim without re-read                31.4
+    sqlite       session 8 end                                   30.7
+    postgresql   session 7 end (psycopg)                         43.9
+    postgresql   session 8: claim without re-read (psycopg)      41.8
+    postgresql   session 8: asyncpg driver                       34.8
+    postgresql   session 8 end (asyncpg, LIFO pool, autocommit   34.4-35.8
+                 reads, status writes with RETURNING)
 """
 
 from __future__ import annotations
