@@ -25,20 +25,30 @@ _FOR_MODEL = sa.and_(
     chat_messages.c.visibility.in_(("model", "both")),
     chat_messages.c.deleted.is_(False),
 )
-_SUMMARY_ID = sa.select(sa.func.max(chat_messages.c.id)).where(
-    _FOR_MODEL, chat_messages.c.compressed.is_(True), chat_messages.c.visibility == "model"
-)
 _PLAIN = chat_messages.c.compressed.is_(False)
 _IN_ORDER = (chat_messages.c.created_at, chat_messages.c.id)
-_PROMPT_ROWS = sa.select(chat_messages).where(_FOR_MODEL, _PLAIN).order_by(*_IN_ORDER)
-_PROMPT_ROWS_FROM_SUMMARY = (
+# The newest context summary's id, 0 without one (its own alias: not correlated to the outer
+# query). With 0, "the summary and every plain row after it" is every plain row.
+_summary_m = chat_messages.alias("summary_m")
+_SUMMARY_ID = sa.func.coalesce(
+    sa.select(sa.func.max(_summary_m.c.id))
+    .where(
+        _summary_m.c.chat_id == sa.bindparam("chat_id"),
+        _summary_m.c.visibility == "model",
+        _summary_m.c.deleted.is_(False),
+        _summary_m.c.compressed.is_(True),
+    )
+    .scalar_subquery(),
+    0,
+)
+_PROMPT_ROWS = (
     sa.select(chat_messages)
     .where(
         _FOR_MODEL,
         sa.or_(
             sa.and_(_PLAIN, chat_messages.c.role == "system"),
-            chat_messages.c.id == sa.bindparam("summary_id"),
-            sa.and_(_PLAIN, chat_messages.c.id > sa.bindparam("summary_id")),
+            chat_messages.c.id == _SUMMARY_ID,
+            sa.and_(_PLAIN, chat_messages.c.id > _SUMMARY_ID),
         ),
     )
     .order_by(*_IN_ORDER)
@@ -99,13 +109,7 @@ async def prompt_rows(conn: AsyncConnection, chat_id: uuid.UUID) -> list[sa.RowM
     compressed model-only row (a context summary) and every non-compressed row after it;
     without a summary, every non-compressed row. Raw rows: content keeps internal fields.
     """
-    summary_id = (await conn.execute(_SUMMARY_ID, {"chat_id": chat_id})).scalar_one()
-    if summary_id is None:
-        rows = await conn.execute(_PROMPT_ROWS, {"chat_id": chat_id})
-    else:
-        rows = await conn.execute(
-            _PROMPT_ROWS_FROM_SUMMARY, {"chat_id": chat_id, "summary_id": summary_id}
-        )
+    rows = await conn.execute(_PROMPT_ROWS, {"chat_id": chat_id})
     return [r._mapping for r in rows]
 
 
