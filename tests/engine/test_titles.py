@@ -243,6 +243,23 @@ async def test_turn_summary_is_stored_and_announced(db: Database, settings: Sett
         assert sub.drain() == []
 
 
+async def test_turn_summary_describes_the_row_the_finish_wrote(
+    db: Database, settings: Settings
+) -> None:
+    """The worker hands over the finishing transaction's row; the chat may have moved on
+    since (here: its error cleared), and the summary still describes the finished turn."""
+    s = await setup(db, settings)
+    finished = dict(await s.chat())
+    finished["last_error"] = {"message": "the provider said no", "kind": "generic"}
+    cheap = FakeModel("openai", "Hit a provider error")
+    await update_turn_summary(
+        s.ctx(settings, Factory(gpt_4o_mini=cheap), uuid.uuid4()), ChatStatus.error, finished
+    )
+    [request] = cheap.requests
+    assert "The error: the provider said no" in str(request.messages[1])
+    assert (await s.chat())["last_turn_summary"] == "Hit a provider error"
+
+
 @pytest.mark.parametrize(
     ("status", "label"),
     [

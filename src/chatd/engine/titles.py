@@ -7,6 +7,7 @@ per status).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -129,12 +130,17 @@ async def maybe_generate_title(ctx: TurnContext) -> None:
         log.warning("automatic title failed", chat_id=str(ctx.chat_id), exc_info=True)
 
 
-async def update_turn_summary(ctx: TurnContext, status: ChatStatus) -> None:
-    """Started by the worker after the finishing transaction: ``last_turn_summary``."""
+async def update_turn_summary(
+    ctx: TurnContext, status: ChatStatus, finished: Mapping[Any, Any] | None = None
+) -> None:
+    """Started by the worker after the finishing transaction: ``last_turn_summary``.
+
+    ``finished``: the chat row as that transaction wrote it (None: read it here).
+    """
     try:
         gen = QuickGen.for_turn(ctx)
         async with ctx.db.read() as conn:
-            chat = await get_chat_row(conn, ctx.chat_id)
+            chat = finished or await get_chat_row(conn, ctx.chat_id)
             if chat is None:
                 return
             recent = await store.last_visible_messages(conn, ctx.chat_id, 20)
@@ -159,7 +165,7 @@ async def update_turn_summary(ctx: TurnContext, status: ChatStatus) -> None:
 
 
 def _label_prompt(
-    chat: sa.RowMapping, recent: list[sa.RowMapping], status: ChatStatus
+    chat: Mapping[Any, Any], recent: list[sa.RowMapping], status: ChatStatus
 ) -> list[Message]:
     state = STATE_CONTEXT.get(status, f"The chat's status is now {status.value}.")
     error = convert.chat_error(chat["last_error"])

@@ -314,7 +314,8 @@ class Worker:
             if running.excluded:  # it may have become pending again meanwhile
                 self.hub.worker_wakeup.set()
         if finished.status is not None and running.turn is not None:
-            self._background_task(_summary_task(ctx, finished.status, self._summary_places))
+            summary = _summary_task(ctx, finished.status, finished.chat, self._summary_places)
+            self._background_task(summary)
 
     async def _guarded_turn(self, ctx: TurnContext) -> TurnOutcome:
         """Run the turn; an unexpected failure becomes an ``error`` outcome (like a panic)."""
@@ -382,9 +383,14 @@ async def _title_task(ctx: TurnContext) -> None:
         log.exception("automatic title failed", chat_id=str(ctx.chat_id))
 
 
-async def _summary_task(ctx: TurnContext, status: ChatStatus, places: asyncio.Semaphore) -> None:
+async def _summary_task(
+    ctx: TurnContext,
+    status: ChatStatus,
+    finished: Mapping[Any, Any] | None,
+    places: asyncio.Semaphore,
+) -> None:
     try:
         async with places:
-            await titles.update_turn_summary(ctx, status)
+            await titles.update_turn_summary(ctx, status, finished)
     except Exception:
         log.exception("turn summary failed", chat_id=str(ctx.chat_id))

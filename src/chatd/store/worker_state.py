@@ -63,6 +63,8 @@ class Finished:
 
     status: ChatStatus | None
     outbox: Outbox = field(default_factory=Outbox)
+    # The chat row as the transaction wrote it (None when it wrote no status).
+    chat: Row | None = None
 
 
 async def acquire_chats(
@@ -234,11 +236,12 @@ async def finish_turn(
         if await _promote_queue_head(conn, now, row, outbox):
             final = ChatStatus.pending
     if final != status:
-        chat = announce_status(outbox, await _write_status(conn, now, chat_id, final, last_error))
+        written = await _write_status(conn, now, chat_id, final, last_error)
+        chat = announce_status(outbox, written)
         if final == ChatStatus.requires_action:
             _action_required(outbox, chat, outcome.tool_calls)
-    else:
-        await conn.execute(chats.update().where(chats.c.id == chat_id).values(**_CLEAR_WORKER))
+        return Finished(status=final, outbox=outbox, chat=written)
+    await conn.execute(chats.update().where(chats.c.id == chat_id).values(**_CLEAR_WORKER))
     return Finished(status=final, outbox=outbox)
 
 
