@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from chatd.engine.types import OutcomeKind, StopReason, TurnContext, TurnOutcome
+from chatd.engine.worker import Worker
 from chatd.events.hub import EventHub
 from chatd.sdk.chats import ChatStatus
 from chatd.settings import Settings
@@ -39,6 +40,17 @@ async def texts(db: Database, chat_id: uuid.UUID) -> list[tuple[str, str]]:
     async with db.read() as conn:
         rows = await visible_messages(conn, chat_id)
     return [(m.role, "".join(p.text or "" for p in m.content or [])) for m in rows]
+
+
+async def interrupt_and_wait(api: Api, user: ApiUser, chat_id: uuid.UUID, worker: Worker) -> None:
+    """Interrupt through the API; wait until the worker let go of the chat."""
+    r = await api.request("POST", f"{CHATS}/{chat_id}/interrupt", user)
+    assert r.status_code == 200 and r.json()["status"] == "waiting"
+
+    async def idle() -> bool:
+        return not worker.running_chats
+
+    await wait_until(idle)
 
 
 async def test_runs_a_pending_chat_once_then_waits(
@@ -123,13 +135,7 @@ async def test_interrupt_stops_the_turn_and_keeps_the_partial_message(
     turns = Turns(blocking_turn("half an ans", entered=entered))
     async with running_worker(db, hub, fast(settings), turns) as worker:
         await entered.wait()
-        r = await api.request("POST", f"{CHATS}/{chat_id}/interrupt", admin)
-        assert r.status_code == 200 and r.json()["status"] == "waiting"
-
-        async def idle() -> bool:
-            return not worker.running_chats
-
-        await wait_until(idle)
+        await interrupt_and_wait(api, admin, chat_id, worker)
     assert turns.contexts[chat_id].stop_reason == StopReason.interrupted
     row = await chat_row(db, chat_id)
     assert (row["status"], row["worker_id"]) == ("waiting", None)
@@ -157,13 +163,7 @@ async def test_a_status_written_before_the_claim_but_announced_after_it_does_not
         assert worker.running_chats == {chat_id}
 
         # A status written after the claim stops it as before.
-        r = await api.request("POST", f"{CHATS}/{chat_id}/interrupt", admin)
-        assert r.status_code == 200 and r.json()["status"] == "waiting"
-
-        async def idle() -> bool:
-            return not worker.running_chats
-
-        await wait_until(idle)
+        await interrupt_and_wait(api, admin, chat_id, worker)
     assert turns.contexts[chat_id].stop_reason == StopReason.interrupted
     assert (await texts(db, chat_id))[-2:] == [("user", "again"), ("assistant", "still going")]
 
