@@ -23,12 +23,14 @@ per connection, so which connection a statement lands on shows):
     backend      code                                            M instructions per turn
     sqlite       session 7 end                                   33.6
     sqlite       session 8: claim without re-read                31.4
-    sqlite       session 8 end                                   30.7
+    sqlite       session 8 end                                   30.7-31.1
     postgresql   session 7 end (psycopg)                         43.9
     postgresql   session 8: claim without re-read (psycopg)      41.8
     postgresql   session 8: asyncpg driver                       34.8
-    postgresql   session 8 end (asyncpg, LIFO pool, autocommit   34.4-35.8
-                 reads, status writes with RETURNING)
+    postgresql   session 8: LIFO pool, autocommit reads, status  34.4-35.8
+                 writes with RETURNING
+    postgresql   session 8 end: prompt rows in one statement,    33.5
+                 turn summary without a chat read
 """
 
 from __future__ import annotations
