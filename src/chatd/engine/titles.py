@@ -140,7 +140,7 @@ async def update_turn_summary(
     try:
         gen = QuickGen.for_turn(ctx)
         async with ctx.db.read() as conn:
-            chat = finished or await get_chat_row(conn, ctx.chat_id)
+            chat = finished if finished is not None else await get_chat_row(conn, ctx.chat_id)
             if chat is None:
                 return
             recent = await store.last_visible_messages(conn, ctx.chat_id, 20)
