@@ -34,8 +34,9 @@ class Outbox:
     # subscribers pass them on even when they already sent those ids.
     history_refresh: bool = False
     # ``next_stamp()`` when its last status event was added, under the chat's row lock
-    # (0: none, or built outside a transaction). The worker's control channel uses it to tell
-    # a status written before it claimed the chat, announced late, from a newer one.
+    # (0: none, or built outside a transaction). The hub drops a status older than one it
+    # already published for the chat; the worker's control channel ignores a stopping status
+    # written before it claimed the chat.
     stamp: int = 0
 
     def add_status(self, event: ChatStreamEvent) -> None:

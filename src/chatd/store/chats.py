@@ -31,18 +31,18 @@ _CHAT_BY_ID = CHAT_WITH_OWNER.where(chats.c.id == sa.bindparam("chat_id"))
 _CHAT_BY_ID_LOCKED = _CHAT_BY_ID.with_for_update(of=chats)
 # One chat's row updated: the id as ``chat_key``, the columns to SET as the other parameters.
 UPDATE_CHAT = chats.update().where(chats.c.id == sa.bindparam("chat_key"))
+
+
 # The same, handing back the updated row as ``get_chat_row`` reads it (the owner fields as
 # subqueries: SQLite's RETURNING may not name another table).
+def _owner_field(column: sa.Column[str], label: str) -> sa.Label[str]:
+    return sa.select(column).where(users.c.id == chats.c.owner_id).scalar_subquery().label(label)
+
+
 UPDATE_CHAT_RETURNING = UPDATE_CHAT.returning(
     *chats.c,
-    sa.select(users.c.name)
-    .where(users.c.id == chats.c.owner_id)
-    .scalar_subquery()
-    .label("owner_name"),
-    sa.select(users.c.username)
-    .where(users.c.id == chats.c.owner_id)
-    .scalar_subquery()
-    .label("owner_username"),
+    _owner_field(users.c.name, "owner_name"),
+    _owner_field(users.c.username, "owner_username"),
 )
 _LINKED_FILES = (
     FILE_METADATA.join(chat_file_links, chat_file_links.c.file_id == chat_files.c.id)

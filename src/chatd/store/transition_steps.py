@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import JsonValue
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatd.events.outbox import Outbox
@@ -88,9 +89,14 @@ async def lock(conn: AsyncConnection, chat_id: uuid.UUID) -> Row:
 
 
 async def set_status(
-    conn: AsyncConnection, now: dt.datetime, chat_id: uuid.UUID, status: ChatStatus
+    conn: AsyncConnection,
+    now: dt.datetime,
+    chat_id: uuid.UUID,
+    status: ChatStatus,
+    last_error: dict[str, JsonValue] | None = None,
 ) -> Row:
-    """Write a status with the worker fields and last_error cleared; bumps updated_at.
+    """Write a status with the worker fields cleared and ``last_error`` (NULL when none);
+    bumps ``updated_at`` (which is also the requires_action timeout's clock).
 
     Returns the row as written (as ``get_chat_row`` reads it), for :func:`announce_status`.
     """
@@ -102,7 +108,7 @@ async def set_status(
             "worker_id": None,
             "started_at": None,
             "heartbeat_at": None,
-            "last_error": None,
+            "last_error": last_error,
             "updated_at": now,
         },
     )

@@ -30,7 +30,7 @@ from chatd.sdk.events import (
     ChatWatchEventKind,
 )
 from chatd.store import messages as mq
-from chatd.store.chats import CHAT_WITH_OWNER, UPDATE_CHAT_RETURNING, lock_chat
+from chatd.store.chats import CHAT_WITH_OWNER, lock_chat
 from chatd.store.tables import chats
 from chatd.store.tool_calls import interrupt_pending_calls
 from chatd.store.transition_steps import (
@@ -40,6 +40,7 @@ from chatd.store.transition_steps import (
     message_event,
     publish_queue,
     resolve_model,
+    set_status,
 )
 
 DYNAMIC_TOOL_TIMEOUT = "Dynamic tool execution timed out"
@@ -168,7 +169,7 @@ async def recover_stale(conn: AsyncConnection, now: dt.datetime, stale_after: fl
         if row is None:
             continue
         if row["status"] == ChatStatus.running and _older(row["heartbeat_at"], threshold):
-            announce_status(outbox, await _write_status(conn, now, chat_id, ChatStatus.pending))
+            announce_status(outbox, await set_status(conn, now, chat_id, ChatStatus.pending))
             outbox.wake_workers = True
         elif row["status"] == ChatStatus.requires_action and row["updated_at"] < threshold:
             synthetic = await interrupt_pending_calls(conn, now, row, DYNAMIC_TOOL_TIMEOUT)
@@ -176,7 +177,7 @@ async def recover_stale(conn: AsyncConnection, now: dt.datetime, stale_after: fl
             error = ChatError(
                 message=DYNAMIC_TOOL_TIMEOUT, kind=ChatErrorKind.generic, retryable=False
             )
-            written = await _write_status(conn, now, chat_id, ChatStatus.error, _error_json(error))
+            written = await set_status(conn, now, chat_id, ChatStatus.error, _error_json(error))
             announce_status(outbox, written)
     return outbox
 
@@ -236,7 +237,7 @@ async def finish_turn(
         if await _promote_queue_head(conn, now, row, outbox):
             final = ChatStatus.pending
     if final != status:
-        written = await _write_status(conn, now, chat_id, final, last_error)
+        written = await set_status(conn, now, chat_id, final, last_error)
         chat = announce_status(outbox, written)
         if final == ChatStatus.requires_action:
             _action_required(outbox, chat, outcome.tool_calls)
@@ -285,28 +286,6 @@ def _action_required(outbox: Outbox, chat: Chat, calls: list[ToolCallContent]) -
             ),
         )
     )
-
-
-async def _write_status(
-    conn: AsyncConnection,
-    now: dt.datetime,
-    chat_id: uuid.UUID,
-    status: ChatStatus,
-    last_error: dict[str, JsonValue] | None = None,
-) -> Row:
-    """The status with worker fields cleared and ``last_error`` (NULL when none); bumps
-    ``updated_at`` (which is also the requires_action timeout's clock). Returns the row."""
-    result = await conn.execute(
-        UPDATE_CHAT_RETURNING,
-        {
-            "chat_key": chat_id,
-            "status": status.value,
-            "last_error": last_error,
-            "updated_at": now,
-            **_CLEAR_WORKER,
-        },
-    )
-    return result.one()._mapping
 
 
 def _chat_error(error: ClassifiedError | None) -> ChatError:
