@@ -121,7 +121,7 @@ async def maybe_generate_title(ctx: TurnContext) -> None:
             max_output_tokens=TITLE_MAX_TOKENS,
             clean=normalise_title,
         )
-        async with ctx.db.write() as conn:
+        async with ctx.db.write_one() as conn:
             outbox = await store.set_title_if_unchanged(conn, ctx.chat_id, chat["title"], title)
         ctx.hub.publish(outbox)
     except GenerationFailed:
@@ -157,7 +157,7 @@ async def update_turn_summary(
             )
         except GenerationFailed:
             log.info("turn summary fell back", chat_id=str(ctx.chat_id), status=status.value)
-        async with ctx.db.write() as conn:
+        async with ctx.db.write_one() as conn:
             outbox = await store.set_turn_summary(conn, ctx.chat_id, label)
         ctx.hub.publish(outbox)
     except Exception:

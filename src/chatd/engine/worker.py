@@ -246,7 +246,7 @@ class Worker:
         ids = set(self._running)
         if not ids:
             return
-        async with self.db.write() as conn:
+        async with self.db.write_one() as conn:
             alive = await worker_state.heartbeat(conn, self.now(), self.worker_id, ids)
         for chat_id in ids - alive:
             running = self._running.get(chat_id)

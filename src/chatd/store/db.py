@@ -5,7 +5,8 @@ PostgreSQL in autocommit, each statement on its own (under READ COMMITTED a tran
 each statement its own snapshot too, so BEGIN and COMMIT would only add round trips). Writes
 run through :meth:`Database.write`, which on SQLite takes the writer lock up front (``BEGIN
 IMMEDIATE``) and serialises writers inside the process, and on PostgreSQL is an ordinary
-transaction whose functions lock the rows they change (``SELECT ... FOR UPDATE``). Nothing
+transaction whose functions lock the rows they change (``SELECT ... FOR UPDATE``). A write of
+one statement may use :meth:`Database.write_one` instead (autocommit on PostgreSQL). Nothing
 else in chatd creates engines or connections.
 
 On SQLite, statements run on the event loop's thread (:mod:`chatd.store.sqlite_inline`), except
@@ -106,11 +107,11 @@ class Database:
     @asynccontextmanager
     async def read(self, *, offload: bool = False) -> AsyncIterator[AsyncConnection]:
         """Reads (see the module's docstring); ``offload`` for one that may scan many rows."""
-        engine = self._offload_engine if offload else self.engine
         if not self.is_sqlite:
-            async with engine.connect() as conn:
-                yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+            async with self._autocommit() as conn:
+                yield conn
             return
+        engine = self._offload_engine if offload else self.engine
         async with engine.connect() as conn, conn.begin():
             yield conn
 
@@ -125,6 +126,24 @@ class Database:
             conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
             async with conn.begin():
                 yield conn
+
+    @asynccontextmanager
+    async def write_one(self) -> AsyncIterator[AsyncConnection]:
+        """A write of exactly one statement, which is atomic on its own: on PostgreSQL it runs
+        in autocommit (BEGIN and COMMIT would be two more round trips), on SQLite as
+        :meth:`write` (under the writer lock). A block that runs more than one statement
+        must use :meth:`write`."""
+        if not self.is_sqlite:
+            async with self._autocommit() as conn:
+                yield conn
+            return
+        async with self.write() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _autocommit(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.connect() as conn:
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
     async def migrate(self) -> None:
         """Bring the schema to the newest revision (under an advisory lock on PostgreSQL)."""

@@ -58,7 +58,7 @@ def parse_after_id(raw: str | None) -> int:
 
 async def _mark_read(db: Database, chat_id: uuid.UUID) -> None:
     try:
-        async with db.write() as conn:
+        async with db.write_one() as conn:
             await mark_read(conn, chat_id)
     except SQLAlchemyError:
         log.exception("read cursor update failed", chat_id=str(chat_id))
