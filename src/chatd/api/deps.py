@@ -66,16 +66,15 @@ async def authenticate(db: Database, token: str | None) -> Actor:
     now = db.now()
     async with db.read() as conn:
         key = await q.get_session_key(conn, key_id)
-        if key is None or not secret_matches(key.hashed_secret, secret):
-            raise ApiError(401, SIGNED_OUT, "API key is invalid.")
-        if key.expires_at <= now:
-            raise ApiError(401, SIGNED_OUT, "API key expired.")
-        user = key.user
-        if user is None or user.status != "active":
-            raise ApiError(401, SIGNED_OUT, "User is not active.")
-        roles = await q.memberships(conn, user.id)
+    if key is None or not secret_matches(key.hashed_secret, secret):
+        raise ApiError(401, SIGNED_OUT, "API key is invalid.")
+    if key.expires_at <= now:
+        raise ApiError(401, SIGNED_OUT, "API key expired.")
+    user = key.user
+    if user is None or user.status != "active":
+        raise ApiError(401, SIGNED_OUT, "User is not active.")
     if now - key.last_used > TOUCH_INTERVAL:
-        async with db.write() as conn:
+        async with db.write_one() as conn:
             await q.touch_api_key(conn, key_id, now)
     return Actor(
         user_id=user.id,
@@ -83,7 +82,7 @@ async def authenticate(db: Database, token: str | None) -> Actor:
         email=user.email,
         name=user.name,
         is_owner=user.is_owner,
-        org_roles=roles,
+        org_roles=key.memberships,
     )
 
 

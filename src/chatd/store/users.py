@@ -44,15 +44,22 @@ _USER_BY_ID = sa.select(users).where(users.c.id == sa.bindparam("user_id"))
 _MEMBERSHIPS = sa.select(
     organization_members.c.organization_id, organization_members.c.roles
 ).where(organization_members.c.user_id == sa.bindparam("user_id"))
-# A key with its user (None when the user row is gone), one statement per request.
+# A key with its user (None when the user row is gone) and the user's memberships (one row
+# each; one row of NULLs when there are none): one statement per request.
 _KEY_WITH_USER = (
     sa.select(
         api_keys.c.hashed_secret,
         api_keys.c.expires_at,
         api_keys.c.last_used,
         users,
+        organization_members.c.organization_id.label("member_of"),
+        organization_members.c.roles.label("member_roles"),
     )
-    .select_from(api_keys.outerjoin(users, users.c.id == api_keys.c.user_id))
+    .select_from(
+        api_keys.outerjoin(users, users.c.id == api_keys.c.user_id).outerjoin(
+            organization_members, organization_members.c.user_id == users.c.id
+        )
+    )
     .where(api_keys.c.id == sa.bindparam("key_id"))
 )
 
@@ -63,6 +70,8 @@ class SessionKey:
     expires_at: dt.datetime
     last_used: dt.datetime
     user: UserRow | None
+    # The user's roles per organization, as :func:`memberships` gives them.
+    memberships: dict[uuid.UUID, list[str]]
 
 
 async def get_user(conn: AsyncConnection, user_id: uuid.UUID) -> UserRow | None:
@@ -221,14 +230,16 @@ async def insert_api_key(
 
 async def get_session_key(conn: AsyncConnection, key_id: str) -> SessionKey | None:
     """The API key ``key_id`` and its user, as authentication needs them."""
-    row = (await conn.execute(_KEY_WITH_USER, {"key_id": key_id})).first()
-    if row is None:
+    rows = (await conn.execute(_KEY_WITH_USER, {"key_id": key_id})).all()
+    if not rows:
         return None
+    row = rows[0]
     return SessionKey(
         hashed_secret=row.hashed_secret,
         expires_at=row.expires_at,
         last_used=row.last_used,
         user=_user(row) if row.id is not None else None,
+        memberships={r.member_of: list(r.member_roles or []) for r in rows if r.member_of},
     )
 
 
