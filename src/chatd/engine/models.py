@@ -20,7 +20,7 @@ from chatd.catalog import resolve_model as parse_model_name
 from chatd.llm.errors import config_error, missing_key_error, provider_disabled_error
 from chatd.llm.types import CallOptions, ModelClient, ProviderError
 from chatd.sdk.providers import ChatModelCallConfig, ChatModelCost
-from chatd.store.model_configs import default_model_config, get_model_config
+from chatd.store.model_configs import live_or_default_with_provider
 from chatd.store.providers import get_provider_by_name, get_user_key
 
 DEFAULT_MAX_OUTPUT_TOKENS = 32_000
@@ -56,14 +56,18 @@ async def resolve_model(
     """The model config's provider and credentials (central key, or the owner's own key where
     the provider allows it) as a client. Raises ``ProviderError`` with kind ``missing_key``,
     ``provider_disabled`` or ``config`` when the model cannot be used."""
-    config = await get_model_config(conn, config_id) or await default_model_config(conn)
-    if config is None:
+    found = await live_or_default_with_provider(conn, config_id)
+    if found is None:
         raise ProviderError(config_error(None, "no chat model config is configured"))
+    config = found.config
     provider, model = parse_model_name(config["model"], config["provider"]) or (
         config["provider"],
         config["model"],
     )
-    row = await get_provider_by_name(conn, provider)
+    if provider == config["provider"]:
+        row = found.provider
+    else:  # the model's name named another provider (chatd.catalog.resolve_model)
+        row = await get_provider_by_name(conn, provider)
     if row is None:
         raise ProviderError(config_error(provider, f"provider {provider} is not configured"))
     if not row["enabled"]:

@@ -25,6 +25,16 @@ cfg = chat_model_configs
 # Run on every turn: built once (see chatd.store.chats).
 _CONFIG_BY_ID = sa.select(cfg).where(cfg.c.id == sa.bindparam("config_id"))
 _LIVE_CONFIG_BY_ID = _CONFIG_BY_ID.where(cfg.c.deleted.is_(False))
+# A config with the provider row of its ``provider`` column (its columns prefixed, NULLs when
+# that provider has no row): what a turn resolves, in one statement.
+_PROVIDER_PREFIX = "provider__"
+_WITH_PROVIDER = sa.select(
+    cfg, *(c.label(_PROVIDER_PREFIX + c.name) for c in chat_providers.c)
+).select_from(cfg.outerjoin(chat_providers, chat_providers.c.provider == cfg.c.provider))
+_LIVE_WITH_PROVIDER_BY_ID = _WITH_PROVIDER.where(
+    cfg.c.id == sa.bindparam("config_id"), cfg.c.deleted.is_(False)
+)
+_DEFAULT_WITH_PROVIDER = _WITH_PROVIDER.where(cfg.c.is_default.is_(True), cfg.c.deleted.is_(False))
 # The reference's list order; re-election picks the first eligible row in it.
 LIST_ORDER = (cfg.c.provider.asc(), cfg.c.model.asc(), cfg.c.updated_at.desc(), cfg.c.id.desc())
 
@@ -88,6 +98,33 @@ async def default_model_config(conn: AsyncConnection) -> sa.RowMapping | None:
         )
     ).first()
     return row._mapping if row else None
+
+
+@dataclass(frozen=True)
+class ConfigWithProvider:
+    config: dict[str, Any]
+    # The row of ``config["provider"]`` in ``chat_providers`` (None: there is none).
+    provider: dict[str, Any] | None
+
+
+async def live_or_default_with_provider(
+    conn: AsyncConnection, config_id: uuid.UUID
+) -> ConfigWithProvider | None:
+    """The live config ``config_id`` (else the default one, else None) with its provider row."""
+    row = (await conn.execute(_LIVE_WITH_PROVIDER_BY_ID, {"config_id": config_id})).first()
+    if row is None:
+        row = (await conn.execute(_DEFAULT_WITH_PROVIDER)).first()
+    if row is None:
+        return None
+    config: dict[str, Any] = {}
+    provider: dict[str, Any] = {}
+    for key, value in row._mapping.items():
+        name = str(key)
+        if name.startswith(_PROVIDER_PREFIX):
+            provider[name.removeprefix(_PROVIDER_PREFIX)] = value
+        else:
+            config[name] = value
+    return ConfigWithProvider(config, provider if provider["id"] is not None else None)
 
 
 async def list_model_configs(
