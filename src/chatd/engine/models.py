@@ -64,6 +64,7 @@ async def resolve_model(
         config["provider"],
         config["model"],
     )
+    row: Mapping[Any, Any] | None
     if provider == config["provider"]:
         row = found.provider
     else:  # the model's name named another provider (chatd.catalog.resolve_model)
