@@ -39,11 +39,12 @@ def _owner_field(column: sa.Column[str], label: str) -> sa.Label[str]:
     return sa.select(column).where(users.c.id == chats.c.owner_id).scalar_subquery().label(label)
 
 
-UPDATE_CHAT_RETURNING = UPDATE_CHAT.returning(
+CHAT_RETURNING = (
     *chats.c,
     _owner_field(users.c.name, "owner_name"),
     _owner_field(users.c.username, "owner_username"),
 )
+UPDATE_CHAT_RETURNING = UPDATE_CHAT.returning(*CHAT_RETURNING)
 _LINKED_FILES = (
     FILE_METADATA.join(chat_file_links, chat_file_links.c.file_id == chat_files.c.id)
     .where(chat_file_links.c.chat_id == sa.bindparam("chat_id"))

@@ -30,7 +30,7 @@ from chatd.sdk.events import (
     ChatWatchEventKind,
 )
 from chatd.store import messages as mq
-from chatd.store.chats import CHAT_WITH_OWNER, lock_chat
+from chatd.store.chats import CHAT_RETURNING, lock_chat
 from chatd.store.tables import chats
 from chatd.store.tool_calls import interrupt_pending_calls
 from chatd.store.transition_steps import (
@@ -100,14 +100,9 @@ async def acquire_chats(
             heartbeat_at=now,
             updated_at=now,
         )
-        .returning(chats.c.id)
+        .returning(*CHAT_RETURNING)
     )
-    claimed = [r.id for r in rows]
-    if not claimed:
-        return []
-    found = await conn.execute(CHAT_WITH_OWNER.where(chats.c.id.in_(claimed)))
-    by_id = {row.id: row._mapping for row in found}
-    return [by_id[chat_id] for chat_id in claimed]
+    return [row._mapping for row in rows]
 
 
 async def heartbeat(
