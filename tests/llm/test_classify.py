@@ -23,7 +23,7 @@ from chatd.llm.types import ProviderError
 from chatd.sdk.chats import ChatErrorKind as K
 from chatd.testing import FakeProvider
 from tests.llm.conftest import MakeClient
-from tests.llm.parts import collect
+from tests.llm.parts import collect, hello
 
 # (rule, error text, kind, retryable)
 TEXT_RULES = [
@@ -243,6 +243,29 @@ async def test_fault_classification(
     fake.add([entry])
     with pytest.raises(ProviderError) as caught:
         await collect(make_client(provider))
+    err = caught.value.error
+    assert (err.kind, err.retryable, err.status_code) == (kind, retryable, status)
+    assert err.provider == provider and err.detail
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("provider", "entry", "kind", "retryable", "status"),
+    [fault for fault in FAULTS if "error" in fault[1]],  # the HTTP errors: no stream to break
+)
+async def test_read_call_fault_classification(
+    fake: FakeProvider,
+    make_client: MakeClient,
+    provider: str,
+    entry: dict[str, object],
+    kind: K,
+    retryable: bool,
+    status: int | None,
+) -> None:
+    """A title's or summary's non-streamed call classifies an HTTP error as a turn's does."""
+    fake.add([entry])
+    with pytest.raises(ProviderError) as caught:
+        await make_client(provider).generate(hello())
     err = caught.value.error
     assert (err.kind, err.retryable, err.status_code) == (kind, retryable, status)
     assert err.provider == provider and err.detail

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
+import httpx2
 
 from chatd.llm.convert import (
     args_object,
@@ -24,9 +25,10 @@ from chatd.llm.convert import (
     file_as_text,
     file_kind,
     normalize_args,
+    response_object,
     sanitize_tool_call_id,
-    sdk_arguments,
     tool_result_text,
+    wire_body,
 )
 from chatd.llm.errors import StreamClosedEarly, classify
 from chatd.llm.sse import SSEDecoder, event_json
@@ -52,6 +54,7 @@ from chatd.llm.types import (
     UserMessage,
 )
 
+MESSAGES_PATH = "/v1/messages"
 _STOP_REASONS = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -286,10 +289,12 @@ class AnthropicClient:
         """The SDK sends the request (status errors are raised there); we read the body."""
         try:
             state = _StreamState()
-            args = sdk_arguments(self._body(request), ("model", "max_tokens"))
-            messages = self._client.messages
-            async with messages.with_streaming_response.create(**args, stream=True) as raw:
-                response = raw.http_response
+            body = wire_body(self._body(request))
+            body["stream"] = True
+            response = await self._client.post(
+                MESSAGES_PATH, body=body, cast_to=httpx2.Response, stream=True
+            )
+            try:
                 decoder = SSEDecoder()
                 async for chunk in response.aiter_bytes():
                     for data in decoder.feed(chunk):
@@ -303,6 +308,8 @@ class AnthropicClient:
                             )
                         for part in state.parts(event):
                             yield part
+            finally:
+                await response.aclose()
             if not state.done:
                 raise StreamClosedEarly("anthropic stream closed before message_stop")
         except Exception as exc:
@@ -315,9 +322,18 @@ class AnthropicClient:
 
     async def generate(self, request: ModelRequest) -> Generated:
         try:
-            args = sdk_arguments(self._body(request), ("model", "max_tokens"))
-            message = await self._client.messages.create(**args)
+            body = wire_body(self._body(request))
+            response = await self._client.post(MESSAGES_PATH, body=body, cast_to=httpx2.Response)
+            message = response_object(response)
         except Exception as exc:
             raise ProviderError(classify(exc, self.provider)) from exc
-        text = "".join(block.text for block in message.content if block.type == "text")
-        return Generated(text=text, usage=_usage(message.usage.model_dump(), Usage()))
+        blocks = message.get("content")
+        text = "".join(
+            block["text"]
+            for block in (blocks if isinstance(blocks, list) else ())
+            if isinstance(block, dict)
+            and block.get("type") == "text"
+            and isinstance(block.get("text"), str)
+        )
+        usage = message.get("usage")
+        return Generated(text=text, usage=_usage(usage if isinstance(usage, dict) else {}, Usage()))

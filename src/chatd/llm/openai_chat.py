@@ -22,16 +22,16 @@ from typing import Any
 import anyio
 import httpx2
 import openai
-from openai.types.completion_usage import CompletionUsage
 
 from chatd.llm.convert import (
     data_url,
     file_as_text,
     file_kind,
     normalize_args,
+    response_object,
     sanitize_tool_call_id,
-    sdk_arguments,
     tool_result_text,
+    wire_body,
 )
 from chatd.llm.errors import StreamClosedEarly, classify
 from chatd.llm.sse import SSEDecoder, event_json
@@ -55,6 +55,7 @@ from chatd.llm.types import (
     UserMessage,
 )
 
+COMPLETIONS_PATH = "/chat/completions"
 _FINISH_REASONS = {
     "stop": "stop",
     "tool_calls": "tool-calls",
@@ -72,19 +73,9 @@ def finish_reason(raw: str | None, has_tool_calls: bool) -> str:
     return reason
 
 
-def usage_from(raw: CompletionUsage | None) -> Usage:
-    """Normalised usage: ``input_tokens`` excludes cache reads, as Anthropic counts them."""
-    if raw is None:
-        return Usage()
-    cached = raw.prompt_tokens_details.cached_tokens if raw.prompt_tokens_details else None
-    reasoning = (
-        raw.completion_tokens_details.reasoning_tokens if raw.completion_tokens_details else None
-    )
-    return _usage(raw.prompt_tokens, raw.completion_tokens, raw.total_tokens, cached, reasoning)
-
-
 def usage_from_wire(raw: Mapping[str, Any] | None) -> Usage:
-    """:func:`usage_from` for a ``usage`` object as it came off the wire (a dict)."""
+    """Normalised usage from a ``usage`` object as it came off the wire: ``input_tokens``
+    excludes cache reads, as Anthropic counts them."""
     if not raw:
         return Usage()
     prompt_details = raw.get("prompt_tokens_details")
@@ -227,32 +218,34 @@ class OpenAIChatClient:
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamPart]:
         # One generator (no inner one re-yielded: that was a hop per part on the hot path).
         try:
-            body = self._body(request)
+            body = wire_body(self._body(request))
+            body["stream"] = True
             body["stream_options"] = {"include_usage": True}
-            # Status errors are raised here, by the SDK, exactly as for a parsed stream.
-            async with self._client.chat.completions.with_streaming_response.create(
-                **sdk_arguments(body, ("model",)), stream=True
-            ) as raw:
-                response = raw.http_response
-                reply = _Reply()
-                decoder = SSEDecoder()
-                chunks = response.aiter_bytes()
-                done = False
-                try:
-                    async for chunk in chunks:
-                        for data in decoder.feed(chunk):
-                            if data.startswith(b"[DONE]"):
-                                done = True
-                                break
-                            for part in reply.feed(_event(data, response)):
-                                yield part
-                        if done:
-                            await _drain(response, chunks)
+            # Status errors are raised here, by the SDK, as for its own streaming call.
+            response = await self._client.post(
+                COMPLETIONS_PATH, body=body, cast_to=httpx2.Response, stream=True
+            )
+            reply = _Reply()
+            decoder = SSEDecoder()
+            chunks = response.aiter_bytes()
+            done = False
+            try:
+                async for chunk in chunks:
+                    for data in decoder.feed(chunk):
+                        if data.startswith(b"[DONE]"):
+                            done = True
                             break
-                except _READ_TIMEOUTS as exc:
-                    raise openai.APITimeoutError(request=response.request) from exc
-                except _READ_ERRORS as exc:
-                    raise openai.APIConnectionError(request=response.request) from exc
+                        for part in reply.feed(_event(data, response)):
+                            yield part
+                    if done:
+                        await _drain(response, chunks)
+                        break
+            except _READ_TIMEOUTS as exc:
+                raise openai.APITimeoutError(request=response.request) from exc
+            except _READ_ERRORS as exc:
+                raise openai.APIConnectionError(request=response.request) from exc
+            finally:
+                await response.aclose()
             yield reply.finish()
         except ProviderError:
             raise
@@ -266,12 +259,20 @@ class OpenAIChatClient:
 
     async def generate(self, request: ModelRequest) -> Generated:
         try:
-            args = sdk_arguments(self._body(request), ("model",))
-            completion = await self._client.chat.completions.create(**args)
+            body = wire_body(self._body(request))
+            response = await self._client.post(COMPLETIONS_PATH, body=body, cast_to=httpx2.Response)
+            completion = response_object(response)
         except Exception as exc:
             raise ProviderError(classify(exc, self.provider)) from exc
-        text = completion.choices[0].message.content if completion.choices else None
-        return Generated(text=text or "", usage=usage_from(completion.usage))
+        choices = completion.get("choices")
+        first = choices[0] if isinstance(choices, list) and choices else {}
+        message = first.get("message") if isinstance(first, dict) else None
+        text = message.get("content") if isinstance(message, dict) else None
+        usage = completion.get("usage")
+        return Generated(
+            text=text if isinstance(text, str) else "",
+            usage=usage_from_wire(usage if isinstance(usage, dict) else None),
+        )
 
 
 # ---- reading the stream ----------------------------------------------------------------------
