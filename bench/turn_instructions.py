@@ -31,6 +31,14 @@ per connection, so which connection a statement lands on shows):
                  writes with RETURNING
     postgresql   session 8 end: prompt rows in one statement,    33.5
                  turn summary without a chat read
+    sqlite       session 9 end: authentication in one statement, 27.8
+                 a model config read with its provider row,
+                 provider calls through the SDK's low-level post
+    postgresql   session 9 end: the same, one-statement writes   28.3-30.7
+                 in autocommit, the claim's rows from its UPDATE
+
+Session 8's code, measured again on session 9's day alongside: 31.7-33.2 (PostgreSQL, five
+runs) and 30.5 (SQLite, two runs).
 """
 
 from __future__ import annotations

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import anyio
 import httpx2
 import pytest
 
 from chatd.llm import factory
 from chatd.llm.factory import SharedClients
 from chatd.llm.types import ProviderError
+from chatd.testing import FakeProvider
+from tests.llm.parts import collect
 
 pytestmark = pytest.mark.anyio
 
@@ -37,3 +42,22 @@ async def test_shared_clients_reuse_one_sdk_client_per_provider_key_and_url(
         shared(provider="openai", model="m", api_key="3")  # the least recently used goes
         again = shared(provider="openai", model="m", api_key="1")
         assert again._client is not first._client  # type: ignore[attr-defined]
+
+
+async def test_the_shared_pool_streams_more_than_a_hundred_replies_at_once(
+    fake: FakeProvider, fake_url: str
+) -> None:
+    """Every running chat streams at once: no connection cap (aiohttp's default is 100)."""
+    streams = 120
+    # Each reply takes ~1.5 s, so a capped pool could send request 101 only after that.
+    fake.add([{"text": ["a", "b", "c"], "tokens_per_second": 2}] * streams)
+    async with factory.shared_pool(httpx2.Timeout(10.0)) as pool:
+        client = SharedClients(pool)(
+            provider="openai-compat", model="m", api_key="k", base_url=fake_url + "/v1"
+        )
+        replies = [asyncio.create_task(collect(client)) for _ in range(streams)]
+        with anyio.fail_after(5):
+            while len(fake.requests) < streams:  # noqa: ASYNC110 (bounded by fail_after)
+                await asyncio.sleep(0.01)
+        assert not any(reply.done() for reply in replies)  # all arrived while none was over
+        assert [r.text for r in await asyncio.gather(*replies)] == ["abc"] * streams

@@ -31,9 +31,12 @@ def shared_pool(timeout: httpx2.Timeout = TIMEOUT) -> httpx2.AsyncClient:
     It sends over aiohttp (the SDKs' own aiohttp transport): its C parser reads a streamed
     body at about half the CPU per chunk of the default transport (measured: ~95 -> ~50 µs
     per streamed delta through :class:`OpenAIChatClient` at 100 streams x 50 chunks/s). No
-    connection limit: every running chat streams at once.
+    connection limit: every running chat streams at once. The transport hands
+    ``max_connections`` to aiohttp's connector as its ``limit``, where 0 is "no limit" (None
+    would keep aiohttp's default of 100, and the 101st running chat would wait for a stream
+    to end before its own request went out).
     """
-    limits = httpx2.Limits(max_connections=None, max_keepalive_connections=100)
+    limits = httpx2.Limits(max_connections=0, max_keepalive_connections=100)
     return openai.DefaultAioHttpClient(limits=limits, timeout=timeout)
 
 
