@@ -68,6 +68,63 @@ class Finished:
     chat: Row | None = None
 
 
+def padded(ids: Collection[uuid.UUID]) -> list[uuid.UUID]:
+    """``ids`` with the last one repeated up to the next power of two.
+
+    An expanding ``IN`` renders one placeholder per value, so each length is another statement
+    to prepare (PostgreSQL, once per connection) and to keep in the statement caches; the
+    worker's lists change length with every turn that starts or ends. Padded, a few shapes
+    serve every length (repeating a value changes no ``IN``).
+    """
+    values = list(ids)
+    if not values:
+        return values
+    size = 1 << (len(values) - 1).bit_length()
+    return values + values[-1:] * (size - len(values))
+
+
+_NOW = sa.bindparam("now", type_=chats.c.updated_at.type)
+_PENDING = (
+    sa.select(chats.c.id)
+    .where(chats.c.status == ChatStatus.pending.value, chats.c.archived.is_(False))
+    .order_by(chats.c.updated_at, chats.c.id)
+    .limit(sa.bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+
+
+def _claim(candidates: sa.Select[tuple[uuid.UUID]]) -> sa.UpdateBase:
+    return (
+        chats.update()
+        .where(chats.c.id.in_(candidates.scalar_subquery()))
+        .values(
+            status=ChatStatus.running.value,
+            worker_id=sa.bindparam("me", type_=chats.c.worker_id.type),
+            started_at=_NOW,
+            heartbeat_at=_NOW,
+            updated_at=_NOW,
+        )
+        .returning(*CHAT_RETURNING)
+    )
+
+
+# Run on every acquire and heartbeat: built once (see chatd.store.chats).
+_CLAIM = _claim(_PENDING)
+_CLAIM_EXCLUDING = _claim(
+    _PENDING.where(chats.c.id.not_in(sa.bindparam("exclude", expanding=True)))
+)
+_HEARTBEAT = (
+    chats.update()
+    .where(
+        chats.c.id.in_(sa.bindparam("ids", expanding=True)),
+        chats.c.worker_id == sa.bindparam("me"),
+        chats.c.status == ChatStatus.running.value,
+    )
+    .values(heartbeat_at=_NOW)
+    .returning(chats.c.id)
+)
+
+
 async def acquire_chats(
     conn: AsyncConnection,
     now: dt.datetime,
@@ -81,27 +138,10 @@ async def acquire_chats(
     Returns the claimed rows as they are now (with the owner fields, as ``get_chat_row``).
     ``exclude``: chats this worker is still finishing (never claimed twice by one worker).
     """
-    candidates = (
-        sa.select(chats.c.id)
-        .where(chats.c.status == ChatStatus.pending.value, chats.c.archived.is_(False))
-        .order_by(chats.c.updated_at, chats.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
+    params: dict[str, object] = {"limit": limit, "me": worker_id, "now": now}
     if exclude:
-        candidates = candidates.where(chats.c.id.not_in(list(exclude)))
-    rows = await conn.execute(
-        chats.update()
-        .where(chats.c.id.in_(candidates.scalar_subquery()))
-        .values(
-            status=ChatStatus.running.value,
-            worker_id=worker_id,
-            started_at=now,
-            heartbeat_at=now,
-            updated_at=now,
-        )
-        .returning(*CHAT_RETURNING)
-    )
+        params["exclude"] = padded(exclude)
+    rows = await conn.execute(_CLAIM_EXCLUDING if exclude else _CLAIM, params)
     return [row._mapping for row in rows]
 
 
@@ -111,17 +151,8 @@ async def heartbeat(
     """Stamp the chats this worker still owns and runs; returns exactly those ids (§4.4)."""
     if not chat_ids:
         return set()
-    rows = await conn.execute(
-        chats.update()
-        .where(
-            chats.c.id.in_(list(chat_ids)),
-            chats.c.worker_id == worker_id,
-            chats.c.status == ChatStatus.running.value,
-        )
-        .values(heartbeat_at=now)
-        .returning(chats.c.id)
-    )
-    return {r.id for r in rows}
+    params = {"ids": padded(chat_ids), "me": worker_id, "now": now}
+    return {r.id for r in await conn.execute(_HEARTBEAT, params)}
 
 
 async def release_to_pending(
