@@ -229,11 +229,19 @@ FAULTS = [
 ]
 
 
+# Every fault through a turn's streamed call; the HTTP errors also through the read call that
+# titles and summaries make (no stream there to break).
+CALLS = [("stream", *fault) for fault in FAULTS] + [
+    ("generate", *fault) for fault in FAULTS if "error" in fault[1]
+]
+
+
 @pytest.mark.anyio
-@pytest.mark.parametrize(("provider", "entry", "kind", "retryable", "status"), FAULTS)
+@pytest.mark.parametrize(("call", "provider", "entry", "kind", "retryable", "status"), CALLS)
 async def test_fault_classification(
     fake: FakeProvider,
     make_client: MakeClient,
+    call: str,
     provider: str,
     entry: dict[str, object],
     kind: K,
@@ -241,31 +249,12 @@ async def test_fault_classification(
     status: int | None,
 ) -> None:
     fake.add([entry])
+    client = make_client(provider)
     with pytest.raises(ProviderError) as caught:
-        await collect(make_client(provider))
-    err = caught.value.error
-    assert (err.kind, err.retryable, err.status_code) == (kind, retryable, status)
-    assert err.provider == provider and err.detail
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize(
-    ("provider", "entry", "kind", "retryable", "status"),
-    [fault for fault in FAULTS if "error" in fault[1]],  # the HTTP errors: no stream to break
-)
-async def test_read_call_fault_classification(
-    fake: FakeProvider,
-    make_client: MakeClient,
-    provider: str,
-    entry: dict[str, object],
-    kind: K,
-    retryable: bool,
-    status: int | None,
-) -> None:
-    """A title's or summary's non-streamed call classifies an HTTP error as a turn's does."""
-    fake.add([entry])
-    with pytest.raises(ProviderError) as caught:
-        await make_client(provider).generate(hello())
+        if call == "stream":
+            await collect(client)
+        else:
+            await client.generate(hello())
     err = caught.value.error
     assert (err.kind, err.retryable, err.status_code) == (kind, retryable, status)
     assert err.provider == provider and err.detail

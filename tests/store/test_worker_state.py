@@ -50,6 +50,16 @@ def ago(seconds: float) -> dt.datetime:
     return dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)
 
 
+async def oldest_first(
+    db: Database, owner: ApiUser, model: uuid.UUID, count: int
+) -> list[uuid.UUID]:
+    """``count`` pending chats, each updated a second after the one before."""
+    ids = [await make_chat(db, owner, model, f"chat {i}") for i in range(count)]
+    for i, chat_id in enumerate(ids):
+        await set_columns(db, chat_id, updated_at=ago(100 - i))
+    return ids
+
+
 async def claim(db: Database, limit: int = 10, worker: uuid.UUID = ME) -> list[uuid.UUID]:
     async with db.write() as conn:
         rows = await ws.acquire_chats(conn, db.now(), worker, limit)
@@ -91,9 +101,7 @@ async def action_chat(db: Database, owner: ApiUser, model: uuid.UUID) -> uuid.UU
 async def test_claims_oldest_pending_first_and_skips_archived_and_idle(
     db: Database, owner: ApiUser, model: uuid.UUID
 ) -> None:
-    ids = [await make_chat(db, owner, model, f"chat {i}") for i in range(4)]
-    for i, chat_id in enumerate(ids):
-        await set_columns(db, chat_id, updated_at=ago(100 - i))
+    ids = await oldest_first(db, owner, model, 4)
     await set_columns(db, ids[0], archived=True)
     await set_columns(db, ids[1], status="waiting")
 
@@ -125,9 +133,7 @@ async def test_concurrent_claims_take_each_chat_exactly_once(
 async def test_a_claim_skips_the_excluded_chats_whatever_the_lists_length(
     db: Database, owner: ApiUser, model: uuid.UUID
 ) -> None:
-    ids = [await make_chat(db, owner, model, f"chat {i}") for i in range(6)]
-    for i, chat_id in enumerate(ids):
-        await set_columns(db, chat_id, updated_at=ago(100 - i))
+    ids = await oldest_first(db, owner, model, 6)
     finishing = ids[:3]  # three ids: sent padded to four
 
     async with db.write() as conn:
