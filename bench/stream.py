@@ -28,57 +28,66 @@ Reproduce:
     CHATD_BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
         .venv/bin/python bench/stream.py --backends postgresql
 
-Measured on the 2-core development machine, 2026-11-29 (session 8: PostgreSQL through asyncpg,
-fewer round trips per turn); M = 200 at full speed, 500 at 50/s (10 s turns). Identical runs
-here move by 20-40% (the bare path at 10 chats gave 20,000 to 28,000 deltas/s within the hour),
-so read one run's ratios as one sample; ``bench/turn_instructions.py`` gives a per-turn figure
-that moves far less.
+Measured on the 2-core development machine, 2026-11-29 (session 9: fewer round trips per turn,
+provider calls through the SDKs' low-level post, no cap on provider connections); M = 200 at
+full speed, 500 at 50/s (10 s turns). Identical runs here move by 20-40%, and the bare path
+itself far more from day to day (100 chats at full speed: 28,520 deltas/s in session 8's table,
+46,000-68,000 on this day), so read one run's ratios as one sample; ``bench/turn_instructions.py``
+gives a per-turn figure that moves far less.
 
     path          N  pace  deltas/s  p50 ms  p99 ms  steady p99  cpu s/1k  rss MiB
-    bare          1  full    29,464     2.4     4.0         4.0      0.05        -
-    bare          1  50/s        49     0.4     0.6         0.6      0.30        -
-    bare         10  full    20,571    28.5    55.0           -      0.02        -
-    bare         10  50/s       492     0.5     1.5         1.5      0.09        -
-    bare        100  full    28,520   193.3   503.1           -      0.02        -
-    bare        100  50/s     4,868     1.2     5.8         5.3      0.05        -
-    bare        500  full    20,485  1328.2  3219.2           -      0.02        -
-    bare        500  50/s    19,631   159.7   382.1       339.8      0.04        -
-    chatd/sqlite  1  full    19,465     3.2     6.0         6.0      0.10      170
-    chatd/sqlite  1  50/s        49     0.6     1.0         1.0      0.42      170
-    chatd/sqlite 10  full    29,219    19.0    23.3           -      0.06      172
-    chatd/sqlite 10  50/s       488     1.0     3.1         3.0      0.17      174
-    chatd/sqlite 100 full    21,639    29.5    40.4           -      0.06      180
-    chatd/sqlite 100 50/s     4,684     1.1    24.7         9.9      0.12      207
-    chatd/sqlite 500 full    18,672    29.7    75.6           -      0.06      216
-    chatd/sqlite 500 50/s     4,811     1.2    40.2           -      0.12      272
-    chatd/pg      1  full    14,625     2.3     3.3         3.3      0.15      170
-    chatd/pg      1  50/s        49     0.7     1.0         1.0      0.48      171
-    chatd/pg     10  full    22,150     4.3    10.4           -      0.08      175
-    chatd/pg     10  50/s       487     1.1     2.7         2.7      0.18      178
-    chatd/pg    100  full    13,770     7.8    37.1           -      0.09      192
-    chatd/pg    100  50/s     4,593     1.0    13.5         5.3      0.12      216
-    chatd/pg    500  full    10,447     7.6    43.9           -      0.10      227
-    chatd/pg    500  50/s     4,605     1.3    27.5           -      0.13      276
+    bare          1  full    38,458     2.6     3.8         3.8      0.05        -
+    bare          1  50/s        49     0.5     0.8         0.8      0.36        -
+    bare         10  full    45,260    10.8    15.9           -      0.01        -
+    bare         10  50/s       490     0.6     1.6         1.6      0.09        -
+    bare        100  full    46,327   141.2   328.2           -      0.01        -
+    bare        100  50/s     4,886     1.1     6.1         5.9      0.03        -
+    bare        500  full    41,108   549.7  1477.6           -      0.01        -
+    bare        500  50/s    22,873    46.2   154.7       154.7      0.02        -
+    chatd/sqlite  1  full    66,451     1.3     1.7         1.7      0.05      169
+    chatd/sqlite  1  50/s        49     0.7     1.1         1.1      0.42      169
+    chatd/sqlite 10  full    42,171    11.7    20.8           -      0.04      170
+    chatd/sqlite 10  50/s       491     0.6     1.5         1.5      0.10      173
+    chatd/sqlite 100 full    36,680    17.4    24.5           -      0.03      179
+    chatd/sqlite 100 50/s     4,808     1.6     9.7         5.3      0.08      206
+    chatd/sqlite 500 full    31,183    17.3    33.6           -      0.04      210
+    chatd/sqlite 500 50/s    15,468    60.3   142.1       161.7      0.06      339
+    chatd/pg      1  full    50,571     3.2     3.8         3.8      0.05      169
+    chatd/pg      1  50/s        49     0.8     1.1         1.1      0.46      170
+    chatd/pg     10  full    36,998     3.9     6.2           -      0.04      175
+    chatd/pg     10  50/s       489     0.8     2.0         1.9      0.11      178
+    chatd/pg    100  full    21,948     6.3    23.3           -      0.05      191
+    chatd/pg    100  50/s     4,722     1.6    11.3         6.7      0.08      217
+    chatd/pg    500  full    16,378     6.0   232.3           -      0.06      222
+    chatd/pg    500  50/s     9,567    46.3   109.8           -      0.07      323
 
-No delta was lost. Full-speed throughput against the bare path in this run: SQLite 66% / 142% /
-76% / 91% at 1 / 10 / 100 / 500 chats, PostgreSQL 50% / 108% / 48% / 51%; a second run of 1,
-10 and 100 gave SQLite 172% / 69% / 66% and PostgreSQL 185% / 50% / 54% (a single chat's 200
-deltas take ~10 ms, so N = 1 is mostly noise); two more runs of 10 and 100 gave SQLite 75-91% /
-77% and PostgreSQL 56-65% / 44-46%. At 100 x 50/s the p99 added to the bare path's
-was +18.9 ms on SQLite (its steady p99 +4.6: the miss is the bursts of 100 turns starting and
-ending at once, against an unusually calm bare p99 of 5.8 ms) and +7.8 ms on PostgreSQL; a second
-run gave +1.4 and -5.7 ms. 500 x 50/s asks 25,000 deltas/s of one Python process at one frame per
-delta: chatd delivered ~4,800/s on either backend (0.12 cpu s/1k), so turns queued behind each
-other (53 s of wall time for 10 s turns); at full speed, where frames carry many deltas, 500
-chats ran at 91% (SQLite) and 51% (PostgreSQL) of the bare path.
+No delta was lost. Full-speed throughput against the bare path in this run: SQLite 173% / 93% /
+79% / 76% at 1 / 10 / 100 / 500 chats, PostgreSQL 131% / 82% / 47% / 40%. Over this run and four
+more of 10 and 100 chats: SQLite 62-121% at 10 and 45-79% at 100 (one miss, 45%, in a run
+whose bare path ran at 68,448/s), PostgreSQL 42-82% at 10 and 29-47% at 100. At 100 x 50/s the
+p99 added to the bare path's was +3.6 ms (SQLite) and +5.3 ms (PostgreSQL); an earlier run
+gave +9.9 and +12.1 ms (steady p99 +3.4 and +4.1: the excess is the bursts of 100 turns
+starting and ending together).
 
-Session 7, same machine, before this session's changes: SQLite 95% / 58% / 47% at 1 / 10 / 100
-chats and PostgreSQL 100% / 32% / 20% (over three runs PostgreSQL 29-84% at 10, 20-28% at 100);
-PostgreSQL at 100 chats delivered 7,227 deltas/s at 0.15 cpu s/1k, against 13,500-13,800 and
-0.09 here.
+At 100 chats x 200 deltas the per-turn work (the send, claim, persistence, finishing, the
+turn summary's model call) is about 80% of the server's CPU: at 2 deltas per reply the server
+spends ~8.5 ms of CPU per turn on PostgreSQL, at 1,000 deltas ~11 us per further delta. The
+bare path has no per-turn work. With longer replies (``--deltas 1000``, same day) chatd ran at
+162% / 120-123% / 114% of the bare path on SQLite and 117% / 57-78% / 61% on PostgreSQL at 10 /
+100 / 500 chats (two runs at 100).
 
-Session 6 (same machine class, a slower day), for comparison: SQLite 78% / 74% / 55%,
-PostgreSQL 82% / 38% / 28% of the bare path at 1 / 10 / 100 chats.
+500 chats: until this session the shared provider pool let aiohttp keep its default of 100
+connections, so only 100 turns streamed at once and the rest waited (53 s of wall time for
+10 s turns at 500 x 50/s, ~4,800 deltas/s). With the cap gone all 500 stream together, and
+500 x 50/s delivers 15,468 (SQLite) and 9,567 (PostgreSQL) deltas/s: the server is then
+CPU-bound on one core.
+
+Session 8, same machine (its bare path at 100 chats: 28,520 deltas/s): PostgreSQL 44-54% at 100
+chats over four runs (13,500-13,800 deltas/s), SQLite 66-77%.
+
+Session 7: SQLite 95% / 58% / 47% at 1 / 10 / 100 chats and PostgreSQL 100% / 32% / 20%
+(PostgreSQL at 100 chats: 7,227 deltas/s at 0.15 cpu s/1k). Session 6 (a slower day): SQLite
+78% / 74% / 55%, PostgreSQL 82% / 38% / 28%.
 
 History (100 chats, SQLite): at the start of session 5, 100 x 50/s delivered 2,239 of 5,000
 deltas/s (p99 404 ms, 0.53 cpu s/1k) and 100 at full speed 4,986 deltas/s; session 5 ended at
