@@ -108,9 +108,8 @@ class Database:
     async def read(self, *, offload: bool = False) -> AsyncIterator[AsyncConnection]:
         """Reads (see the module's docstring); ``offload`` for one that may scan many rows."""
         if not self.is_sqlite:
-            # (Inline rather than through a shared context manager: a layer costs ~5 µs.)
-            async with self.engine.connect() as conn:
-                yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+            async with self._autocommit() as conn:
+                yield conn
             return
         engine = self._offload_engine if offload else self.engine
         async with engine.connect() as conn, conn.begin():
@@ -135,11 +134,17 @@ class Database:
         :meth:`write` (under the writer lock). A block that runs more than one statement
         must use :meth:`write`."""
         if not self.is_sqlite:
-            async with self.engine.connect() as conn:
-                yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+            async with self._autocommit() as conn:
+                yield conn
             return
         async with self.write() as conn:
             yield conn
+
+    @asynccontextmanager
+    async def _autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """A PostgreSQL connection on which each statement commits on its own."""
+        async with self.engine.connect() as conn:
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
     async def migrate(self) -> None:
         """Bring the schema to the newest revision (under an advisory lock on PostgreSQL)."""

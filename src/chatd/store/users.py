@@ -239,7 +239,9 @@ async def get_session_key(conn: AsyncConnection, key_id: str) -> SessionKey | No
         expires_at=row.expires_at,
         last_used=row.last_used,
         user=_user(row) if row.id is not None else None,
-        memberships={r.member_of: list(r.member_roles or []) for r in rows if r.member_of},
+        memberships={
+            r.member_of: list(r.member_roles or []) for r in rows if r.member_of is not None
+        },
     )
 
 
