@@ -5,9 +5,9 @@ History is sent with the system prompts in ``system``, consecutive same-role tur
 signatures, and ``cache_control: ephemeral`` on the last system block and the last two
 messages (engine-behaviour §5.5, §9.5). A stream without ``message_stop`` is an error.
 
-As for OpenAI (:mod:`chatd.llm.openai_chat`), the SDK sends the streaming request but we read
-the body ourselves, each SSE event parsed into a plain dict rather than an SDK model
-per event; an in-stream ``error`` event is raised as the SDK raises it.
+As for OpenAI (:mod:`chatd.llm.openai_chat`), requests go through the SDK client's low-level
+``post`` and we read the streamed body ourselves, each SSE event parsed into a plain dict rather
+than an SDK model per event; an in-stream ``error`` event is raised as the SDK raises it.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from chatd.llm.convert import (
     response_object,
     sanitize_tool_call_id,
     tool_result_text,
-    wire_body,
 )
 from chatd.llm.errors import StreamClosedEarly, classify
 from chatd.llm.sse import SSEDecoder, event_json
@@ -269,27 +268,23 @@ class AnthropicClient:
         for key, value in (("temperature", opts.temperature), ("top_p", opts.top_p)):
             if value is not None:
                 body[key] = value
-        # Fields the SDK has no keyword for travel in extra_body.
-        extra_body: dict[str, Any] = {}
         if opts.top_k is not None:
-            extra_body["top_k"] = opts.top_k
-        extra = opts.provider_options.get("anthropic")
-        if isinstance(extra, dict):
-            extra_body.update(extra)
-        if extra_body:
-            body["extra_body"] = extra_body
+            body["top_k"] = opts.top_k
         if request.allow_tools and request.tools:
             body["tools"] = [
                 {"name": t.name, "description": t.description, "input_schema": t.input_schema}
                 for t in request.tools
             ]
+        extra = opts.provider_options.get("anthropic")
+        if isinstance(extra, dict):
+            body.update(extra)  # the model config's provider options win
         return body
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamPart]:
         """The SDK sends the request (status errors are raised there); we read the body."""
         try:
             state = _StreamState()
-            body = wire_body(self._body(request))
+            body = self._body(request)
             body["stream"] = True
             response = await self._client.post(
                 MESSAGES_PATH, body=body, cast_to=httpx2.Response, stream=True
@@ -322,7 +317,7 @@ class AnthropicClient:
 
     async def generate(self, request: ModelRequest) -> Generated:
         try:
-            body = wire_body(self._body(request))
+            body = self._body(request)
             response = await self._client.post(MESSAGES_PATH, body=body, cast_to=httpx2.Response)
             message = response_object(response)
         except Exception as exc:

@@ -1,5 +1,5 @@
-"""Wire conversion shared by every provider: the repairs of engine-behaviour §9.5, the request
-body as it is sent and a read reply's body."""
+"""Wire conversion shared by every provider: the repairs of engine-behaviour §9.5 and a read
+reply's body."""
 
 from __future__ import annotations
 
@@ -70,20 +70,6 @@ def tool_result_text(result: Any) -> str:
     if isinstance(result, str):
         return result
     return json.dumps(result, ensure_ascii=False)
-
-
-def wire_body(body: dict[str, Any]) -> dict[str, Any]:
-    """``body`` (already in wire form) with its ``extra_body`` fields merged in (they win).
-
-    The adapters send it through the SDK client's low-level ``post``: the SDK still adds auth
-    and headers, applies timeouts and raises its status errors, but skips what its typed
-    methods add per call (a recursive, annotation-driven transform of the arguments, ~25 ms of
-    CPU for a 150-message history, and a pydantic model built from the response): ~0.4 ms of
-    CPU per call even for a short one.
-    """
-    wire = {k: v for k, v in body.items() if k != "extra_body"}
-    wire.update(body.get("extra_body") or {})
-    return wire
 
 
 def response_object(response: httpx2.Response) -> dict[str, Any]:
