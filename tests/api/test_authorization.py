@@ -14,7 +14,8 @@ import pytest
 import sqlalchemy as sa
 
 from chatd.store.db import Database
-from chatd.store.tables import chat_queued_messages, organization_members
+from chatd.store.messages import insert_queued
+from chatd.store.tables import organization_members
 from tests.helpers import Api, ApiUser, envelope, make_chat, seed_model_config
 
 pytestmark = pytest.mark.anyio
@@ -34,14 +35,15 @@ async def _setup(api: Api, db: Database) -> tuple[ApiUser, uuid.UUID, int, int]:
     r = await api.request("GET", f"/api/experimental/chats/{chat_id}/messages", owner)
     message_id = r.json()["messages"][0]["id"]
     async with db.write() as conn:
-        queued = await conn.execute(
-            chat_queued_messages.insert()
-            .values(
-                chat_id=chat_id, content=[{"type": "text", "text": "later"}], created_at=db.now()
-            )
-            .returning(chat_queued_messages.c.id)
+        queued = await insert_queued(
+            conn,
+            now=db.now(),
+            chat_id=chat_id,
+            content=[{"type": "text", "text": "later"}],
+            model_config_id=None,
+            created_by=None,
         )
-        queued_id = int(queued.scalar_one())
+        queued_id = queued.id
     return owner, chat_id, message_id, queued_id
 
 

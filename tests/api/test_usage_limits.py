@@ -9,7 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from chatd.store.db import Database
-from chatd.store.tables import chat_messages, chat_queued_messages
+from chatd.store.messages import insert_queued
+from chatd.store.tables import chat_messages
 from chatd.store.usage_limits import period_window
 from tests.helpers import Api, ApiUser, envelope, make_chat, seed_model_config
 
@@ -127,10 +128,13 @@ async def test_spent_limit_refuses_create_send_edit_promote(
     config_id = await seed_model_config(db)
     chat_id = await make_chat(db, user, config_id)
     async with db.write() as conn:
-        await conn.execute(
-            chat_queued_messages.insert().values(
-                chat_id=chat_id, content=[{"type": "text", "text": "q"}], created_at=db.now()
-            )
+        await insert_queued(
+            conn,
+            now=db.now(),
+            chat_id=chat_id,
+            content=[{"type": "text", "text": "q"}],
+            model_config_id=None,
+            created_by=None,
         )
     r = await client.get(f"{BASE}/{chat_id}/messages", headers=user.headers)
     message_id = r.json()["messages"][0]["id"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -14,11 +15,14 @@ from chatd.llm.types import Usage
 from chatd.sdk.chats import ChatErrorKind, ChatMessagePart, ChatMessagePartType
 from chatd.sdk.providers import ChatModelCost
 from chatd.settings import Settings
+from chatd.store.chats import lock_chat
 from chatd.store.db import Database
 from chatd.store.providers import upsert_user_key
-from chatd.store.steps import Step, StepRefused, persist_step
+from chatd.store.steps import Step, StepRefused, save_step
 from chatd.store.tables import chat_providers, chats
 from tests.engine.turn_fakes import Harness, ScriptedClient, harness, reply
+from tests.engine.worker_support import blocked_on_a_lock
+from tests.helpers import seed_model_config
 
 pytestmark = pytest.mark.anyio
 
@@ -30,16 +34,24 @@ async def _set_chat(h: Harness, **values: object) -> None:
         await conn.execute(chats.update().where(chats.c.id == h.ctx.chat_id).values(**values))
 
 
-async def _persist(h: Harness, worker_id: uuid.UUID) -> None:
-    result = ChatMessagePart(
-        type=ChatMessagePartType.tool_result, tool_call_id="c", tool_name="t", result={}
-    )
-    step = Step(model_config_id=h.config_id, assistant=TEXT, tool_results=[result])
-    async with h.db.write() as conn:
-        outbox = await persist_step(conn, h.db.now(), h.ctx.chat_id, worker_id, step)
-    assert [e.message.role.value for e in outbox.stream if e.message] == ["assistant", "tool"]
+RESULT = ChatMessagePart(
+    type=ChatMessagePartType.tool_result, tool_call_id="c", tool_name="t", result={}
+)
+# A step of one message whose model the chat names is one statement; any other a transaction.
+STEPS = {
+    "one statement": lambda config_id: Step(config_id, TEXT, model_is_current=True),
+    "with a tool result": lambda config_id: Step(config_id, TEXT, [RESULT], model_is_current=True),
+    "model not yet the chat's": lambda config_id: Step(config_id, TEXT),
+}
 
 
+async def _persist(h: Harness, worker_id: uuid.UUID, step: Step) -> None:
+    outbox = await save_step(h.db, h.db.now(), h.ctx.chat_id, worker_id, step)
+    roles = [e.message.role.value for e in outbox.stream if e.message]
+    assert roles == ["assistant"] + ["tool"] * len(step.tool_results)
+
+
+@pytest.mark.parametrize("kind", STEPS)
 @pytest.mark.parametrize(
     ("status", "owner_is_me", "allowed"),
     [
@@ -51,17 +63,94 @@ async def _persist(h: Harness, worker_id: uuid.UUID) -> None:
     ],
 )
 async def test_persist_guard(
-    db: Database, settings: Settings, status: str, owner_is_me: bool, allowed: bool
+    db: Database, settings: Settings, kind: str, status: str, owner_is_me: bool, allowed: bool
 ) -> None:
     h = await harness(db, settings, ScriptedClient())
+    step = STEPS[kind](h.config_id)
     await _set_chat(h, status=status, worker_id=h.ctx.worker_id if owner_is_me else uuid.uuid4())
     if allowed:
-        await _persist(h, h.ctx.worker_id)
-        assert len(await h.rows("assistant")) == 1 and len(await h.rows("tool")) == 1
+        await _persist(h, h.ctx.worker_id, step)
+        assert len(await h.rows("assistant")) == 1
+        assert len(await h.rows("tool")) == len(step.tool_results)
     else:
         with pytest.raises(StepRefused):
-            await _persist(h, h.ctx.worker_id)
+            await _persist(h, h.ctx.worker_id, step)
         assert await h.rows("assistant") == [] and await h.rows("tool") == []
+
+
+async def test_a_step_stores_its_usage_and_makes_its_model_the_chats(
+    db: Database, settings: Settings
+) -> None:
+    h = await harness(db, settings, ScriptedClient())
+    other = await seed_model_config(db, model="other-model", is_default=False)
+    await _set_chat(h, status="running", worker_id=h.ctx.worker_id)
+    usage = Usage(input_tokens=10, output_tokens=5, total_tokens=15, reasoning_tokens=0)
+    step = Step(
+        other,
+        TEXT,
+        usage=usage,
+        context_limit=1000,
+        cost_micros=7,
+        runtime_ms=12,
+        provider_response_id="resp-1",
+    )
+    await _persist(h, h.ctx.worker_id, step)
+    (row,) = await h.rows("assistant")
+    stored = {
+        k: row[k]
+        for k in (
+            "input_tokens",
+            "output_tokens",
+            "total_tokens",
+            "reasoning_tokens",
+            "context_limit",
+            "total_cost_micros",
+            "runtime_ms",
+            "provider_response_id",
+            "model_config_id",
+        )
+    }
+    assert stored == {
+        "input_tokens": 10,
+        "output_tokens": 5,
+        "total_tokens": 15,
+        "reasoning_tokens": None,  # zero counts are stored as NULL
+        "context_limit": 1000,
+        "total_cost_micros": 7,
+        "runtime_ms": 12,
+        "provider_response_id": "resp-1",
+        "model_config_id": other,
+    }
+    async with db.read() as conn:
+        named = (
+            await conn.execute(
+                sa.select(chats.c.last_model_config_id).where(chats.c.id == h.ctx.chat_id)
+            )
+        ).scalar_one()
+    assert named == other
+
+
+@pytest.mark.parametrize("kind", STEPS)
+async def test_a_step_waiting_for_an_edit_is_refused(
+    db: Database, settings: Settings, kind: str
+) -> None:
+    """The edit holds the row lock and makes the chat pending while the step waits for it:
+    the step must see the edit, not the row as it was when it started."""
+    h = await harness(db, settings, ScriptedClient())
+    step = STEPS[kind](h.config_id)
+    await _set_chat(h, status="running", worker_id=h.ctx.worker_id)
+    async with db.write() as conn:
+        await lock_chat(conn, h.ctx.chat_id)
+        saving = asyncio.create_task(_persist(h, h.ctx.worker_id, step))
+        await blocked_on_a_lock(db, saving)
+        await conn.execute(
+            chats.update()
+            .where(chats.c.id == h.ctx.chat_id)
+            .values(status="pending", worker_id=None)
+        )
+    with pytest.raises(StepRefused):
+        await saving
+    assert await h.rows("assistant") == [] and await h.rows("tool") == []
 
 
 def test_cost() -> None:

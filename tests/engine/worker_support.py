@@ -236,3 +236,25 @@ async def events_until(
             if label(event) == last:
                 count -= 1
     return seen
+
+
+async def blocked_on_a_lock(db: Database, task: asyncio.Task[Any]) -> None:
+    """Wait until ``task`` waits for a lock: a PostgreSQL row lock, or SQLite's writer lock
+    (chatd serialises its own writers in process)."""
+    for _ in range(500):
+        await asyncio.sleep(0.01)
+        assert not task.done()
+        if db.is_sqlite:
+            return  # the task has reached the in-process writer lock by now
+        async with db.read() as conn:
+            waiting = (
+                await conn.execute(
+                    sa.text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                        " AND datname = current_database()"
+                    )
+                )
+            ).scalar_one()
+        if waiting:
+            return
+    raise AssertionError("the task never waited for a lock")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
+from collections.abc import Awaitable, Callable
 
 import pytest
 import sqlalchemy as sa
@@ -23,11 +24,17 @@ from chatd.sdk.chats import (
 from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType, ChatStreamStatus
 from chatd.settings import Settings
 from chatd.store import worker_state as ws
-from chatd.store.chats import get_chat
+from chatd.store.chats import get_chat, lock_chat
 from chatd.store.db import Database
-from chatd.store.messages import insert_message, visible_messages
+from chatd.store.messages import insert_message, insert_queued, visible_messages
 from chatd.store.tables import chat_messages, chat_queued_messages
-from tests.engine.worker_support import chat_row, label, queue_message, set_columns
+from tests.engine.worker_support import (
+    blocked_on_a_lock,
+    chat_row,
+    label,
+    queue_message,
+    set_columns,
+)
 from tests.helpers import ApiUser, bootstrap_admin, make_chat, seed_model_config
 
 pytestmark = pytest.mark.anyio
@@ -66,9 +73,21 @@ async def claim(db: Database, limit: int = 10, worker: uuid.UUID = ME) -> list[u
     return [row["id"] for row in rows]
 
 
-async def finish(db: Database, chat_id: uuid.UUID, outcome: TurnOutcome) -> ws.Finished:
-    async with db.write() as conn:
-        return await ws.finish_turn(conn, db.now(), chat_id, ME, outcome)
+Finish = Callable[[Database, uuid.UUID, TurnOutcome], Awaitable[ws.Finished]]
+
+
+@pytest.fixture(params=["worker", "transaction"])
+def finish(request: pytest.FixtureRequest) -> Finish:
+    """Finish a turn as the worker does (the one-statement case first), or by the finishing
+    transaction alone: its guards must hold for every case either way."""
+
+    async def run(db: Database, chat_id: uuid.UUID, outcome: TurnOutcome) -> ws.Finished:
+        if request.param == "worker":
+            return await ws.finish(db, db.now(), chat_id, ME, outcome)
+        async with db.write() as conn:
+            return await ws.finish_turn(conn, db.now(), chat_id, ME, outcome)
+
+    return run
 
 
 def labels(outbox: Outbox) -> list[str]:
@@ -255,7 +274,7 @@ async def test_stale_requires_action_fails_with_synthetic_timeout_results(
 
 
 async def test_done_turn_waits_and_publishes_status_then_watch(
-    db: Database, owner: ApiUser, model: uuid.UUID
+    db: Database, owner: ApiUser, model: uuid.UUID, finish: Finish
 ) -> None:
     chat_id = await make_chat(db, owner, model)
     await claim(db)
@@ -273,7 +292,7 @@ async def test_done_turn_waits_and_publishes_status_then_watch(
 
 
 async def test_taken_over_chat_is_left_alone(
-    db: Database, owner: ApiUser, model: uuid.UUID
+    db: Database, owner: ApiUser, model: uuid.UUID, finish: Finish
 ) -> None:
     chat_id = await make_chat(db, owner, model)
     await claim(db, worker=OTHER)
@@ -284,7 +303,7 @@ async def test_taken_over_chat_is_left_alone(
 
 
 async def test_pending_wins_over_the_finishing_turn(
-    db: Database, owner: ApiUser, model: uuid.UUID
+    db: Database, owner: ApiUser, model: uuid.UUID, finish: Finish
 ) -> None:
     """An edit while running made the chat pending: it stays pending, silently."""
     chat_id = await make_chat(db, owner, model)
@@ -297,7 +316,7 @@ async def test_pending_wins_over_the_finishing_turn(
 
 
 async def test_interrupted_chat_stays_waiting_without_a_second_status(
-    db: Database, owner: ApiUser, model: uuid.UUID
+    db: Database, owner: ApiUser, model: uuid.UUID, finish: Finish
 ) -> None:
     chat_id = await make_chat(db, owner, model)
     await claim(db)
@@ -308,7 +327,7 @@ async def test_interrupted_chat_stays_waiting_without_a_second_status(
 
 
 async def test_queue_head_is_promoted_as_the_owners_message(
-    db: Database, owner: ApiUser, model: uuid.UUID
+    db: Database, owner: ApiUser, model: uuid.UUID, finish: Finish
 ) -> None:
     chat_id = await make_chat(db, owner, model)
     await claim(db)
@@ -327,7 +346,7 @@ async def test_queue_head_is_promoted_as_the_owners_message(
 
 
 async def test_interrupt_with_queue_promotes_but_archived_does_not(
-    db: Database, owner: ApiUser, model: uuid.UUID
+    db: Database, owner: ApiUser, model: uuid.UUID, finish: Finish
 ) -> None:
     kept, archived = [await make_chat(db, owner, model) for _ in range(2)]
     await claim(db)
@@ -347,7 +366,7 @@ async def test_interrupt_with_queue_promotes_but_archived_does_not(
 
 
 async def test_error_outcome_stores_last_error_and_publishes_error_before_status(
-    db: Database, owner: ApiUser, model: uuid.UUID
+    db: Database, owner: ApiUser, model: uuid.UUID, finish: Finish
 ) -> None:
     chat_id = await make_chat(db, owner, model)
     await claim(db)
@@ -378,7 +397,7 @@ async def test_error_outcome_stores_last_error_and_publishes_error_before_status
 
 
 async def test_requires_action_publishes_status_then_action_required(
-    db: Database, owner: ApiUser, model: uuid.UUID
+    db: Database, owner: ApiUser, model: uuid.UUID, finish: Finish
 ) -> None:
     chat_id = await action_chat(db, owner, model)
     await claim(db)
@@ -402,7 +421,7 @@ async def test_requires_action_publishes_status_then_action_required(
 
 
 async def test_shutdown_outcome_returns_the_chat_to_pending(
-    db: Database, owner: ApiUser, model: uuid.UUID
+    db: Database, owner: ApiUser, model: uuid.UUID, finish: Finish
 ) -> None:
     chat_id = await make_chat(db, owner, model)
     await claim(db)
@@ -424,7 +443,7 @@ async def test_shutdown_outcome_returns_the_chat_to_pending(
 
 
 async def test_a_finish_announced_after_a_newer_status_keeps_its_events_but_not_its_status(
-    db: Database, owner: ApiUser, model: uuid.UUID
+    db: Database, owner: ApiUser, model: uuid.UUID, finish: Finish
 ) -> None:
     """§3.2 step 5: the chat moved on (claimed again) and that was announced before the
     finish's own events; clients get the finish's message and queue, not its stale status."""
@@ -451,3 +470,67 @@ async def test_a_finish_announced_after_a_newer_status_keeps_its_events_but_not_
         watched = watch.drain()
     assert streamed == ["status:running", "message:user", "queue:0"]
     assert watched == []
+
+
+# ---- the one-statement finish --------------------------------------------------------------
+
+
+async def finish_running(
+    db: Database, chat_id: uuid.UUID, outcome: TurnOutcome
+) -> ws.Finished | None:
+    async with db.write_one() as conn:
+        return await ws.finish_running_turn(conn, db.now(), chat_id, ME, outcome)
+
+
+async def test_one_statement_finish_leaves_every_other_case_to_the_transaction(
+    db: Database, owner: ApiUser, model: uuid.UUID
+) -> None:
+    """It writes only a chat still running on this worker, and one with queued messages only
+    when the turn does not end waiting (nothing to promote then)."""
+    queued, interrupted, taken = [await make_chat(db, owner, model) for _ in range(3)]
+    await claim(db)
+    await queue_message(db, queued, "next")
+    await set_columns(db, interrupted, status="waiting")
+    await set_columns(db, taken, worker_id=OTHER)
+    before = {c: await chat_row(db, c) for c in (queued, interrupted, taken)}
+    done = TurnOutcome(kind=OutcomeKind.done)
+    for chat_id in (queued, interrupted, taken):
+        assert await finish_running(db, chat_id, done) is None
+        assert await chat_row(db, chat_id) == before[chat_id]
+
+    failed = TurnOutcome(kind=OutcomeKind.error, error=None)
+    finished = await finish_running(db, queued, failed)
+    assert finished is not None and finished.status == "error"
+    assert labels(finished.outbox) == ["error", "status:error"]
+    row = await chat_row(db, queued)
+    assert (row["status"], row["worker_id"], row["queue_length"]) == ("error", None, 1)
+
+
+async def test_one_statement_finish_sees_the_queue_a_waiting_send_left(
+    db: Database, owner: ApiUser, model: uuid.UUID
+) -> None:
+    """A send that holds the row lock and queues a message while the finish waits for that
+    lock: the finish must not end the turn waiting past the new message (it would never be
+    promoted). The transaction then promotes it."""
+    chat_id = await make_chat(db, owner, model)
+    await claim(db)
+    row = await chat_row(db, chat_id)
+    done = TurnOutcome(kind=OutcomeKind.done)
+    async with db.write() as conn:
+        await lock_chat(conn, chat_id)
+        await insert_queued(
+            conn,
+            now=db.now(),
+            chat_id=chat_id,
+            content=parts_json([ChatMessagePart(type=ChatMessagePartType.text, text="q")]),
+            model_config_id=row["last_model_config_id"],
+            created_by=owner.id,
+        )
+        finishing = asyncio.create_task(finish_running(db, chat_id, done))
+        await blocked_on_a_lock(db, finishing)
+    assert await finishing is None
+    assert (await chat_row(db, chat_id))["status"] == "running"
+    finished = await ws.finish(db, db.now(), chat_id, ME, done)
+    assert finished.status == "pending"
+    assert labels(finished.outbox) == ["message:user", "queue:0", "status:pending"]
+    assert (await chat_row(db, chat_id))["queue_length"] == 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import uuid
 from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
@@ -37,7 +38,7 @@ from chatd.llm.types import (
 from chatd.sdk.chats import ChatErrorKind, ChatMessagePart, ChatMessageRole
 from chatd.sdk.events import ChatStreamRetry
 from chatd.store.chats import get_chat_row
-from chatd.store.steps import Step, StepRefused, persist_step
+from chatd.store.steps import Step, StepRefused, save_step
 from chatd.tools.registry import ToolOutput
 
 T = TypeVar("T")
@@ -113,6 +114,8 @@ class _Turn:
         # The step being built and not yet saved (None when there is nothing to save).
         self.builder: StepBuilder | None = None
         self.results: dict[str, ChatMessagePart] = {}
+        # The model the chat's row names as its last (each saved step makes it the turn's).
+        self.chat_model: uuid.UUID = chat["last_model_config_id"]
 
     async def run(self, history: list[Message]) -> TurnOutcome:
         for _ in range(self.ctx.settings.max_steps):
@@ -151,6 +154,7 @@ class _Turn:
                 cost_micros=cost_micros(usage, self.model.cost),
                 runtime_ms=round((asyncio.get_running_loop().time() - started) * 1000),
                 provider_response_id=finish.provider_response_id if finish else None,
+                model_is_current=self.chat_model == self.model.config_id,
             )
             if not await _uncancellable(self._save(step)):
                 return self._lost()
@@ -238,14 +242,14 @@ class _Turn:
     async def _save(self, step: Step) -> bool:
         """Persist and publish a step; False when the chat is no longer ours."""
         try:
-            async with self.ctx.db.write() as conn:
-                outbox = await persist_step(
-                    conn, self.ctx.db.now(), self.ctx.chat_id, self.ctx.worker_id, step
-                )
+            outbox = await save_step(
+                self.ctx.db, self.ctx.db.now(), self.ctx.chat_id, self.ctx.worker_id, step
+            )
         except StepRefused:
             return False
         finally:
             self.builder, self.results = None, {}
+        self.chat_model = step.model_config_id
         self.ctx.hub.publish(outbox)
         return True
 
@@ -263,7 +267,12 @@ class _Turn:
             self.results.get(call.id) or result_part(call, interrupted, now)
             for call in builder.calls + builder.interrupted_calls()
         ]
-        step = Step(model_config_id=self.model.config_id, assistant=assistant, tool_results=results)
+        step = Step(
+            model_config_id=self.model.config_id,
+            assistant=assistant,
+            tool_results=results,
+            model_is_current=self.chat_model == self.model.config_id,
+        )
         await self._save(step)
 
     def _lost(self) -> TurnOutcome:

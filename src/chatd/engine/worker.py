@@ -12,8 +12,9 @@ The control channel is a hub listener: a ``status`` event of ``waiting``, ``pend
 ``error`` for a chat this worker runs stops its turn (``StopReason.interrupted``), unless the
 event was written before the claim (see :meth:`Worker._on_stream_event`). Stopping
 means setting ``ctx.stop_reason`` and cancelling the turn task; the turn persists what it has
-and returns, and the finishing transaction (:func:`~chatd.store.worker_state.finish_turn`)
-decides the chat's next status under the row lock.
+and returns, and the finishing write (:func:`~chatd.store.worker_state.finish`) decides the
+chat's next status: one guarded UPDATE while the chat still runs here with nothing to promote,
+else a transaction under the row lock.
 """
 
 from __future__ import annotations
@@ -298,10 +299,9 @@ class Worker:
                 outcome = _stopped(ctx)
             if self._stopping.is_set() and outcome.kind == OutcomeKind.done:
                 outcome = TurnOutcome(kind=OutcomeKind.shutdown)  # §5.1: another replica resumes
-            async with self.db.write() as conn:
-                finished = await worker_state.finish_turn(
-                    conn, self.now(), chat_id, self.worker_id, outcome
-                )
+            finished = await worker_state.finish(
+                self.db, self.now(), chat_id, self.worker_id, outcome
+            )
             self.hub.publish(finished.outbox)
         except Exception:
             log.exception("finishing the turn failed", chat_id=str(chat_id))

@@ -105,7 +105,7 @@ async def send_message(
     outbox = Outbox()
     result = SendResult()
     content = parts_json(new.content)
-    queue_length = await mq.count_queued(conn, chat_id)
+    queue_length = chat["queue_length"]
     if chat["status"] in BUSY or queue_length > 0:
         if queue_length >= MAX_QUEUE_SIZE:
             raise QueueFull(str(chat_id))

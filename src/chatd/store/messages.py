@@ -1,4 +1,8 @@
-"""Queries for chat messages and queued messages."""
+"""Queries for chat messages and queued messages.
+
+The functions that add or remove queued messages also keep ``chats.queue_length``; they run
+under the chat's row lock, as every transition does.
+"""
 
 from __future__ import annotations
 
@@ -58,8 +62,16 @@ _QUEUED = (
     .where(chat_queued_messages.c.chat_id == sa.bindparam("chat_id"))
     .order_by(chat_queued_messages.c.created_at, chat_queued_messages.c.id)
 )
-_COUNT_QUEUED = sa.select(sa.func.count()).where(
-    chat_queued_messages.c.chat_id == sa.bindparam("chat_id")
+_MODEL_ID = sa.bindparam("model_config_id", type_=chats.c.last_model_config_id.type)
+_FOLLOW_MODEL = (
+    chats.update()
+    .where(chats.c.id == sa.bindparam("chat_id"), chats.c.last_model_config_id != _MODEL_ID)
+    .values(last_model_config_id=_MODEL_ID)
+)
+_CHANGE_QUEUE_LENGTH = (
+    chats.update()
+    .where(chats.c.id == sa.bindparam("chat_id"))
+    .values(queue_length=chats.c.queue_length + sa.bindparam("change"))
 )
 
 
@@ -94,12 +106,15 @@ async def insert_message(
     }
     row = (await conn.execute(_INSERT_MESSAGE, values)).one()
     if model_config_id is not None and not model_is_current:
-        await conn.execute(
-            chats.update()
-            .where(chats.c.id == chat_id, chats.c.last_model_config_id != model_config_id)
-            .values(last_model_config_id=model_config_id)
-        )
+        await follow_model(conn, chat_id, model_config_id)
     return convert.message(row._mapping)
+
+
+async def follow_model(
+    conn: AsyncConnection, chat_id: uuid.UUID, model_config_id: uuid.UUID
+) -> None:
+    """The chat's ``last_model_config_id`` becomes the model of the message just stored."""
+    await conn.execute(_FOLLOW_MODEL, {"chat_id": chat_id, "model_config_id": model_config_id})
 
 
 async def prompt_rows(conn: AsyncConnection, chat_id: uuid.UUID) -> list[sa.RowMapping]:
@@ -235,8 +250,10 @@ async def tool_result_ids_after(
     return answered
 
 
-async def count_queued(conn: AsyncConnection, chat_id: uuid.UUID) -> int:
-    return int((await conn.execute(_COUNT_QUEUED, {"chat_id": chat_id})).scalar_one())
+async def _count_queue(conn: AsyncConnection, chat_id: uuid.UUID, change: int) -> None:
+    """Keep ``chats.queue_length`` (the caller holds the chat's row lock)."""
+    if change:
+        await conn.execute(_CHANGE_QUEUE_LENGTH, {"chat_id": chat_id, "change": change})
 
 
 async def insert_queued(
@@ -261,6 +278,7 @@ async def insert_queued(
             .returning(*chat_queued_messages.c)
         )
     ).one()
+    await _count_queue(conn, chat_id, 1)
     return convert.queued_message(row._mapping)
 
 
@@ -279,17 +297,19 @@ async def get_queued_row(
 
 async def delete_queued(conn: AsyncConnection, chat_id: uuid.UUID, queued_id: int) -> None:
     """Delete one queued message of this chat (an unknown id is a no-op)."""
-    await conn.execute(
+    deleted = await conn.execute(
         chat_queued_messages.delete().where(
             chat_queued_messages.c.id == queued_id, chat_queued_messages.c.chat_id == chat_id
         )
     )
+    await _count_queue(conn, chat_id, -deleted.rowcount)
 
 
 async def clear_queue(conn: AsyncConnection, chat_id: uuid.UUID) -> None:
-    await conn.execute(
+    deleted = await conn.execute(
         chat_queued_messages.delete().where(chat_queued_messages.c.chat_id == chat_id)
     )
+    await _count_queue(conn, chat_id, -deleted.rowcount)
 
 
 async def move_queued_to_front(conn: AsyncConnection, chat_id: uuid.UUID, queued_id: int) -> None:

@@ -1,10 +1,11 @@
-"""Persisting one step of a turn (engine-behaviour §5.7, §5.8) in one transaction.
+"""Persisting one step of a turn (engine-behaviour §5.7, §5.8), all or nothing.
 
 The assistant message (content, usage, cost, context limit, runtime, provider response id),
-then one tool message per local result. The chat row is locked first; a worker that no longer
-owns the chat may still write only when the chat is now ``waiting`` (a plain interrupt keeps
-its partial output). Otherwise (an edit made it ``pending``, another worker took it) the
-write is refused so stale output never lands after an edit.
+then one tool message per local result. Each row is inserted only while the chat is still
+this worker's, or ``waiting`` (a plain interrupt keeps its partial output): the INSERT selects
+from the chat's row under its lock, so a step never lands after an edit made the chat
+``pending`` or another worker took it. A step of one message whose model the chat already
+names is that one statement (``db.write_one()``); any other is a transaction.
 """
 
 from __future__ import annotations
@@ -12,18 +13,23 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatd.events.outbox import Outbox
 from chatd.llm.types import Usage
 from chatd.sdk.chats import ChatMessagePart, ChatMessageRole, ChatStatus, parts_json
-from chatd.store.messages import insert_message
-from chatd.store.transition_steps import TransitionError, lock, message_event
+from chatd.store import convert
+from chatd.store.db import Database
+from chatd.store.messages import follow_model
+from chatd.store.tables import chat_messages, chats
+from chatd.store.transition_steps import TransitionError, message_event
 
 
 class StepRefused(TransitionError):
-    """The chat is no longer this worker's to write to."""
+    """The chat is no longer this worker's to write to (or is gone)."""
 
 
 @dataclass(frozen=True)
@@ -36,44 +42,88 @@ class Step:
     cost_micros: int | None = None
     runtime_ms: int | None = None
     provider_response_id: str | None = None
+    # The chat's last_model_config_id already names ``model_config_id`` (the turn knows what
+    # its chat row named); False: the transaction makes it so if it does not.
+    model_is_current: bool = False
 
 
-async def persist_step(
+_USAGE = (
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "reasoning_tokens",
+    "cache_creation_tokens",
+    "cache_read_tokens",
+    "context_limit",
+    "total_cost_micros",
+    "runtime_ms",
+    "provider_response_id",
+)
+_VALUES = ("created_at", "role", "content", "model_config_id", *_USAGE)
+_OURS = sa.or_(
+    chats.c.worker_id == sa.bindparam("worker_id", type_=chats.c.worker_id.type),
+    chats.c.status == ChatStatus.waiting.value,
+)
+# Built once (see chatd.store.chats). SQLite has no FOR UPDATE (the clause compiles to
+# nothing); its writer lock, taken by BEGIN IMMEDIATE, keeps the row still instead.
+_INSERT_IF_OURS = (
+    chat_messages.insert()
+    .from_select(
+        ["chat_id", *_VALUES],
+        sa.select(
+            chats.c.id, *(sa.bindparam(name, type_=chat_messages.c[name].type) for name in _VALUES)
+        )
+        .where(chats.c.id == sa.bindparam("chat_id"), _OURS)
+        .with_for_update(),
+    )
+    .returning(*chat_messages.c)
+)
+
+
+async def save_step(
+    db: Database, now: dt.datetime, chat_id: uuid.UUID, worker_id: uuid.UUID, step: Step
+) -> Outbox:
+    """Store the step and return its ``message`` events; :class:`StepRefused` stores nothing."""
+    if step.tool_results or not step.model_is_current:
+        async with db.write() as conn:
+            return await _insert_step(conn, now, chat_id, worker_id, step)
+    async with db.write_one() as conn:
+        return await _insert_step(conn, now, chat_id, worker_id, step)
+
+
+async def _insert_step(
     conn: AsyncConnection, now: dt.datetime, chat_id: uuid.UUID, worker_id: uuid.UUID, step: Step
 ) -> Outbox:
-    chat = await lock(conn, chat_id)
-    if chat["worker_id"] != worker_id and chat["status"] != ChatStatus.waiting:
-        raise StepRefused(str(chat_id))
     usage = step.usage or Usage()
-    assistant = await insert_message(
-        conn,
-        now=now,
-        chat_id=chat_id,
-        role=ChatMessageRole.assistant.value,
-        content=parts_json(step.assistant),
-        model_config_id=step.model_config_id,
-        model_is_current=chat["last_model_config_id"] == step.model_config_id,
-        input_tokens=usage.input_tokens,
-        output_tokens=usage.output_tokens,
-        total_tokens=usage.total_tokens,
-        reasoning_tokens=usage.reasoning_tokens,
-        cache_creation_tokens=usage.cache_creation_tokens,
-        cache_read_tokens=usage.cache_read_tokens,
-        context_limit=step.context_limit,
-        total_cost_micros=step.cost_micros,
-        runtime_ms=step.runtime_ms,
-        provider_response_id=step.provider_response_id,
-    )
-    outbox = Outbox(stream=[message_event(assistant)])
-    for result in step.tool_results:
-        message = await insert_message(
-            conn,
-            now=now,
-            chat_id=chat_id,
-            role=ChatMessageRole.tool.value,
-            content=parts_json([result]),
-            model_config_id=step.model_config_id,
-            model_is_current=True,  # the assistant message above made it so
-        )
-        outbox.stream.append(message_event(message))
+    common = {"chat_id": chat_id, "worker_id": worker_id, "created_at": now}
+    # Zero counts are stored as NULL, as every message insert does.
+    assistant: dict[str, Any] = {
+        "role": ChatMessageRole.assistant.value,
+        "content": parts_json(step.assistant),
+        "input_tokens": usage.input_tokens or None,
+        "output_tokens": usage.output_tokens or None,
+        "total_tokens": usage.total_tokens or None,
+        "reasoning_tokens": usage.reasoning_tokens or None,
+        "cache_creation_tokens": usage.cache_creation_tokens or None,
+        "cache_read_tokens": usage.cache_read_tokens or None,
+        "context_limit": step.context_limit or None,
+        "total_cost_micros": step.cost_micros or None,
+        "runtime_ms": step.runtime_ms or None,
+        "provider_response_id": step.provider_response_id or None,
+    }
+    rows = [assistant]
+    rows += [
+        {"role": ChatMessageRole.tool.value, "content": parts_json([result])}
+        for result in step.tool_results
+    ]
+    outbox = Outbox()
+    for values in rows:
+        params = dict.fromkeys(_USAGE) | common | values
+        params["model_config_id"] = step.model_config_id
+        row = (await conn.execute(_INSERT_IF_OURS, params)).first()
+        if row is None:
+            raise StepRefused(str(chat_id))  # the caller's transaction rolls back
+        outbox.stream.append(message_event(convert.message(row._mapping)))
+    if not step.model_is_current:
+        await follow_model(conn, chat_id, step.model_config_id)
     return outbox

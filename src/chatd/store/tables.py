@@ -215,6 +215,10 @@ chats = sa.Table(
     sa.Column("plan_mode", sa.Text, nullable=True),
     sa.Column("client_type", sa.Text, nullable=False, server_default="api"),
     sa.Column("last_turn_summary", sa.Text, nullable=True),
+    # How many chat_queued_messages rows the chat has, kept by chatd.store.messages under the
+    # row lock: guards that read it from this row need no second statement (the finishing
+    # UPDATE sees a queue change by waiting for the lock, which a subquery would not).
+    sa.Column("queue_length", sa.Integer, nullable=False, server_default="0"),
     sa.CheckConstraint("pin_order = 0 OR parent_chat_id IS NULL", name="pin_order_root_only"),
     sa.CheckConstraint("pin_order = 0 OR NOT archived", name="pin_order_not_archived"),
     sa.CheckConstraint("pin_order >= 0", name="pin_order_non_negative"),

@@ -1,7 +1,8 @@
 """The worker's side of the chat state machine (engine-behaviour §3, §4.3-4.5).
 
 Claiming pending chats, heartbeats, stale recovery and the finishing transaction. Each function
-runs in the caller's single ``db.write()`` transaction. Claims are safe across replicas: on
+runs in the caller's single ``db.write()`` transaction (:func:`finish`, which opens its own,
+aside). Claims are safe across replicas: on
 PostgreSQL the candidate rows are locked with ``FOR UPDATE SKIP LOCKED``; on SQLite (where that
 clause compiles to nothing) the writer lock taken by ``BEGIN IMMEDIATE`` serialises claimers.
 """
@@ -18,7 +19,7 @@ from pydantic import JsonValue
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatd.engine.types import OutcomeKind, TurnOutcome
-from chatd.events.outbox import Outbox
+from chatd.events.outbox import Outbox, next_stamp
 from chatd.llm.types import ClassifiedError, ToolCallContent
 from chatd.sdk.chats import Chat, ChatError, ChatErrorKind, ChatStatus
 from chatd.sdk.events import (
@@ -31,6 +32,7 @@ from chatd.sdk.events import (
 )
 from chatd.store import messages as mq
 from chatd.store.chats import CHAT_RETURNING, lock_chat
+from chatd.store.db import Database
 from chatd.store.tables import chats
 from chatd.store.tool_calls import interrupt_pending_calls
 from chatd.store.transition_steps import (
@@ -222,6 +224,83 @@ def _older(stamp: dt.datetime | None, threshold: dt.datetime) -> bool:
     return stamp is None or stamp < threshold
 
 
+async def finish(
+    db: Database,
+    now: dt.datetime,
+    chat_id: uuid.UUID,
+    worker_id: uuid.UUID,
+    outcome: TurnOutcome,
+) -> Finished:
+    """End a turn: :func:`finish_running_turn`, else the finishing transaction."""
+    async with db.write_one() as conn:
+        finished = await finish_running_turn(conn, now, chat_id, worker_id, outcome)
+    if finished is not None:
+        return finished
+    async with db.write() as conn:
+        return await finish_turn(conn, now, chat_id, worker_id, outcome)
+
+
+# The finishing write of a turn that still runs on this worker, in one statement (see
+# ``finish_running_turn``): the guard reads only the chat's own row, so a writer holding the
+# lock meanwhile (a send queueing a message bumps queue_length) is seen once it commits.
+_FINISH_RUNNING = (
+    chats.update()
+    .where(
+        chats.c.id == sa.bindparam("chat_id"),
+        chats.c.status == ChatStatus.running.value,
+        chats.c.worker_id == sa.bindparam("me", type_=chats.c.worker_id.type),
+        sa.or_(chats.c.queue_length == 0, sa.bindparam("keeps_queue", type_=sa.Boolean)),
+    )
+    .values(
+        status=sa.bindparam("final", type_=chats.c.status.type),
+        last_error=sa.bindparam("last_error", type_=chats.c.last_error.type),
+        updated_at=_NOW,
+        **_CLEAR_WORKER,
+    )
+    .returning(*CHAT_RETURNING)
+)
+
+
+async def finish_running_turn(
+    conn: AsyncConnection,
+    now: dt.datetime,
+    chat_id: uuid.UUID,
+    worker_id: uuid.UUID,
+    outcome: TurnOutcome,
+) -> Finished | None:
+    """The common case of :func:`finish_turn` as one statement (``db.write_one()``).
+
+    It applies while the chat is still ``running`` on this worker and, when the turn ends
+    waiting, its queue is empty (nothing to promote). Otherwise nothing is written and it
+    returns None: :func:`finish_turn` then decides.
+    """
+    final = _FINAL_STATUS[outcome.kind]
+    error = _chat_error(outcome.error) if outcome.kind == OutcomeKind.error else None
+    # Taken before the write, not under a lock: a status writer that commits after this
+    # statement takes its stamp later, and one that committed before it changed the status
+    # or the worker, so this statement wrote nothing.
+    stamp = next_stamp()
+    params = {
+        "chat_id": chat_id,
+        "me": worker_id,
+        "keeps_queue": final != ChatStatus.waiting,
+        "final": final.value,
+        "last_error": _error_json(error) if error is not None else None,
+        "now": now,
+    }
+    row = (await conn.execute(_FINISH_RUNNING, params)).first()
+    if row is None:
+        return None
+    outbox = Outbox()
+    if error is not None:
+        outbox.stream.append(
+            ChatStreamEvent(type=ChatStreamEventType.error, chat_id=chat_id, error=error)
+        )
+    finished = _announce_final(outbox, row._mapping, final, outcome)
+    outbox.stamp = stamp
+    return finished
+
+
 async def finish_turn(
     conn: AsyncConnection,
     now: dt.datetime,
@@ -264,18 +343,27 @@ async def finish_turn(
             final = ChatStatus.pending
     if final != status:
         written = await set_status(conn, now, chat_id, final, last_error)
-        chat = announce_status(outbox, written)
-        if final == ChatStatus.requires_action:
-            _action_required(outbox, chat, outcome.tool_calls)
-        return Finished(status=final, outbox=outbox, chat=written)
+        return _announce_final(outbox, written, final, outcome)
     await conn.execute(chats.update().where(chats.c.id == chat_id).values(**_CLEAR_WORKER))
     return Finished(status=final, outbox=outbox)
+
+
+def _announce_final(
+    outbox: Outbox, written: Row, final: ChatStatus, outcome: TurnOutcome
+) -> Finished:
+    """The new status on the stream and the watch, then any pending client-side calls."""
+    chat = announce_status(outbox, written)
+    if final == ChatStatus.requires_action:
+        _action_required(outbox, chat, outcome.tool_calls)
+    return Finished(status=final, outbox=outbox, chat=written)
 
 
 async def _promote_queue_head(
     conn: AsyncConnection, now: dt.datetime, chat: Row, outbox: Outbox
 ) -> bool:
     """T4: the oldest queued message becomes the owner's user message; the chat goes pending."""
+    if not chat["queue_length"]:
+        return False
     queue = await mq.queued_messages(conn, chat["id"])
     if not queue:
         return False
