@@ -63,6 +63,10 @@ class Database:
                 # over fifty cost ~6% more instructions per turn at 10 chats).
                 pool_use_lifo=True,
             )
+            # The same pool; its connections are switched to autocommit as they are checked
+            # out (and back on return), which costs about half what switching an open
+            # AsyncConnection does.
+            self._autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
             self._offload_engine = self.engine
         else:
             # Every running turn may hold a short transaction at once: keep enough connections
@@ -143,8 +147,8 @@ class Database:
     @asynccontextmanager
     async def _autocommit(self) -> AsyncIterator[AsyncConnection]:
         """A PostgreSQL connection on which each statement commits on its own."""
-        async with self.engine.connect() as conn:
-            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+        async with self._autocommit_engine.connect() as conn:
+            yield conn
 
     async def migrate(self) -> None:
         """Bring the schema to the newest revision (under an advisory lock on PostgreSQL)."""
