@@ -181,6 +181,23 @@ async def test_ineligible_chats_get_no_title(db: Database, settings: Settings, c
     assert (await s.chat())["title"] != "Generated"
 
 
+async def test_a_chat_claimed_with_a_turn_summary_is_past_its_first_turn(
+    db: Database, settings: Settings
+) -> None:
+    """Every finished turn leaves a summary: the worker's claimed row tells, with no read."""
+    s = await setup(db, settings)
+    factory = Factory(gpt_4o_mini=FakeModel("openai", "Generated"))
+    ctx = s.ctx(settings, factory, uuid.uuid4())
+    await s.set(last_turn_summary="Finished latest turn")
+    ctx.chat = await s.chat()
+    await maybe_generate_title(ctx)
+    assert factory.calls == []
+    await s.set(last_turn_summary=None)  # the same chat on its first turn
+    ctx.chat = await s.chat()
+    await maybe_generate_title(ctx)
+    assert (await s.chat())["title"] == "Generated"
+
+
 async def test_model_only_rows_do_not_block_the_title(db: Database, settings: Settings) -> None:
     s = await setup(db, settings)
     await add_message(s, "assistant", "hidden", visibility="model")

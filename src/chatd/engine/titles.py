@@ -99,6 +99,8 @@ def fallback_titles(text: str) -> set[str]:
 
 async def maybe_generate_title(ctx: TurnContext) -> None:
     """Started by the worker alongside a turn: a title for a chat still on its fallback."""
+    if ctx.chat is not None and ctx.chat["last_turn_summary"] is not None:
+        return  # a turn has ended before (each leaves a summary): not the first
     try:
         async with ctx.db.read() as conn:
             shown = await store.first_visible_messages(conn, ctx.chat_id, 2)
