@@ -10,13 +10,18 @@ import pytest
 from chatd.engine.types import OutcomeKind, StopReason, TurnContext, TurnOutcome
 from chatd.engine.worker import Worker
 from chatd.events.hub import EventHub
+from chatd.events.outbox import next_stamp
 from chatd.sdk.chats import ChatStatus
 from chatd.settings import Settings
+from chatd.store import worker_state
 from chatd.store.chat_state import NewUserMessage, SendOptions, send_message
+from chatd.store.chats import lock_chat
 from chatd.store.db import Database
 from chatd.store.messages import visible_messages
+from chatd.store.tables import chats
 from tests.engine.worker_support import (
     Turns,
+    blocked_on_a_lock,
     blocking_turn,
     chat_row,
     done,
@@ -241,6 +246,32 @@ async def test_lost_heartbeat_stops_the_turn_and_leaves_the_new_owner_alone(
     assert turns.contexts[chat_id].stop_reason == StopReason.interrupted
     row = await chat_row(db, chat_id)
     assert (row["status"], row["worker_id"]) == ("running", other)
+
+
+async def test_a_late_heartbeat_answer_leaves_the_chats_next_turn_alone(
+    db: Database, hub: EventHub, settings: Settings, admin: ApiUser, model: uuid.UUID
+) -> None:
+    """The heartbeat asks about the turn it saw; by the time the answer (not running any
+    more) comes back, that turn has ended and the chat been claimed again. The new turn is
+    not the one the answer was about. (White-box: the worker's loops are not started.)"""
+    chat_id = await make_chat(db, admin, model)
+    worker = Worker(db, hub, settings, run_turn=Turns())
+    async with db.write() as conn:
+        (row,) = await worker_state.acquire_chats(conn, db.now(), worker.worker_id, 1)
+    first = worker._register(row, next_stamp())
+    async with db.write() as conn:  # the heartbeat waits for this transaction's lock
+        await lock_chat(conn, chat_id)
+        beat = asyncio.create_task(worker._heartbeat_once())
+        await blocked_on_a_lock(db, beat)
+        # The first turn ends (interrupted) and the chat is claimed again.
+        await conn.execute(
+            chats.update().where(chats.c.id == chat_id).values(status="waiting", worker_id=None)
+        )
+        worker._running.pop(chat_id)
+        second = worker._register(dict(row), next_stamp())
+    await beat
+    assert second.stop_reason is None
+    assert first.stop_reason is None  # no longer registered: nothing to stop
 
 
 async def test_stale_running_chat_is_recovered_and_run_here(

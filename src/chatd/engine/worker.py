@@ -244,14 +244,16 @@ class Worker:
             self._running.pop(ctx.chat_id, None)
 
     async def _heartbeat_once(self) -> None:
-        ids = set(self._running)
-        if not ids:
+        beating = dict(self._running)
+        if not beating:
             return
         async with self.db.write_one() as conn:
-            alive = await worker_state.heartbeat(conn, self.now(), self.worker_id, ids)
-        for chat_id in ids - alive:
-            running = self._running.get(chat_id)
-            if running is not None:
+            alive = await worker_state.heartbeat(conn, self.now(), self.worker_id, set(beating))
+        for chat_id in beating.keys() - alive:
+            running = beating[chat_id]
+            # Only the turn this heartbeat was for: by now that one may have ended and the
+            # chat been claimed again, and the new turn's row was not what this one read.
+            if self._running.get(chat_id) is running:
                 log.info("heartbeat lost the chat; stopping its turn", chat_id=str(chat_id))
                 running.stop(StopReason.interrupted)
 
