@@ -28,59 +28,63 @@ Reproduce:
     CHATD_BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
         .venv/bin/python bench/stream.py --backends postgresql
 
-Measured on the 2-core development machine, 2026-11-29 (session 9: fewer round trips per turn,
-provider calls through the SDKs' low-level post, no cap on provider connections); M = 200 at
-full speed, 500 at 50/s (10 s turns). Identical runs here move by 20-40%, and the bare path
-itself far more from day to day (100 chats at full speed: 28,520 deltas/s in session 8's table,
-46,000-68,000 on this day), so read one run's ratios as one sample; ``bench/turn_instructions.py``
-gives a per-turn figure that moves far less.
+Measured on the 2-core development machine, 2026-11-30 (session 10: a turn's finish and a
+one-message step in one statement each, autocommit connections switched at checkout, no pool
+overflow, the title's first-turn read skipped); M = 200 at full speed, 500 at 50/s (10 s
+turns). Identical runs here move by 20-40%, and the bare path itself far more from day to day
+(100 chats at full speed: 20,863-36,347 deltas/s on this day, 46,327 in session 9's table), so
+read one run's ratios as one sample; ``bench/turn_instructions.py`` gives a per-turn figure
+that moves far less.
 
     path          N  pace  deltas/s  p50 ms  p99 ms  steady p99  cpu s/1k  rss MiB
-    bare          1  full    38,458     2.6     3.8         3.8      0.05        -
-    bare          1  50/s        49     0.5     0.8         0.8      0.36        -
-    bare         10  full    45,260    10.8    15.9           -      0.01        -
-    bare         10  50/s       490     0.6     1.6         1.6      0.09        -
-    bare        100  full    46,327   141.2   328.2           -      0.01        -
-    bare        100  50/s     4,886     1.1     6.1         5.9      0.03        -
-    bare        500  full    41,108   549.7  1477.6           -      0.01        -
-    bare        500  50/s    22,873    46.2   154.7       154.7      0.02        -
-    chatd/sqlite  1  full    66,451     1.3     1.7         1.7      0.05      169
-    chatd/sqlite  1  50/s        49     0.7     1.1         1.1      0.42      169
-    chatd/sqlite 10  full    42,171    11.7    20.8           -      0.04      170
-    chatd/sqlite 10  50/s       491     0.6     1.5         1.5      0.10      173
-    chatd/sqlite 100 full    36,680    17.4    24.5           -      0.03      179
-    chatd/sqlite 100 50/s     4,808     1.6     9.7         5.3      0.08      206
-    chatd/sqlite 500 full    31,183    17.3    33.6           -      0.04      210
-    chatd/sqlite 500 50/s    15,468    60.3   142.1       161.7      0.06      339
-    chatd/pg      1  full    50,571     3.2     3.8         3.8      0.05      169
-    chatd/pg      1  50/s        49     0.8     1.1         1.1      0.46      170
-    chatd/pg     10  full    36,998     3.9     6.2           -      0.04      175
-    chatd/pg     10  50/s       489     0.8     2.0         1.9      0.11      178
-    chatd/pg    100  full    21,948     6.3    23.3           -      0.05      191
-    chatd/pg    100  50/s     4,722     1.6    11.3         6.7      0.08      217
-    chatd/pg    500  full    16,378     6.0   232.3           -      0.06      222
-    chatd/pg    500  50/s     9,567    46.3   109.8           -      0.07      323
+    bare          1  full    26,035     2.9     4.7         4.7      0.05        -
+    bare          1  50/s        49     0.5     0.7         0.7      0.30        -
+    bare         10  full    33,882     7.9    18.7           -      0.02        -
+    bare         10  50/s       494     0.4     1.0         1.0      0.07        -
+    bare        100  full    36,347    87.6   260.1           -      0.02        -
+    bare        100  50/s     4,889     1.4     6.5         6.3      0.04        -
+    bare        500  full    18,393  1575.3  3347.3           -      0.02        -
+    bare        500  50/s    20,798   135.8   435.3       432.0      0.04        -
+    chatd/sqlite  1  full    32,096     2.8     3.7         3.7      0.10      169
+    chatd/sqlite  1  50/s        49     0.7     0.9         0.9      0.40      170
+    chatd/sqlite 10  full    20,252    26.3    36.1           -      0.08      171
+    chatd/sqlite 10  50/s       491     0.6     1.3         1.3      0.17      174
+    chatd/sqlite 100 full    28,152    21.6    32.6           -      0.05      180
+    chatd/sqlite 100 50/s     4,724     0.9    15.4         3.2      0.10      205
+    chatd/sqlite 500 full    21,417    23.9    44.4           -      0.06      209
+    chatd/sqlite 500 50/s    10,645    84.5   213.3           -      0.08      314
+    chatd/pg      1  full    33,698     2.2     3.2         3.2      0.15      170
+    chatd/pg      1  50/s        49     0.7     1.0         1.0      0.46      170
+    chatd/pg     10  full    18,695     8.9    14.6           -      0.09      175
+    chatd/pg     10  50/s       491     0.5     1.4         1.4      0.15      178
+    chatd/pg    100  full    13,100    11.3    34.0           -      0.09      194
+    chatd/pg    100  50/s     4,626     1.1    17.5         3.8      0.12      220
+    chatd/pg    500  full    13,494     8.5    44.9           -      0.07      229
+    chatd/pg    500  50/s     9,138    50.9   135.3           -      0.09      323
 
-No delta was lost. Full-speed throughput against the bare path in this run: SQLite 173% / 93% /
-79% / 76% at 1 / 10 / 100 / 500 chats, PostgreSQL 131% / 82% / 47% / 40%. Over this run and four
-more of 10 and 100 chats: SQLite 62-121% at 10 and 45-79% at 100 (one miss, 45%, in a run
-whose bare path ran at 68,448/s), PostgreSQL 42-82% at 10 and 29-47% at 100. At 100 x 50/s the
-p99 added to the bare path's was +3.6 ms (SQLite) and +5.3 ms (PostgreSQL); an earlier run
-gave +9.9 and +12.1 ms (steady p99 +3.4 and +4.1: the excess is the bursts of 100 turns
-starting and ending together).
+No delta was lost. Full-speed throughput against the bare path in this run: SQLite 123% / 60%
+/ 77% / 116% at 1 / 10 / 100 / 500 chats, PostgreSQL 129% / 55% / 36% / 73%. A second run of
+10 and 100 chats that day: SQLite 64% / 58%, PostgreSQL 57% / 57%. The p99 added at 100 x
+50/s was +8.9 ms (SQLite) and +11.0 ms (PostgreSQL) here and +15.9 / -0.4 ms in the second
+run; the steady p99 was below the bare path's in all four (the excess is the bursts of 100
+turns starting and ending together). SQLite at 500 x 50/s: 14,403 (session 9's code) and
+14,900 deltas/s back to back in a separate pair of runs, so this table's 10,645 is the
+noise of the day.
 
-At 100 chats x 200 deltas the per-turn work (the send, claim, persistence, finishing, the
-turn summary's model call) is about 80% of the server's CPU: at 2 deltas per reply the server
-spends ~8.5 ms of CPU per turn on PostgreSQL, at 1,000 deltas ~11 us per further delta. The
-bare path has no per-turn work. With longer replies (``--deltas 1000``, same day) chatd ran at
-162% / 120-123% / 114% of the bare path on SQLite and 117% / 57-78% / 61% on PostgreSQL at 10 /
-100 / 500 chats (two runs at 100).
+Repeated runs on one server (``run_chatd`` eight times after the warm-up, PostgreSQL, 100
+chats, same day, the code before this session against after, alternated): median 14,083 ->
+16,359 deltas/s for the statement changes; for the pool, 15,505 (50 kept + 20 overflow) ->
+17,309 and 17,571 (70 and 30 kept, no overflow; 50 was chosen). The first run after the
+warm-up (this table) is slower: the pool's connections still prepare their statements.
 
-500 chats: until this session the shared provider pool let aiohttp keep its default of 100
-connections, so only 100 turns streamed at once and the rest waited (53 s of wall time for
-10 s turns at 500 x 50/s, ~4,800 deltas/s). With the cap gone all 500 stream together, and
-500 x 50/s delivers 15,468 (SQLite) and 9,567 (PostgreSQL) deltas/s: the server is then
-CPU-bound on one core.
+At 100 chats x 200 deltas most of the server's CPU is per-turn work (the send, claim,
+persistence, finishing, the turn summary's model call); the bare path has none. Session 9,
+with longer replies (``--deltas 1000``): 162% / 120-123% / 114% of the bare path on SQLite and
+117% / 57-78% / 61% on PostgreSQL at 10 / 100 / 500 chats.
+
+Session 9 (2026-11-29; bare path 46,327 deltas/s at 100 chats): PostgreSQL 29-47% at 100 chats
+over five runs (21,948 deltas/s in its table), SQLite 45-79%; 500 x 50/s 15,468 (SQLite) and
+9,567 (PostgreSQL) deltas/s once the provider pool's cap of 100 connections was gone.
 
 Session 8, same machine (its bare path at 100 chats: 28,520 deltas/s): PostgreSQL 44-54% at 100
 chats over four runs (13,500-13,800 deltas/s), SQLite 66-77%.
