@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 from alembic import command
@@ -24,6 +23,7 @@ from chatd.store.messages import queued_messages, visible_messages
 from chatd.store.migrate import alembic_config
 from chatd.store.tables import chat_queued_messages, chats
 from tests.conftest import PG_ENV
+from tests.e2e.server import postgres_database
 from tests.engine.worker_support import queue_message, set_columns
 from tests.helpers import ApiUser, bootstrap_admin, make_chat, seed_model_config
 
@@ -98,15 +98,8 @@ def fresh_database(backend: str, tmp_path: Path) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'migrate.db'}"
         return
-    base = os.environ[PG_ENV]
-    name = f"chatd_migrate_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield base.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with postgres_database(os.environ[PG_ENV], "chatd_migrate") as url:
+        yield url
 
 
 def migrate(url: str, revision: str) -> None:

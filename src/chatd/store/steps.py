@@ -47,18 +47,7 @@ class Step:
     model_is_current: bool = False
 
 
-_USAGE = (
-    "input_tokens",
-    "output_tokens",
-    "total_tokens",
-    "reasoning_tokens",
-    "cache_creation_tokens",
-    "cache_read_tokens",
-    "context_limit",
-    "total_cost_micros",
-    "runtime_ms",
-    "provider_response_id",
-)
+_USAGE = (*convert.USAGE_FIELDS, "total_cost_micros", "runtime_ms", "provider_response_id")
 _VALUES = ("created_at", "role", "content", "model_config_id", *_USAGE)
 _OURS = sa.or_(
     chats.c.worker_id == sa.bindparam("worker_id", type_=chats.c.worker_id.type),
