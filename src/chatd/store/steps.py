@@ -84,7 +84,12 @@ async def _insert_step(
     conn: AsyncConnection, now: dt.datetime, chat_id: uuid.UUID, worker_id: uuid.UUID, step: Step
 ) -> Outbox:
     usage = step.usage or Usage()
-    common = {"chat_id": chat_id, "worker_id": worker_id, "created_at": now}
+    common = {
+        "chat_id": chat_id,
+        "worker_id": worker_id,
+        "created_at": now,
+        "model_config_id": step.model_config_id,
+    }
     # Zero counts are stored as NULL, as every message insert does.
     assistant: dict[str, Any] = {
         "role": ChatMessageRole.assistant.value,
@@ -108,7 +113,6 @@ async def _insert_step(
     outbox = Outbox()
     for values in rows:
         params = dict.fromkeys(_USAGE) | common | values
-        params["model_config_id"] = step.model_config_id
         row = (await conn.execute(_INSERT_IF_OURS, params)).first()
         if row is None:
             raise StepRefused(str(chat_id))  # the caller's transaction rolls back
