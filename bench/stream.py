@@ -102,7 +102,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -170,25 +172,78 @@ class Result:
     rss_mb: float | None = None
     wall_seconds: float = 0.0
 
-    def row(self) -> tuple[str, ...]:
+    def figures(self) -> Figures:
         p50, p99 = self.tally.latency_ms()
         received = self.tally.received
         cpu = (
-            f"{self.cpu_seconds / received * 1000:.2f}"
+            self.cpu_seconds / received * 1000
             if self.cpu_seconds is not None and received
-            else "-"
+            else None
         )
+        return Figures(
+            received=received,
+            expected=self.tally.expected,
+            throughput=self.tally.throughput(),
+            p50=p50,
+            p99=p99,
+            steady_p99=self.tally.steady_p99_ms(),
+            cpu_per_1k=cpu,
+            rss_mb=self.rss_mb,
+            wall_seconds=self.wall_seconds,
+        )
+
+    def row(self) -> tuple[str, ...]:
+        return self.figures().row(self.path, self.case)
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One run's figures, or the median of several runs' (each figure on its own)."""
+
+    received: int
+    expected: int
+    throughput: float
+    p50: float
+    p99: float
+    steady_p99: float
+    cpu_per_1k: float | None
+    rss_mb: float | None
+    wall_seconds: float
+
+    @staticmethod
+    def median(runs: list[Figures]) -> Figures:
+        def mid(values: list[float | None]) -> float | None:
+            known = [v for v in values if v is not None and not math.isnan(v)]
+            return statistics.median(known) if known else None
+
+        def nan_if_none(value: float | None) -> float:
+            return float("nan") if value is None else value
+
+        return Figures(
+            received=min(r.received for r in runs),
+            expected=runs[0].expected,
+            throughput=nan_if_none(mid([r.throughput for r in runs])),
+            p50=nan_if_none(mid([r.p50 for r in runs])),
+            p99=nan_if_none(mid([r.p99 for r in runs])),
+            steady_p99=nan_if_none(mid([r.steady_p99 for r in runs])),
+            cpu_per_1k=mid([r.cpu_per_1k for r in runs]),
+            rss_mb=mid([r.rss_mb for r in runs]),
+            wall_seconds=nan_if_none(mid([r.wall_seconds for r in runs])),
+        )
+
+    def row(self, path: str, case: Case, runs: int = 1) -> tuple[str, ...]:
         return (
-            self.path,
-            str(self.case.chats),
-            self.case.pace_label,
-            f"{received}/{self.tally.expected}",
-            str(self.tally.expected - received),
-            f"{self.tally.throughput():,.0f}",
-            f"{p50:.1f}",
-            f"{p99:.1f}",
-            f"{self.tally.steady_p99_ms():.1f}",
-            cpu,
+            path,
+            str(case.chats),
+            case.pace_label,
+            str(runs),
+            f"{self.received}/{self.expected}",
+            str(self.expected - self.received),
+            f"{self.throughput:,.0f}",
+            f"{self.p50:.1f}",
+            f"{self.p99:.1f}",
+            f"{self.steady_p99:.1f}",
+            "-" if self.cpu_per_1k is None else f"{self.cpu_per_1k:.2f}",
             "-" if self.rss_mb is None else f"{self.rss_mb:.0f}",
             f"{self.wall_seconds:.1f}",
         )
@@ -339,7 +394,12 @@ async def chatd_stack(
 # ---- the bare path -----------------------------------------------------------------------
 
 
-async def run_bare(fake: Process, case: Case) -> Result:
+def bare_path(chatd_path: str) -> str:
+    """The name of the bare runs made next to ``chatd_path``'s: ``chatd/pg`` -> ``bare/pg``."""
+    return "bare/" + chatd_path.removeprefix("chatd/")
+
+
+async def run_bare(path: str, fake: Process, case: Case) -> Result:
     tally = Tally(expected=case.chats * case.deltas)
     limits = httpx2.Limits(max_connections=None, max_keepalive_connections=case.chats)
     async with httpx2.AsyncClient(limits=limits, timeout=case.timeout()) as client:
@@ -350,13 +410,15 @@ async def run_bare(fake: Process, case: Case) -> Result:
         await gather_bounded(reads, case.timeout(), tally, "streams")
         wall = time.monotonic() - started
     # The bare path has no server: its CPU column is the fake provider's own.
-    return Result("bare", case, tally, cpu_seconds(fake.pid) - cpu_before, None, wall)
+    return Result(path, case, tally, cpu_seconds(fake.pid) - cpu_before, None, wall)
 
 
 # ---- the report --------------------------------------------------------------------------
 
 
 NOTES = """
+bare/X: the bare path, run on X's stack's fake provider just before each chatd/X run; a ratio
+or an added latency is the median over those pairs, the other figures are per-run medians.
 deltas/s: all chats, first delta written -> last received. Latency: the fake's stamp (taken as
 it writes the delta) -> the client's read. When chatd falls behind, TCP backpressure pauses the
 fake, so its stamps are taken late: an overloaded run shows in deltas/s (against the bare
@@ -369,6 +431,7 @@ HEADER = (
     "path",
     "chats",
     "pace",
+    "runs",
     "deltas recv/exp",
     "lost",
     "deltas/s",
@@ -387,37 +450,69 @@ def print_table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> None:
         print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)), flush=True)
 
 
-def compare(results: list[Result]) -> list[tuple[str, ...]]:
-    """chatd against the bare path: throughput ratio and added p50/p99 latency."""
-    bare = {(r.case.chats, r.case.pace): r for r in results if r.path == "bare"}
-    rows: list[tuple[str, ...]] = []
+def grouped(results: list[Result]) -> dict[tuple[str, Case], list[Result]]:
+    """The runs of each path and case, in the order they ran."""
+    groups: dict[tuple[str, Case], list[Result]] = {}
     for r in results:
-        base = bare.get((r.case.chats, r.case.pace))
-        if r.path == "bare" or base is None:
+        groups.setdefault((r.path, r.case), []).append(r)
+    return groups
+
+
+def medians(results: list[Result]) -> list[tuple[str, ...]]:
+    return [
+        Figures.median([r.figures() for r in runs]).row(path, case, len(runs))
+        for (path, case), runs in grouped(results).items()
+    ]
+
+
+def compare(results: list[Result]) -> list[tuple[str, ...]]:
+    """Each chatd run against the bare run made just before it, on the same fake provider: the
+    median over the pairs of the throughput ratio and of the added p50/p99 latency."""
+    groups = grouped(results)
+    rows: list[tuple[str, ...]] = []
+    for (path, case), runs in groups.items():
+        bare = groups.get((bare_path(path), case))
+        if path.startswith("bare/") or not bare:
             continue
-        p50, p99 = r.tally.latency_ms()
-        b50, b99 = base.tally.latency_ms()
-        ratio = r.tally.throughput() / base.tally.throughput() if base.tally.received else 0.0
-        steady = r.tally.steady_p99_ms() - base.tally.steady_p99_ms()
+        pairs = list(zip(bare, runs, strict=False))
+        ratio = statistics.median(
+            c.tally.throughput() / b.tally.throughput() if b.tally.throughput() else 0.0
+            for b, c in pairs
+        )
+        added = [
+            [x - y for x, y in zip(_latencies(c), _latencies(b), strict=True)] for b, c in pairs
+        ]
+        p50, p99, steady = (_median_known([a[i] for a in added]) for i in range(3))
         target = ""
-        if r.case.pace is None:
+        if case.pace is None:
             target = "ratio >= 50%: " + ("met" if ratio >= 0.5 else "MISSED")
-        elif r.case.chats == 100 and r.case.pace == 50:
-            target = "added p99 < 10 ms: " + ("met" if p99 - b99 < 10 else "MISSED")
+        elif case.chats == 100 and case.pace == 50:
+            target = "added p99 < 10 ms: " + ("met" if p99 < 10 else "MISSED")
             target += ", steady: " + ("met" if steady < 10 else "MISSED")
         rows.append(
             (
-                r.path,
-                str(r.case.chats),
-                r.case.pace_label,
+                path,
+                str(case.chats),
+                case.pace_label,
+                str(len(pairs)),
                 f"{ratio:.0%}",
-                f"{p50 - b50:+.1f}",
-                f"{p99 - b99:+.1f}",
+                f"{p50:+.1f}",
+                f"{p99:+.1f}",
                 f"{steady:+.1f}",
                 target,
             )
         )
     return rows
+
+
+def _latencies(result: Result) -> tuple[float, float, float]:
+    p50, p99 = result.tally.latency_ms()
+    return p50, p99, result.tally.steady_p99_ms()
+
+
+def _median_known(values: list[float]) -> float:
+    known = [v for v in values if not math.isnan(v)]
+    return statistics.median(known) if known else float("nan")
 
 
 def print_errors(results: list[Result]) -> None:
@@ -443,28 +538,25 @@ def cases(args: argparse.Namespace) -> list[Case]:
 async def run_chatd_cases(
     label: str, pg_base: str | None, todo: list[Case], args: argparse.Namespace
 ) -> list[Result]:
+    """Each case ``args.repeat`` times on one stack per N; unless ``--no-bare``, each chatd run
+    is preceded by a bare run of the same case on the stack's fake provider."""
     results = []
     for chats in sorted({c.chats for c in todo}):
         with tempfile.TemporaryDirectory(prefix="chatd-bench-") as tmp:
             async with chatd_stack(Path(tmp), pg_base, chats, args.per_acquire) as stack:
                 server, fake, api, chat_ids = stack
                 for case in (c for c in todo if c.chats == chats):
-                    result = await run_chatd(
-                        label, server, api, fake.url, chat_ids, case, args.deflate
-                    )
-                    print_table([result.row()], HEADER)
-                    results.append(result)
-    return results
-
-
-async def run_bare_cases(todo: list[Case]) -> list[Result]:
-    results = []
-    with tempfile.TemporaryDirectory(prefix="chatd-bench-") as tmp:
-        with fake_provider(Path(tmp)) as fake:
-            for case in todo:
-                result = await run_bare(fake, case)
-                print_table([result.row()], HEADER)
-                results.append(result)
+                    for _ in range(args.repeat):
+                        runs = (
+                            [] if args.no_bare else [await run_bare(bare_path(label), fake, case)]
+                        )
+                        runs.append(
+                            await run_chatd(
+                                label, server, api, fake.url, chat_ids, case, args.deflate
+                            )
+                        )
+                        print_table([r.row() for r in runs], HEADER)
+                        results += runs
     return results
 
 
@@ -475,6 +567,7 @@ async def main() -> None:
     parser.add_argument("--deltas", type=int, default=200, help="deltas per reply at full speed")
     parser.add_argument("--paced-seconds", type=float, default=10.0, help="paced reply length")
     parser.add_argument("--backends", default="sqlite,postgresql", help="chatd backends to run")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each case (medians)")
     parser.add_argument("--no-bare", action="store_true", help="skip the bare path")
     parser.add_argument("--deflate", action="store_true", help="offer permessage-deflate")
     parser.add_argument(
@@ -496,8 +589,6 @@ async def main() -> None:
         flush=True,
     )
     results: list[Result] = []
-    if not args.no_bare:
-        results += await run_bare_cases(todo)
     for backend in args.backends.split(","):
         if backend == "sqlite":
             results += await run_chatd_cases("chatd/sqlite", None, todo, args)
@@ -506,11 +597,11 @@ async def main() -> None:
         elif backend == "postgresql":
             print(f"({PG_ENV} is not set: PostgreSQL skipped)", flush=True)
     print()
-    print_table([r.row() for r in results], HEADER)
+    print_table(medians(results), HEADER)
     print()
     print_table(
         compare(results),
-        ("path", "chats", "pace", "thru ratio", "+p50", "+p99", "+steady p99", ""),
+        ("path", "chats", "pace", "pairs", "thru ratio", "+p50", "+p99", "+steady p99", ""),
     )
     print_errors(results)
     print(NOTES)
