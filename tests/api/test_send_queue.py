@@ -15,7 +15,7 @@ from chatd.events.hub import EventHub
 from chatd.sdk.chats import ChatMessagePart, ChatMessagePartType, parts_json
 from chatd.store.db import Database
 from chatd.store.messages import insert_message
-from chatd.store.tables import chat_messages, chat_queued_messages
+from chatd.store.tables import chat_messages, chat_model_configs, chat_queued_messages
 from tests.api.chat_helpers import set_chat_columns, stored_chat
 from tests.helpers import Api, ApiUser, envelope, make_chat, seed_model_config
 
@@ -67,6 +67,41 @@ async def test_send_to_idle_chat_starts_a_turn(
     assert events[1].status is not None and events[1].status.status == "pending"
     assert [(w.kind, w.chat.status) for w in watched] == [("status_change", "pending")]
     assert hub.worker_wakeup.is_set()
+
+
+@pytest.mark.parametrize("deleted", [False, True])
+async def test_send_keeps_the_chats_model_unless_it_was_deleted(
+    client: httpx2.AsyncClient, db: Database, member: ApiUser, model: uuid.UUID, deleted: bool
+) -> None:
+    """No model named: the chat's last config, or the default once that one is deleted. The
+    liveness comes with the row lock: the send reads no model config on its own."""
+    other = await seed_model_config(db, model="gpt-4o-mini", is_default=False)
+    chat_id = await make_chat(db, member, other)
+    await set_chat_columns(db, chat_id, status="waiting")
+    if deleted:
+        async with db.write() as conn:
+            await conn.execute(
+                chat_model_configs.update()
+                .where(chat_model_configs.c.id == other)
+                .values(deleted=True)
+            )
+    sent: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        sent.append(" ".join(statement.split()))
+
+    sa.event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        r = await client.post(msgs(chat_id), json=body(), headers=member.headers)
+    finally:
+        sa.event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+    assert r.status_code == 200
+    assert r.json()["message"]["model_config_id"] == str(model if deleted else other)
+    assert (await stored_chat(db, chat_id))["last_model_config_id"] == (
+        model if deleted else other
+    )
+    config_reads = [s for s in sent if s.startswith("SELECT chat_model_configs.")]
+    assert len(config_reads) == (1 if deleted else 0)  # the default config's read
 
 
 @pytest.mark.parametrize("status", ["pending", "running", "requires_action"])

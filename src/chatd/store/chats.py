@@ -17,6 +17,7 @@ from chatd.store.tables import (
     chat_file_links,
     chat_files,
     chat_messages,
+    chat_model_configs,
     chats,
     users,
 )
@@ -28,7 +29,19 @@ CHAT_WITH_OWNER = sa.select(
 # Statements run on every request or turn are built once, with bound parameters: building
 # and keying a select on each call cost ~50 µs, more than SQLite takes to answer it.
 _CHAT_BY_ID = CHAT_WITH_OWNER.where(chats.c.id == sa.bindparam("chat_id"))
-_CHAT_BY_ID_LOCKED = _CHAT_BY_ID.with_for_update(of=chats)
+# The locked row also says whether the chat's last model config is still live, so a send need
+# not ask in a statement of its own. That table is read as the statement began: a config deleted
+# while the lock was awaited reads live here, and the turn falls back to the default config, as
+# it does for one deleted just after the send.
+LAST_MODEL_LIVE = "last_model_live"
+_CHAT_BY_ID_LOCKED = _CHAT_BY_ID.add_columns(
+    sa.exists()
+    .where(
+        chat_model_configs.c.id == chats.c.last_model_config_id,
+        chat_model_configs.c.deleted.is_(False),
+    )
+    .label(LAST_MODEL_LIVE)
+).with_for_update(of=chats)
 # One chat's row updated: the id as ``chat_key``, the columns to SET as the other parameters.
 UPDATE_CHAT = chats.update().where(chats.c.id == sa.bindparam("chat_key"))
 
@@ -81,7 +94,9 @@ async def get_chat_row(
 
 
 async def lock_chat(conn: AsyncConnection, chat_id: uuid.UUID) -> sa.RowMapping | None:
-    """Lock the chat row first, as every state change must (SQLite: the write lock is held)."""
+    """Lock the chat row first, as every state change must (SQLite: the write lock is held).
+
+    The row has one column more than :func:`get_chat_row`'s: :data:`LAST_MODEL_LIVE`."""
     return await get_chat_row(conn, chat_id, for_update=True)
 
 

@@ -26,7 +26,7 @@ from chatd.sdk.events import (
 )
 from chatd.store import convert
 from chatd.store import messages as mq
-from chatd.store.chats import UPDATE_CHAT_RETURNING, get_chat_row, lock_chat
+from chatd.store.chats import LAST_MODEL_LIVE, UPDATE_CHAT_RETURNING, get_chat_row, lock_chat
 from chatd.store.model_configs import default_model_config, get_model_config
 
 Row = Mapping[Any, Any]
@@ -171,14 +171,20 @@ async def resolve_model(
             return requested
         if strict:
             raise InvalidModelConfig(str(requested))
-    if await get_model_config(conn, chat["last_model_config_id"]) is not None:
-        last: uuid.UUID = chat["last_model_config_id"]
+    last: uuid.UUID | None = chat["last_model_config_id"]
+    if last is not None and await _is_live(conn, chat, last):
         return last
     default = await default_model_config(conn)
     if default is None:
         raise NoModelConfig(str(chat["id"]))
     chosen: uuid.UUID = default["id"]
     return chosen
+
+
+async def _is_live(conn: AsyncConnection, chat: Row, config_id: uuid.UUID) -> bool:
+    if LAST_MODEL_LIVE in chat:  # read with the row lock (lock_chat)
+        return bool(chat[LAST_MODEL_LIVE])
+    return await get_model_config(conn, config_id) is not None
 
 
 async def insert_user_message(
