@@ -3,8 +3,12 @@
 For N concurrent chats and two pacings (full speed, 50 tokens/s), every chat streams one reply
 of M text deltas, each stamped by the fake provider with the time it wrote it. One WebSocket
 per chat is opened (and its snapshot read) before the message is sent; every received delta
-gives ``receive time - stamp``. The same N, pacing and M are then read straight from the fake's
+gives ``receive time - stamp``. The same N, pacing and M are also read straight from the fake's
 SSE endpoint (the bare path), so chatd's cost shows as a throughput ratio and added latency.
+Each chatd run is paired with a bare run of the same case made just before it on the same fake
+provider (``bare/sqlite``, ``bare/pg``): the machine's speed drifts by tens of percent over
+minutes, and a pair sees the same machine. ``--repeat N`` runs every case N times and reports
+per-case medians, and for ratios and added latencies the median over the pairs.
 
 Processes: the fake provider (``chatd dev fake-provider``) and a real ``chatd server`` (SQLite in
 a temporary data dir; also PostgreSQL when ``CHATD_BENCH_DATABASE_URL`` is set, in a database
@@ -23,6 +27,7 @@ the run (VmHWM, reset before it), and lost deltas (expected - received).
 Reproduce:
 
     .venv/bin/python bench/stream.py                   # N in 1,10,100,500; ~10 minutes
+    .venv/bin/python bench/stream.py --chats 100 --pacings full --repeat 7
     .venv/bin/python bench/stream.py --quick           # N in 1,10,100, shorter replies
     .venv/bin/python bench/stream.py --chats 100 --pacings 50
     CHATD_BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
