@@ -97,9 +97,7 @@ async def test_send_keeps_the_chats_model_unless_it_was_deleted(
         sa.event.remove(db.engine.sync_engine, "before_cursor_execute", record)
     assert r.status_code == 200
     assert r.json()["message"]["model_config_id"] == str(model if deleted else other)
-    assert (await stored_chat(db, chat_id))["last_model_config_id"] == (
-        model if deleted else other
-    )
+    assert (await stored_chat(db, chat_id))["last_model_config_id"] == (model if deleted else other)
     config_reads = [s for s in sent if s.startswith("SELECT chat_model_configs.")]
     assert len(config_reads) == (1 if deleted else 0)  # the default config's read
 

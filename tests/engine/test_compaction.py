@@ -79,6 +79,8 @@ def model(client: FakeModel, config_id: uuid.UUID, threshold: int = 70) -> Resol
         context_limit=128_000,
         compression_threshold=threshold,
         cost=None,
+        api_key="sk-test",
+        base_url=None,
     )
 
 

@@ -7,6 +7,7 @@ import uuid
 import anyio
 import pytest
 
+from chatd.engine.models import resolve_model
 from chatd.engine.quickgen import GenerationFailed, QuickGen, generate_short
 from chatd.engine.titles import (
     maybe_generate_title,
@@ -20,6 +21,7 @@ from chatd.sdk.events import ChatWatchEventKind
 from chatd.settings import Settings
 from chatd.store.db import Database
 from chatd.store.messages import insert_message
+from chatd.store.tables import chat_model_configs
 from tests.engine.quickgen_fakes import Factory, FakeModel, Hang, Setup, failure, setup
 from tests.helpers import seed_model_config
 
@@ -275,6 +277,41 @@ async def test_turn_summary_describes_the_row_the_finish_wrote(
     [request] = cheap.requests
     assert "The error: the provider said no" in str(request.messages[1])
     assert (await s.chat())["last_turn_summary"] == "Hit a provider error"
+
+
+@pytest.mark.parametrize("same_config", [True, False])
+async def test_turn_summary_reuses_the_model_the_turn_resolved(
+    db: Database, settings: Settings, same_config: bool
+) -> None:
+    """The chat's own model comes from the turn when the chat still names the config the turn
+    resolved. That config is deleted after the turn resolved it: a fresh read would find no
+    model at all. A chat that names another config since has that one read."""
+    s = await setup(db, settings)
+    turns = FakeModel("openai", "Fixed the login test")
+    other = FakeModel("openai", "Answered on the other model")
+    factory = Factory(gpt_4o_mini=FakeModel("openai", failure()), gpt_4o=turns, o3=other)
+    ctx = s.ctx(settings, factory, uuid.uuid4())
+    async with db.read() as conn:
+        ctx.model = await resolve_model(conn, s.config_id, s.owner.id, client_factory=factory)
+    if not same_config:
+        later = await seed_model_config(db, model="o3", is_default=False)
+        await s.set(last_model_config_id=later)
+    async with db.write() as conn:
+        await conn.execute(
+            chat_model_configs.update()
+            .where(chat_model_configs.c.id == s.config_id)
+            .values(deleted=True)
+        )
+    await update_turn_summary(ctx, ChatStatus.waiting)
+    label = (await s.chat())["last_turn_summary"]
+    if same_config:
+        assert label == "Fixed the login test"
+        # the turn's client, the summary's own client of the turn's model, the cheap model
+        assert factory.models_built == ["gpt-4o", "gpt-4o", "gpt-4o-mini"]
+        assert len(turns.requests) == 1 and other.requests == []
+    else:
+        assert label == "Answered on the other model"
+        assert turns.requests == []
 
 
 @pytest.mark.parametrize(

@@ -76,6 +76,9 @@ async def test_text_turn_publishes_parts_and_persists_the_step(
     assert row["provider_response_id"] == "resp-1"
     assert row["runtime_ms"] is None or row["runtime_ms"] >= 0
     assert row["model_config_id"] == h.config_id and row["visibility"] == "both"
+    # the model the turn resolved, for its turn summary
+    assert h.ctx.model is not None and h.ctx.model.config_id == h.config_id
+    assert h.ctx.model.client is client
     message_event = events[-1].message
     assert message_event is not None and message_event.usage is not None
     assert message_event.usage.input_tokens == 1000

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -44,6 +44,9 @@ class ResolvedModel:
     context_limit: int
     compression_threshold: int
     cost: ChatModelCost | None
+    # What built ``client``: a short generation on the same model builds its own from them.
+    api_key: str = field(repr=False)
+    base_url: str | None
 
 
 async def resolve_model(
@@ -81,17 +84,18 @@ async def resolve_model(
 
         client_factory = create_client
     call = ChatModelCallConfig.model_validate(config["options"] or {})
+    base_url = row["base_url"] or None
     return ResolvedModel(
         config_id=config["id"],
         provider=provider,
         model=model,
-        client=client_factory(
-            provider=provider, model=model, api_key=api_key, base_url=row["base_url"] or None
-        ),
+        client=client_factory(provider=provider, model=model, api_key=api_key, base_url=base_url),
         options=call_options(call),
         context_limit=config["context_limit"],
         compression_threshold=config["compression_threshold"],
         cost=call.cost,
+        api_key=api_key,
+        base_url=base_url,
     )
 
 

@@ -90,18 +90,46 @@ class Choices:
     own: ResolvedModel | ProviderError | None
 
 
-async def read_choices(conn: AsyncConnection, gen: QuickGen, chat: Mapping[Any, Any]) -> Choices:
-    """The reads behind the candidates, in the caller's transaction."""
+async def read_choices(
+    conn: AsyncConnection,
+    gen: QuickGen,
+    chat: Mapping[Any, Any],
+    turn_model: ResolvedModel | None = None,
+) -> Choices:
+    """The reads behind the candidates, in the caller's transaction.
+
+    ``turn_model``: the model the chat's turn resolved as it started. When the chat still names
+    that config, it is the chat's own model and is not read again: a provider or key changed
+    since the turn started is then seen by the next turn's summary.
+    """
     providers = {row["provider"]: row for row in await list_providers(conn, enabled_only=True)}
     keys = {
         name: await usable_key(conn, row, chat["owner_id"])
         for name, row in providers.items()
         if name in CHEAP_MODELS
     }
-    own = None
-    if not any(keys.values()):  # the chat's own model is the only candidate: read it now
+    own = _reused(gen, chat, turn_model)
+    if own is None and not any(keys.values()):  # the only candidate: read it now
         own = await _own_model(conn, gen, chat)
     return Choices(providers, keys, own)
+
+
+def _reused(
+    gen: QuickGen, chat: Mapping[Any, Any], model: ResolvedModel | None
+) -> ResolvedModel | ProviderError | None:
+    """``model`` with a client of its own, if it is the chat's model (else None)."""
+    if model is None or model.config_id != chat["last_model_config_id"]:
+        return None
+    try:
+        client = gen.build_client(
+            provider=model.provider,
+            model=model.model,
+            api_key=model.api_key,
+            base_url=model.base_url,
+        )
+    except ProviderError as exc:
+        return exc
+    return dataclasses.replace(model, client=client)
 
 
 async def generate_short(

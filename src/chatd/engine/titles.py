@@ -146,7 +146,7 @@ async def update_turn_summary(
             if chat is None:
                 return
             recent = await store.last_visible_messages(conn, ctx.chat_id, 20)
-            choices = await read_choices(conn, gen, chat)
+            choices = await read_choices(conn, gen, chat, ctx.model)
         label = FALLBACK_LABELS.get(status, FALLBACK_LABEL)
         try:
             label = await generate_short(

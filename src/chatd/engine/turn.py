@@ -63,6 +63,7 @@ async def run_turn(ctx: TurnContext) -> TurnOutcome:
                 )
             except ProviderError as exc:
                 return TurnOutcome(OutcomeKind.error, exc.error)
+            ctx.model = model
             history = await load_history(conn, ctx.chat_id)
         turn = _Turn(ctx, chat, model)
         return await turn.run(history)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from chatd.engine.models import ClientFactory
+from chatd.engine.models import ClientFactory, ResolvedModel
 from chatd.engine.retry import Sleep
 from chatd.events.hub import EventHub
 from chatd.llm.types import ClassifiedError, ToolCallContent
@@ -86,3 +86,6 @@ class TurnContext:
     start_slot: StartSlot | None = None
     # The chat row as the worker claimed it (None: the turn reads it).
     chat: Mapping[Any, Any] | None = None
+    # The model the turn resolved as it started (None: it resolved none); the turn summary
+    # reuses it.
+    model: ResolvedModel | None = None
