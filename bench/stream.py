@@ -33,57 +33,50 @@ Reproduce:
     CHATD_BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
         .venv/bin/python bench/stream.py --backends postgresql
 
-Measured on the 2-core development machine, 2026-11-30 (session 10: a turn's finish and a
-one-message step in one statement each, autocommit connections switched at checkout, no pool
-overflow, the title's first-turn read skipped); M = 200 at full speed, 500 at 50/s (10 s
-turns). Identical runs here move by 20-40%, and the bare path itself far more from day to day
-(100 chats at full speed: 20,863-36,347 deltas/s on this day, 46,327 in session 9's table), so
-read one run's ratios as one sample; ``bench/turn_instructions.py`` gives a per-turn figure
-that moves far less.
+Measured on the 2-core development machine, 2026-11-30 (session 11: paired runs, ``--chats
+10,100 --repeat 5``, medians of 5; the send's model check rides on its row lock and the turn
+summary reuses the turn's model, two statements less per turn). M = 200 at full speed, 500 at
+50/s. The bare path on a warm fake runs at ~60,000-66,000 deltas/s, far above the 20,000-36,000
+of a fresh one in earlier tables, so these ratios are against a harder bare path.
 
     path          N  pace  deltas/s  p50 ms  p99 ms  steady p99  cpu s/1k  rss MiB
-    bare          1  full    26,035     2.9     4.7         4.7      0.05        -
-    bare          1  50/s        49     0.5     0.7         0.7      0.30        -
-    bare         10  full    33,882     7.9    18.7           -      0.02        -
-    bare         10  50/s       494     0.4     1.0         1.0      0.07        -
-    bare        100  full    36,347    87.6   260.1           -      0.02        -
-    bare        100  50/s     4,889     1.4     6.5         6.3      0.04        -
-    bare        500  full    18,393  1575.3  3347.3           -      0.02        -
-    bare        500  50/s    20,798   135.8   435.3       432.0      0.04        -
-    chatd/sqlite  1  full    32,096     2.8     3.7         3.7      0.10      169
-    chatd/sqlite  1  50/s        49     0.7     0.9         0.9      0.40      170
-    chatd/sqlite 10  full    20,252    26.3    36.1           -      0.08      171
-    chatd/sqlite 10  50/s       491     0.6     1.3         1.3      0.17      174
-    chatd/sqlite 100 full    28,152    21.6    32.6           -      0.05      180
-    chatd/sqlite 100 50/s     4,724     0.9    15.4         3.2      0.10      205
-    chatd/sqlite 500 full    21,417    23.9    44.4           -      0.06      209
-    chatd/sqlite 500 50/s    10,645    84.5   213.3           -      0.08      314
-    chatd/pg      1  full    33,698     2.2     3.2         3.2      0.15      170
-    chatd/pg      1  50/s        49     0.7     1.0         1.0      0.46      170
-    chatd/pg     10  full    18,695     8.9    14.6           -      0.09      175
-    chatd/pg     10  50/s       491     0.5     1.4         1.4      0.15      178
-    chatd/pg    100  full    13,100    11.3    34.0           -      0.09      194
-    chatd/pg    100  50/s     4,626     1.1    17.5         3.8      0.12      220
-    chatd/pg    500  full    13,494     8.5    44.9           -      0.07      229
-    chatd/pg    500  50/s     9,138    50.9   135.3           -      0.09      323
+    bare/sqlite  10  full    59,809     5.1    13.1           -      0.01        -
+    chatd/sqlite 10  full    48,221    12.2    16.3           -      0.03      172
+    bare/sqlite 100  full    63,210    59.8   163.8           -      0.01        -
+    chatd/sqlite 100 full    36,936    16.7    29.2           -      0.03      185
+    bare/sqlite 100  50/s     4,860     1.5     4.8         4.7      0.04        -
+    chatd/sqlite 100 50/s     4,728     2.3    18.9         8.4      0.08      233
+    bare/pg      10  full    63,421     5.8    13.9           -      0.01        -
+    chatd/pg     10  full    28,406     5.5     8.6           -      0.05      176
+    bare/pg     100  full    65,237    59.9   131.2           -      0.01        -
+    chatd/pg    100  full    28,703     4.5    23.5           -      0.04      200
+    bare/pg     100  50/s     4,892     1.0     4.0         3.9      0.03        -
+    chatd/pg    100  50/s     4,795     1.5     7.8         6.4      0.07      251
 
-No delta was lost. Full-speed throughput against the bare path in this run: SQLite 123% / 60%
-/ 77% / 116% at 1 / 10 / 100 / 500 chats, PostgreSQL 129% / 55% / 36% / 73%. A second run of
-10 and 100 chats that day: SQLite 64% / 58%, PostgreSQL 57% / 57%. The p99 added at 100 x
-50/s was +8.9 ms (SQLite) and +11.0 ms (PostgreSQL) here and +15.9 / -0.4 ms in the second
-run; the steady p99 was below the bare path's in all four (the excess is the bursts of 100
-turns starting and ending together). SQLite at 500 x 50/s: 14,403 (session 9's code) and
-14,900 deltas/s back to back in a separate pair of runs, so this table's 10,645 is the
-noise of the day.
+Medians over the pairs: full-speed throughput SQLite 78% / 58% and PostgreSQL 46% / 44% of
+the bare path at 10 / 100 chats; p99 added at 100 x 50/s +14.3 ms on SQLite (steady +3.7) and
++4.2 ms on PostgreSQL (steady +2.5). No delta was lost. Same-stack alternation (two servers
+open at once, runs interleaved, 14 each, PostgreSQL, 100 x 200): 1.03 -> 0.96 s of server CPU
+per hundred turns for this session's two statements. At 100 x 50/s on SQLite the middle
+generation's GC pass took 45-49 ms once per 10 s run (the longest stall); p99 there is
+still 10-14 ms in runs without one.
 
-Repeated runs on one server (``run_chatd`` eight times after the warm-up, PostgreSQL, 100
-chats, same day, the code before this session against after, alternated): median 14,083 ->
-16,359 deltas/s for the statement changes; for the pool, 15,505 (50 kept + 20 overflow) ->
+Session 10 (its bare path was a fresh fake, 20,863-36,347 deltas/s at 100 chats that day):
+SQLite 123% / 60% / 77% / 116% at 1 / 10 / 100 / 500 chats, PostgreSQL 129% / 55% / 36% /
+73%; a second run of 10 and 100 chats: SQLite 64% / 58%, PostgreSQL 57% / 57%; p99 added
+at 100 x 50/s +8.9 / +11.0 ms (SQLite / PostgreSQL) and +15.9 / -0.4 ms in the second run.
+
+Session 10, repeated runs on one server (``run_chatd`` eight times after the warm-up,
+PostgreSQL, 100 chats, the code before that session against after, alternated): median 14,083
+-> 16,359 deltas/s for its statement changes; for the pool, 15,505 (50 kept + 20 overflow) ->
 17,309 and 17,571 (70 and 30 kept, no overflow; 50 was chosen). The first run after the
-warm-up (this table) is slower: the pool's connections still prepare their statements.
+warm-up is slower: the pool's connections still prepare their statements.
 
-At 100 chats x 200 deltas most of the server's CPU is per-turn work (the send, claim,
-persistence, finishing, the turn summary's model call); the bare path has none. Session 9,
+At 100 chats x 200 deltas nearly all of the server's CPU is per-turn work (the send, claim,
+persistence, finishing, the turn summary); the bare path has none. With 1,000 deltas per reply
+the server's CPU per turn grew by ~2.5 us per extra delta only. Switched off in a same-stack
+alternation (session 11, PostgreSQL), the turn summary alone was ~1.6 ms of the ~8-10 ms per
+turn: its reads ~1 ms, its model call ~0.6 ms. Session 9,
 with longer replies (``--deltas 1000``): 162% / 120-123% / 114% of the bare path on SQLite and
 117% / 57-78% / 61% on PostgreSQL at 10 / 100 / 500 chats.
 
