@@ -259,6 +259,7 @@ async def test_a_late_heartbeat_answer_leaves_the_chats_next_turn_alone(
     async with db.write() as conn:
         (row,) = await worker_state.acquire_chats(conn, db.now(), worker.worker_id, 1)
     first = worker._register(row, next_stamp())
+    worker._running[chat_id].committed = True  # as _acquire_once marks it after its commit
     async with db.write() as conn:  # the heartbeat waits for this transaction's lock
         await lock_chat(conn, chat_id)
         beat = asyncio.create_task(worker._heartbeat_once())
@@ -272,6 +273,26 @@ async def test_a_late_heartbeat_answer_leaves_the_chats_next_turn_alone(
     await beat
     assert second.stop_reason is None
     assert first.stop_reason is None  # no longer registered: nothing to stop
+
+
+async def test_a_heartbeat_beside_an_uncommitted_claim_leaves_the_turn_alone(
+    db: Database, hub: EventHub, settings: Settings, admin: ApiUser, model: uuid.UUID
+) -> None:
+    """A claim registers its turns before it commits. A heartbeat meanwhile would read the
+    chat as it was before the claim (pending, on PostgreSQL) and stop the new turn; it asks
+    only about committed claims. (White-box: the worker's loops are not started.)"""
+    chat_id = await make_chat(db, admin, model)
+    worker = Worker(db, hub, settings, run_turn=Turns())
+    async with db.write() as conn:
+        (row,) = await worker_state.acquire_chats(conn, db.now(), worker.worker_id, 1)
+        claimed = worker._register(row, next_stamp())
+        beat = asyncio.create_task(worker._heartbeat_once())
+        await asyncio.wait({beat}, timeout=5)  # SQLite: it waits for this transaction
+    await beat
+    assert claimed.stop_reason is None
+    worker._running[chat_id].committed = True
+    await worker._heartbeat_once()  # once committed, it is asked about, and still runs here
+    assert claimed.stop_reason is None
 
 
 async def test_stale_running_chat_is_recovered_and_run_here(

@@ -228,13 +228,16 @@ async def events_until(
 ) -> list[ChatStreamEvent]:
     """Events up to and including the ``count``-th one labelled ``last``."""
     seen: list[ChatStreamEvent] = []
-    with anyio.fail_after(WAIT):
-        while count:
-            event = await sub.get()
-            assert event is not None, "subscriber lagged"
-            seen.append(event)
-            if label(event) == last:
-                count -= 1
+    try:
+        with anyio.fail_after(WAIT):
+            while count:
+                event = await sub.get()
+                assert event is not None, "subscriber lagged"
+                seen.append(event)
+                if label(event) == last:
+                    count -= 1
+    except TimeoutError:
+        raise AssertionError(f"no {last!r} in time; seen: {[label(e) for e in seen]}") from None
     return seen
 
 

@@ -68,6 +68,9 @@ class _Running:
     turn: asyncio.Task[TurnOutcome] | None = None
     # An acquire ran while this chat was registered and so could not claim it again.
     excluded: bool = False
+    # The claiming transaction has committed. Until then another connection still reads the
+    # chat as it was before the claim (pending).
+    committed: bool = False
 
     def stop(self, reason: StopReason) -> None:
         """Cancel the turn once: a second cancel would break its saving of partial output."""
@@ -213,6 +216,10 @@ class Worker:
         except BaseException:
             self._unregister(claimed)
             raise
+        for ctx in claimed:
+            registered = self._running.get(ctx.chat_id)
+            if registered is not None and registered.ctx is ctx:
+                registered.committed = True
         if self._stopping.is_set():
             self._unregister(claimed)
             async with self.db.write() as conn:
@@ -244,7 +251,9 @@ class Worker:
             self._running.pop(ctx.chat_id, None)
 
     async def _heartbeat_once(self) -> None:
-        beating = dict(self._running)
+        # Only committed claims: on PostgreSQL a heartbeat running beside an uncommitted claim
+        # reads the chat as still pending, and would stop the turn that was just claimed.
+        beating = {chat_id: r for chat_id, r in self._running.items() if r.committed}
         if not beating:
             return
         async with self.db.write_one() as conn:
