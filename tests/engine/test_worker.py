@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 
+import anyio
 import pytest
 
 from chatd.engine.types import OutcomeKind, StopReason, TurnContext, TurnOutcome
@@ -293,6 +295,31 @@ async def test_a_heartbeat_beside_an_uncommitted_claim_leaves_the_turn_alone(
     worker._running[chat_id].committed = True
     await worker._heartbeat_once()  # once committed, it is asked about, and still runs here
     assert claimed.stop_reason is None
+
+
+async def test_a_wake_up_that_claimed_nothing_looks_again_soon(
+    db: Database, hub: EventHub, settings: Settings, admin: ApiUser, model: uuid.UUID
+) -> None:
+    """On PostgreSQL the claim skips a row locked at that instant (SKIP LOCKED). After a
+    wake-up that claimed nothing, the worker looks again soon, not at its next poll (an hour
+    here)."""
+    if db.is_sqlite:
+        pytest.skip("SQLite's claim waits for the writer lock: it skips nothing")
+    chat_id = await make_chat(db, admin, model)  # pending
+    entered = asyncio.Event()
+    turns = Turns(blocking_turn(entered=entered))
+    async with contextlib.AsyncExitStack() as stack:
+        async with db.write() as conn:
+            await lock_chat(conn, chat_id)  # held while the worker starts and is woken
+            hub.worker_wakeup.set()
+            worker = await stack.enter_async_context(
+                running_worker(db, hub, fast(settings, acquire_interval=3600), turns)
+            )
+            await asyncio.sleep(0.2)  # the woken claims run, and skip the locked row
+            assert worker.running_chats == set()
+        with anyio.fail_after(5):
+            await entered.wait()
+    assert turns.started == [chat_id]
 
 
 async def test_stale_running_chat_is_recovered_and_run_here(

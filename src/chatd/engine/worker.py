@@ -24,7 +24,7 @@ import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx2
 import structlog
@@ -42,6 +42,7 @@ from chatd.store import worker_state
 from chatd.store.db import Clock, Database
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 RunTurn = Callable[[TurnContext], Awaitable[TurnOutcome]]
 # Statuses that, published for a chat this worker runs, mean its turn must stop (§4.6).
@@ -52,6 +53,9 @@ TURN_STARTS_AT_ONCE = 2  # see StartSlot
 # each other rather than all run when many turns end together (measured at 100 chats ending
 # at once: ~100 ms of loop stall, the p99 of every stream still running).
 SUMMARIES_AT_ONCE = 4
+# After a wake-up that claimed nothing, the next look comes this soon, then twice as late each
+# time, up to the acquire interval (see Worker._acquire_loop).
+ACQUIRE_RETRY_FIRST = 0.05
 
 
 async def _default_run_turn(ctx: TurnContext) -> TurnOutcome:
@@ -169,10 +173,19 @@ class Worker:
             await asyncio.gather(*waiters, return_exceptions=True)
 
     async def _acquire_loop(self) -> None:
+        # A wake-up that claimed nothing is looked into again soon: on PostgreSQL the claim
+        # skips rows locked at that instant (SKIP LOCKED), such as a chat just made pending
+        # while the previous turn's summary writes its row, and nothing would wake us again.
+        again = 0.0
         while not self._stopping.is_set():
+            woken = self.hub.worker_wakeup.is_set() or again > 0
             self.hub.worker_wakeup.clear()
-            await self._guarded("acquire", self._acquire_once())
-            await self._pause(self.settings.acquire_interval, self.hub.worker_wakeup)
+            claimed = await self._guarded("acquire", self._acquire_once())
+            if woken and claimed == 0 and not self.db.is_sqlite:
+                again = min(max(2 * again, ACQUIRE_RETRY_FIRST), self.settings.acquire_interval)
+            else:
+                again = 0.0
+            await self._pause(again or self.settings.acquire_interval, self.hub.worker_wakeup)
 
     async def _heartbeat_loop(self) -> None:
         while True:
@@ -188,14 +201,16 @@ class Worker:
                 return
             await self._recover_stale()
 
-    async def _guarded(self, what: str, work: Coroutine[Any, Any, None]) -> None:
+    async def _guarded(self, what: str, work: Coroutine[Any, Any, T]) -> T | None:
         """One loop iteration; a failure (say the database is away) waits for the next tick."""
         try:
-            await work
+            return await work
         except Exception:
             log.exception(f"worker {what} failed", worker_id=str(self.worker_id))
+            return None
 
-    async def _acquire_once(self) -> None:
+    async def _acquire_once(self) -> int:
+        """Claim what is pending and start its turns; returns how many were claimed."""
         for running in self._running.values():
             running.excluded = True
         claimed: list[TurnContext] = []
@@ -226,11 +241,12 @@ class Worker:
                 await worker_state.release_to_pending(
                     conn, self.now(), [ctx.chat_id for ctx in claimed], self.worker_id
                 )
-            return
+            return 0
         for ctx in claimed:
             task = asyncio.create_task(self._process(ctx), name=f"chatd-chat-{ctx.chat_id}")
             self._chat_tasks.add(task)
             task.add_done_callback(self._chat_tasks.discard)
+        return len(claimed)
 
     def _register(self, row: Mapping[Any, Any], claim_stamp: int) -> TurnContext:
         ctx = TurnContext(
