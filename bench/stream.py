@@ -241,7 +241,7 @@ class Figures:
             f"{self.p50:.1f}",
             f"{self.p99:.1f}",
             f"{self.steady_p99:.1f}",
-            "-" if self.cpu_per_1k is None else f"{self.cpu_per_1k:.2f}",
+            "-" if self.cpu_per_1k is None else f"{self.cpu_per_1k:.3f}",
             "-" if self.rss_mb is None else f"{self.rss_mb:.0f}",
             f"{self.wall_seconds:.1f}",
         )

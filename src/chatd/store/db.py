@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from chatd.store.pg_direct import direct_engine
 from chatd.store.sqlite_inline import create_inline_engine
 
 Clock = Callable[[], dt.datetime]
@@ -54,15 +55,17 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         self._write_lock = asyncio.Lock()
         if not self.is_sqlite:
-            self.engine: AsyncEngine = create_async_engine(
-                url,
-                echo=echo,
-                pool_size=PG_POOL_SIZE,
-                max_overflow=PG_POOL_OVERFLOW,
-                # The connection used last goes out first: asyncpg prepares each statement once
-                # per connection, and a few hot connections have them all prepared (round-robin
-                # over fifty cost ~6% more instructions per turn at 10 chats).
-                pool_use_lifo=True,
+            self.engine: AsyncEngine = direct_engine(
+                create_async_engine(
+                    url,
+                    echo=echo,
+                    pool_size=PG_POOL_SIZE,
+                    max_overflow=PG_POOL_OVERFLOW,
+                    # The connection used last goes out first: asyncpg prepares each statement once
+                    # per connection, and a few hot connections have them all prepared (round-robin
+                    # over fifty cost ~6% more instructions per turn at 10 chats).
+                    pool_use_lifo=True,
+                )
             )
             # The same pool; its connections are switched to autocommit as they are checked
             # out (and back on return), which costs about half what switching an open
