@@ -13,6 +13,18 @@ from chatd.store import convert
 from chatd.store.messages import VISIBLE, queued_messages
 from chatd.store.tables import chat_messages, chats
 
+# Built once with bound parameters: every stream connection reads them (see chatd.store.chats).
+_STATUS = sa.select(chats.c.status).where(chats.c.id == sa.bindparam("chat_id"))
+_MESSAGES_AFTER = (
+    sa.select(chat_messages)
+    .where(
+        chat_messages.c.chat_id == sa.bindparam("chat_id"),
+        chat_messages.c.id > sa.bindparam("after_id"),
+        VISIBLE,
+    )
+    .order_by(chat_messages.c.id)
+)
+
 
 @dataclass
 class StoredState:
@@ -25,16 +37,10 @@ async def stored_state(
     conn: AsyncConnection, chat_id: uuid.UUID, after_id: int
 ) -> StoredState | None:
     """The status, the visible messages with id > ``after_id`` (oldest first) and the queue."""
-    status = (
-        await conn.execute(sa.select(chats.c.status).where(chats.c.id == chat_id))
-    ).scalar_one_or_none()
+    status = (await conn.execute(_STATUS, {"chat_id": chat_id})).scalar_one_or_none()
     if status is None:
         return None
-    rows = await conn.execute(
-        sa.select(chat_messages)
-        .where(chat_messages.c.chat_id == chat_id, chat_messages.c.id > after_id, VISIBLE)
-        .order_by(chat_messages.c.id)
-    )
+    rows = await conn.execute(_MESSAGES_AFTER, {"chat_id": chat_id, "after_id": after_id})
     return StoredState(
         status=ChatStatus(status),
         messages=[convert.message(r._mapping) for r in rows],
