@@ -152,6 +152,29 @@ async def test_plain_statements_take_no_greenlet_and_text_still_works(
         assert len(spawned) == 1
 
 
+async def test_an_idle_connection_is_taken_and_returned_without_a_greenlet(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user_id = await _user(db, "ann")  # leaves idle connections in the pool
+    spawned: list[object] = []
+    real_spawn = async_engine.greenlet_spawn  # type: ignore[attr-defined]
+
+    async def counting_spawn(fn: Any, *args: Any, **kw: Any) -> Any:
+        spawned.append(getattr(fn, "__name__", fn))
+        return await real_spawn(fn, *args, **kw)
+
+    monkeypatch.setattr(async_engine, "greenlet_spawn", counting_spawn)
+    for _ in range(3):
+        async with db.read() as conn:
+            assert await conn.scalar(sa.select(users.c.name).where(users.c.id == user_id))
+        async with db.write_one() as conn:
+            await conn.execute(users.update().values(name="Ann"))
+    assert spawned == []
+    async with db.write() as conn:  # a transaction's BEGIN and COMMIT still take one each
+        await conn.execute(users.update().values(name="Ann"))
+    assert spawned == ["begin", "__exit__"]  # the commit, from the transaction block's exit
+
+
 async def test_a_failing_statement_raises_sqlalchemys_error_and_rolls_back(db: Database) -> None:
     await _user(db, "ann")
     with pytest.raises(sa.exc.IntegrityError) as caught:

@@ -1,20 +1,23 @@
 """PostgreSQL statements run from the calling coroutine, without SQLAlchemy's greenlet hop.
 
-SQLAlchemy's asyncio layer runs each ``execute`` as sync code in a new greenlet, which hops
-back to the event loop for every driver call, and builds an execution context, a cursor result
-and their events around it. Measured here, a primary-key read that way cost ~190 µs of CPU
-where asyncpg alone took ~80 µs, and SQLAlchemy's share was a quarter of chatd's CPU at a
-hundred streaming chats. :class:`DirectAsyncConnection` keeps SQLAlchemy for what it is good at,
-compiling statements (through the engine's compiled cache) and converting bound and result
-values (the types' processors), and sends the compiled SQL through the asyncpg adapter's own
-cursor coroutine: the same prepared-statement cache, lazy ``BEGIN`` and error translation.
+SQLAlchemy's asyncio layer runs each ``execute``, checkout and return as sync code in a new
+greenlet, which hops back to the event loop for every driver call, and builds an execution
+context, a cursor result and their events around each statement. Measured here, a
+primary-key read in autocommit (checkout, statement, return) cost ~190 µs of CPU that way
+against ~80 µs for asyncpg's own pool, and SQLAlchemy was a quarter of chatd's CPU at a
+hundred streaming chats. :class:`DirectAsyncConnection` brings the read to ~100 µs. It keeps
+SQLAlchemy for what it is good at: compiling statements (through the engine's compiled cache),
+converting bound and result values (the types' processors), the pool, and transactions
+(``BEGIN`` and ``COMMIT`` still take the greenlet). It sends the compiled SQL through the
+asyncpg adapter's own cursor coroutine: the same prepared-statement cache, lazy ``BEGIN`` and
+error translation.
 
 Only plain statements go this way: a select or an insert, update or delete, with one set of
 parameters, no execution options, and no Python-side column defaults to compute. Anything else
-(text, DDL, executemany, an engine that echoes statements or has cursor events, as tests
-add to count statements) takes
-SQLAlchemy's own path. Errors are handed to SQLAlchemy's handler, so callers see the same
-``sqlalchemy.exc`` exceptions and a dropped connection is invalidated as before.
+takes SQLAlchemy's own path: text, DDL, executemany, an engine that echoes statements, and
+statements watched by execute or cursor events (tests add those to count statements). Errors
+are handed to SQLAlchemy's handler, so callers see the same ``sqlalchemy.exc`` exceptions and a
+dropped connection is invalidated as before.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.engine.base import OptionEngine
 from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.pool import Pool, QueuePool
 from sqlalchemy.sql import compiler
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import Delete, Insert, Update
@@ -99,7 +103,40 @@ def _positional(
 
 
 class DirectAsyncConnection(AsyncConnection):
-    """An :class:`AsyncConnection` whose plain statements skip the greenlet (see the module)."""
+    """An :class:`AsyncConnection` whose plain statements skip the greenlet (see the module).
+
+    Checking out an idle pooled connection and returning one with no transaction open run
+    inline too: neither waits for anything. A connection that must first reconnect (after it
+    was invalidated) or roll back takes SQLAlchemy's greenlet path.
+    """
+
+    async def start(self, is_ctxmanager: bool = False) -> DirectAsyncConnection:
+        if self.sync_connection is None and _next_idle_is_open(self.sync_engine.pool):
+            self.sync_connection = self._assign_proxied(self.sync_engine.connect())
+            return self
+        await super().start(is_ctxmanager)
+        return self
+
+    def _close_inline(self) -> bool:
+        """Return the connection to the pool at once if that cannot wait for the driver."""
+        conn = self.sync_connection
+        fairy = conn._dbapi_connection if conn is not None else None
+        adapter = fairy.dbapi_connection if fairy is not None else None
+        if conn is None or adapter is None or adapter._transaction is not None:
+            return False
+        if conn.in_transaction():
+            return False
+        conn.close()
+        return True
+
+    async def close(self) -> None:
+        if not self._close_inline():
+            await super().close()
+
+    async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
+        # Closing inline cannot be interrupted, so it needs no task shielded from cancellation.
+        if not self._close_inline():
+            await super().__aexit__(type_, value, traceback)
 
     async def execute(
         self,
@@ -158,6 +195,29 @@ async def _run(conn: Connection, shape: _Shape, sql: str, args: list[Any]) -> Di
 
 
 _NO_ROWS = SimpleResultMetaData([])
+
+
+def _next_idle_is_open(pool: Pool) -> bool:
+    """The pool would hand out an idle connection that needs no reconnecting (which awaits).
+
+    It peeks at the pool's internals (SQLAlchemy is pinned): the LIFO queue's top record must
+    hold a driver connection opened after the pool's last invalidation (after a dropped
+    connection every older one is replaced on checkout) and not be marked for replacement.
+    """
+    if not isinstance(pool, QueuePool) or not pool._pool.use_lifo:
+        return False
+    # AsyncAdaptedQueue over an asyncio.LifoQueue, whose list's end is taken next.
+    idle = pool._pool._queue._queue  # type: ignore[attr-defined]
+    if not idle:
+        return False
+    record = idle[-1]
+    # The negation of the tests by which a record reconnects on checkout (get_connection).
+    return (
+        record.dbapi_connection is not None
+        and pool._recycle < 0
+        and not pool._invalidate_time > record.starttime
+        and not record._soft_invalidate_time > record.starttime
+    )
 
 
 def _observed(conn: Connection) -> bool:
