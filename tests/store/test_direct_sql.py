@@ -1,39 +1,35 @@
-"""PostgreSQL statements sent from the calling coroutine give what SQLAlchemy's path gives."""
+"""Plain statements sent straight to the driver (chatd.store.direct_sql) give what
+SQLAlchemy's own path gives, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.ext.asyncio import engine as async_engine
 
 from chatd.store import users as user_store
 from chatd.store.db import Database
-from chatd.store.pg_direct import DirectAsyncConnection
 from chatd.store.tables import organization_members, users
-from tests.conftest import PG_ENV, PG_SKIP
 
 pytestmark = pytest.mark.anyio
 
 T0 = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
 
 
-@pytest.fixture
-def backend() -> str:
-    if not os.environ.get(PG_ENV):
-        pytest.skip(PG_SKIP)
-    return "postgres"
+# For what only PostgreSQL has: the greenlet, asyncpg's pool, a backend to terminate.
+postgres_only = pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 
 
 @pytest.fixture
 async def plain(db: Database) -> AsyncIterator[AsyncEngine]:
-    """SQLAlchemy's own asyncio engine on the same database, to compare against."""
+    """SQLAlchemy's own asyncio engine on the same database (aiosqlite or asyncpg)."""
     engine = create_async_engine(db.url)
     try:
         yield engine
@@ -71,10 +67,10 @@ def _member_rows() -> sa.Select[Any]:
 
 async def _both(db: Database, plain: AsyncEngine, run: Any) -> tuple[Any, Any]:
     async with db.read() as conn:
-        assert isinstance(conn, DirectAsyncConnection)
+        assert type(conn) is not AsyncConnection
         direct = await run(conn)
     async with plain.connect() as conn:
-        assert not isinstance(conn, DirectAsyncConnection)
+        assert type(conn) is AsyncConnection
         reference = await run(conn)
     return direct, reference
 
@@ -132,7 +128,29 @@ async def test_updates_and_deletes_report_rowcount_and_returning(
     assert direct == reference == [2, [("Cat!", T0)], 0, 4]
 
 
-async def test_plain_statements_take_no_greenlet_and_text_still_works(
+async def test_plain_statements_skip_sqlalchemys_execute_and_text_still_works(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user_id = await _user(db, "ann")
+    executed: list[object] = []
+    real_execute = Connection.execute
+
+    def counting_execute(self: Connection, statement: Any, *args: Any, **kw: Any) -> Any:
+        executed.append(statement)
+        return real_execute(self, statement, *args, **kw)
+
+    monkeypatch.setattr(Connection, "execute", counting_execute)
+    async with db.read() as conn:
+        row = (await conn.execute(sa.select(users).where(users.c.id == user_id))).one()
+        assert row.username == "ann" and row.is_owner is False
+        await conn.execute(users.update().where(users.c.id == user_id).values(name="Ann"))
+        assert executed == []
+        assert (await conn.execute(sa.text("SELECT 41 + 1"))).scalar_one() == 42
+        assert len(executed) == 1
+
+
+@postgres_only
+async def test_postgres_statements_take_no_greenlet(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     user_id = await _user(db, "ann")
@@ -152,6 +170,7 @@ async def test_plain_statements_take_no_greenlet_and_text_still_works(
         assert len(spawned) == 1
 
 
+@postgres_only
 async def test_an_idle_connection_is_taken_and_returned_without_a_greenlet(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -189,7 +208,7 @@ async def test_a_failing_statement_raises_sqlalchemys_error_and_rolls_back(db: D
                     updated_at=T0,
                 )
             )
-    assert "uq_users_email" in str(caught.value)
+    assert "uq_users_email" in str(caught.value) or "users.email" in str(caught.value)
     async with db.read() as conn:
         names = (await conn.execute(sa.select(users.c.name))).scalars().all()
     assert names == ["Ann"]  # the update in the same transaction was rolled back
@@ -213,6 +232,7 @@ async def test_statements_of_a_write_share_its_transaction(db: Database) -> None
         assert await conn.scalar(sa.select(users.c.name)) == "Ann"
 
 
+@postgres_only
 async def test_a_dropped_connection_is_invalidated_and_replaced(db: Database) -> None:
     await _user(db, "ann")
     async with db.read() as conn:
