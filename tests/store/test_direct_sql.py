@@ -150,28 +150,7 @@ async def test_plain_statements_skip_sqlalchemys_execute_and_text_still_works(
 
 
 @postgres_only
-async def test_postgres_statements_take_no_greenlet(
-    db: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    user_id = await _user(db, "ann")
-    spawned: list[object] = []
-    real_spawn = async_engine.greenlet_spawn  # type: ignore[attr-defined]
-
-    async def counting_spawn(fn: Any, *args: Any, **kw: Any) -> Any:
-        spawned.append(fn)
-        return await real_spawn(fn, *args, **kw)
-
-    async with db.read() as conn:
-        monkeypatch.setattr(async_engine, "greenlet_spawn", counting_spawn)
-        row = (await conn.execute(sa.select(users).where(users.c.id == user_id))).one()
-        assert row.username == "ann" and spawned == []
-        # Text (no compiled columns to read rows by) takes SQLAlchemy's path.
-        assert (await conn.execute(sa.text("SELECT 41 + 1"))).scalar_one() == 42
-        assert len(spawned) == 1
-
-
-@postgres_only
-async def test_an_idle_connection_is_taken_and_returned_without_a_greenlet(
+async def test_postgres_statements_checkout_and_return_take_no_greenlet(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     user_id = await _user(db, "ann")  # leaves idle connections in the pool
