@@ -30,7 +30,7 @@ from sqlalchemy.sql.dml import Delete, Insert, Update
 from sqlalchemy.sql.selectable import CompoundSelect, Select
 
 _PLAIN = (Select, CompoundSelect, Insert, Update, Delete)
-NO_ROWS = SimpleResultMetaData([])
+_NO_ROWS = SimpleResultMetaData([])
 
 
 class DirectResult(IteratorResult[Any]):
@@ -57,7 +57,7 @@ class Plan(NamedTuple):
     def result(self, rows: Sequence[Any], rowcount: int) -> DirectResult:
         """The result of running the plan: ``rows`` as the driver returned them."""
         if self.metadata is None:
-            return DirectResult(NO_ROWS, (), rowcount)
+            return DirectResult(_NO_ROWS, (), rowcount)
         return DirectResult(self.metadata, rows, rowcount)
 
 
