@@ -6,11 +6,10 @@ import datetime as dt
 import re
 import uuid
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from chatd.sdk.errors import ValidationError
 from chatd.security import hash_password, new_token
 from chatd.store import users as q
+from chatd.store.sql import Connection
 
 USERNAME_RE = re.compile(r"^[a-zA-Z0-9]+(?:-[a-zA-Z0-9]+)*$")
 SESSION_LIFETIME = dt.timedelta(hours=24)
@@ -35,7 +34,7 @@ def validate_new_user(email: str, username: str, password: str) -> list[Validati
 
 
 async def create_user(
-    conn: AsyncConnection,
+    conn: Connection,
     *,
     now: dt.datetime,
     email: str,
@@ -61,7 +60,7 @@ async def create_user(
 
 
 async def issue_token(
-    conn: AsyncConnection,
+    conn: Connection,
     *,
     now: dt.datetime,
     user_id: uuid.UUID,

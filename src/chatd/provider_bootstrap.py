@@ -18,13 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatd.sdk.providers import PROVIDER_DISPLAY_NAMES
 from chatd.settings import Settings
 from chatd.store import model_configs as mq
 from chatd.store import providers as pq
 from chatd.store.db import Database
+from chatd.store.sql import Connection
 
 log = structlog.get_logger(__name__)
 
@@ -75,7 +75,7 @@ async def bootstrap_providers(db: Database, settings: Settings) -> None:
             await _apply(conn, db, preset)
 
 
-async def _apply(conn: AsyncConnection, db: Database, preset: Preset) -> None:
+async def _apply(conn: Connection, db: Database, preset: Preset) -> None:
     if await pq.get_provider_by_name(conn, preset.provider) is not None:
         return
     now = db.now()

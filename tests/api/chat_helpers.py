@@ -160,7 +160,7 @@ async def insert_diff_status(db: Database, chat_id: uuid.UUID, **values: Any) ->
         )
 
 
-async def stored_chat(db: Database, chat_id: uuid.UUID) -> sa.RowMapping:
+async def stored_chat(db: Database, chat_id: uuid.UUID) -> dict[str, Any]:
     async with db.read() as conn:
         row = (await conn.execute(sa.select(chats).where(chats.c.id == chat_id))).one()
-    return row._mapping
+    return row.as_dict()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -26,14 +27,14 @@ from tests.helpers import Api, ApiUser, seed_model_config
 pytestmark = pytest.mark.anyio
 
 
-async def stored_messages(db: Database, chat_id: str) -> list[sa.RowMapping]:
+async def stored_messages(db: Database, chat_id: str) -> list[dict[str, Any]]:
     async with db.read() as conn:
         rows = await conn.execute(
             sa.select(chat_messages)
             .where(chat_messages.c.chat_id == uuid.UUID(chat_id))
             .order_by(chat_messages.c.id)
         )
-        return [r._mapping for r in rows]
+        return [r.as_dict() for r in rows]
 
 
 async def test_created_chat_shape(

@@ -87,14 +87,11 @@ async def test_send_keeps_the_chats_model_unless_it_was_deleted(
             )
     sent: list[str] = []
 
-    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+    def record(statement: str) -> None:
         sent.append(" ".join(statement.split()))
 
-    sa.event.listen(db.engine.sync_engine, "before_cursor_execute", record)
-    try:
+    with db.observe(record):
         r = await client.post(msgs(chat_id), json=body(), headers=member.headers)
-    finally:
-        sa.event.remove(db.engine.sync_engine, "before_cursor_execute", record)
     assert r.status_code == 200
     assert r.json()["message"]["model_config_id"] == str(model if deleted else other)
     assert (await stored_chat(db, chat_id))["last_model_config_id"] == (model if deleted else other)

@@ -114,10 +114,10 @@ class Setup:
             sleep=no_sleep,
         )
 
-    async def chat(self) -> sa.RowMapping:
+    async def chat(self) -> dict[str, Any]:
         async with self.db.read() as conn:
             row = (await conn.execute(sa.select(chats).where(chats.c.id == self.chat_id))).one()
-        return row._mapping
+        return row.as_dict()
 
     async def set(self, **values: Any) -> None:
         async with self.db.write() as conn:

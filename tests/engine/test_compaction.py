@@ -92,14 +92,14 @@ async def running(db: Database, settings: Settings) -> tuple[Setup, uuid.UUID]:
     return s, worker_id
 
 
-async def rows(db: Database, chat_id: uuid.UUID) -> list[sa.RowMapping]:
+async def rows(db: Database, chat_id: uuid.UUID) -> list[dict[str, Any]]:
     async with db.read() as conn:
         result = await conn.execute(
             sa.select(chat_messages)
             .where(chat_messages.c.chat_id == chat_id)
             .order_by(chat_messages.c.id)
         )
-    return [r._mapping for r in result]
+    return [r.as_dict() for r in result]
 
 
 def summary_of(events: list[ChatStreamEvent]) -> list[tuple[str, Any]]:

@@ -96,7 +96,7 @@ class Harness:
     def hub(self) -> EventHub:
         return self.ctx.hub
 
-    async def rows(self, role: str | None = None) -> list[sa.RowMapping]:
+    async def rows(self, role: str | None = None) -> list[dict[str, Any]]:
         query = (
             sa.select(chat_messages)
             .where(chat_messages.c.chat_id == self.ctx.chat_id, chat_messages.c.deleted.is_(False))
@@ -105,7 +105,7 @@ class Harness:
         if role is not None:
             query = query.where(chat_messages.c.role == role)
         async with self.db.read() as conn:
-            return [r._mapping for r in await conn.execute(query)]
+            return [r.as_dict() for r in await conn.execute(query)]
 
 
 async def harness(

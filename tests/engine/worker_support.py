@@ -159,9 +159,9 @@ async def running_worker(
         await worker.stop()
 
 
-async def chat_row(db: Database, chat_id: uuid.UUID) -> sa.RowMapping:
+async def chat_row(db: Database, chat_id: uuid.UUID) -> dict[str, Any]:
     async with db.read() as conn:
-        return (await conn.execute(sa.select(chats).where(chats.c.id == chat_id))).one()._mapping
+        return (await conn.execute(sa.select(chats).where(chats.c.id == chat_id))).one().as_dict()
 
 
 async def set_columns(db: Database, chat_id: uuid.UUID, **values: Any) -> None:
@@ -191,7 +191,7 @@ async def wait_until(check: Callable[[], Awaitable[bool]]) -> None:
             await asyncio.sleep(0.005)
 
 
-async def wait_status(db: Database, chat_id: uuid.UUID, *statuses: str) -> sa.RowMapping:
+async def wait_status(db: Database, chat_id: uuid.UUID, *statuses: str) -> dict[str, Any]:
     async def check() -> bool:
         return (await chat_row(db, chat_id))["status"] in statuses
 

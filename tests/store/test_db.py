@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
 from chatd.store.db import Database
+from chatd.store.errors import IntegrityError
 from chatd.store.tables import chats
 from tests.helpers import ApiUser, make_chat, seed_model_config
 

@@ -153,13 +153,13 @@ async def test_a_claim_skips_the_excluded_chats_whatever_the_lists_length(
     db: Database, owner: ApiUser, model: uuid.UUID
 ) -> None:
     ids = await oldest_first(db, owner, model, 6)
-    finishing = ids[:3]  # three ids: sent padded to four
+    finishing = ids[:3]
 
     async with db.write() as conn:
         rows = await ws.acquire_chats(conn, db.now(), ME, 10, exclude=finishing)
     assert sorted(row["id"] for row in rows) == sorted(ids[3:])  # RETURNING has no order
     async with db.write() as conn:
-        more = [*finishing, uuid.uuid4(), uuid.uuid4()]  # five: padded to eight
+        more = [*finishing, uuid.uuid4(), uuid.uuid4()]
         assert await ws.acquire_chats(conn, db.now(), ME, 10, exclude=more) == []
     assert [await claim(db, 1) for _ in range(3)] == [[ids[0]], [ids[1]], [ids[2]]]
 
@@ -167,34 +167,19 @@ async def test_a_claim_skips_the_excluded_chats_whatever_the_lists_length(
 async def test_claims_and_heartbeats_send_few_statement_shapes(
     db: Database, owner: ApiUser, model: uuid.UUID
 ) -> None:
-    """Lists of 5 to 8 ids go out as one statement text (one prepared statement per
+    """Lists of 1 to 8 ids go out as one statement text (one prepared statement per
     connection on PostgreSQL), not one per length."""
     sent: list[str] = []
 
-    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        sent.append(statement)
-
-    sa.event.listen(db.engine.sync_engine, "before_cursor_execute", record)
-    try:
-        for n in range(5, 9):
+    with db.observe(sent.append):
+        for n in range(1, 9):
             ids = [uuid.uuid4() for _ in range(n)]
             async with db.write() as conn:
                 await ws.acquire_chats(conn, db.now(), ME, 10, exclude=ids)
                 await ws.heartbeat(conn, db.now(), ME, ids)
-    finally:
-        sa.event.remove(db.engine.sync_engine, "before_cursor_execute", record)
     claims = {s for s in sent if "LIMIT" in s}
     heartbeats = {s for s in sent if "heartbeat_at" in s and "LIMIT" not in s}
     assert len(claims) == 1 and len(heartbeats) == 1
-
-
-def test_padded_lists_come_in_powers_of_two_and_keep_their_values() -> None:
-    assert ws.padded([]) == []
-    for n in range(1, 70):
-        ids = [uuid.uuid4() for _ in range(n)]
-        sent = ws.padded(ids)
-        assert len(sent) >= n and len(sent) & (len(sent) - 1) == 0 and len(sent) < 2 * n
-        assert sent[:n] == ids and set(sent) == set(ids)
 
 
 async def test_heartbeat_returns_only_chats_still_owned_and_running(

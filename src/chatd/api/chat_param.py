@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-
 from chatd.api.errors import not_found
 from chatd.api.params import parse_uuid_path
 from chatd.authz import Actor
 from chatd.store.chats import get_chat_row
 from chatd.store.db import Database
+from chatd.store.sql import RowDict
 
 
-async def load_chat(db: Database, actor: Actor, raw: str) -> sa.RowMapping:
+async def load_chat(db: Database, actor: Actor, raw: str) -> RowDict:
     chat_id = parse_uuid_path(raw)
     async with db.read() as conn:
         row = await get_chat_row(conn, chat_id)

@@ -9,12 +9,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from chatd.api.errors import ApiError
 from chatd.authz import Actor
 from chatd.sdk.chats import ChatClientType, ChatPlanMode, DynamicTool
 from chatd.store.model_configs import default_model_config, get_model_config
+from chatd.store.sql import Connection
 from chatd.store.workspaces import get_workspace
 
 MAX_SYSTEM_PROMPT = 10_000
@@ -34,7 +33,7 @@ def check_system_prompt(prompt: str) -> None:
 
 
 async def check_workspace(
-    conn: AsyncConnection,
+    conn: Connection,
     actor: Actor,
     workspace_id: uuid.UUID,
     organization_id: uuid.UUID,
@@ -48,7 +47,7 @@ async def check_workspace(
         raise ApiError(400, wrong_org)
 
 
-async def resolve_model_config(conn: AsyncConnection, requested: uuid.UUID | None) -> uuid.UUID:
+async def resolve_model_config(conn: Connection, requested: uuid.UUID | None) -> uuid.UUID:
     """The requested model config, else the deployment default (§5.4)."""
     if requested is not None:
         if requested == NIL_UUID:

@@ -6,12 +6,11 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import sqlalchemy as sa
-
 from chatd.api.errors import ApiError, forbidden, not_found
 from chatd.authz import Actor
 from chatd.store import transition_steps as cs
 from chatd.store.chat_state import MAX_QUEUE_SIZE
+from chatd.store.sql import RowDict
 
 ARCHIVED_SEND = "Cannot send messages to an archived chat."
 ARCHIVED_EDIT = "Cannot edit messages in an archived chat."
@@ -31,12 +30,12 @@ _MISMATCH = {
 }
 
 
-def can_update(actor: Actor, chat: sa.RowMapping) -> bool:
+def can_update(actor: Actor, chat: RowDict) -> bool:
     """RBAC ``update`` on a chat: its owner, or a site owner (who still is not the chat owner)."""
     return actor.can_update_chat(chat["owner_id"]) or actor.is_owner
 
 
-def require_owner(actor: Actor, chat: sa.RowMapping, message: str, *, update: bool = False) -> None:
+def require_owner(actor: Actor, chat: RowDict, message: str, *, update: bool = False) -> None:
     """Owner-only actions (api-behaviour §2); ``update`` first checks RBAC update (V1 403)."""
     if update and not can_update(actor, chat):
         raise forbidden()

@@ -13,8 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from chatd.catalog import ProviderPolicy
 from chatd.catalog import resolve_model as parse_model_name
 from chatd.llm.errors import config_error, missing_key_error, provider_disabled_error
@@ -22,6 +20,7 @@ from chatd.llm.types import CallOptions, ModelClient, ProviderError
 from chatd.sdk.providers import ChatModelCallConfig, ChatModelCost
 from chatd.store.model_configs import live_or_default_with_provider
 from chatd.store.providers import get_provider_by_name, get_user_key
+from chatd.store.sql import Connection
 
 DEFAULT_MAX_OUTPUT_TOKENS = 32_000
 
@@ -50,7 +49,7 @@ class ResolvedModel:
 
 
 async def resolve_model(
-    conn: AsyncConnection,
+    conn: Connection,
     config_id: uuid.UUID,
     owner_id: uuid.UUID,
     *,
@@ -100,7 +99,7 @@ async def resolve_model(
 
 
 async def usable_key(
-    conn: AsyncConnection, provider_row: Mapping[Any, Any], owner_id: uuid.UUID
+    conn: Connection, provider_row: Mapping[Any, Any], owner_id: uuid.UUID
 ) -> str | None:
     """The key ``owner_id`` may use with this provider ("" for a keyless one), or ``None``."""
     policy = ProviderPolicy.from_row(provider_row)

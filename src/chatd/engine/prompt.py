@@ -16,8 +16,6 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from chatd.llm.types import (
     AssistantMessage,
     FileContent,
@@ -32,6 +30,7 @@ from chatd.llm.types import (
 )
 from chatd.store.files import get_file
 from chatd.store.messages import prompt_rows
+from chatd.store.sql import Connection
 
 Row = Mapping[Any, Any]
 INTERRUPTED_RESULT = "tool call was interrupted before it produced a result"
@@ -40,7 +39,7 @@ PASTED_TEXT_MAX = 128 * 1024
 _UNSAFE_ID = re.compile(r"[^a-zA-Z0-9_-]")
 
 
-async def load_history(conn: AsyncConnection, chat_id: uuid.UUID) -> list[Message]:
+async def load_history(conn: Connection, chat_id: uuid.UUID) -> list[Message]:
     rows = await prompt_rows(conn, chat_id)
     files: dict[uuid.UUID, FileContent] = {}
     for file_id in _file_ids(rows):

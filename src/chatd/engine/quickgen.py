@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatd.engine.models import ClientFactory, ResolvedModel, resolve_model, usable_key
 from chatd.engine.retry import RetryPolicy, Sleep, retry
@@ -31,6 +30,7 @@ from chatd.llm.types import (
 from chatd.settings import Settings
 from chatd.store.db import Database
 from chatd.store.providers import list_providers
+from chatd.store.sql import Connection
 
 log = structlog.get_logger(__name__)
 
@@ -91,7 +91,7 @@ class Choices:
 
 
 async def read_choices(
-    conn: AsyncConnection,
+    conn: Connection,
     gen: QuickGen,
     chat: Mapping[Any, Any],
     turn_model: ResolvedModel | None = None,
@@ -216,7 +216,7 @@ async def _candidates(
 
 
 async def _own_model(
-    conn: AsyncConnection, gen: QuickGen, chat: Mapping[Any, Any]
+    conn: Connection, gen: QuickGen, chat: Mapping[Any, Any]
 ) -> ResolvedModel | ProviderError:
     try:
         return await resolve_model(

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import uuid
 
-import sqlalchemy as sa
-
 from chatd.engine.quickgen import QuickGen, generate_short
 from chatd.engine.titles import TITLE_INSTRUCTIONS, TITLE_MAX_TOKENS, message_text, normalise_title
 from chatd.events.outbox import Outbox
@@ -18,6 +16,7 @@ from chatd.llm.types import Message, SystemMessage, TextContent, UserMessage
 from chatd.sdk.chats import Chat
 from chatd.store import titles as store
 from chatd.store.chats import get_chat_row
+from chatd.store.sql import RowDict
 from chatd.store.transition_steps import ChatNotFound
 from chatd.store.usage_limits import check_spend
 
@@ -28,7 +27,7 @@ LATEST_RUNES = 1000
 OBJECTIVE_RUNES = 1000
 
 
-def title_prompt(rows: list[sa.RowMapping]) -> list[Message] | None:
+def title_prompt(rows: list[RowDict]) -> list[Message] | None:
     """The regeneration prompt, or ``None`` when the window holds no text at all."""
     spoken = [(row["role"], message_text(row["content"])) for row in rows]
     spoken = [(role, text) for role, text in spoken if text and role in ("user", "assistant")]

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import sqlalchemy as sa
 import structlog
 
 from chatd.api.chat_input import DEFAULT_TITLE, title_from_text
@@ -21,6 +20,7 @@ from chatd.sdk.chats import ChatStatus
 from chatd.store import convert
 from chatd.store import titles as store
 from chatd.store.chats import get_chat_row
+from chatd.store.sql import RowDict
 
 log = structlog.get_logger(__name__)
 
@@ -167,7 +167,7 @@ async def update_turn_summary(
 
 
 def _label_prompt(
-    chat: Mapping[Any, Any], recent: list[sa.RowMapping], status: ChatStatus
+    chat: Mapping[Any, Any], recent: list[RowDict], status: ChatStatus
 ) -> list[Message]:
     state = STATE_CONTEXT.get(status, f"The chat's status is now {status.value}.")
     error = convert.chat_error(chat["last_error"])

@@ -7,14 +7,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from chatd.events.outbox import Outbox
 from chatd.sdk.chats import Chat, ChatMessagePart, ChatMessagePartType, parts_json
 from chatd.sdk.events import ChatWatchEvent, ChatWatchEventKind
 from chatd.store import convert
 from chatd.store.chats import get_chat_row
 from chatd.store.messages import insert_message
+from chatd.store.sql import Connection
 from chatd.store.tables import chats
 
 
@@ -36,7 +35,7 @@ class NewChat:
     root_chat_id: uuid.UUID | None = None
 
 
-async def create_chat(conn: AsyncConnection, now: dt.datetime, new: NewChat) -> tuple[Chat, Outbox]:
+async def create_chat(conn: Connection, now: dt.datetime, new: NewChat) -> tuple[Chat, Outbox]:
     """Insert the chat (pending), its system rows and the first user message."""
     chat_id = uuid.uuid4()
     await conn.execute(

@@ -5,15 +5,15 @@ from __future__ import annotations
 import uuid
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chatd.store.sql import Connection, RowDict
 from chatd.store.tables import chat_diff_statuses
 
 
-async def get_diff_status_row(conn: AsyncConnection, chat_id: uuid.UUID) -> sa.RowMapping | None:
+async def get_diff_status_row(conn: Connection, chat_id: uuid.UUID) -> RowDict | None:
     row = (
         await conn.execute(
             sa.select(chat_diff_statuses).where(chat_diff_statuses.c.chat_id == chat_id)
         )
     ).first()
-    return row._mapping if row else None
+    return row.as_dict() if row else None

@@ -12,15 +12,14 @@ import datetime as dt
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatd.sdk.chats import Chat, ChatDiffStatus
 from chatd.store import convert
 from chatd.store.chats import CHAT_WITH_OWNER, children, has_unread_expr
+from chatd.store.sql import Connection, Row, RowDict
 from chatd.store.tables import chat_diff_statuses, chats
 
 PR_STATUSES = ("draft", "open", "merged", "closed")
@@ -141,7 +140,7 @@ _NEWEST_FIRST = (chats.c.updated_at.desc(), chats.c.id.desc())
 
 
 async def _cursor_bounds(
-    conn: AsyncConnection, owner_id: uuid.UUID, after_id: uuid.UUID
+    conn: Connection, owner_id: uuid.UUID, after_id: uuid.UUID
 ) -> tuple[sa.ColumnElement[bool] | None, sa.ColumnElement[bool]] | None:
     """Rows after the cursor chat: (pinned bound or None when no pinned row follows,
     unpinned bound); None when the cursor is not one of the owner's chats."""
@@ -165,11 +164,11 @@ async def _cursor_bounds(
 
 
 async def _rows(
-    conn: AsyncConnection, owner_id: uuid.UUID, flt: ChatFilter, page: Page
-) -> list[sa.Row[Any]]:
+    conn: Connection, owner_id: uuid.UUID, flt: ChatFilter, page: Page
+) -> list[Row]:
     """The page's rows: pinned chats (a short index range), then unpinned ones (an index walk)."""
     limit = page.limit or DEFAULT_LIMIT
-    where = conditions(owner_id, flt, conn.dialect.name)
+    where = conditions(owner_id, flt, conn.dialect_name)
     pinned_bound: sa.ColumnElement[bool] | None = sa.true()
     unpinned_bound: sa.ColumnElement[bool] = sa.true()
     if page.after_id is not None:
@@ -177,7 +176,7 @@ async def _rows(
         if bounds is None:
             return []
         pinned_bound, unpinned_bound = bounds
-    rows: list[sa.Row[Any]] = []
+    rows: list[Row] = []
     skip = page.offset
     if pinned_bound is not None:
         pinned_where = [*where, chats.c.pin_order > 0, pinned_bound]
@@ -190,7 +189,9 @@ async def _rows(
         if rows:
             skip = 0
         elif skip:
-            skipped = await conn.scalar(sa.select(sa.func.count()).where(*pinned_where))
+            skipped = (
+                await conn.execute(sa.select(sa.func.count()).where(*pinned_where))
+            ).scalar()
             skip = max(0, skip - (skipped or 0))
     if len(rows) < limit:
         rows += await conn.execute(
@@ -202,17 +203,17 @@ async def _rows(
     return rows
 
 
-def _diff_status(chat_id: uuid.UUID, row: sa.RowMapping) -> ChatDiffStatus:
+def _diff_status(chat_id: uuid.UUID, row: RowDict) -> ChatDiffStatus:
     if row["diff_chat_id"] is None:
         return convert.empty_diff_status(chat_id)
     return convert.diff_status({c.name: row[f"diff_{c.name}"] for c in chat_diff_statuses.c})
 
 
 async def list_chats(
-    conn: AsyncConnection, owner_id: uuid.UUID, flt: ChatFilter, page: Page
+    conn: Connection, owner_id: uuid.UUID, flt: ChatFilter, page: Page
 ) -> list[Chat]:
     """One page of the owner's root chats, each with has_unread, diff_status and children."""
-    rows = [r._mapping for r in await _rows(conn, owner_id, flt, page)]
+    rows = [r.as_dict() for r in await _rows(conn, owner_id, flt, page)]
     kids = await children(conn, [r["id"] for r in rows], archived=flt.archived)
     result: list[Chat] = []
     for row in rows:

@@ -11,8 +11,6 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from chatd.events.outbox import Outbox
 from chatd.sdk.chats import (
     Chat,
@@ -26,6 +24,7 @@ from chatd.sdk.chats import (
 from chatd.store import convert
 from chatd.store import messages as mq
 from chatd.store.files import link_files
+from chatd.store.sql import Connection
 from chatd.store.tables import chats
 from chatd.store.tool_calls import (
     INTERRUPTED_BY_PROMOTION,
@@ -80,7 +79,7 @@ class SendResult:
 
 
 async def send_message(
-    conn: AsyncConnection,
+    conn: Connection,
     now: dt.datetime,
     chat_id: uuid.UUID,
     new: NewUserMessage,
@@ -142,7 +141,7 @@ async def send_message(
 
 
 async def edit_message(
-    conn: AsyncConnection,
+    conn: Connection,
     now: dt.datetime,
     chat_id: uuid.UUID,
     message_id: int,
@@ -184,7 +183,7 @@ async def edit_message(
 
 
 async def interrupt(
-    conn: AsyncConnection, now: dt.datetime, chat_id: uuid.UUID
+    conn: Connection, now: dt.datetime, chat_id: uuid.UUID
 ) -> tuple[Chat, Outbox]:
     """T5 running -> waiting; T12 requires_action -> waiting with synthetic results.
 
@@ -202,7 +201,7 @@ async def interrupt(
     return announce_status(outbox, written), outbox
 
 
-async def delete_queued(conn: AsyncConnection, chat_id: uuid.UUID, queued_id: int) -> Outbox:
+async def delete_queued(conn: Connection, chat_id: uuid.UUID, queued_id: int) -> Outbox:
     """Remove one queued message (an unknown id changes nothing) and publish the queue."""
     await lock(conn, chat_id)
     await mq.delete_queued(conn, chat_id, queued_id)
@@ -212,7 +211,7 @@ async def delete_queued(conn: AsyncConnection, chat_id: uuid.UUID, queued_id: in
 
 
 async def promote_queued(
-    conn: AsyncConnection,
+    conn: Connection,
     now: dt.datetime,
     chat_id: uuid.UUID,
     queued_id: int,

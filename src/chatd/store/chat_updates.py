@@ -12,7 +12,6 @@ import uuid
 from enum import StrEnum
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatd.events.outbox import Outbox
 from chatd.sdk.chats import ChatStatus
@@ -25,6 +24,7 @@ from chatd.sdk.events import (
 )
 from chatd.store import convert
 from chatd.store.chats import CHAT_WITH_OWNER, get_chat_row, lock_chat
+from chatd.store.sql import Connection, RowDict
 from chatd.store.tables import chats
 from chatd.store.titles import regeneration_locked
 
@@ -48,7 +48,7 @@ class ChatUpdateRejected(Exception):
         self.reason = reason
 
 
-async def _locked(conn: AsyncConnection, chat_id: uuid.UUID) -> sa.RowMapping:
+async def _locked(conn: Connection, chat_id: uuid.UUID) -> RowDict:
     row = await lock_chat(conn, chat_id)
     if row is None:
         raise ChatUpdateRejected(Rejection.not_found)
@@ -56,7 +56,7 @@ async def _locked(conn: AsyncConnection, chat_id: uuid.UUID) -> sa.RowMapping:
 
 
 async def rename_chat(
-    conn: AsyncConnection, now: dt.datetime, chat_id: uuid.UUID, title: str
+    conn: Connection, now: dt.datetime, chat_id: uuid.UUID, title: str
 ) -> Outbox:
     """Set the title (``updated_at`` untouched); watch ``title_change`` when it changed.
 
@@ -76,7 +76,7 @@ async def rename_chat(
 
 
 async def set_labels(
-    conn: AsyncConnection, now: dt.datetime, chat_id: uuid.UUID, labels: dict[str, str]
+    conn: Connection, now: dt.datetime, chat_id: uuid.UUID, labels: dict[str, str]
 ) -> None:
     """Replace the whole labels map and bump ``updated_at``."""
     await _locked(conn, chat_id)
@@ -86,7 +86,7 @@ async def set_labels(
 
 
 async def set_archived(
-    conn: AsyncConnection, now: dt.datetime, chat_id: uuid.UUID, archived: bool
+    conn: Connection, now: dt.datetime, chat_id: uuid.UUID, archived: bool
 ) -> Outbox:
     """Archive or unarchive the chat and every chat whose root it is.
 
@@ -131,7 +131,7 @@ async def set_archived(
         await conn.execute(CHAT_WITH_OWNER.where(family).order_by(chats.c.created_at, chats.c.id))
     ).all()
     # The chat itself first, then the rest of its family.
-    after = sorted((convert.chat(r._mapping) for r in rows), key=lambda c: c.id != chat_id)
+    after = sorted((convert.chat(r.as_dict()) for r in rows), key=lambda c: c.id != chat_id)
     outbox = Outbox()
     for chat in after:
         if chat.id in stopped:
@@ -150,7 +150,7 @@ async def set_archived(
     return outbox
 
 
-async def set_pin_order(conn: AsyncConnection, chat_id: uuid.UUID, pin_order: int) -> None:
+async def set_pin_order(conn: Connection, chat_id: uuid.UUID, pin_order: int) -> None:
     """Pin, move or unpin; the owner's pinned chats stay numbered 1..n (``updated_at`` kept).
 
     ``0`` unpins. A positive value moves an already pinned chat to that place (clamped to
@@ -190,14 +190,14 @@ async def set_pin_order(conn: AsyncConnection, chat_id: uuid.UUID, pin_order: in
 
 
 async def _write_pin(
-    conn: AsyncConnection, chat_id: uuid.UUID, number: int, current: dict[uuid.UUID, int]
+    conn: Connection, chat_id: uuid.UUID, number: int, current: dict[uuid.UUID, int]
 ) -> None:
     if current.get(chat_id) != number:
         await conn.execute(chats.update().where(chats.c.id == chat_id).values(pin_order=number))
 
 
 async def set_workspace(
-    conn: AsyncConnection, now: dt.datetime, chat_id: uuid.UUID, workspace_id: uuid.UUID | None
+    conn: Connection, now: dt.datetime, chat_id: uuid.UUID, workspace_id: uuid.UUID | None
 ) -> None:
     """Bind (or with ``None`` unbind) a workspace; the build and agent are cleared."""
     await _locked(conn, chat_id)
@@ -208,7 +208,7 @@ async def set_workspace(
     )
 
 
-async def set_plan_mode(conn: AsyncConnection, chat_id: uuid.UUID, plan_mode: str | None) -> None:
+async def set_plan_mode(conn: Connection, chat_id: uuid.UUID, plan_mode: str | None) -> None:
     """Set or (with ``None``) clear plan mode; ``updated_at`` untouched."""
     await _locked(conn, chat_id)
     await conn.execute(chats.update().where(chats.c.id == chat_id).values(plan_mode=plan_mode))

@@ -7,11 +7,11 @@ import uuid
 from collections.abc import Iterable
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatd.sdk.chats import Chat, ChatDiffStatus, ChatFileMetadata
 from chatd.store import convert
 from chatd.store.files import FILE_METADATA
+from chatd.store.sql import Connection, RowDict
 from chatd.store.tables import (
     chat_diff_statuses,
     chat_file_links,
@@ -85,28 +85,28 @@ def has_unread_expr() -> sa.ColumnElement[bool]:
 
 
 async def get_chat_row(
-    conn: AsyncConnection, chat_id: uuid.UUID, *, for_update: bool = False
-) -> sa.RowMapping | None:
+    conn: Connection, chat_id: uuid.UUID, *, for_update: bool = False
+) -> RowDict | None:
     """One chat with owner fields. ``for_update`` takes the row lock (PostgreSQL)."""
     query = _CHAT_BY_ID_LOCKED if for_update else _CHAT_BY_ID
     row = (await conn.execute(query, {"chat_id": chat_id})).first()
-    return row._mapping if row else None
+    return row.as_dict() if row else None
 
 
-async def lock_chat(conn: AsyncConnection, chat_id: uuid.UUID) -> sa.RowMapping | None:
+async def lock_chat(conn: Connection, chat_id: uuid.UUID) -> RowDict | None:
     """Lock the chat row first, as every state change must (SQLite: the write lock is held).
 
     The row has one column more than :func:`get_chat_row`'s: :data:`LAST_MODEL_LIVE`."""
     return await get_chat_row(conn, chat_id, for_update=True)
 
 
-async def get_chat(conn: AsyncConnection, chat_id: uuid.UUID) -> Chat | None:
+async def get_chat(conn: Connection, chat_id: uuid.UUID) -> Chat | None:
     row = await get_chat_row(conn, chat_id)
     return convert.chat(row) if row else None
 
 
 async def diff_statuses(
-    conn: AsyncConnection, chat_ids: Iterable[uuid.UUID]
+    conn: Connection, chat_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, ChatDiffStatus]:
     ids = list(chat_ids)
     if not ids:
@@ -114,16 +114,16 @@ async def diff_statuses(
     rows = await conn.execute(
         sa.select(chat_diff_statuses).where(chat_diff_statuses.c.chat_id.in_(ids))
     )
-    return {r.chat_id: convert.diff_status(r._mapping) for r in rows}
+    return {r.chat_id: convert.diff_status(r.as_dict()) for r in rows}
 
 
-async def linked_files(conn: AsyncConnection, chat_id: uuid.UUID) -> list[ChatFileMetadata]:
+async def linked_files(conn: Connection, chat_id: uuid.UUID) -> list[ChatFileMetadata]:
     rows = await conn.execute(_LINKED_FILES, {"chat_id": chat_id})
-    return [convert.file_metadata(r._mapping) for r in rows]
+    return [convert.file_metadata(r.as_dict()) for r in rows]
 
 
 async def children(
-    conn: AsyncConnection, parent_ids: list[uuid.UUID], *, archived: bool | None
+    conn: Connection, parent_ids: list[uuid.UUID], *, archived: bool | None
 ) -> dict[uuid.UUID, list[Chat]]:
     """Direct children per parent (newest first), each with diff status and has_unread."""
     if not parent_ids:
@@ -135,7 +135,7 @@ async def children(
     )
     if archived is not None:
         query = query.where(chats.c.archived.is_(archived))
-    rows = [r._mapping for r in await conn.execute(query)]
+    rows = [r.as_dict() for r in await conn.execute(query)]
     statuses = await diff_statuses(conn, [r["id"] for r in rows])
     result: dict[uuid.UUID, list[Chat]] = {}
     for row in rows:

@@ -7,12 +7,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from chatd.events.outbox import Outbox
 from chatd.sdk.chats import ChatMessagePart, ChatStatus, parts_json
 from chatd.store.chats import lock_chat
 from chatd.store.messages import insert_message
+from chatd.store.sql import Connection
 from chatd.store.transition_steps import message_event
 
 
@@ -30,7 +29,7 @@ class ContextSummary:
 
 
 async def persist_summary(
-    conn: AsyncConnection, now: dt.datetime, worker_id: uuid.UUID, summary: ContextSummary
+    conn: Connection, now: dt.datetime, worker_id: uuid.UUID, summary: ContextSummary
 ) -> Outbox | None:
     """Insert the summary rows if ``worker_id`` still runs the chat (else ``None``, nothing
     written). The assistant and tool rows are published as ``message`` events."""

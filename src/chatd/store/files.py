@@ -6,8 +6,8 @@ import datetime as dt
 import uuid
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chatd.store.sql import Connection, RowDict
 from chatd.store.tables import chat_file_links, chat_files
 
 # How many files one chat may link (api-behaviour §3.4, seed era).
@@ -23,14 +23,14 @@ FILE_METADATA = sa.select(
 )
 
 
-async def get_file_meta(conn: AsyncConnection, file_id: uuid.UUID) -> sa.RowMapping | None:
+async def get_file_meta(conn: Connection, file_id: uuid.UUID) -> RowDict | None:
     """A file's metadata (no data)."""
     row = (await conn.execute(FILE_METADATA.where(chat_files.c.id == file_id))).first()
-    return row._mapping if row else None
+    return row.as_dict() if row else None
 
 
 async def insert_file(
-    conn: AsyncConnection,
+    conn: Connection,
     *,
     owner_id: uuid.UUID,
     organization_id: uuid.UUID,
@@ -55,14 +55,14 @@ async def insert_file(
     return file_id
 
 
-async def get_file(conn: AsyncConnection, file_id: uuid.UUID) -> sa.RowMapping | None:
+async def get_file(conn: Connection, file_id: uuid.UUID) -> RowDict | None:
     """A file with its data."""
     row = (await conn.execute(sa.select(chat_files).where(chat_files.c.id == file_id))).first()
-    return row._mapping if row else None
+    return row.as_dict() if row else None
 
 
 async def link_files(
-    conn: AsyncConnection, chat_id: uuid.UUID, file_ids: list[uuid.UUID]
+    conn: Connection, chat_id: uuid.UUID, file_ids: list[uuid.UUID]
 ) -> list[str]:
     """Link files to a chat, all or nothing under the cap; returns warnings (§8.4)."""
     wanted = list(dict.fromkeys(file_ids))
@@ -83,6 +83,6 @@ async def link_files(
         ]
     if new:
         await conn.execute(
-            chat_file_links.insert(), [{"chat_id": chat_id, "file_id": f} for f in new]
+            chat_file_links.insert().values([{"chat_id": chat_id, "file_id": f} for f in new])
         )
     return []

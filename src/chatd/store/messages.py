@@ -11,10 +11,10 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatd.sdk.chats import ChatMessage, ChatPrompt, ChatQueuedMessage
 from chatd.store import convert
+from chatd.store.sql import Connection, RowDict
 from chatd.store.tables import chat_messages, chat_queued_messages, chats
 
 # Rows the API shows: not hidden from users, not deleted.
@@ -76,7 +76,7 @@ _CHANGE_QUEUE_LENGTH = (
 
 
 async def insert_message(
-    conn: AsyncConnection,
+    conn: Connection,
     *,
     now: dt.datetime,
     chat_id: uuid.UUID,
@@ -107,17 +107,17 @@ async def insert_message(
     row = (await conn.execute(_INSERT_MESSAGE, values)).one()
     if model_config_id is not None and not model_is_current:
         await follow_model(conn, chat_id, model_config_id)
-    return convert.message(row._mapping)
+    return convert.message(row.as_dict())
 
 
 async def follow_model(
-    conn: AsyncConnection, chat_id: uuid.UUID, model_config_id: uuid.UUID
+    conn: Connection, chat_id: uuid.UUID, model_config_id: uuid.UUID
 ) -> None:
     """The chat's ``last_model_config_id`` becomes the model of the message just stored."""
     await conn.execute(_FOLLOW_MODEL, {"chat_id": chat_id, "model_config_id": model_config_id})
 
 
-async def prompt_rows(conn: AsyncConnection, chat_id: uuid.UUID) -> list[sa.RowMapping]:
+async def prompt_rows(conn: Connection, chat_id: uuid.UUID) -> list[RowDict]:
     """The rows a turn sends to the model (engine-behaviour §2.2), oldest first.
 
     Of the undeleted rows the model sees: every non-compressed system row, the newest
@@ -125,17 +125,17 @@ async def prompt_rows(conn: AsyncConnection, chat_id: uuid.UUID) -> list[sa.RowM
     without a summary, every non-compressed row. Raw rows: content keeps internal fields.
     """
     rows = await conn.execute(_PROMPT_ROWS, {"chat_id": chat_id})
-    return [r._mapping for r in rows]
+    return [r.as_dict() for r in rows]
 
 
-async def queued_messages(conn: AsyncConnection, chat_id: uuid.UUID) -> list[ChatQueuedMessage]:
+async def queued_messages(conn: Connection, chat_id: uuid.UUID) -> list[ChatQueuedMessage]:
     """The chat's queue, FIFO."""
     rows = await conn.execute(_QUEUED, {"chat_id": chat_id})
-    return [convert.queued_message(r._mapping) for r in rows]
+    return [convert.queued_message(r.as_dict()) for r in rows]
 
 
 async def list_messages(
-    conn: AsyncConnection, chat_id: uuid.UUID, *, before_id: int, after_id: int, limit: int
+    conn: Connection, chat_id: uuid.UUID, *, before_id: int, after_id: int, limit: int
 ) -> tuple[list[ChatMessage], bool]:
     """One page of visible history (api-behaviour §6.11); cursors <= 0 are unset.
 
@@ -150,20 +150,20 @@ async def list_messages(
     forward = after_id > 0 and before_id <= 0
     order = chat_messages.c.id.asc() if forward else chat_messages.c.id.desc()
     rows = (await conn.execute(query.order_by(order).limit(limit + 1))).all()
-    return [convert.message(r._mapping) for r in rows[:limit]], len(rows) > limit
+    return [convert.message(r.as_dict()) for r in rows[:limit]], len(rows) > limit
 
 
-async def visible_messages(conn: AsyncConnection, chat_id: uuid.UUID) -> list[ChatMessage]:
+async def visible_messages(conn: Connection, chat_id: uuid.UUID) -> list[ChatMessage]:
     """The whole visible history, oldest first."""
     rows = await conn.execute(
         sa.select(chat_messages)
         .where(chat_messages.c.chat_id == chat_id, VISIBLE)
         .order_by(chat_messages.c.id)
     )
-    return [convert.message(r._mapping) for r in rows]
+    return [convert.message(r.as_dict()) for r in rows]
 
 
-async def user_prompts(conn: AsyncConnection, chat_id: uuid.UUID, limit: int) -> list[ChatPrompt]:
+async def user_prompts(conn: Connection, chat_id: uuid.UUID, limit: int) -> list[ChatPrompt]:
     """The chat's user prompts, newest first: text parts joined without separator.
 
     Prompts without any non-blank text are skipped and do not count towards ``limit``.
@@ -190,8 +190,8 @@ async def user_prompts(conn: AsyncConnection, chat_id: uuid.UUID, limit: int) ->
 
 
 async def get_message_row(
-    conn: AsyncConnection, chat_id: uuid.UUID, message_id: int
-) -> sa.RowMapping | None:
+    conn: Connection, chat_id: uuid.UUID, message_id: int
+) -> RowDict | None:
     """An undeleted message of this chat."""
     row = (
         await conn.execute(
@@ -202,10 +202,10 @@ async def get_message_row(
             )
         )
     ).first()
-    return row._mapping if row else None
+    return row.as_dict() if row else None
 
 
-async def soft_delete_from(conn: AsyncConnection, chat_id: uuid.UUID, message_id: int) -> None:
+async def soft_delete_from(conn: Connection, chat_id: uuid.UUID, message_id: int) -> None:
     """Soft-delete a message and every later message of the chat."""
     await conn.execute(
         chat_messages.update()
@@ -214,7 +214,7 @@ async def soft_delete_from(conn: AsyncConnection, chat_id: uuid.UUID, message_id
     )
 
 
-async def last_assistant_message(conn: AsyncConnection, chat_id: uuid.UUID) -> sa.RowMapping | None:
+async def last_assistant_message(conn: Connection, chat_id: uuid.UUID) -> RowDict | None:
     row = (
         await conn.execute(
             sa.select(chat_messages)
@@ -227,11 +227,11 @@ async def last_assistant_message(conn: AsyncConnection, chat_id: uuid.UUID) -> s
             .limit(1)
         )
     ).first()
-    return row._mapping if row else None
+    return row.as_dict() if row else None
 
 
 async def tool_result_ids_after(
-    conn: AsyncConnection, chat_id: uuid.UUID, message_id: int
+    conn: Connection, chat_id: uuid.UUID, message_id: int
 ) -> set[str]:
     """Tool call ids answered by undeleted tool messages newer than ``message_id``."""
     rows = await conn.execute(
@@ -250,14 +250,14 @@ async def tool_result_ids_after(
     return answered
 
 
-async def _count_queue(conn: AsyncConnection, chat_id: uuid.UUID, change: int) -> None:
+async def _count_queue(conn: Connection, chat_id: uuid.UUID, change: int) -> None:
     """Keep ``chats.queue_length`` (the caller holds the chat's row lock)."""
     if change:
         await conn.execute(_CHANGE_QUEUE_LENGTH, {"chat_id": chat_id, "change": change})
 
 
 async def insert_queued(
-    conn: AsyncConnection,
+    conn: Connection,
     *,
     now: dt.datetime,
     chat_id: uuid.UUID,
@@ -279,12 +279,12 @@ async def insert_queued(
         )
     ).one()
     await _count_queue(conn, chat_id, 1)
-    return convert.queued_message(row._mapping)
+    return convert.queued_message(row.as_dict())
 
 
 async def get_queued_row(
-    conn: AsyncConnection, chat_id: uuid.UUID, queued_id: int
-) -> sa.RowMapping | None:
+    conn: Connection, chat_id: uuid.UUID, queued_id: int
+) -> RowDict | None:
     row = (
         await conn.execute(
             sa.select(chat_queued_messages).where(
@@ -292,10 +292,10 @@ async def get_queued_row(
             )
         )
     ).first()
-    return row._mapping if row else None
+    return row.as_dict() if row else None
 
 
-async def delete_queued(conn: AsyncConnection, chat_id: uuid.UUID, queued_id: int) -> None:
+async def delete_queued(conn: Connection, chat_id: uuid.UUID, queued_id: int) -> None:
     """Delete one queued message of this chat (an unknown id is a no-op)."""
     deleted = await conn.execute(
         chat_queued_messages.delete().where(
@@ -305,14 +305,14 @@ async def delete_queued(conn: AsyncConnection, chat_id: uuid.UUID, queued_id: in
     await _count_queue(conn, chat_id, -deleted.rowcount)
 
 
-async def clear_queue(conn: AsyncConnection, chat_id: uuid.UUID) -> None:
+async def clear_queue(conn: Connection, chat_id: uuid.UUID) -> None:
     deleted = await conn.execute(
         chat_queued_messages.delete().where(chat_queued_messages.c.chat_id == chat_id)
     )
     await _count_queue(conn, chat_id, -deleted.rowcount)
 
 
-async def move_queued_to_front(conn: AsyncConnection, chat_id: uuid.UUID, queued_id: int) -> None:
+async def move_queued_to_front(conn: Connection, chat_id: uuid.UUID, queued_id: int) -> None:
     """Give a queued message a created_at 1µs before the current head (api-behaviour §3.3)."""
     head = (
         await conn.execute(

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatd.sdk.providers import ChatModelCallConfig, ChatModelConfig
+from chatd.store.sql import Connection, RowDict
 from chatd.store.tables import chat_model_configs, chat_providers
 
 # Any constant works; it only has to be the same for every replica.
@@ -60,13 +60,13 @@ class NewModelConfig:
     created_by: uuid.UUID | None
 
 
-async def lock_model_catalog(conn: AsyncConnection) -> None:
+async def lock_model_catalog(conn: Connection) -> None:
     """Serialise provider/model-config writers (a no-op on SQLite, which already is)."""
-    if conn.dialect.name == "postgresql":
+    if conn.dialect_name == "postgresql":
         await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": CATALOG_LOCK_KEY})
 
 
-def model_config_view(row: sa.RowMapping) -> ChatModelConfig:
+def model_config_view(row: RowDict) -> ChatModelConfig:
     options = row["options"] or {}
     return ChatModelConfig(
         id=row["id"],
@@ -84,20 +84,20 @@ def model_config_view(row: sa.RowMapping) -> ChatModelConfig:
 
 
 async def get_model_config(
-    conn: AsyncConnection, config_id: uuid.UUID, *, include_deleted: bool = False
-) -> sa.RowMapping | None:
+    conn: Connection, config_id: uuid.UUID, *, include_deleted: bool = False
+) -> RowDict | None:
     query = _CONFIG_BY_ID if include_deleted else _LIVE_CONFIG_BY_ID
     row = (await conn.execute(query, {"config_id": config_id})).first()
-    return row._mapping if row else None
+    return row.as_dict() if row else None
 
 
-async def default_model_config(conn: AsyncConnection) -> sa.RowMapping | None:
+async def default_model_config(conn: Connection) -> RowDict | None:
     row = (
         await conn.execute(
             sa.select(cfg).where(cfg.c.is_default.is_(True), cfg.c.deleted.is_(False))
         )
     ).first()
-    return row._mapping if row else None
+    return row.as_dict() if row else None
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ class ConfigWithProvider:
 
 
 async def live_or_default_with_provider(
-    conn: AsyncConnection, config_id: uuid.UUID
+    conn: Connection, config_id: uuid.UUID
 ) -> ConfigWithProvider | None:
     """The live config ``config_id`` (else the default one, else None) with its provider row."""
     row = (await conn.execute(_LIVE_WITH_PROVIDER_BY_ID, {"config_id": config_id})).first()
@@ -118,7 +118,7 @@ async def live_or_default_with_provider(
         return None
     config: dict[str, Any] = {}
     provider: dict[str, Any] = {}
-    for key, value in row._mapping.items():
+    for key, value in row.as_dict().items():
         name = str(key)
         if name.startswith(_PROVIDER_PREFIX):
             provider[name.removeprefix(_PROVIDER_PREFIX)] = value
@@ -128,34 +128,34 @@ async def live_or_default_with_provider(
 
 
 async def list_model_configs(
-    conn: AsyncConnection, *, enabled_only: bool = False
-) -> list[sa.RowMapping]:
+    conn: Connection, *, enabled_only: bool = False
+) -> list[RowDict]:
     query = sa.select(cfg).where(cfg.c.deleted.is_(False)).order_by(*LIST_ORDER)
     if enabled_only:
         query = query.where(cfg.c.enabled.is_(True))
-    return [row._mapping for row in await conn.execute(query)]
+    return [row.as_dict() for row in await conn.execute(query)]
 
 
-async def insert_provider(conn: AsyncConnection, **values: Any) -> uuid.UUID:
+async def insert_provider(conn: Connection, **values: Any) -> uuid.UUID:
     provider_id = values.pop("id", None) or uuid.uuid4()
     await conn.execute(chat_providers.insert().values(id=provider_id, **values))
     return provider_id
 
 
-async def insert_model_config(conn: AsyncConnection, **values: Any) -> uuid.UUID:
+async def insert_model_config(conn: Connection, **values: Any) -> uuid.UUID:
     config_id = values.pop("id", None) or uuid.uuid4()
     values.setdefault("options", {})
     await conn.execute(cfg.insert().values(id=config_id, **values))
     return config_id
 
 
-async def _provider_exists(conn: AsyncConnection, provider: str) -> bool:
+async def _provider_exists(conn: Connection, provider: str) -> bool:
     query = sa.select(chat_providers.c.id).where(chat_providers.c.provider == provider)
     return (await conn.execute(query)).first() is not None
 
 
 async def _duplicate_exists(
-    conn: AsyncConnection, provider: str, model: str, exclude: uuid.UUID | None = None
+    conn: Connection, provider: str, model: str, exclude: uuid.UUID | None = None
 ) -> bool:
     query = sa.select(cfg.c.id).where(
         cfg.c.provider == provider, cfg.c.model == model, cfg.c.deleted.is_(False)
@@ -165,7 +165,7 @@ async def _duplicate_exists(
     return (await conn.execute(query)).first() is not None
 
 
-async def _unset_defaults(conn: AsyncConnection, now: dt.datetime) -> None:
+async def _unset_defaults(conn: Connection, now: dt.datetime) -> None:
     await conn.execute(
         cfg.update()
         .where(cfg.c.is_default.is_(True), cfg.c.deleted.is_(False))
@@ -173,13 +173,13 @@ async def _unset_defaults(conn: AsyncConnection, now: dt.datetime) -> None:
     )
 
 
-async def _set_default(conn: AsyncConnection, now: dt.datetime, config_id: uuid.UUID) -> None:
+async def _set_default(conn: Connection, now: dt.datetime, config_id: uuid.UUID) -> None:
     await _unset_defaults(conn, now)
     await conn.execute(cfg.update().where(cfg.c.id == config_id).values(is_default=True))
 
 
 async def ensure_default(
-    conn: AsyncConnection, now: dt.datetime, exclude: uuid.UUID | None = None
+    conn: Connection, now: dt.datetime, exclude: uuid.UUID | None = None
 ) -> None:
     """Make the first listed config (other than ``exclude``) the default if none is."""
     current = await default_model_config(conn)
@@ -194,8 +194,8 @@ async def ensure_default(
 
 
 async def create_model_config(
-    conn: AsyncConnection, now: dt.datetime, new: NewModelConfig
-) -> sa.RowMapping:
+    conn: Connection, now: dt.datetime, new: NewModelConfig
+) -> RowDict:
     """Insert a config; it becomes the only default when asked or when there is none."""
     await lock_model_catalog(conn)
     if not await _provider_exists(conn, new.provider):
@@ -226,19 +226,19 @@ async def create_model_config(
 
 
 async def update_model_config(
-    conn: AsyncConnection,
+    conn: Connection,
     now: dt.datetime,
     config_id: uuid.UUID,
     changes: dict[str, Any],
     is_default: bool | None,
-) -> sa.RowMapping | None:
+) -> RowDict | None:
     """Apply ``changes`` (column values) and the default flag; ``None`` when missing."""
     await lock_model_catalog(conn)
     row = await get_model_config(conn, config_id)
     if row is None:
         return None
-    provider = changes.get("provider", row["provider"])
-    model = changes.get("model", row["model"])
+    provider: str = changes["provider"] if "provider" in changes else row["provider"]
+    model: str = changes["model"] if "model" in changes else row["model"]
     if provider != row["provider"] and not await _provider_exists(conn, provider):
         raise ProviderNotConfigured
     if await _duplicate_exists(conn, provider, model, exclude=config_id):
@@ -253,7 +253,7 @@ async def update_model_config(
 
 
 async def delete_model_config(
-    conn: AsyncConnection, now: dt.datetime, config_id: uuid.UUID
+    conn: Connection, now: dt.datetime, config_id: uuid.UUID
 ) -> bool:
     """Soft-delete a config and re-elect the default; ``False`` when missing."""
     await lock_model_catalog(conn)
@@ -269,7 +269,7 @@ async def delete_model_config(
 
 
 async def soft_delete_provider_configs(
-    conn: AsyncConnection, now: dt.datetime, provider: str
+    conn: Connection, now: dt.datetime, provider: str
 ) -> None:
     """Soft-delete every config of ``provider`` and re-elect the default."""
     await conn.execute(

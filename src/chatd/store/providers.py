@@ -7,10 +7,10 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatd.sdk.providers import ChatProviderConfig, ChatProviderConfigSource
 from chatd.store.model_configs import lock_model_catalog, soft_delete_provider_configs
+from chatd.store.sql import Connection, RowDict
 from chatd.store.tables import chat_providers, user_chat_provider_keys
 
 prov = chat_providers
@@ -23,7 +23,7 @@ class ProviderExists(Exception):
     """A provider row of that type exists already."""
 
 
-def provider_view(row: sa.RowMapping) -> ChatProviderConfig:
+def provider_view(row: RowDict) -> ChatProviderConfig:
     return ChatProviderConfig(
         id=row["id"],
         provider=row["provider"],
@@ -46,25 +46,25 @@ _ENABLED_PROVIDERS = _ALL_PROVIDERS.where(prov.c.enabled.is_(True))
 
 
 async def list_providers(
-    conn: AsyncConnection, *, enabled_only: bool = False
-) -> list[sa.RowMapping]:
+    conn: Connection, *, enabled_only: bool = False
+) -> list[RowDict]:
     query = _ENABLED_PROVIDERS if enabled_only else _ALL_PROVIDERS
-    return [row._mapping for row in await conn.execute(query)]
+    return [row.as_dict() for row in await conn.execute(query)]
 
 
-async def get_provider(conn: AsyncConnection, provider_id: uuid.UUID) -> sa.RowMapping | None:
+async def get_provider(conn: Connection, provider_id: uuid.UUID) -> RowDict | None:
     row = (await conn.execute(sa.select(prov).where(prov.c.id == provider_id))).first()
-    return row._mapping if row else None
+    return row.as_dict() if row else None
 
 
-async def get_provider_by_name(conn: AsyncConnection, provider: str) -> sa.RowMapping | None:
+async def get_provider_by_name(conn: Connection, provider: str) -> RowDict | None:
     row = (await conn.execute(_PROVIDER_BY_NAME, {"provider": provider})).first()
-    return row._mapping if row else None
+    return row.as_dict() if row else None
 
 
 async def create_provider(
-    conn: AsyncConnection, now: dt.datetime, values: dict[str, Any]
-) -> sa.RowMapping:
+    conn: Connection, now: dt.datetime, values: dict[str, Any]
+) -> RowDict:
     """Insert a provider row; raises :class:`ProviderExists` for a duplicate type."""
     await lock_model_catalog(conn)
     if await get_provider_by_name(conn, values["provider"]) is not None:
@@ -78,15 +78,15 @@ async def create_provider(
     return row
 
 
-async def lock_provider(conn: AsyncConnection, provider_id: uuid.UUID) -> sa.RowMapping | None:
+async def lock_provider(conn: Connection, provider_id: uuid.UUID) -> RowDict | None:
     """The provider row, with the catalog locked for the rest of the transaction."""
     await lock_model_catalog(conn)
     return await get_provider(conn, provider_id)
 
 
 async def update_provider(
-    conn: AsyncConnection, now: dt.datetime, provider_id: uuid.UUID, values: dict[str, Any]
-) -> sa.RowMapping:
+    conn: Connection, now: dt.datetime, provider_id: uuid.UUID, values: dict[str, Any]
+) -> RowDict:
     await conn.execute(
         prov.update().where(prov.c.id == provider_id).values(**values, updated_at=now)
     )
@@ -95,7 +95,7 @@ async def update_provider(
     return row
 
 
-async def delete_provider(conn: AsyncConnection, now: dt.datetime, provider_id: uuid.UUID) -> bool:
+async def delete_provider(conn: Connection, now: dt.datetime, provider_id: uuid.UUID) -> bool:
     """Soft-delete the provider's configs, re-elect the default, delete the provider."""
     row = await lock_provider(conn, provider_id)
     if row is None:
@@ -106,13 +106,13 @@ async def delete_provider(conn: AsyncConnection, now: dt.datetime, provider_id: 
     return True
 
 
-async def user_key_provider_ids(conn: AsyncConnection, user_id: uuid.UUID) -> set[uuid.UUID]:
+async def user_key_provider_ids(conn: Connection, user_id: uuid.UUID) -> set[uuid.UUID]:
     query = sa.select(keys.c.chat_provider_id).where(keys.c.user_id == user_id)
     return set((await conn.execute(query)).scalars())
 
 
 async def get_user_key(
-    conn: AsyncConnection, user_id: uuid.UUID, provider_id: uuid.UUID
+    conn: Connection, user_id: uuid.UUID, provider_id: uuid.UUID
 ) -> str | None:
     """The user's own key for a provider (BYOK), if they stored one."""
     query = sa.select(keys.c.api_key).where(
@@ -123,7 +123,7 @@ async def get_user_key(
 
 
 async def upsert_user_key(
-    conn: AsyncConnection,
+    conn: Connection,
     now: dt.datetime,
     user_id: uuid.UUID,
     provider_id: uuid.UUID,
@@ -146,7 +146,7 @@ async def upsert_user_key(
 
 
 async def delete_user_key(
-    conn: AsyncConnection, user_id: uuid.UUID, provider_id: uuid.UUID
+    conn: Connection, user_id: uuid.UUID, provider_id: uuid.UUID
 ) -> None:
     await conn.execute(
         keys.delete().where(keys.c.user_id == user_id, keys.c.chat_provider_id == provider_id)

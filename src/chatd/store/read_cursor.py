@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chatd.store.sql import Connection
 from chatd.store.tables import chat_messages, chats
 
 # Built once with a bound ``chat_id``: every stream connection and disconnection runs it.
@@ -26,7 +26,7 @@ _MARK_READ = (
 )
 
 
-async def mark_read(conn: AsyncConnection, chat_id: uuid.UUID) -> None:
+async def mark_read(conn: Connection, chat_id: uuid.UUID) -> None:
     """Point ``last_read_message_id`` at the newest undeleted assistant message.
 
     Nothing changes when the chat has none. ``updated_at`` is left alone: reading a chat is

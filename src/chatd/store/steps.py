@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatd.events.outbox import Outbox
 from chatd.llm.types import Usage
@@ -24,6 +23,7 @@ from chatd.sdk.chats import ChatMessagePart, ChatMessageRole, ChatStatus, parts_
 from chatd.store import convert
 from chatd.store.db import Database
 from chatd.store.messages import follow_model
+from chatd.store.sql import Connection
 from chatd.store.tables import chat_messages, chats
 from chatd.store.transition_steps import TransitionError, message_event
 
@@ -81,7 +81,7 @@ async def save_step(
 
 
 async def _insert_step(
-    conn: AsyncConnection, now: dt.datetime, chat_id: uuid.UUID, worker_id: uuid.UUID, step: Step
+    conn: Connection, now: dt.datetime, chat_id: uuid.UUID, worker_id: uuid.UUID, step: Step
 ) -> Outbox:
     usage = step.usage or Usage()
     common = {
@@ -116,7 +116,7 @@ async def _insert_step(
         row = (await conn.execute(_INSERT_IF_OURS, params)).first()
         if row is None:
             raise StepRefused(str(chat_id))  # the caller's transaction rolls back
-        outbox.stream.append(message_event(convert.message(row._mapping)))
+        outbox.stream.append(message_event(convert.message(row.as_dict())))
     if not step.model_is_current:
         await follow_model(conn, chat_id, step.model_config_id)
     return outbox

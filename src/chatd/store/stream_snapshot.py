@@ -6,11 +6,11 @@ import uuid
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatd.sdk.chats import ChatMessage, ChatQueuedMessage, ChatStatus
 from chatd.store import convert
 from chatd.store.messages import VISIBLE, queued_messages
+from chatd.store.sql import Connection
 from chatd.store.tables import chat_messages, chats
 
 # Built once with bound parameters: every stream connection reads them (see chatd.store.chats).
@@ -34,7 +34,7 @@ class StoredState:
 
 
 async def stored_state(
-    conn: AsyncConnection, chat_id: uuid.UUID, after_id: int
+    conn: Connection, chat_id: uuid.UUID, after_id: int
 ) -> StoredState | None:
     """The status, the visible messages with id > ``after_id`` (oldest first) and the queue."""
     status = (await conn.execute(_STATUS, {"chat_id": chat_id})).scalar_one_or_none()
@@ -43,6 +43,6 @@ async def stored_state(
     rows = await conn.execute(_MESSAGES_AFTER, {"chat_id": chat_id, "after_id": after_id})
     return StoredState(
         status=ChatStatus(status),
-        messages=[convert.message(r._mapping) for r in rows],
+        messages=[convert.message(r.as_dict()) for r in rows],
         queue=await queued_messages(conn, chat_id),
     )

@@ -10,10 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatd.events.outbox import Outbox
 from chatd.sdk.chats import Chat, ChatStatus
@@ -21,6 +19,7 @@ from chatd.sdk.events import ChatWatchEvent, ChatWatchEventKind
 from chatd.store import convert
 from chatd.store.chats import UPDATE_CHAT_RETURNING, get_chat_row, lock_chat
 from chatd.store.messages import VISIBLE
+from chatd.store.sql import Connection, Row, RowDict
 from chatd.store.tables import chat_messages, chats
 from chatd.store.transition_steps import ChatNotFound
 
@@ -42,7 +41,7 @@ class RegenerationLock:
     locked_at: dt.datetime | None
 
 
-def regeneration_locked(row: sa.RowMapping, now: dt.datetime) -> bool:
+def regeneration_locked(row: RowDict, now: dt.datetime) -> bool:
     """A manual regeneration marked the chat less than a minute ago."""
     marked_at = row["heartbeat_at"]
     return (
@@ -52,7 +51,7 @@ def regeneration_locked(row: sa.RowMapping, now: dt.datetime) -> bool:
     )
 
 
-def regeneration_blocked(row: sa.RowMapping, now: dt.datetime) -> bool:
+def regeneration_blocked(row: RowDict, now: dt.datetime) -> bool:
     """Pending, running without a real worker, or freshly marked by another regeneration."""
     if row["status"] == ChatStatus.pending:
         return True
@@ -61,7 +60,7 @@ def regeneration_blocked(row: sa.RowMapping, now: dt.datetime) -> bool:
     return regeneration_locked(row, now)
 
 
-async def check_regeneration(conn: AsyncConnection, now: dt.datetime, chat_id: uuid.UUID) -> Chat:
+async def check_regeneration(conn: Connection, now: dt.datetime, chat_id: uuid.UUID) -> Chat:
     """The refusals of a regeneration without taking the mark (title proposals)."""
     row = await get_chat_row(conn, chat_id)
     if row is None:
@@ -72,7 +71,7 @@ async def check_regeneration(conn: AsyncConnection, now: dt.datetime, chat_id: u
 
 
 async def lock_for_regeneration(
-    conn: AsyncConnection, now: dt.datetime, chat_id: uuid.UUID
+    conn: Connection, now: dt.datetime, chat_id: uuid.UUID
 ) -> RegenerationLock:
     """Take the regeneration mark (a chat running on a real worker needs none)."""
     row = await lock_chat(conn, chat_id)
@@ -91,7 +90,7 @@ async def lock_for_regeneration(
 
 
 async def finish_regeneration(
-    conn: AsyncConnection, lock: RegenerationLock, title: str | None
+    conn: Connection, lock: RegenerationLock, title: str | None
 ) -> tuple[Chat, Outbox]:
     """Release our mark and, when ``title`` is new and nobody renamed the chat meanwhile,
     write it (watch ``title_change``). ``None`` only releases (generation failed)."""
@@ -119,7 +118,7 @@ async def finish_regeneration(
 
 
 async def set_title_if_unchanged(
-    conn: AsyncConnection, chat_id: uuid.UUID, expected: str, title: str
+    conn: Connection, chat_id: uuid.UUID, expected: str, title: str
 ) -> Outbox:
     """Compare-and-set an automatic title (``updated_at`` untouched); watch ``title_change``."""
     if title == expected:
@@ -128,7 +127,7 @@ async def set_title_if_unchanged(
     return _watch(result.first(), ChatWatchEventKind.title_change)
 
 
-async def set_turn_summary(conn: AsyncConnection, chat_id: uuid.UUID, summary: str) -> Outbox:
+async def set_turn_summary(conn: Connection, chat_id: uuid.UUID, summary: str) -> Outbox:
     """Store ``last_turn_summary`` (blank clears it, ``updated_at`` untouched); watch
     ``summary_change`` when it changed."""
     value = summary.strip() or None
@@ -136,11 +135,11 @@ async def set_turn_summary(conn: AsyncConnection, chat_id: uuid.UUID, summary: s
     return _watch(result.first(), ChatWatchEventKind.summary_change)
 
 
-def _watch(written: sa.Row[Any] | None, kind: ChatWatchEventKind) -> Outbox:
+def _watch(written: Row | None, kind: ChatWatchEventKind) -> Outbox:
     """A watch event for the row an UPDATE ... RETURNING wrote (none when it matched none)."""
     if written is None:
         return Outbox()
-    chat = convert.chat(written._mapping)
+    chat = convert.chat(written.as_dict())
     return Outbox(watch=[(chat.owner_id, ChatWatchEvent(kind=kind, chat=chat))])
 
 
@@ -160,22 +159,22 @@ _LAST_VISIBLE = _VISIBLE_OF_CHAT.order_by(chat_messages.c.id.desc()).limit(sa.bi
 
 
 async def first_visible_messages(
-    conn: AsyncConnection, chat_id: uuid.UUID, limit: int
-) -> list[sa.RowMapping]:
+    conn: Connection, chat_id: uuid.UUID, limit: int
+) -> list[RowDict]:
     """The oldest ``limit`` messages a user sees, oldest first."""
     rows = await conn.execute(_FIRST_VISIBLE, {"chat_id": chat_id, "limit": limit})
-    return [r._mapping for r in rows]
+    return [r.as_dict() for r in rows]
 
 
 async def last_visible_messages(
-    conn: AsyncConnection, chat_id: uuid.UUID, limit: int
-) -> list[sa.RowMapping]:
+    conn: Connection, chat_id: uuid.UUID, limit: int
+) -> list[RowDict]:
     """The newest ``limit`` messages a user sees, oldest first."""
     rows = await conn.execute(_LAST_VISIBLE, {"chat_id": chat_id, "limit": limit})
-    return [r._mapping for r in reversed(rows.all())]
+    return [r.as_dict() for r in reversed(rows.all())]
 
 
-async def title_window(conn: AsyncConnection, chat_id: uuid.UUID, edge: int) -> list[sa.RowMapping]:
+async def title_window(conn: Connection, chat_id: uuid.UUID, edge: int) -> list[RowDict]:
     """The first and the last ``edge`` visible messages, merged, oldest first."""
     merged = {r["id"]: r for r in await first_visible_messages(conn, chat_id, edge)}
     merged.update((r["id"], r) for r in await last_visible_messages(conn, chat_id, edge))

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import JsonValue
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatd.events.outbox import Outbox
 from chatd.sdk.chats import (
@@ -21,6 +20,7 @@ from chatd.sdk.chats import (
     parts_json,
 )
 from chatd.store.messages import insert_message, last_assistant_message, tool_result_ids_after
+from chatd.store.sql import Connection
 from chatd.store.transition_steps import (
     ChatArchived,
     NotAwaitingToolResults,
@@ -48,7 +48,7 @@ def dynamic_tool_names(raw: Any) -> set[str]:
     return {str(t["name"]) for t in raw if isinstance(t, dict) and t.get("name")}
 
 
-async def pending_calls(conn: AsyncConnection, chat: Mapping[Any, Any]) -> list[PendingCall]:
+async def pending_calls(conn: Connection, chat: Mapping[Any, Any]) -> list[PendingCall]:
     """Dynamic tool calls in the last assistant message that have no result after it."""
     names = dynamic_tool_names(chat["dynamic_tools"])
     if not names:
@@ -68,7 +68,7 @@ async def pending_calls(conn: AsyncConnection, chat: Mapping[Any, Any]) -> list[
 
 
 async def insert_tool_result(
-    conn: AsyncConnection,
+    conn: Connection,
     *,
     now: dt.datetime,
     chat: Mapping[Any, Any],
@@ -98,7 +98,7 @@ async def insert_tool_result(
 
 
 async def interrupt_pending_calls(
-    conn: AsyncConnection, now: dt.datetime, chat: Mapping[Any, Any], text: str
+    conn: Connection, now: dt.datetime, chat: Mapping[Any, Any], text: str
 ) -> list[ChatMessage]:
     """Answer every pending dynamic call with a synthetic error result."""
     return [
@@ -116,7 +116,7 @@ async def interrupt_pending_calls(
 
 
 async def submit_tool_results(
-    conn: AsyncConnection,
+    conn: Connection,
     now: dt.datetime,
     chat_id: uuid.UUID,
     submitter_id: uuid.UUID,

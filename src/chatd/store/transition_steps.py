@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import JsonValue
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatd.events.outbox import Outbox
 from chatd.sdk.chats import Chat, ChatMessage, ChatMessageRole, ChatStatus
@@ -28,6 +27,7 @@ from chatd.store import convert
 from chatd.store import messages as mq
 from chatd.store.chats import LAST_MODEL_LIVE, UPDATE_CHAT_RETURNING, get_chat_row, lock_chat
 from chatd.store.model_configs import default_model_config, get_model_config
+from chatd.store.sql import Connection
 
 Row = Mapping[Any, Any]
 
@@ -81,7 +81,7 @@ class ToolResultsMismatch(TransitionError):
         self.tool_call_id = tool_call_id
 
 
-async def lock(conn: AsyncConnection, chat_id: uuid.UUID) -> Row:
+async def lock(conn: Connection, chat_id: uuid.UUID) -> Row:
     row = await lock_chat(conn, chat_id)
     if row is None:
         raise ChatNotFound(str(chat_id))
@@ -89,7 +89,7 @@ async def lock(conn: AsyncConnection, chat_id: uuid.UUID) -> Row:
 
 
 async def set_status(
-    conn: AsyncConnection,
+    conn: Connection,
     now: dt.datetime,
     chat_id: uuid.UUID,
     status: ChatStatus,
@@ -112,11 +112,11 @@ async def set_status(
             "updated_at": now,
         },
     )
-    return result.one()._mapping
+    return result.one().as_dict()
 
 
 async def publish_status(
-    conn: AsyncConnection, outbox: Outbox, chat_id: uuid.UUID, *, watch: bool = True
+    conn: Connection, outbox: Outbox, chat_id: uuid.UUID, *, watch: bool = True
 ) -> Chat:
     """:func:`announce_status` with the row as it is now (read)."""
     row = await get_chat_row(conn, chat_id)
@@ -149,7 +149,7 @@ def message_event(message: ChatMessage) -> ChatStreamEvent:
     )
 
 
-async def publish_queue(conn: AsyncConnection, outbox: Outbox, chat_id: uuid.UUID) -> None:
+async def publish_queue(conn: Connection, outbox: Outbox, chat_id: uuid.UUID) -> None:
     outbox.stream.append(
         ChatStreamEvent(
             type=ChatStreamEventType.queue_update,
@@ -160,7 +160,7 @@ async def publish_queue(conn: AsyncConnection, outbox: Outbox, chat_id: uuid.UUI
 
 
 async def resolve_model(
-    conn: AsyncConnection, chat: Row, requested: uuid.UUID | None, *, strict: bool = True
+    conn: Connection, chat: Row, requested: uuid.UUID | None, *, strict: bool = True
 ) -> uuid.UUID:
     """api-behaviour §5.4: the requested config, else the chat's last one, else the default.
 
@@ -181,14 +181,14 @@ async def resolve_model(
     return chosen
 
 
-async def _is_live(conn: AsyncConnection, chat: Row, config_id: uuid.UUID) -> bool:
+async def _is_live(conn: Connection, chat: Row, config_id: uuid.UUID) -> bool:
     if LAST_MODEL_LIVE in chat:  # read with the row lock (lock_chat)
         return bool(chat[LAST_MODEL_LIVE])
     return await get_model_config(conn, config_id) is not None
 
 
 async def insert_user_message(
-    conn: AsyncConnection,
+    conn: Connection,
     now: dt.datetime,
     chat_id: uuid.UUID,
     content: list[dict[str, Any]],

@@ -13,8 +13,8 @@ import uuid
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chatd.store.sql import Connection
 from chatd.store.tables import (
     chat_messages,
     chat_usage_limit_config,
@@ -69,7 +69,7 @@ def period_window(now: dt.datetime, period: str) -> tuple[dt.datetime, dt.dateti
 _CONFIG = sa.select(chat_usage_limit_config)  # read on every send: built once
 
 
-async def get_config(conn: AsyncConnection) -> LimitConfig:
+async def get_config(conn: Connection) -> LimitConfig:
     row = (await conn.execute(_CONFIG)).first()
     if row is None:
         return LimitConfig(enabled=False, default_limit_micros=0, period="month", updated_at=None)
@@ -77,7 +77,7 @@ async def get_config(conn: AsyncConnection) -> LimitConfig:
 
 
 async def put_config(
-    conn: AsyncConnection, now: dt.datetime, *, limit_micros: int | None, period: str
+    conn: Connection, now: dt.datetime, *, limit_micros: int | None, period: str
 ) -> None:
     """``limit_micros=None`` disables the limit (the period is kept)."""
     values = {
@@ -95,7 +95,7 @@ async def put_config(
         await conn.execute(chat_usage_limit_config.insert().values(singleton=True, **values))
 
 
-async def list_overrides(conn: AsyncConnection) -> list[Override]:
+async def list_overrides(conn: Connection) -> list[Override]:
     rows = await conn.execute(
         sa.select(chat_usage_limit_overrides, users.c.username)
         .join(users, users.c.id == chat_usage_limit_overrides.c.user_id)
@@ -108,7 +108,7 @@ async def list_overrides(conn: AsyncConnection) -> list[Override]:
 
 
 async def put_override(
-    conn: AsyncConnection, now: dt.datetime, user_id: uuid.UUID, limit_micros: int
+    conn: Connection, now: dt.datetime, user_id: uuid.UUID, limit_micros: int
 ) -> None:
     updated = await conn.execute(
         chat_usage_limit_overrides.update()
@@ -123,14 +123,14 @@ async def put_override(
         )
 
 
-async def delete_override(conn: AsyncConnection, user_id: uuid.UUID) -> bool:
+async def delete_override(conn: Connection, user_id: uuid.UUID) -> bool:
     deleted = await conn.execute(
         chat_usage_limit_overrides.delete().where(chat_usage_limit_overrides.c.user_id == user_id)
     )
     return bool(deleted.rowcount)
 
 
-async def user_limit(conn: AsyncConnection, user_id: uuid.UUID) -> tuple[int, str] | None:
+async def user_limit(conn: Connection, user_id: uuid.UUID) -> tuple[int, str] | None:
     """(limit in micros, period) for the user, or None when limits are off."""
     config = await get_config(conn)
     if not config.enabled:
@@ -146,7 +146,7 @@ async def user_limit(conn: AsyncConnection, user_id: uuid.UUID) -> tuple[int, st
 
 
 async def spent_micros(
-    conn: AsyncConnection, user_id: uuid.UUID, start: dt.datetime, end: dt.datetime
+    conn: Connection, user_id: uuid.UUID, start: dt.datetime, end: dt.datetime
 ) -> int:
     total = (
         await conn.execute(
@@ -162,7 +162,7 @@ async def spent_micros(
     return int(total)
 
 
-async def check_spend(conn: AsyncConnection, user_id: uuid.UUID, now: dt.datetime) -> None:
+async def check_spend(conn: Connection, user_id: uuid.UUID, now: dt.datetime) -> None:
     """Raise :class:`UsageLimitExceeded` when the user's spend reached their limit."""
     limit = await user_limit(conn, user_id)
     if limit is None:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chatd.store.sql import Connection, Row
 from chatd.store.tables import api_keys, organization_members, organizations, users
 
 ORG_ADMIN_ROLE = "organization-admin"
@@ -30,12 +29,12 @@ class UserRow:
     last_seen_at: dt.datetime | None
 
 
-def _user(row: sa.Row[Any]) -> UserRow:
-    m = row._mapping
+def _user(row: Row) -> UserRow:
+    m = row.as_dict()
     return UserRow(**{k: m[k] for k in UserRow.__dataclass_fields__})
 
 
-async def count_users(conn: AsyncConnection) -> int:
+async def count_users(conn: Connection) -> int:
     return int((await conn.execute(sa.select(sa.func.count()).select_from(users))).scalar_one())
 
 
@@ -74,12 +73,12 @@ class SessionKey:
     memberships: dict[uuid.UUID, list[str]]
 
 
-async def get_user(conn: AsyncConnection, user_id: uuid.UUID) -> UserRow | None:
+async def get_user(conn: Connection, user_id: uuid.UUID) -> UserRow | None:
     row = (await conn.execute(_USER_BY_ID, {"user_id": user_id})).first()
     return _user(row) if row else None
 
 
-async def get_user_by_login(conn: AsyncConnection, login: str) -> UserRow | None:
+async def get_user_by_login(conn: Connection, login: str) -> UserRow | None:
     """A user by email or username (case-insensitive)."""
     lowered = login.lower()
     row = (
@@ -92,7 +91,7 @@ async def get_user_by_login(conn: AsyncConnection, login: str) -> UserRow | None
     return _user(row) if row else None
 
 
-async def user_exists(conn: AsyncConnection, email: str, username: str) -> bool:
+async def user_exists(conn: Connection, email: str, username: str) -> bool:
     row = (
         await conn.execute(
             sa.select(users.c.id).where(
@@ -104,7 +103,7 @@ async def user_exists(conn: AsyncConnection, email: str, username: str) -> bool:
 
 
 async def insert_user(
-    conn: AsyncConnection,
+    conn: Connection,
     *,
     now: dt.datetime,
     email: str,
@@ -129,7 +128,7 @@ async def insert_user(
     return user_id
 
 
-async def get_default_org(conn: AsyncConnection) -> uuid.UUID | None:
+async def get_default_org(conn: Connection) -> uuid.UUID | None:
     row = (
         await conn.execute(
             sa.select(organizations.c.id).where(organizations.c.is_default.is_(True))
@@ -138,13 +137,13 @@ async def get_default_org(conn: AsyncConnection) -> uuid.UUID | None:
     return row[0] if row else None
 
 
-async def ensure_default_org(conn: AsyncConnection, now: dt.datetime) -> uuid.UUID:
+async def ensure_default_org(conn: Connection, now: dt.datetime) -> uuid.UUID:
     """The default organization, created on first use.
 
     Takes the bootstrap lock for the rest of the transaction, so replicas starting together
     create one default organization and one first user (SQLite already holds the write lock).
     """
-    if conn.dialect.name == "postgresql":
+    if conn.dialect_name == "postgresql":
         await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": BOOTSTRAP_LOCK_KEY})
     org_id = await get_default_org(conn)
     if org_id is not None:
@@ -163,7 +162,7 @@ async def ensure_default_org(conn: AsyncConnection, now: dt.datetime) -> uuid.UU
     return org_id
 
 
-async def list_orgs(conn: AsyncConnection, user_id: uuid.UUID | None) -> list[sa.Row[Any]]:
+async def list_orgs(conn: Connection, user_id: uuid.UUID | None) -> list[Row]:
     """Organizations the user belongs to (all of them when ``user_id`` is None)."""
     query = sa.select(organizations).order_by(organizations.c.created_at, organizations.c.id)
     if user_id is not None:
@@ -173,18 +172,18 @@ async def list_orgs(conn: AsyncConnection, user_id: uuid.UUID | None) -> list[sa
     return list((await conn.execute(query)).all())
 
 
-async def get_org(conn: AsyncConnection, org_id: uuid.UUID) -> sa.Row[Any] | None:
+async def get_org(conn: Connection, org_id: uuid.UUID) -> Row | None:
     return (
         await conn.execute(sa.select(organizations).where(organizations.c.id == org_id))
     ).first()
 
 
-async def org_exists(conn: AsyncConnection, org_id: uuid.UUID) -> bool:
+async def org_exists(conn: Connection, org_id: uuid.UUID) -> bool:
     return await get_org(conn, org_id) is not None
 
 
 async def add_member(
-    conn: AsyncConnection,
+    conn: Connection,
     *,
     now: dt.datetime,
     org_id: uuid.UUID,
@@ -198,13 +197,13 @@ async def add_member(
     )
 
 
-async def memberships(conn: AsyncConnection, user_id: uuid.UUID) -> dict[uuid.UUID, list[str]]:
+async def memberships(conn: Connection, user_id: uuid.UUID) -> dict[uuid.UUID, list[str]]:
     rows = await conn.execute(_MEMBERSHIPS, {"user_id": user_id})
     return {r[0]: list(r[1] or []) for r in rows}
 
 
 async def insert_api_key(
-    conn: AsyncConnection,
+    conn: Connection,
     *,
     key_id: str,
     user_id: uuid.UUID,
@@ -228,7 +227,7 @@ async def insert_api_key(
     )
 
 
-async def get_session_key(conn: AsyncConnection, key_id: str) -> SessionKey | None:
+async def get_session_key(conn: Connection, key_id: str) -> SessionKey | None:
     """The API key ``key_id`` and its user, as authentication needs them."""
     rows = (await conn.execute(_KEY_WITH_USER, {"key_id": key_id})).all()
     if not rows:
@@ -245,11 +244,11 @@ async def get_session_key(conn: AsyncConnection, key_id: str) -> SessionKey | No
     )
 
 
-async def touch_api_key(conn: AsyncConnection, key_id: str, now: dt.datetime) -> None:
+async def touch_api_key(conn: Connection, key_id: str, now: dt.datetime) -> None:
     await conn.execute(api_keys.update().where(api_keys.c.id == key_id).values(last_used=now))
 
 
-async def list_tokens(conn: AsyncConnection, user_id: uuid.UUID) -> list[sa.Row[Any]]:
+async def list_tokens(conn: Connection, user_id: uuid.UUID) -> list[Row]:
     rows = await conn.execute(
         sa.select(api_keys)
         .where(api_keys.c.user_id == user_id, api_keys.c.login_type == "token")
@@ -258,14 +257,14 @@ async def list_tokens(conn: AsyncConnection, user_id: uuid.UUID) -> list[sa.Row[
     return list(rows.all())
 
 
-async def delete_api_key(conn: AsyncConnection, user_id: uuid.UUID, key_id: str) -> bool:
+async def delete_api_key(conn: Connection, user_id: uuid.UUID, key_id: str) -> bool:
     result = await conn.execute(
         api_keys.delete().where(api_keys.c.id == key_id, api_keys.c.user_id == user_id)
     )
     return bool(result.rowcount)
 
 
-async def token_name_taken(conn: AsyncConnection, user_id: uuid.UUID, name: str) -> bool:
+async def token_name_taken(conn: Connection, user_id: uuid.UUID, name: str) -> bool:
     row = (
         await conn.execute(
             sa.select(api_keys.c.id).where(

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from pydantic import JsonValue
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatd.engine.types import OutcomeKind, TurnOutcome
 from chatd.events.outbox import Outbox, next_stamp
@@ -33,6 +32,7 @@ from chatd.sdk.events import (
 from chatd.store import messages as mq
 from chatd.store.chats import CHAT_RETURNING, lock_chat
 from chatd.store.db import Database
+from chatd.store.sql import Connection, in_list
 from chatd.store.tables import chats
 from chatd.store.tool_calls import interrupt_pending_calls
 from chatd.store.transition_steps import (
@@ -70,21 +70,6 @@ class Finished:
     chat: Row | None = None
 
 
-def padded(ids: Collection[uuid.UUID]) -> list[uuid.UUID]:
-    """``ids`` with the last one repeated up to the next power of two.
-
-    An expanding ``IN`` renders one placeholder per value, so each length is another statement
-    to prepare (PostgreSQL, once per connection) and to keep in the statement caches; the
-    worker's lists change length with every turn that starts or ends. Padded, a few shapes
-    serve every length (repeating a value changes no ``IN``).
-    """
-    values = list(ids)
-    if not values:
-        return values
-    size = 1 << (len(values) - 1).bit_length()
-    return values + values[-1:] * (size - len(values))
-
-
 _NOW = sa.bindparam("now", type_=chats.c.updated_at.type)
 _PENDING = (
     sa.select(chats.c.id)
@@ -113,12 +98,12 @@ def _claim(candidates: sa.Select[tuple[uuid.UUID]]) -> sa.UpdateBase:
 # Run on every acquire and heartbeat: built once (see chatd.store.chats).
 _CLAIM = _claim(_PENDING)
 _CLAIM_EXCLUDING = _claim(
-    _PENDING.where(chats.c.id.not_in(sa.bindparam("exclude", expanding=True)))
+    _PENDING.where(sa.not_(in_list(chats.c.id, "exclude")))
 )
 _HEARTBEAT = (
     chats.update()
     .where(
-        chats.c.id.in_(sa.bindparam("ids", expanding=True)),
+        in_list(chats.c.id, "ids"),
         chats.c.worker_id == sa.bindparam("me"),
         chats.c.status == ChatStatus.running.value,
     )
@@ -128,7 +113,7 @@ _HEARTBEAT = (
 
 
 async def acquire_chats(
-    conn: AsyncConnection,
+    conn: Connection,
     now: dt.datetime,
     worker_id: uuid.UUID,
     limit: int,
@@ -142,23 +127,23 @@ async def acquire_chats(
     """
     params: dict[str, object] = {"limit": limit, "me": worker_id, "now": now}
     if exclude:
-        params["exclude"] = padded(exclude)
+        params["exclude"] = list(exclude)
     rows = await conn.execute(_CLAIM_EXCLUDING if exclude else _CLAIM, params)
-    return [row._mapping for row in rows]
+    return [row.as_dict() for row in rows]
 
 
 async def heartbeat(
-    conn: AsyncConnection, now: dt.datetime, worker_id: uuid.UUID, chat_ids: Collection[uuid.UUID]
+    conn: Connection, now: dt.datetime, worker_id: uuid.UUID, chat_ids: Collection[uuid.UUID]
 ) -> set[uuid.UUID]:
     """Stamp the chats this worker still owns and runs; returns exactly those ids (§4.4)."""
     if not chat_ids:
         return set()
-    params = {"ids": padded(chat_ids), "me": worker_id, "now": now}
+    params = {"ids": list(chat_ids), "me": worker_id, "now": now}
     return {r.id for r in await conn.execute(_HEARTBEAT, params)}
 
 
 async def release_to_pending(
-    conn: AsyncConnection, now: dt.datetime, chat_ids: Collection[uuid.UUID], worker_id: uuid.UUID
+    conn: Connection, now: dt.datetime, chat_ids: Collection[uuid.UUID], worker_id: uuid.UUID
 ) -> set[uuid.UUID]:
     """Give back chats claimed during shutdown that never started (§4.3); returns them.
 
@@ -179,7 +164,7 @@ async def release_to_pending(
     return {r.id for r in rows}
 
 
-async def recover_stale(conn: AsyncConnection, now: dt.datetime, stale_after: float) -> Outbox:
+async def recover_stale(conn: Connection, now: dt.datetime, stale_after: float) -> Outbox:
     """§4.5: running chats whose worker stopped heartbeating go back to pending (T9);
     requires_action chats the client never answered fail with synthetic results (T13).
 
@@ -262,7 +247,7 @@ _FINISH_RUNNING = (
 
 
 async def finish_running_turn(
-    conn: AsyncConnection,
+    conn: Connection,
     now: dt.datetime,
     chat_id: uuid.UUID,
     worker_id: uuid.UUID,
@@ -296,13 +281,13 @@ async def finish_running_turn(
         outbox.stream.append(
             ChatStreamEvent(type=ChatStreamEventType.error, chat_id=chat_id, error=error)
         )
-    finished = _announce_final(outbox, row._mapping, final, outcome)
+    finished = _announce_final(outbox, row.as_dict(), final, outcome)
     outbox.stamp = stamp
     return finished
 
 
 async def finish_turn(
-    conn: AsyncConnection,
+    conn: Connection,
     now: dt.datetime,
     chat_id: uuid.UUID,
     worker_id: uuid.UUID,
@@ -359,7 +344,7 @@ def _announce_final(
 
 
 async def _promote_queue_head(
-    conn: AsyncConnection, now: dt.datetime, chat: Row, outbox: Outbox
+    conn: Connection, now: dt.datetime, chat: Row, outbox: Outbox
 ) -> bool:
     """T4: the oldest queued message becomes the owner's user message; the chat goes pending."""
     if not chat["queue_length"]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chatd.store.sql import Connection, RowDict
 from chatd.store.tables import workspaces
 
 
-async def get_workspace(conn: AsyncConnection, workspace_id: uuid.UUID) -> sa.RowMapping | None:
+async def get_workspace(conn: Connection, workspace_id: uuid.UUID) -> RowDict | None:
     row = (await conn.execute(sa.select(workspaces).where(workspaces.c.id == workspace_id))).first()
-    return row._mapping if row else None
+    return row.as_dict() if row else None

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import sqlalchemy as sa
 from fastapi import APIRouter
 
 from chatd.api.deps import DB, CurrentActor
@@ -12,11 +9,12 @@ from chatd.api.errors import ERROR_RESPONSES, not_found
 from chatd.api.params import parse_uuid_path
 from chatd.sdk.users import Organization
 from chatd.store import users as q
+from chatd.store.sql import Row
 
 router = APIRouter(prefix="/api/v2", tags=["Organizations"], responses=ERROR_RESPONSES)
 
 
-def _org(row: sa.Row[Any]) -> Organization:
+def _org(row: Row) -> Organization:
     return Organization(
         id=row.id,
         name=row.name,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Request, Response
 
 from chatd.api import provider_input as check
@@ -29,6 +28,7 @@ from chatd.sdk.providers import (
 )
 from chatd.store import model_configs as mq
 from chatd.store import providers as pq
+from chatd.store.sql import RowDict
 
 router = APIRouter(prefix="/api/experimental", tags=["Chats"], responses=ERROR_RESPONSES)
 
@@ -169,7 +169,7 @@ async def delete_provider(provider_id: str, db: DB, actor: CurrentActor) -> Resp
 # --- users' own keys ---------------------------------------------------------------------
 
 
-def _user_config(row: sa.RowMapping, has_user_key: bool) -> UserChatProviderConfig:
+def _user_config(row: RowDict, has_user_key: bool) -> UserChatProviderConfig:
     central_usable = row["central_api_key_enabled"] and (
         row["api_key"] != "" or row["provider"] in KEYLESS_PROVIDERS
     )
@@ -195,7 +195,7 @@ async def list_user_provider_configs(db: DB, actor: CurrentActor) -> list[UserCh
     return [_user_config(row, row["id"] in own) for row in rows]
 
 
-def _provider_rank(row: sa.RowMapping) -> int:
+def _provider_rank(row: RowDict) -> int:
     return PROVIDER_ORDER.index(row["provider"])
 
 

@@ -7,7 +7,6 @@ a busy chat is a 409. Regenerate saves the title and answers the Chat; propose o
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 import structlog
 from fastapi import APIRouter, Request
 from sqlalchemy.exc import SQLAlchemyError
@@ -21,6 +20,7 @@ from chatd.engine.quickgen import GenerationFailed, QuickGen
 from chatd.engine.title_regen import propose_title, regenerate_title
 from chatd.sdk.chats import Chat, ProposeChatTitleResponse
 from chatd.store.db import Database
+from chatd.store.sql import RowDict
 from chatd.store.titles import TitleRegenerationBusy, check_regeneration
 from chatd.store.transition_steps import ChatNotFound
 
@@ -31,7 +31,7 @@ BUSY = "Title regeneration already in progress for this chat."
 OWNER_ONLY = "Only the chat owner may regenerate the title."
 
 
-async def _owned_chat(db: Database, actor: Actor, raw: str) -> sa.RowMapping:
+async def _owned_chat(db: Database, actor: Actor, raw: str) -> RowDict:
     row = await load_chat(db, actor, raw)
     if not transitions.can_update(actor, row):
         raise not_found()

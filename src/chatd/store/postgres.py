@@ -1,0 +1,187 @@
+"""PostgreSQL through asyncpg's own pool and prepared-statement cache.
+
+Statements are compiled by :mod:`chatd.store.sql` for SQLAlchemy's asyncpg dialect (numbered
+``$n`` parameters with casts) and sent with asyncpg's public ``fetch`` and ``execute``, which
+prepare each statement once per connection and keep it in the connection's statement cache.
+JSON columns travel as text (SQLAlchemy's bind processor serialises them) and are decoded by a
+codec set on every new connection.
+
+A connection is handed back to the pool without asyncpg's state reset (a round trip each
+time): chatd never changes session state, and a connection that comes back inside a
+transaction (its block was cancelled) is rolled back first.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+
+import asyncpg
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect, make_url
+
+from chatd.store.errors import IntegrityError, StoreError, Unavailable
+from chatd.store.sql import Connection, Parameters, ParameterSets, Planner, Result
+
+_ROWCOUNT = re.compile(r"(\d+)$")
+StatementObserver = Callable[[str], None]
+
+
+def dialect() -> Dialect:
+    """SQLAlchemy's asyncpg dialect: ``$n`` parameters, the casts asyncpg needs."""
+    return make_url("postgresql+asyncpg://").get_dialect()()
+
+
+async def _init(conn: asyncpg.Connection) -> None:
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(
+            name, schema="pg_catalog", encoder=str, decoder=json.loads, format="text"
+        )
+
+
+async def _reset(conn: asyncpg.Connection) -> None:
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
+def translate(error: BaseException) -> StoreError:
+    """The store's exception for an asyncpg or socket error."""
+    if isinstance(error, asyncpg.IntegrityConstraintViolationError):
+        return IntegrityError(str(error))
+    if isinstance(error, asyncpg.PostgresError):
+        return StoreError(str(error))
+    return Unavailable(str(error) or type(error).__name__)
+
+
+class PgConnection(Connection):
+    """One pooled asyncpg connection, in autocommit or inside a transaction."""
+
+    dialect_name = "postgresql"
+
+    def __init__(
+        self, raw: asyncpg.Connection, planner: Planner, observers: list[StatementObserver]
+    ) -> None:
+        self.raw = raw
+        self._planner = planner
+        self._observers = observers
+
+    async def execute(self, statement: sa.Executable, parameters: ParameterSets = None) -> Result:
+        if parameters is not None and not isinstance(parameters, Mapping):
+            return await self._execute_many(statement, parameters)
+        plan = self._planner.plan(statement, parameters)
+        sql, args = plan.bind(parameters)
+        for observe in self._observers:
+            observe(sql)
+        try:
+            if plan.returns_rows:
+                records = await self.raw.fetch(sql, *args)
+                keys = list(records[0].keys()) if records else []
+                return Result(plan.rows(keys, records) if records else [], len(records))
+            status = await self.raw.execute(sql, *args)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+            raise translate(error) from error
+        match = _ROWCOUNT.search(status)
+        return Result([], int(match.group(1)) if match else -1)
+
+    async def _execute_many(
+        self, statement: sa.Executable, parameter_sets: Sequence[Parameters]
+    ) -> Result:
+        if not parameter_sets:
+            return Result([], 0)
+        plan = self._planner.plan(statement, parameter_sets[0])
+        bound = [plan.bind(parameters) for parameters in parameter_sets]
+        for observe in self._observers:
+            observe(bound[0][0])
+        try:
+            await self.raw.executemany(bound[0][0], [args for _, args in bound])
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+            raise translate(error) from error
+        return Result([], len(bound))
+
+
+class PgPool:
+    """asyncpg's pool over the server at ``dsn``, and the transactions chatd runs on it."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        size: int,
+        pre_ping: bool,
+        recycle: float,
+        observers: list[StatementObserver],
+    ) -> None:
+        self._dsn = dsn
+        self._size = size
+        self._pre_ping = pre_ping
+        self._recycle = recycle
+        self._observers = observers
+        self._pool: asyncpg.Pool | None = None
+        self.planner = Planner(dialect())
+
+    async def _get_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            try:
+                self._pool = await asyncpg.create_pool(
+                    self._dsn,
+                    min_size=0,
+                    max_size=self._size,
+                    max_inactive_connection_lifetime=self._recycle,
+                    init=_init,
+                    reset=_reset,
+                )
+            except (asyncpg.PostgresError, OSError) as error:
+                raise translate(error) from error
+        return self._pool
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[PgConnection]:
+        """A connection in autocommit: each statement commits on its own."""
+        pool = await self._get_pool()
+        try:
+            raw = await pool.acquire()
+            if self._pre_ping:
+                raw = await self._ping(pool, raw)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+            raise translate(error) from error
+        try:
+            yield PgConnection(raw, self.planner, self._observers)
+        finally:
+            await pool.release(raw)
+
+    async def _ping(self, pool: asyncpg.Pool, raw: asyncpg.Connection) -> asyncpg.Connection:
+        """``raw`` if it answers; else it is closed and a fresh connection takes its place."""
+        try:
+            await raw.execute("SELECT 1")
+            return raw
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            raw.terminate()
+            await pool.release(raw)
+            return await pool.acquire()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PgConnection]:
+        """A transaction: committed when the block exits, rolled back on error."""
+        async with self.connection() as conn:
+            transaction = conn.raw.transaction()
+            try:
+                await transaction.start()
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+                raise translate(error) from error
+            try:
+                yield conn
+            except BaseException:
+                if not conn.raw.is_closed():
+                    await transaction.rollback()
+                raise
+            try:
+                await transaction.commit()
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+                raise translate(error) from error
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
