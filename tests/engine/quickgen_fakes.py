@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from chatd.api.chat_input import title_from_text
+from chatd.engine.titles import title_from_text
 from chatd.engine.types import TurnContext
 from chatd.events.hub import EventHub
 from chatd.llm.types import (

@@ -20,7 +20,6 @@ from chatd.engine.compaction import (
 from chatd.engine.models import ResolvedModel
 from chatd.engine.prompt import load_history
 from chatd.engine.turn import run_turn
-from chatd.engine.types import OutcomeKind
 from chatd.llm.types import (
     CallOptions,
     Generated,
@@ -36,6 +35,7 @@ from chatd.settings import Settings
 from chatd.store.db import Database
 from chatd.store.messages import insert_message, list_messages, prompt_rows
 from chatd.store.tables import chat_messages
+from chatd.store.turn_outcome import OutcomeKind
 from tests.engine.quickgen_fakes import Factory, FakeModel, Setup, failure, setup
 from tests.engine.turn_fakes import ScriptedClient, harness, reply
 

@@ -9,7 +9,6 @@ import anyio
 import pytest
 
 from chatd.engine.turn import run_turn
-from chatd.engine.types import OutcomeKind
 from chatd.llm.types import (
     Finish,
     ReasoningDelta,
@@ -21,6 +20,7 @@ from chatd.llm.types import (
 )
 from chatd.settings import Settings
 from chatd.store.db import Database
+from chatd.store.turn_outcome import OutcomeKind
 from chatd.tools.registry import Tool, ToolCallContext, ToolOutput, ToolRegistry
 from tests.engine.turn_fakes import ScriptedClient, harness, payloads, reply
 

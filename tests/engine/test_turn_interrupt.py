@@ -11,13 +11,14 @@ import sqlalchemy as sa
 
 from chatd.engine.prompt import INTERRUPTED_RESULT
 from chatd.engine.turn import run_turn
-from chatd.engine.types import OutcomeKind, StopReason, TurnOutcome
+from chatd.engine.types import StopReason
 from chatd.llm.types import Finish, TextDelta, ToolCall, ToolCallDelta
 from chatd.sdk.chats import ChatMessagePart, ChatMessagePartType
 from chatd.settings import Settings
 from chatd.store import chat_state
 from chatd.store.db import Database
 from chatd.store.tables import chats
+from chatd.store.turn_outcome import OutcomeKind, TurnOutcome
 from chatd.tools.registry import Tool, ToolCallContext, ToolOutput, ToolRegistry
 from tests.engine.turn_fakes import Harness, ScriptedClient, Stall, harness
 

@@ -6,13 +6,13 @@ import anyio
 import pytest
 
 from chatd.engine.turn import run_turn
-from chatd.engine.types import OutcomeKind
 from chatd.events.delivery import Delivery, PartDelivery
 from chatd.llm.types import TextDelta
 from chatd.sdk.chats import ChatErrorKind
 from chatd.sdk.events import ChatStreamEvent
 from chatd.settings import Settings
 from chatd.store.db import Database
+from chatd.store.turn_outcome import OutcomeKind
 from tests.engine.turn_fakes import ScriptedClient, Stall, fault, harness, payloads, reply
 
 pytestmark = pytest.mark.anyio

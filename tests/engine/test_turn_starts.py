@@ -10,16 +10,18 @@ import pytest
 
 from chatd.engine.titles import LABEL_INSTRUCTIONS
 from chatd.engine.turn import run_turn
-from chatd.engine.types import OutcomeKind, StartSlot, TurnContext, TurnOutcome
+from chatd.engine.types import StartSlot, TurnContext
 from chatd.engine.worker import SUMMARIES_AT_ONCE, TURN_STARTS_AT_ONCE
 from chatd.events.hub import EventHub
 from chatd.llm.types import Generated, ModelRequest, SystemMessage
 from chatd.settings import Settings
 from chatd.store.db import Database
+from chatd.store.turn_outcome import OutcomeKind, TurnOutcome
 from tests.engine.turn_fakes import ScriptedClient, harness, reply
 from tests.engine.worker_support import (
     QuietModel,
     Turns,
+    WatchedSemaphore,
     fast,
     running_worker,
     text_turn,
@@ -65,18 +67,18 @@ async def test_turns_past_the_limit_wait_for_a_start_slot(
         return await text_turn("hi")(ctx)
 
     turns = Turns(starting)
-    async with running_worker(db, hub, fast(settings), turns):
+    places = WatchedSemaphore(TURN_STARTS_AT_ONCE)
+    async with running_worker(db, hub, fast(settings), turns, start_places=places):
 
-        async def limit_reached() -> bool:
-            return len(turns.started) == TURN_STARTS_AT_ONCE
+        async def one_waits_at_the_limit() -> bool:
+            return places.waited == 1 and len(turns.started) == TURN_STARTS_AT_ONCE
 
-        await wait_until(limit_reached)
-        await asyncio.sleep(0.2)
-        assert len(turns.started) == TURN_STARTS_AT_ONCE
+        await wait_until(one_waits_at_the_limit)
         go.set()
         for chat_id in ids:
             await wait_status(db, chat_id, "waiting")
     assert sorted(turns.started) == sorted(ids)
+    assert places.most_held == TURN_STARTS_AT_ONCE
 
 
 async def test_summaries_are_made_a_few_at_a_time(
@@ -102,14 +104,16 @@ async def test_summaries_are_made_a_few_at_a_time(
         return SlowSummaries()
 
     turns = Turns(text_turn("hi"))
-    async with running_worker(db, hub, fast(settings), turns, client_factory=factory):
+    places = WatchedSemaphore(SUMMARIES_AT_ONCE)
+    async with running_worker(
+        db, hub, fast(settings), turns, client_factory=factory, summary_places=places
+    ):
         for chat_id in ids:
             await wait_status(db, chat_id, "waiting")
 
-        async def limit_reached() -> bool:
-            return active == SUMMARIES_AT_ONCE
+        async def the_rest_wait() -> bool:
+            return active == SUMMARIES_AT_ONCE and places.waited == count - SUMMARIES_AT_ONCE
 
-        await wait_until(limit_reached)
-        await asyncio.sleep(0.2)
+        await wait_until(the_rest_wait)
         go.set()
     assert most == SUMMARIES_AT_ONCE

@@ -10,7 +10,6 @@ import sqlalchemy as sa
 
 from chatd.engine.cost import cost_micros
 from chatd.engine.turn import run_turn
-from chatd.engine.types import OutcomeKind
 from chatd.llm.types import Usage
 from chatd.sdk.chats import ChatErrorKind, ChatMessagePart, ChatMessagePartType
 from chatd.sdk.providers import ChatModelCost
@@ -20,6 +19,7 @@ from chatd.store.db import Database
 from chatd.store.providers import upsert_user_key
 from chatd.store.steps import Step, StepRefused, save_step
 from chatd.store.tables import chat_providers, chats
+from chatd.store.turn_outcome import OutcomeKind
 from tests.engine.turn_fakes import Harness, ScriptedClient, harness, reply
 from tests.engine.worker_support import blocked_on_a_lock
 from tests.helpers import seed_model_config

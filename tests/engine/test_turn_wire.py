@@ -10,10 +10,10 @@ import anyio
 import pytest
 
 from chatd.engine.turn import run_turn
-from chatd.engine.types import OutcomeKind
 from chatd.settings import Settings
 from chatd.store.db import Database
 from chatd.store.tables import chat_providers
+from chatd.store.turn_outcome import OutcomeKind
 from chatd.testing import FakeProvider, serve_fake
 from chatd.tools.registry import Tool, ToolCallContext, ToolOutput, ToolRegistry
 from tests.engine.turn_fakes import ScriptedClient, harness

@@ -9,10 +9,9 @@ import uuid
 import anyio
 import pytest
 
-from chatd.engine.types import OutcomeKind, StopReason, TurnContext, TurnOutcome
+from chatd.engine.types import StopReason, TurnContext
 from chatd.engine.worker import Worker
 from chatd.events.hub import EventHub
-from chatd.events.outbox import next_stamp
 from chatd.sdk.chats import ChatStatus
 from chatd.settings import Settings
 from chatd.store import worker_state
@@ -20,7 +19,9 @@ from chatd.store.chat_state import NewUserMessage, SendOptions, send_message
 from chatd.store.chats import lock_chat
 from chatd.store.db import Database
 from chatd.store.messages import visible_messages
+from chatd.store.outbox import next_stamp
 from chatd.store.tables import chats
+from chatd.store.turn_outcome import OutcomeKind, TurnOutcome
 from tests.engine.worker_support import (
     Turns,
     blocked_on_a_lock,
@@ -308,14 +309,24 @@ async def test_a_wake_up_that_claimed_nothing_looks_again_soon(
     chat_id = await make_chat(db, admin, model)  # pending
     entered = asyncio.Event()
     turns = Turns(blocking_turn(entered=entered))
+    claims: list[str] = []
+
+    def record(sql: str) -> None:
+        if "SKIP LOCKED" in sql:
+            claims.append(sql)
+
+    async def claimed_twice() -> bool:
+        return len(claims) >= 2  # the first claim (the wake-up's) has come back
+
     async with contextlib.AsyncExitStack() as stack:
+        stack.enter_context(db.observe(record))
         async with db.write() as conn:
             await lock_chat(conn, chat_id)  # held while the worker starts and is woken
             hub.worker_wakeup.set()
             worker = await stack.enter_async_context(
                 running_worker(db, hub, fast(settings, acquire_interval=3600), turns)
             )
-            await asyncio.sleep(0.2)  # the woken claims run, and skip the locked row
+            await wait_until(claimed_twice)  # the claims skipped the locked row
             assert worker.running_chats == set()
         with anyio.fail_after(5):
             await entered.wait()

@@ -7,10 +7,9 @@ import uuid
 
 import pytest
 
-from chatd.engine.types import OutcomeKind, TurnContext, TurnOutcome
+from chatd.engine.types import TurnContext
 from chatd.events.delivery import Subscription
 from chatd.events.hub import EventHub
-from chatd.events.outbox import Outbox
 from chatd.llm.types import ClassifiedError, ToolCallContent
 from chatd.sdk.chats import (
     ChatErrorKind,
@@ -23,7 +22,9 @@ from chatd.sdk.events import ChatStreamEvent, ChatStreamRetry, ChatWatchEvent
 from chatd.settings import Settings
 from chatd.store.db import Database
 from chatd.store.messages import insert_message
+from chatd.store.outbox import Outbox
 from chatd.store.transition_steps import message_event
+from chatd.store.turn_outcome import OutcomeKind, TurnOutcome
 from tests.engine.worker_support import (
     Script,
     Turns,

@@ -11,11 +11,10 @@ from typing import Any
 import anyio
 import sqlalchemy as sa
 
-from chatd.engine.types import OutcomeKind, StopReason, TurnContext, TurnOutcome
+from chatd.engine.types import StopReason, TurnContext
 from chatd.engine.worker import Worker
 from chatd.events.delivery import Subscription
 from chatd.events.hub import EventHub
-from chatd.events.outbox import Outbox
 from chatd.llm.types import ClassifiedError, Generated, ModelRequest, ProviderError, StreamPart
 from chatd.sdk.chats import (
     ChatErrorKind,
@@ -29,8 +28,10 @@ from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType
 from chatd.settings import Settings
 from chatd.store.db import Database
 from chatd.store.messages import insert_message, insert_queued
+from chatd.store.outbox import Outbox
 from chatd.store.tables import chats
 from chatd.store.transition_steps import message_event
+from chatd.store.turn_outcome import OutcomeKind, TurnOutcome
 
 Script = Callable[[TurnContext], Awaitable[TurnOutcome]]
 WAIT = 10.0
@@ -146,12 +147,47 @@ def quiet_models(
     return QuietModel()
 
 
+class WatchedSemaphore(asyncio.Semaphore):
+    """A semaphore that counts who had to wait for it, and the most places held at once."""
+
+    def __init__(self, value: int) -> None:
+        super().__init__(value)
+        self.size = value
+        self.waited = 0
+        self.held = 0
+        self.most_held = 0
+
+    async def acquire(self) -> bool:
+        if self.locked():
+            self.waited += 1
+        await super().acquire()
+        self.held += 1
+        self.most_held = max(self.most_held, self.held)
+        return True
+
+    def release(self) -> None:
+        self.held -= 1
+        super().release()
+
+
 @asynccontextmanager
 async def running_worker(
-    db: Database, hub: EventHub, settings: Settings, turns: Turns, **kwargs: Any
+    db: Database,
+    hub: EventHub,
+    settings: Settings,
+    turns: Turns,
+    *,
+    start_places: asyncio.Semaphore | None = None,
+    summary_places: asyncio.Semaphore | None = None,
+    **kwargs: Any,
 ) -> AsyncIterator[Worker]:
     kwargs.setdefault("client_factory", quiet_models)
     worker = Worker(db, hub, settings, run_turn=turns, **kwargs)
+    # The worker's own limits, swapped for watched ones before it claims anything.
+    if start_places is not None:
+        worker._start_places = start_places
+    if summary_places is not None:
+        worker._summary_places = summary_places
     await worker.start()
     try:
         yield worker

@@ -11,10 +11,10 @@ import pytest
 from chatd.events.cursor import MessageCursor
 from chatd.events.delivery import Delivery, Subscription
 from chatd.events.hub import STATUS_STAMPS_KEPT, EventHub
-from chatd.events.outbox import Outbox, next_stamp
 from chatd.events.snapshot import FRAME_LIMIT, frames
 from chatd.sdk.chats import ChatMessage, ChatMessageRole, ChatStatus
 from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType, ChatStreamStatus
+from chatd.store.outbox import Outbox, next_stamp
 
 pytestmark = pytest.mark.anyio
 CHAT = uuid.uuid4()

@@ -6,11 +6,11 @@ import uuid
 
 import pytest
 
-from chatd.events.outbox import Outbox
 from chatd.sdk.chats import Chat, ChatStatus
 from chatd.store import titles
 from chatd.store.chats import get_chat
 from chatd.store.db import Database
+from chatd.store.outbox import Outbox
 from chatd.store.transition_steps import announce_status, set_status
 from tests.helpers import ApiUser, make_chat, seed_model_config
 

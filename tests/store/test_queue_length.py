@@ -13,7 +13,6 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from chatd.engine.types import OutcomeKind, TurnOutcome
 from chatd.sdk.chats import ChatMessagePart, ChatMessagePartType
 from chatd.settings import Settings, to_async_url
 from chatd.store import chat_state
@@ -22,6 +21,7 @@ from chatd.store.db import Database
 from chatd.store.messages import queued_messages, visible_messages
 from chatd.store.migrate import alembic_config
 from chatd.store.tables import chat_queued_messages, chats
+from chatd.store.turn_outcome import OutcomeKind, TurnOutcome
 from tests.conftest import PG_ENV
 from tests.e2e.server import postgres_database
 from tests.engine.worker_support import queue_message, set_columns

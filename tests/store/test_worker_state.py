@@ -10,9 +10,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 import sqlalchemy as sa
 
-from chatd.engine.types import OutcomeKind, TurnOutcome
 from chatd.events.hub import EventHub
-from chatd.events.outbox import Outbox, next_stamp
 from chatd.llm.types import ClassifiedError, ToolCallContent
 from chatd.sdk.chats import (
     ChatErrorKind,
@@ -27,7 +25,9 @@ from chatd.store import worker_state as ws
 from chatd.store.chats import get_chat, lock_chat
 from chatd.store.db import Database
 from chatd.store.messages import insert_message, insert_queued, visible_messages
+from chatd.store.outbox import Outbox, next_stamp
 from chatd.store.tables import chat_messages, chat_queued_messages
+from chatd.store.turn_outcome import OutcomeKind, TurnOutcome
 from tests.engine.worker_support import (
     blocked_on_a_lock,
     chat_row,

@@ -19,9 +19,6 @@ MAX_LABEL_KEY = 64
 MAX_LABEL_VALUE = 256
 LABEL_KEY_RE = r"^[a-zA-Z0-9][a-zA-Z0-9._/-]*$"
 _LABEL_KEY = re.compile(LABEL_KEY_RE)
-TITLE_WORDS = 6
-TITLE_RUNES = 80
-DEFAULT_TITLE = "New Chat"
 
 
 @dataclass
@@ -93,17 +90,6 @@ async def convert_content(
             raise _invalid(f'content[{i}].type "{part.type}" is not supported.')
     out.title_source = " ".join(texts).strip()
     return out
-
-
-def title_from_text(text: str) -> str:
-    """The fallback title: the first six words, an ellipsis if cut, at most 80 runes."""
-    words = text.split()
-    if not words:
-        return DEFAULT_TITLE
-    title = " ".join(words[:TITLE_WORDS])
-    if len(words) > TITLE_WORDS:
-        title += "…"
-    return title[:TITLE_RUNES]
 
 
 def label_problems(labels: dict[str, str] | None) -> list[ValidationError]:

@@ -94,5 +94,4 @@ async def current_actor(request: Request, db: Annotated[Database, Depends(get_db
 
 DB = Annotated[Database, Depends(get_db)]
 CurrentActor = Annotated[Actor, Depends(current_actor)]
-AppSettings = Annotated[Settings, Depends(get_settings)]
 Hub = Annotated[EventHub, Depends(get_hub)]

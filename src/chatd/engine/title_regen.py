@@ -11,11 +11,11 @@ import uuid
 
 from chatd.engine.quickgen import QuickGen, generate_short
 from chatd.engine.titles import TITLE_INSTRUCTIONS, TITLE_MAX_TOKENS, message_text, normalise_title
-from chatd.events.outbox import Outbox
 from chatd.llm.types import Message, SystemMessage, TextContent, UserMessage
 from chatd.sdk.chats import Chat
 from chatd.store import titles as store
 from chatd.store.chats import get_chat_row
+from chatd.store.outbox import Outbox
 from chatd.store.sql import RowDict
 from chatd.store.transition_steps import ChatNotFound
 from chatd.store.usage_limits import check_spend

@@ -12,7 +12,6 @@ from typing import Any
 
 import structlog
 
-from chatd.api.chat_input import DEFAULT_TITLE, title_from_text
 from chatd.engine.quickgen import GenerationFailed, QuickGen, generate_short, read_choices
 from chatd.engine.types import TurnContext
 from chatd.llm.types import Message, SystemMessage, TextContent, UserMessage
@@ -25,6 +24,8 @@ from chatd.store.sql import RowDict
 log = structlog.get_logger(__name__)
 
 TITLE_RUNES = 80
+TITLE_WORDS = 6
+DEFAULT_TITLE = "New Chat"
 TITLE_MAX_TOKENS = 256
 LABEL_MAX_TOKENS = 64
 LABEL_MAX_WORDS = 5
@@ -58,6 +59,17 @@ FALLBACK_LABELS = {
     ChatStatus.error: "Hit an error",
 }
 FALLBACK_LABEL = "Updated chat status"
+
+
+def title_from_text(text: str) -> str:
+    """The fallback title: the first six words, an ellipsis if cut, at most 80 runes."""
+    words = text.split()
+    if not words:
+        return DEFAULT_TITLE
+    title = " ".join(words[:TITLE_WORDS])
+    if len(words) > TITLE_WORDS:
+        title += "…"
+    return title[:TITLE_RUNES]
 
 
 def message_text(content: Any) -> str:

@@ -24,7 +24,7 @@ from chatd.engine.prompt import INTERRUPTED_RESULT, load_history
 from chatd.engine.retry import RetryPolicy, retry
 from chatd.engine.step import StepBuilder
 from chatd.engine.toolset import Toolset, result_part, run_local_calls, tool_context
-from chatd.engine.types import OutcomeKind, TurnContext, TurnOutcome
+from chatd.engine.types import TurnContext
 from chatd.llm.errors import classify, retry_message, startup_timeout_error
 from chatd.llm.types import (
     ClassifiedError,
@@ -39,6 +39,7 @@ from chatd.sdk.chats import ChatErrorKind, ChatMessagePart, ChatMessageRole
 from chatd.sdk.events import ChatStreamRetry
 from chatd.store.chats import get_chat_row
 from chatd.store.steps import Step, StepRefused, save_step
+from chatd.store.turn_outcome import OutcomeKind, TurnOutcome
 from chatd.tools.registry import ToolOutput
 
 T = TypeVar("T")

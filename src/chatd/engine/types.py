@@ -19,7 +19,6 @@ from typing import Any
 from chatd.engine.models import ClientFactory, ResolvedModel
 from chatd.engine.retry import Sleep
 from chatd.events.hub import EventHub
-from chatd.llm.types import ClassifiedError, ToolCallContent
 from chatd.settings import Settings
 from chatd.store.db import Database
 from chatd.tools.registry import ToolRegistry, default_registry
@@ -28,22 +27,6 @@ from chatd.tools.registry import ToolRegistry, default_registry
 class StopReason(StrEnum):
     interrupted = "interrupted"  # interrupt, edit, promote, archive, or another worker took it
     shutdown = "shutdown"  # this replica is stopping: the chat goes back to pending
-
-
-class OutcomeKind(StrEnum):
-    done = "done"  # the model stopped (or max steps): waiting, or pending after auto-promote
-    interrupted = "interrupted"  # waiting (partial output persisted)
-    shutdown = "shutdown"  # pending, no error
-    error = "error"  # error, with last_error
-    requires_action = "requires_action"  # dynamic tool calls wait for the client
-
-
-@dataclass
-class TurnOutcome:
-    kind: OutcomeKind
-    error: ClassifiedError | None = None
-    # Pending dynamic (client-side) tool calls, for requires_action.
-    tool_calls: list[ToolCallContent] = field(default_factory=list)
 
 
 class StartSlot:

@@ -31,15 +31,16 @@ import structlog
 
 from chatd.engine import titles
 from chatd.engine.models import ClientFactory
-from chatd.engine.types import OutcomeKind, StartSlot, StopReason, TurnContext, TurnOutcome
+from chatd.engine.types import StartSlot, StopReason, TurnContext
 from chatd.events.hub import EventHub
-from chatd.events.outbox import Outbox, next_stamp
 from chatd.llm.types import ClassifiedError
 from chatd.sdk.chats import ChatErrorKind, ChatStatus
 from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType, ChatStreamStatus
 from chatd.settings import Settings
 from chatd.store import worker_state
 from chatd.store.db import Clock, Database
+from chatd.store.outbox import Outbox, next_stamp
+from chatd.store.turn_outcome import OutcomeKind, TurnOutcome
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")

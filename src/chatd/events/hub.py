@@ -1,7 +1,7 @@
 """The in-process event hub: per-chat and per-owner subscriptions with bounded queues.
 
 Durable events (messages, status, queue, errors, retries) come from committed state changes
-(:class:`~chatd.events.outbox.Outbox`). ``message_part`` events come straight from the worker
+(:class:`~chatd.store.outbox.Outbox`). ``message_part`` events come straight from the worker
 running a turn: they are kept in a turn-scoped buffer so a client that connects mid-turn gets
 the parts it missed, and are never written to the database.
 
@@ -10,7 +10,7 @@ subscriber shares. Listeners (the worker's control channel) see durable events o
 
 Outboxes are published after their commits, so two transactions on one chat can be published
 in the other order. A status announcement stamped older than one already published for its
-chat (:attr:`~chatd.events.outbox.Outbox.stamp`) is dropped, stream ``status`` and watch
+chat (:attr:`~chatd.store.outbox.Outbox.stamp`) is dropped, stream ``status`` and watch
 ``status_change`` alike, so clients never end on a status the chat has left (§3.2 step 5); the
 outbox's other events still go out.
 """
@@ -25,7 +25,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from chatd.events.delivery import Delivery, Delta, PartDelivery, Subscription
-from chatd.events.outbox import Outbox
 from chatd.sdk.chats import ChatMessagePart, ChatMessageRole
 from chatd.sdk.events import (
     ChatStreamEvent,
@@ -34,6 +33,7 @@ from chatd.sdk.events import (
     ChatWatchEvent,
     ChatWatchEventKind,
 )
+from chatd.store.outbox import Outbox
 
 DEFAULT_QUEUE_SIZE = 4096
 MAX_BUFFERED_PARTS = 10_000

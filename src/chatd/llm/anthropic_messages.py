@@ -29,7 +29,7 @@ from chatd.llm.convert import (
     sanitize_tool_call_id,
     tool_result_text,
 )
-from chatd.llm.errors import StreamClosedEarly, classify
+from chatd.llm.errors import InStreamError, StreamClosedEarly, classify
 from chatd.llm.sse import SSEDecoder, event_json
 from chatd.llm.types import (
     AssistantMessage,
@@ -297,10 +297,7 @@ class AnthropicClient:
                         if not isinstance(event, dict):
                             raise ValueError("the stream sent an event that is not a JSON object")
                         if event.get("type") == "error":
-                            # As the SDK raises it: an in-stream error arrives with status 200.
-                            raise self._client._make_status_error(
-                                f"{event}", body=event, response=response
-                            )
+                            raise InStreamError(event)
                         for part in state.parts(event):
                             yield part
             finally:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import anthropic
 import httpx2
@@ -28,6 +29,16 @@ DETAIL_MAX_RUNES = 500
 
 class StreamClosedEarly(Exception):
     """A provider stream ended without its terminal event (§6.2 rule 0c)."""
+
+
+class InStreamError(Exception):
+    """An error event inside a stream whose response said 200 (Anthropic sends overload and
+    other failures so); ``type`` is the error's type, which names the real status."""
+
+    def __init__(self, event: dict[str, Any]) -> None:
+        super().__init__(str(event))
+        error = event.get("error")
+        self.type = str(error.get("type") or "") if isinstance(error, dict) else ""
 
 
 class StartupTimeout(Exception):

@@ -13,7 +13,6 @@ from chatd.llm.errors import config_error
 from chatd.llm.openai_chat import OpenAIChatClient
 from chatd.llm.types import ModelClient, ProviderError
 
-SUPPORTED_PROVIDERS = ("openai", "anthropic", "openai-compat")
 # Local OpenAI-compatible servers usually need no key; the SDK still wants one.
 PLACEHOLDER_API_KEY = "not-needed"
 # No overall deadline: the engine's startup guard bounds the first part; a stream that goes

@@ -7,12 +7,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from chatd.events.outbox import Outbox
 from chatd.sdk.chats import Chat, ChatMessagePart, ChatMessagePartType, parts_json
 from chatd.sdk.events import ChatWatchEvent, ChatWatchEventKind
 from chatd.store import convert
 from chatd.store.chats import get_chat_row
 from chatd.store.messages import insert_message
+from chatd.store.outbox import Outbox
 from chatd.store.sql import Connection
 from chatd.store.tables import chats
 

@@ -11,7 +11,6 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 
-from chatd.events.outbox import Outbox
 from chatd.sdk.chats import (
     Chat,
     ChatMessage,
@@ -24,6 +23,7 @@ from chatd.sdk.chats import (
 from chatd.store import convert
 from chatd.store import messages as mq
 from chatd.store.files import link_files
+from chatd.store.outbox import Outbox
 from chatd.store.sql import Connection
 from chatd.store.tables import chats
 from chatd.store.tool_calls import (

@@ -13,7 +13,6 @@ from enum import StrEnum
 
 import sqlalchemy as sa
 
-from chatd.events.outbox import Outbox
 from chatd.sdk.chats import ChatStatus
 from chatd.sdk.events import (
     ChatStreamEvent,
@@ -24,6 +23,7 @@ from chatd.sdk.events import (
 )
 from chatd.store import convert
 from chatd.store.chats import CHAT_WITH_OWNER, get_chat_row, lock_chat
+from chatd.store.outbox import Outbox
 from chatd.store.sql import Connection, RowDict
 from chatd.store.tables import chats
 from chatd.store.titles import regeneration_locked

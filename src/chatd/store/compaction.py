@@ -7,10 +7,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from chatd.events.outbox import Outbox
 from chatd.sdk.chats import ChatMessagePart, ChatStatus, parts_json
 from chatd.store.chats import lock_chat
 from chatd.store.messages import insert_message
+from chatd.store.outbox import Outbox
 from chatd.store.sql import Connection
 from chatd.store.transition_steps import message_event
 

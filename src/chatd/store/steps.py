@@ -17,12 +17,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from chatd.events.outbox import Outbox
 from chatd.llm.types import Usage
 from chatd.sdk.chats import ChatMessagePart, ChatMessageRole, ChatStatus, parts_json
 from chatd.store import convert
 from chatd.store.db import Database
 from chatd.store.messages import follow_model
+from chatd.store.outbox import Outbox
 from chatd.store.sql import Connection
 from chatd.store.tables import chat_messages, chats
 from chatd.store.transition_steps import TransitionError, message_event

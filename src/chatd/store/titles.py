@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from chatd.events.outbox import Outbox
 from chatd.sdk.chats import Chat, ChatStatus
 from chatd.sdk.events import ChatWatchEvent, ChatWatchEventKind
 from chatd.store import convert
 from chatd.store.chats import UPDATE_CHAT_RETURNING, get_chat_row, lock_chat
 from chatd.store.messages import VISIBLE
+from chatd.store.outbox import Outbox
 from chatd.store.sql import Connection, Row, RowDict
 from chatd.store.tables import chat_messages, chats
 from chatd.store.transition_steps import ChatNotFound

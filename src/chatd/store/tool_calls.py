@@ -10,7 +10,6 @@ from typing import Any
 
 from pydantic import JsonValue
 
-from chatd.events.outbox import Outbox
 from chatd.sdk.chats import (
     ChatMessage,
     ChatMessagePart,
@@ -20,6 +19,7 @@ from chatd.sdk.chats import (
     parts_json,
 )
 from chatd.store.messages import insert_message, last_assistant_message, tool_result_ids_after
+from chatd.store.outbox import Outbox
 from chatd.store.sql import Connection
 from chatd.store.transition_steps import (
     ChatArchived,

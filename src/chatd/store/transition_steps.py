@@ -14,7 +14,6 @@ from typing import Any
 
 from pydantic import JsonValue
 
-from chatd.events.outbox import Outbox
 from chatd.sdk.chats import Chat, ChatMessage, ChatMessageRole, ChatStatus
 from chatd.sdk.events import (
     ChatStreamEvent,
@@ -27,6 +26,7 @@ from chatd.store import convert
 from chatd.store import messages as mq
 from chatd.store.chats import LAST_MODEL_LIVE, UPDATE_CHAT_RETURNING, get_chat_row, lock_chat
 from chatd.store.model_configs import default_model_config, get_model_config
+from chatd.store.outbox import Outbox
 from chatd.store.sql import Connection
 
 Row = Mapping[Any, Any]

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from pydantic import JsonValue
 
-from chatd.engine.types import OutcomeKind, TurnOutcome
-from chatd.events.outbox import Outbox, next_stamp
 from chatd.llm.types import ClassifiedError, ToolCallContent
 from chatd.sdk.chats import Chat, ChatError, ChatErrorKind, ChatStatus
 from chatd.sdk.events import (
@@ -32,6 +30,7 @@ from chatd.sdk.events import (
 from chatd.store import messages as mq
 from chatd.store.chats import CHAT_RETURNING, lock_chat
 from chatd.store.db import Database
+from chatd.store.outbox import Outbox, next_stamp
 from chatd.store.sql import Connection, in_list
 from chatd.store.tables import chats
 from chatd.store.tool_calls import interrupt_pending_calls
@@ -44,6 +43,7 @@ from chatd.store.transition_steps import (
     resolve_model,
     set_status,
 )
+from chatd.store.turn_outcome import OutcomeKind, TurnOutcome
 
 DYNAMIC_TOOL_TIMEOUT = "Dynamic tool execution timed out"
 

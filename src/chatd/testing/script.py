@@ -35,7 +35,6 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 DEFAULT_TEXT = "This is the fake provider's default reply."
@@ -169,13 +168,6 @@ def parse_entry(raw: dict[str, Any], position: int = 0) -> Reply:
 def parse_script(entries: list[dict[str, Any]], start: int = 0) -> list[Reply]:
     """Entries numbered from ``start`` (default tool-call ids stay unique when appending)."""
     return [parse_entry(e, start + i) for i, e in enumerate(entries)]
-
-
-def load_script(path: Path) -> list[Reply]:
-    data = json.loads(path.read_text())
-    if not isinstance(data, list):
-        raise ValueError(f"{path}: a script is a JSON list of entries")
-    return parse_script(data)
 
 
 def default_reply() -> Reply:

@@ -9,7 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from chatd.api import chat_rules as rules
 from chatd.api.chat_diff import diff_contents
-from chatd.api.chat_input import check_labels, convert_content, sanitize_prompt, title_from_text
+from chatd.api.chat_input import check_labels, convert_content, sanitize_prompt
 from chatd.api.chat_param import load_chat
 from chatd.api.deps import DB, CurrentActor, Hub
 from chatd.api.errors import ERROR_RESPONSES, ApiError, not_found
@@ -17,6 +17,7 @@ from chatd.api.openapi import json_body
 from chatd.api.params import read_json
 from chatd.authz import Actor
 from chatd.engine.prompts import DEFAULT_SYSTEM_PROMPT, NO_WORKSPACE, WORKSPACE_ATTACHED
+from chatd.engine.titles import title_from_text
 from chatd.events.hub import EventHub
 from chatd.sdk.chats import Chat, ChatDiffContents, CreateChatRequest, UpdateChatRequest
 from chatd.store import chat_updates as updates

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
 
+from chatd.api import chat_rules as rules
 from chatd.api import transitions
 from chatd.api.chat_input import convert_content
 from chatd.api.chat_param import load_chat
@@ -88,13 +89,7 @@ async def send_message(
         raise ApiError(400, transitions.ARCHIVED_SEND)
     body = await read_json(request, CreateChatMessageRequest)
     converted = await convert_content(db, actor, body.content)
-    if body.mcp_server_ids:
-        # There is no MCP server registry yet, so every id is unknown.
-        raise ApiError(
-            400,
-            "One or more MCP server IDs are invalid.",
-            "Invalid IDs: " + ", ".join(str(i) for i in body.mcp_server_ids),
-        )
+    rules.check_mcp_server_ids(body.mcp_server_ids or [])
     if body.plan_mode is not None and body.plan_mode not in PLAN_MODES:
         raise ApiError(400, "Invalid plan_mode value.")
     busy_behavior = body.busy_behavior or ""
