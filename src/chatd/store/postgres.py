@@ -46,13 +46,22 @@ async def _reset(conn: asyncpg.Connection) -> None:
         await conn.execute("ROLLBACK")
 
 
-def translate(error: BaseException) -> StoreError:
-    """The store's exception for an asyncpg or socket error."""
+def translate(error: BaseException, conn: asyncpg.Connection | None = None) -> StoreError:
+    """The store's exception for an asyncpg or socket error (on ``conn``, when known)."""
+    if conn is not None and _closed(conn):
+        return Unavailable(str(error) or type(error).__name__)
     if isinstance(error, asyncpg.IntegrityConstraintViolationError):
         return IntegrityError(str(error))
     if isinstance(error, asyncpg.PostgresError):
         return StoreError(str(error))
     return Unavailable(str(error) or type(error).__name__)
+
+
+def _closed(conn: asyncpg.Connection) -> bool:
+    try:
+        return bool(conn.is_closed())
+    except asyncpg.InterfaceError:  # the pool took it back as it closed
+        return True
 
 
 class PgConnection(Connection):
@@ -81,7 +90,7 @@ class PgConnection(Connection):
                 return Result(plan.rows(keys, records) if records else [], len(records))
             status = await self.raw.execute(sql, *args)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
-            raise translate(error) from error
+            raise translate(error, self.raw) from error
         match = _ROWCOUNT.search(status)
         return Result([], int(match.group(1)) if match else -1)
 
@@ -97,7 +106,7 @@ class PgConnection(Connection):
         try:
             await self.raw.executemany(bound[0][0], [args for _, args in bound])
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
-            raise translate(error) from error
+            raise translate(error, self.raw) from error
         return Result([], len(bound))
 
 
@@ -157,8 +166,7 @@ class PgPool:
             await raw.execute("SELECT 1")
             return raw
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
-            raw.terminate()
-            await pool.release(raw)
+            await pool.release(raw)  # closed: the pool opens a fresh one in its place
             return await pool.acquire()
 
     @asynccontextmanager

@@ -305,7 +305,10 @@ class InList(sa.ColumnElement[Any]):
 
 
 def in_list(column: sa.ColumnElement[Any], name: str) -> sa.ColumnElement[bool]:
-    """``column`` is one of the values of the list given as parameter ``name``."""
+    """``column`` is one of the values of the list given as parameter ``name``.
+
+    The statement must name ``column``'s table some other way (a selected column, a join,
+    ``select_from``): this clause does not add it to the FROM list."""
     return cast(sa.ColumnElement[bool], InList(column, name))
 
 
