@@ -14,6 +14,9 @@ from chatd.settings import Settings
 from chatd.store.db import Database
 from chatd.store.tables import chat_providers
 
+# Raw bodies (``content=``) are sent without a Content-Type; JSON routes need this one.
+JSON_HEADERS = {"Content-Type": "application/json"}
+
 
 @dataclass(frozen=True)
 class ApiUser:
@@ -63,8 +66,17 @@ class Api:
             id=user_id, username=username, token=r.json()["session_token"], org_id=self.admin.org_id
         )
 
-    async def request(self, method: str, url: str, user: ApiUser, **kwargs: Any) -> httpx2.Response:
-        return await self.client.request(method, url, headers=user.headers, **kwargs)
+    async def request(
+        self,
+        method: str,
+        url: str,
+        user: ApiUser,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> httpx2.Response:
+        return await self.client.request(
+            method, url, headers={**user.headers, **(headers or {})}, **kwargs
+        )
 
 
 def envelope(response: httpx2.Response) -> dict[str, Any]:

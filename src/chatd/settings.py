@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def default_data_dir() -> Path:
@@ -23,7 +25,14 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str = ""
     config_dir: Path = Field(default_factory=default_config_dir)
+    # The URL users reach this server at. Its origin is the one browsers may send
+    # cookie-authenticated changes from; an https URL makes the session cookie Secure.
     access_url: str = ""
+    # More origins (scheme://host[:port]) that may send cookie-authenticated changes and
+    # WebSocket upgrades; comma-separated in the environment.
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # When set, /metrics answers only requests with "Authorization: Bearer <token>".
+    metrics_token: str = ""
 
     first_user_email: str = ""
     first_user_username: str = ""
@@ -57,6 +66,31 @@ class Settings(BaseSettings):
     # chatd.testing.tools) so fake-provider scripts can run tool-calling turns. Off in production.
     testing_tools: bool = False
 
+    @field_validator("access_url")
+    @classmethod
+    def _check_access_url(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            origin_of(value)  # raises on a URL without an http(s) scheme and a host
+        return value
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple):
+            return [_bare_origin(str(item)) for item in value if str(item).strip()]
+        return value
+
+    def access_origin(self) -> str | None:
+        """The origin of ``access_url``, or None when it is not set."""
+        return origin_of(self.access_url) if self.access_url else None
+
+    def secure_cookies(self) -> bool:
+        """Cookies carry ``Secure`` when users reach the server over https."""
+        return self.access_url.lower().startswith("https://")
+
     def resolved_database_url(self) -> str:
         """The SQLAlchemy URL: PostgreSQL when configured, else SQLite in the data dir."""
         url = self.database_url.strip()
@@ -76,3 +110,33 @@ def to_async_url(url: str) -> str:
     if url.startswith("sqlite:///"):
         return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
     return url
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of an http(s) URL, lower-cased, without a default port.
+
+    This is the form browsers send in the ``Origin`` header. Raises ValueError for anything
+    that is not an http or https URL with a host.
+    """
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 literal keeps its brackets
+    port = parts.port  # raises ValueError for a bad port
+    if port is None or port == _DEFAULT_PORTS[scheme]:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+def _bare_origin(value: str) -> str:
+    """An entry of ``allowed_origins``: an origin, with no path, query or credentials."""
+    parts = urlsplit(value.strip())
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ValueError(f"an allowed origin is scheme://host[:port], not {value.strip()!r}")
+    return origin_of(value)

@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from chatd import __version__
-from chatd.api import errors, metrics, openapi
-from chatd.api.middleware import NoSniffMiddleware, RejectNulMiddleware
+from chatd.api import docs, errors, metrics, openapi
+from chatd.api.crosssite import CrossSiteGuard
+from chatd.api.middleware import RejectNulMiddleware, SecurityHeadersMiddleware
 from chatd.api.routes import (
     chat_list,
     chats,
@@ -29,6 +31,12 @@ from chatd.provider_bootstrap import bootstrap_providers
 from chatd.settings import Settings
 from chatd.store import users as user_queries
 from chatd.store.db import Database
+
+
+class ChatdApp(FastAPI):
+    def build_middleware_stack(self) -> ASGIApp:
+        # Outside FastAPI's own error middleware, so that a 500 carries the headers too.
+        return SecurityHeadersMiddleware(super().build_middleware_stack())
 
 
 def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
@@ -59,11 +67,15 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
             if owns_db:
                 await database.close()
 
-    app = FastAPI(
+    app = ChatdApp(
         title="chatd",
         version=__version__,
         description="Self-hosted AI coding-agent chats, speaking Coder's experimental chats API.",
         lifespan=lifespan,
+        # /docs is served by chatd.api.docs without a CDN; ReDoc is not served.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.db = database
     app.state.settings = settings
@@ -85,6 +97,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(titles.router)
     app.include_router(metrics.router)
+    app.include_router(docs.router)
     streams.document()
 
     @app.get("/healthz", tags=["General"], response_model=dict[str, str])
@@ -93,7 +106,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         return {"status": "ok"}
 
     openapi.install(app)
+    # The last added runs first: metrics see every answer, cross-site refusals included.
     app.add_middleware(RejectNulMiddleware)
-    app.add_middleware(NoSniffMiddleware)
+    app.add_middleware(CrossSiteGuard, settings=settings)
     app.add_middleware(metrics.MetricsMiddleware)
     return app

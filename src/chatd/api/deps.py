@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -42,14 +43,33 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
+class TokenSource(enum.Enum):
+    """Where a request's session token came from, in the order they are looked at."""
+
+    HEADER = "header"
+    COOKIE = "cookie"  # sent by browsers on their own: changes need a same-origin request
+    QUERY = "query"  # WebSocket upgrades only: browsers cannot set headers on them
+
+
+def request_credential(request: HTTPConnection) -> tuple[str, TokenSource] | None:
+    """The session token of an HTTP request or a WebSocket upgrade, and its source.
+
+    The query parameter counts only on a WebSocket upgrade: on plain HTTP a token in the
+    URL would end up in logs, histories and ``Referer`` headers.
+    """
+    if token := request.headers.get(SESSION_HEADER):
+        return token, TokenSource.HEADER
+    if token := request.cookies.get(SESSION_COOKIE):
+        return token, TokenSource.COOKIE
+    if request.scope["type"] == "websocket" and (token := request.query_params.get(SESSION_COOKIE)):
+        return token, TokenSource.QUERY
+    return None
+
+
 def request_token(request: HTTPConnection) -> str | None:
     """The session token of an HTTP request or a WebSocket upgrade."""
-    return (
-        request.headers.get(SESSION_HEADER)
-        or request.cookies.get(SESSION_COOKIE)
-        or request.query_params.get(SESSION_COOKIE)
-        or None
-    )
+    credential = request_credential(request)
+    return credential[0] if credential is not None else None
 
 
 async def authenticate(db: Database, token: str | None) -> Actor:

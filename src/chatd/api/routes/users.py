@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from chatd import accounts
-from chatd.api.deps import DB, SESSION_COOKIE, CurrentActor, request_token
+from chatd.api.deps import DB, SESSION_COOKIE, AppSettings, CurrentActor, request_token
 from chatd.api.errors import ERROR_RESPONSES, ApiError, forbidden, not_found
 from chatd.api.openapi import json_body
 from chatd.api.params import read_json
@@ -101,7 +101,7 @@ async def create_first_user(request: Request, db: DB) -> w.CreateFirstUserRespon
     response_model=w.LoginWithPasswordResponse,
     openapi_extra=json_body(w.LoginWithPasswordRequest),
 )
-async def login(request: Request, db: DB) -> JSONResponse:
+async def login(request: Request, db: DB, settings: AppSettings) -> JSONResponse:
     body = await read_json(request, w.LoginWithPasswordRequest)
     async with db.read() as conn:
         user = await q.get_user_by_login(conn, body.email) if body.email else None
@@ -120,18 +120,24 @@ async def login(request: Request, db: DB) -> JSONResponse:
     response = JSONResponse(
         w.LoginWithPasswordResponse(session_token=token).model_dump(), status_code=201
     )
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax")
+    response.set_cookie(
+        SESSION_COOKIE, token, httponly=True, samesite="lax", secure=settings.secure_cookies()
+    )
     return response
 
 
 @router.post("/users/logout", response_model=Response_)
-async def logout(request: Request, actor: CurrentActor, db: DB) -> JSONResponse:
+async def logout(
+    request: Request, actor: CurrentActor, db: DB, settings: AppSettings
+) -> JSONResponse:
     parts = split_token(request_token(request) or "")
     if parts is not None:
         async with db.write() as conn:
             await q.delete_api_key(conn, actor.user_id, parts[0])
     response = JSONResponse({"message": "Logged out!"})
-    response.delete_cookie(SESSION_COOKIE)
+    response.delete_cookie(
+        SESSION_COOKIE, httponly=True, samesite="lax", secure=settings.secure_cookies()
+    )
     return response
 
 
