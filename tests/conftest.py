@@ -29,6 +29,7 @@ from chatd.store.tables import metadata
 from tests.helpers import Api, ApiUser, bootstrap_admin
 
 PG_ENV = "CHATD_TEST_DATABASE_URL"
+TEST_RATE_LIMIT_BURST = 1_000_000
 PG_SKIP = f"PostgreSQL tests are off: set {PG_ENV}=postgresql://postgres@127.0.0.1:5432/postgres"
 
 
@@ -109,6 +110,9 @@ def settings(tmp_path: Path) -> Settings:
         openai_api_key="",
         anthropic_api_key="",
         workers_enabled=False,
+        # The per-user rate limit runs in every test, with a burst no test reaches
+        # (tests/api/test_rate_limit.py shortens it).
+        rate_limit_burst=TEST_RATE_LIMIT_BURST,
     )
 
 

@@ -62,6 +62,27 @@ class Settings(BaseSettings):
     retry_max_delay: float = 60.0
     retry_max_attempts: int = 25
 
+    # Abuse resistance. Failed logins: this many within the window lock the account name (each
+    # lockout twice the one before, up to login_max_lockout) or the client address out; 0 turns
+    # that limit off. Seconds throughout.
+    login_failures_per_account: int = Field(default=5, ge=0)
+    login_failures_per_address: int = Field(default=20, ge=0)
+    login_failure_window: float = Field(default=900.0, gt=0)
+    login_max_lockout: float = Field(default=86400.0, gt=0)
+    # argon2 hashes and verifications running at once (64 MiB each with the default parameters).
+    password_hash_concurrency: int = Field(default=2, ge=1)
+    # Requests per authenticated user: refilled at this rate, bursts up to rate_limit_burst;
+    # 0 turns the limit off.
+    rate_limit_per_minute: int = Field(default=600, ge=0)
+    rate_limit_burst: int = Field(default=100, ge=1)
+    # HTTP/1.1: the largest request line plus header block accepted (431 beyond it), and how long
+    # a connection may take to send a request's headers (then 408 and closed).
+    http_max_header_bytes: int = Field(default=64 * 1024, ge=1024)
+    http_header_timeout: float = Field(default=20.0, gt=0)
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated addresses
+    # or networks, "*" for any). Empty: the client address is the socket peer's.
+    forwarded_allow_ips: str = ""
+
     # Development/testing aid: register the shipped test tools (echo, wait, fail; see
     # chatd.testing.tools) so fake-provider scripts can run tool-calling turns. Off in production.
     testing_tools: bool = False

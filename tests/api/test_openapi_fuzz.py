@@ -26,6 +26,7 @@ from chatd.api.app import create_app
 from chatd.bootstrap import create_first_user
 from chatd.settings import Settings
 from chatd.store.db import Database
+from tests.conftest import TEST_RATE_LIMIT_BURST
 from tests.helpers import ApiUser, make_chat, seed_model_config
 
 TOKEN: dict[str, str] = {}
@@ -64,6 +65,7 @@ def fuzz_schema(tmp_path_factory: pytest.TempPathFactory) -> Any:
         openai_api_key="",
         anthropic_api_key="",
         workers_enabled=False,
+        rate_limit_burst=TEST_RATE_LIMIT_BURST,
     )
     TOKEN["value"] = _seed(data / "chatd.db", app_settings)
     app = create_app(app_settings)

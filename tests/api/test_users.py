@@ -155,10 +155,10 @@ async def test_tokens_lifecycle(client: httpx2.AsyncClient, api: Api, admin: Api
     assert token.startswith(keys[0]["id"] + "-")
     assert "hashed_secret" not in keys[0]
 
-    # Another member may not touch dave's tokens; an admin may.
+    # Another member may not touch dave's tokens (to them dave is missing); an admin may.
     other = await api.create_user("erin")
     r = await client.get(f"/api/v2/users/{user.id}/keys/tokens", headers=other.headers)
-    assert r.status_code == 403
+    assert r.status_code == 404
     r = await client.get(f"/api/v2/users/{user.id}/keys/tokens", headers=admin.headers)
     assert r.status_code == 200
 

@@ -36,6 +36,8 @@ def chatd_env(home: Path, **extra: str) -> dict[str, str]:
         CHATD_DATA_DIR=str(home / "data"),
         CHATD_CONFIG_DIR=str(home / "config"),
         CHATD_LOG_FORMAT="json",
+        # These tests poll; the per-user rate limit stays on with a burst they never reach.
+        CHATD_RATE_LIMIT_BURST="1000000",
     )
     env.update(extra)
     return env

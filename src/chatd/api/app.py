@@ -11,7 +11,10 @@ from starlette.types import ASGIApp
 from chatd import __version__
 from chatd.api import docs, errors, metrics, openapi
 from chatd.api.crosssite import CrossSiteGuard
+from chatd.api.login_throttle import LoginLimits, LoginThrottle
 from chatd.api.middleware import RejectNulMiddleware, SecurityHeadersMiddleware
+from chatd.api.rate_limit import TokenBuckets
+from chatd.api.routes import audit as audit_routes
 from chatd.api.routes import (
     chat_list,
     chats,
@@ -28,6 +31,7 @@ from chatd.api.routes import (
 from chatd.engine.worker import Worker
 from chatd.events.hub import EventHub
 from chatd.provider_bootstrap import bootstrap_providers
+from chatd.security import limit_hashing, prepare_dummy_hash
 from chatd.settings import Settings
 from chatd.store import users as user_queries
 from chatd.store.db import Database
@@ -50,6 +54,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         async with database.write() as conn:
             await user_queries.ensure_default_org(conn, database.now())
         await bootstrap_providers(database, settings)
+        await prepare_dummy_hash()  # so that no login pays for it
         if settings.testing_tools:
             from chatd.testing.tools import register_testing_tools  # not loaded in production
             from chatd.tools.registry import default_registry
@@ -79,6 +84,16 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     )
     app.state.db = database
     app.state.settings = settings
+    limit_hashing(settings.password_hash_concurrency)
+    app.state.login_throttle = LoginThrottle(
+        LoginLimits(
+            per_account=settings.login_failures_per_account,
+            per_address=settings.login_failures_per_address,
+            window=settings.login_failure_window,
+            max_lockout=settings.login_max_lockout,
+        )
+    )
+    app.state.rate_limit = TokenBuckets(settings.rate_limit_per_minute, settings.rate_limit_burst)
     errors.install(app)
     app.state.hub = EventHub()
     # Fixed paths (/chats/files, /chats/models, /chats/watch, ...) before /chats/{chat}.
@@ -90,6 +105,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         models,
         providers,
         usage_limits,
+        audit_routes,
         chat_list,
         chats,
         messages,

@@ -41,6 +41,7 @@ async def _serve(settings: Settings) -> None:
     import uvicorn
 
     from chatd.api.app import create_app
+    from chatd.api.http_protocol import LimitedHttpProtocol
     from chatd.bootstrap import create_first_user
     from chatd.store.db import Database
 
@@ -63,8 +64,22 @@ async def _serve(settings: Settings) -> None:
             )
         app = create_app(settings, db)
         _tune_gc()
+        forwarded = settings.forwarded_allow_ips.strip()
         config = uvicorn.Config(
-            app, host=host, port=port, log_config=None, access_log=False, lifespan="on"
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            http=LimitedHttpProtocol.configured(
+                settings.http_max_header_bytes, settings.http_header_timeout
+            ),
+            # uvicorn believes X-Forwarded-For from loopback by default; chatd only from the
+            # proxies it is told about, so the client address (login throttling, the audit
+            # log) is the socket peer's unless configured.
+            proxy_headers=bool(forwarded),
+            forwarded_allow_ips=forwarded or None,
         )
         server = uvicorn.Server(config)
         typer.echo(f"chatd listening on {url}")

@@ -382,3 +382,24 @@ chat_usage_limit_overrides = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.CheckConstraint("spend_limit_micros > 0", name="spend_limit_positive"),
 )
+
+# The audit log (api/audit.py): who did what to which resource, from where, and how it went.
+# Rows outlive their users and resources, so they hold ids without foreign keys.
+audit_logs = sa.Table(
+    "audit_logs",
+    metadata,
+    # The order rows were written in (pages walk it); ``id`` is the public identifier.
+    sa.Column("seq", BigIntPK, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.Uuid, nullable=False, unique=True),
+    sa.Column("time", UTCDateTime, nullable=False),
+    sa.Column("user_id", sa.Uuid, nullable=True),  # the actor; NULL for an unknown login name
+    sa.Column("ip", sa.Text, nullable=False, server_default=""),
+    sa.Column("user_agent", sa.Text, nullable=False, server_default=""),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("resource_type", sa.Text, nullable=False),
+    sa.Column("resource_id", sa.Uuid, nullable=True),
+    sa.Column("resource_target", sa.Text, nullable=False, server_default=""),
+    sa.Column("status_code", sa.Integer, nullable=False),
+    sa.Column("additional_fields", JSONType, nullable=False),
+    sqlite_autoincrement=True,
+)

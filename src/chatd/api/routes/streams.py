@@ -20,7 +20,7 @@ from fastapi import APIRouter, WebSocket
 from sqlalchemy.exc import SQLAlchemyError
 
 from chatd.api.chat_param import load_chat
-from chatd.api.deps import authenticate, request_token
+from chatd.api.deps import authenticate_connection
 from chatd.api.errors import ApiError
 from chatd.api.openapi import websocket_route
 from chatd.api.params import INT64_MAX
@@ -66,10 +66,9 @@ async def _mark_read(db: Database, chat_id: uuid.UUID) -> None:
 
 @router.websocket("/chats/watch")
 async def watch(websocket: WebSocket) -> None:
-    db: Database = websocket.app.state.db
     hub: EventHub = websocket.app.state.hub
     try:
-        actor = await authenticate(db, request_token(websocket))
+        actor = await authenticate_connection(websocket)
     except ApiError as error:
         await deny(websocket, error)
         return
@@ -90,7 +89,7 @@ async def stream(websocket: WebSocket, chat: str) -> None:
     db: Database = websocket.app.state.db
     hub: EventHub = websocket.app.state.hub
     try:
-        actor = await authenticate(db, request_token(websocket))
+        actor = await authenticate_connection(websocket)
         row = await load_chat(db, actor, chat)
         after_id = parse_after_id(websocket.query_params.get("after_id"))
     except ApiError as error:
