@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     database_url: str = ""
     config_dir: Path = Field(default_factory=default_config_dir)
     access_url: str = ""
+    # The key of the secrets at rest (chatd.secret_key): base64url of 32 bytes, or several
+    # separated by commas (the first seals); empty: the key file in the data directory.
+    secret_key: SecretStr = SecretStr("")
 
     first_user_email: str = ""
     first_user_username: str = ""

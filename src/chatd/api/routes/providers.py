@@ -96,7 +96,7 @@ async def create_provider(request: Request, db: DB, actor: CurrentActor) -> Chat
     }
     async with db.write() as conn:
         try:
-            row = await pq.create_provider(conn, db.now(), values)
+            row = await pq.create_provider(conn, db.now(), values, db.secrets)
         except pq.ProviderExists:
             raise ApiError(409, "Chat provider already exists.") from None
     return pq.provider_view(row)
@@ -146,7 +146,7 @@ async def update_provider(
             allow_user_api_key=merged["allow_user_api_key"],
             allow_central_api_key_fallback=merged["allow_central_api_key_fallback"],
         ).check()
-        row = await pq.update_provider(conn, db.now(), pid, values)
+        row = await pq.update_provider(conn, db.now(), pid, values, db.secrets)
     return pq.provider_view(row)
 
 
@@ -221,7 +221,7 @@ async def put_user_provider_key(
         key = check.api_key(body.api_key)
         if not key:
             raise bad_request("API key is required.")
-        await pq.upsert_user_key(conn, db.now(), actor.user_id, pid, key)
+        await pq.upsert_user_key(conn, db.now(), actor.user_id, pid, key, db.secrets)
     return _user_config(row, True)
 
 
