@@ -73,3 +73,14 @@ def test_the_lock_file_is_0600_and_held_by_one_process(tmp_path: Path, open_umas
     finally:
         held.close()
     lock_data_dir(data).close()  # free again
+
+
+def test_a_session_file_an_older_chatd_left_readable_is_narrowed_when_read(
+    config_dir: Path,
+) -> None:
+    config_dir.mkdir(parents=True)
+    path = config_dir / "session.json"
+    path.write_text(json.dumps({"url": "http://a", "token": "t"}))
+    os.chmod(path, 0o644)
+    assert load_session() == Session(url="http://a", token="t")
+    assert mode(path) == 0o600

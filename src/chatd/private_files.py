@@ -15,10 +15,6 @@ import stat
 import tempfile
 from pathlib import Path
 
-import structlog
-
-log = structlog.get_logger(__name__)
-
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
 
@@ -40,20 +36,17 @@ def private_dir(path: Path) -> Path:
     return path
 
 
-def narrow(path: Path, mode: int) -> None:
-    """Take away the permission bits of ``path`` that ``mode`` does not grant (if it exists)."""
+def narrow(path: Path, mode: int) -> bool:
+    """Take away the permission bits of ``path`` that ``mode`` does not grant, if it exists;
+    whether there were any."""
     try:
         current = stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
-        return
-    if current & ~mode:
-        os.chmod(path, current & mode)
-        log.warning(
-            "narrowed the permissions of a private path",
-            path=str(path),
-            was=oct(current),
-            now=oct(current & mode),
-        )
+        return False
+    if not current & ~mode:
+        return False
+    os.chmod(path, current & mode)
+    return True
 
 
 def open_private(path: Path, flags: int) -> int:

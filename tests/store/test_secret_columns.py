@@ -18,8 +18,10 @@ from chatd.llm.types import ProviderError
 from chatd.sdk.chats import ChatErrorKind
 from chatd.secretbox import SecretBox, is_ciphertext, key_id, key_id_of
 from chatd.settings import to_async_url
+from chatd.store import providers as pq
 from chatd.store.db import Database, sqlite_path
 from chatd.store.secret_columns import (
+    Resealed,
     UnknownSecretKeys,
     UnreadableSecret,
     reseal_all,
@@ -198,7 +200,7 @@ async def test_resealing_moves_every_key_to_the_new_key(
     _, config_id = await byok_setup(api, admin, member)
     rotating = SecretBox(NEW_KEY, [TEST_SECRET_KEY])
     async with db.write() as conn:
-        assert await reseal_all(conn, rotating) == 2
+        assert await reseal_all(conn, rotating) == Resealed(resealed=2, dropped=0)
     raw = await raw_keys(db)
     assert {key_id_of(v) for v in raw["chat_providers"] + raw["user_chat_provider_keys"]} == {
         key_id(NEW_KEY)
@@ -222,6 +224,35 @@ async def test_a_reseal_that_meets_an_unreadable_key_changes_nothing(
             await reseal_all(conn, without_old)
     assert key_id(TEST_SECRET_KEY) in str(raised.value)
     assert await raw_keys(db) == before
+
+
+async def test_with_the_old_key_lost_unreadable_keys_can_be_dropped(
+    db: Database, api: Api, admin: ApiUser, member: ApiUser
+) -> None:
+    """The provider keeps its row without a key; the member's own key is gone; a key stored
+    under the new key is kept."""
+    _, config_id = await byok_setup(api, admin, member)
+    new_only = SecretBox(NEW_KEY)
+    kept = await seed_model_config(db, provider="anthropic", model="c", is_default=False)
+    async with db.write() as conn:
+        row = await pq.get_provider_by_name(conn, "anthropic")
+        assert row is not None
+        await pq.update_provider(conn, db.now(), row["id"], {"api_key": "sk-new"}, new_only)
+    async with db.write() as conn:
+        done = await reseal_all(conn, new_only, drop_unreadable=True)
+    assert done == Resealed(resealed=1, dropped=2)
+    r = await api.request("GET", PROVIDERS, admin)
+    has_key = {p["provider"]: p["has_api_key"] for p in r.json() if p["source"] == "database"}
+    assert has_key == {"anthropic": True, "openai": False}
+    assert (await raw_keys(db))["user_chat_provider_keys"] == []
+    reopened = Database(db.url, secrets=new_only)
+    try:
+        assert await open_keys(reopened, kept, admin) == ["sk-new"]
+        with pytest.raises(ProviderError) as raised:
+            await open_keys(reopened, config_id, member)
+        assert raised.value.error.kind == ChatErrorKind.missing_key
+    finally:
+        await reopened.close()
 
 
 async def test_a_server_without_the_key_of_stored_secrets_refuses_to_start(

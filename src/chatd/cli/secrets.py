@@ -25,6 +25,7 @@ from chatd.settings import Settings
 
 if TYPE_CHECKING:
     from chatd.secretbox import SecretBox
+    from chatd.store.secret_columns import Resealed
 
 app = typer.Typer(no_args_is_help=True, help="The key of the secrets stored at rest.")
 
@@ -42,6 +43,12 @@ def rotate(
     data_dir: Path = typer.Option(None, help="Data directory (CHATD_DATA_DIR)."),
     database_url: str = typer.Option(
         None, help="postgresql://... for PostgreSQL (CHATD_DATABASE_URL); default SQLite."
+    ),
+    drop_unreadable: bool = typer.Option(
+        False,
+        "--drop-unreadable",
+        help="Clear the provider keys (and delete the users' keys) that no configured key can "
+        "decrypt, instead of stopping: for a lost key. They must then be entered again.",
     ),
 ) -> None:
     """Re-encrypt every stored provider key under a new secret key.
@@ -82,16 +89,21 @@ def rotate(
         except (SecretKeyError, OSError) as exc:
             typer.echo(f"chatd: cannot load the secret key: {exc}", err=True)
             raise typer.Exit(2) from None
-        count = _reseal(settings, box)
+        done = _reseal(settings, box, drop_unreadable)
+        if done.dropped:
+            typer.echo(
+                f"Dropped {done.dropped} secrets that no key could decrypt: enter those "
+                "provider keys again."
+            )
         if configured.strip():
             typer.echo(
-                f"Re-encrypted {count} secrets under key {box.key_id} (the first in {ENV}).\n"
-                f"Start every replica with {ENV} set to that key alone."
+                f"Re-encrypted {done.resealed} secrets under key {box.key_id} (the first in "
+                f"{ENV}).\nStart every replica with {ENV} set to that key alone."
             )
             return
         promote_next_key(settings.data_dir)
         typer.echo(
-            f"Re-encrypted {count} secrets under a new key (id {box.key_id}), now in "
+            f"Re-encrypted {done.resealed} secrets under a new key (id {box.key_id}), now in "
             f"{key_file(settings.data_dir)}.\n"
             "Restart the server; replicas on PostgreSQL each need a copy of the new key file."
         )
@@ -100,24 +112,28 @@ def rotate(
             lock.close()
 
 
-def _reseal(settings: Settings, box: SecretBox) -> int:
+def _reseal(settings: Settings, box: SecretBox, drop_unreadable: bool) -> Resealed:
     import asyncio
 
     from chatd.store.db import Database
     from chatd.store.model_configs import lock_model_catalog
     from chatd.store.secret_columns import UnreadableSecret, reseal_all
 
-    async def run() -> int:
+    async def run() -> Resealed:
         db = Database(settings.resolved_database_url(), secrets=box)
         try:
             async with db.write() as conn:
                 await lock_model_catalog(conn)
-                return await reseal_all(conn, box)
+                return await reseal_all(conn, box, drop_unreadable=drop_unreadable)
         finally:
             await db.close()
 
     try:
         return asyncio.run(run())
     except UnreadableSecret as exc:
-        typer.echo(f"chatd: nothing was changed: cannot decrypt {exc}", err=True)
+        typer.echo(
+            f"chatd: nothing was changed: cannot decrypt {exc}. Give the old key too "
+            "(CHATD_SECRET_KEY=NEW,OLD), or, if it is lost, run again with --drop-unreadable.",
+            err=True,
+        )
         raise typer.Exit(1) from None

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx2
 import typer
 
-from chatd.private_files import private_dir, replace_private_file
+from chatd.private_files import PRIVATE_FILE_MODE, narrow, private_dir, replace_private_file
 from chatd.settings import Settings
 
 
@@ -35,6 +35,7 @@ def save_session(session: Session) -> Path:
 def load_session() -> Session:
     path = session_path()
     try:
+        narrow(path, PRIVATE_FILE_MODE)  # as an older chatd may have left it
         data = json.loads(path.read_text())
         return Session(url=str(data["url"]), token=str(data["token"]))
     except (OSError, ValueError, KeyError):

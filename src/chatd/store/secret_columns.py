@@ -8,8 +8,9 @@ model client; listings and API answers see the sealed text, never the key.
 
 :func:`seal_plaintext` seals the values an older chatd stored in plain text (anything that is
 not a ciphertext is taken as plain text, once: afterwards it is one); :func:`reseal_all`
-re-encrypts every value under the current key (``chatd secrets rotate``). Both run inside the
-caller's transaction, so either every value changes or none does.
+re-encrypts every value under the current key (``chatd secrets rotate``), and can drop the
+values no key opens (a lost key). Both run inside the caller's transaction, so either every
+value changes or none does.
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ class _Column:
     table: sa.Table
     key: tuple[sa.Column[Any], ...]
     binding: Callable[[Mapping[Any, Any]], str]
+    # What dropping an unreadable value does: clear it (the row stays) or delete the row.
+    drop_row: bool
 
 
 _COLUMNS = (
@@ -76,12 +79,14 @@ _COLUMNS = (
         chat_providers,
         (chat_providers.c.id,),
         lambda row: provider_key_binding(row["id"]),
+        drop_row=False,
     ),
     _Column(
         "a user's own key",
         user_chat_provider_keys,
         (user_chat_provider_keys.c.user_id, user_chat_provider_keys.c.chat_provider_id),
         lambda row: user_key_binding(row["user_id"], row["chat_provider_id"]),
+        drop_row=True,
     ),
 )
 
@@ -93,14 +98,22 @@ async def _stored(conn: AsyncConnection, column: _Column) -> list[sa.RowMapping]
     return [row._mapping for row in await conn.execute(query)]
 
 
+def _same_row(column: _Column, row: Mapping[Any, Any]) -> list[sa.ColumnElement[bool]]:
+    """The row, as long as it still holds the value read."""
+    return [*(c == row[c.name] for c in column.key), column.table.c.api_key == row["api_key"]]
+
+
 async def _replace(
     conn: AsyncConnection, column: _Column, row: Mapping[Any, Any], new: str
 ) -> None:
-    value = column.table.c.api_key
-    where = [c == row[c.name] for c in column.key]
-    await conn.execute(
-        column.table.update().where(*where, value == row["api_key"]).values(api_key=new)
-    )
+    await conn.execute(column.table.update().where(*_same_row(column, row)).values(api_key=new))
+
+
+async def _drop(conn: AsyncConnection, column: _Column, row: Mapping[Any, Any]) -> None:
+    if column.drop_row:
+        await conn.execute(column.table.delete().where(*_same_row(column, row)))
+    else:
+        await _replace(conn, column, row, "")
 
 
 async def seal_plaintext(conn: AsyncConnection, box: SecretBox) -> int:
@@ -114,11 +127,20 @@ async def seal_plaintext(conn: AsyncConnection, box: SecretBox) -> int:
     return sealed
 
 
-async def reseal_all(conn: AsyncConnection, box: SecretBox) -> int:
+@dataclass(frozen=True)
+class Resealed:
+    resealed: int
+    dropped: int  # unreadable values cleared (a provider's key) or deleted (a user's key)
+
+
+async def reseal_all(
+    conn: AsyncConnection, box: SecretBox, *, drop_unreadable: bool = False
+) -> Resealed:
     """Open every stored value (with any key of ``box``) and seal it again under the current
-    key; the number re-sealed. Raises :class:`UnreadableSecret` (naming the row) when one
-    cannot be opened: the caller's transaction then rolls back and nothing has changed."""
-    resealed = 0
+    key. A value no key opens raises :class:`UnreadableSecret` (naming the row), after which
+    the caller's transaction rolls back and nothing has changed; with ``drop_unreadable`` it
+    is dropped instead (a provider's key becomes "no key"; a user's key is deleted)."""
+    resealed = dropped = 0
     for column in _COLUMNS:
         for row in await _stored(conn, column):
             binding = column.binding(row)
@@ -126,11 +148,15 @@ async def reseal_all(conn: AsyncConnection, box: SecretBox) -> int:
             try:
                 plain = box.open(stored, binding) if is_ciphertext(stored) else stored
             except SecretError as exc:
+                if drop_unreadable:
+                    await _drop(conn, column, row)
+                    dropped += 1
+                    continue
                 row_key = ", ".join(str(row[c.name]) for c in column.key)
                 raise UnreadableSecret(f"{column.what} ({row_key}): {exc}") from None
             await _replace(conn, column, row, box.seal(plain, binding))
             resealed += 1
-    return resealed
+    return Resealed(resealed, dropped)
 
 
 async def key_ids_in_use(conn: AsyncConnection) -> set[str]:
