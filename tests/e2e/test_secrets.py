@@ -3,9 +3,15 @@ modes, provider keys sealed on disk yet working, ``chatd secrets rotate``."""
 
 from __future__ import annotations
 
+import json
 import os
+import pty
+import select
 import sqlite3
 import stat
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,9 +21,11 @@ import pytest
 from chatd.secretbox import generate_key, is_ciphertext, key_id, key_id_of, parse_key
 from tests.conftest import PG_ENV, PG_SKIP
 from tests.e2e.server import (
+    STARTUP_TIMEOUT,
     ServerProcess,
     chatd_env,
     fake_provider_process,
+    free_port,
     postgres_database,
     run_cli,
 )
@@ -177,6 +185,41 @@ def test_first_start_off_a_terminal_prints_no_secrets_and_every_file_is_private(
     }
     assert {path: mode(path) for path in expected} == expected
     parse_key((data / "secret.key").read_text(), "the key file")  # a well-formed key
+
+
+def test_first_start_on_a_terminal_prints_the_credentials_and_writes_no_file(
+    tmp_path: Path,
+) -> None:
+    env = chatd_env(
+        tmp_path, CHATD_WORKERS_ENABLED="false", CHATD_HTTP_ADDRESS=f"127.0.0.1:{free_port()}"
+    )
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chatd.cli.main", "server"],
+        env=env,
+        stdout=terminal,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    os.close(terminal)
+    seen = b""
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while b"chatd listening on" not in seen:
+            assert time.monotonic() < deadline and proc.poll() is None, seen.decode()
+            ready, _, _ = select.select([controller], [], [], 1)
+            if ready:
+                seen += os.read(controller, 4096)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        os.close(controller)
+    lines = [line.strip() for line in seen.decode().splitlines()]
+    password = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("password:"))
+    token = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("token:"))
+    assert len(password) == 20 and token
+    assert json.loads((tmp_path / "config" / "session.json").read_text())["token"] == token
+    assert not (tmp_path / "data" / "first-user.txt").exists()
 
 
 def test_a_malformed_secret_key_stops_the_server_with_the_reason(tmp_path: Path) -> None:
