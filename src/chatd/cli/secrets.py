@@ -115,6 +115,8 @@ def rotate(
 def _reseal(settings: Settings, box: SecretBox, drop_unreadable: bool) -> Resealed:
     import asyncio
 
+    from sqlalchemy.exc import DBAPIError
+
     from chatd.store.db import Database
     from chatd.store.model_configs import lock_model_catalog
     from chatd.store.secret_columns import UnreadableSecret, reseal_all
@@ -136,4 +138,7 @@ def _reseal(settings: Settings, box: SecretBox, drop_unreadable: bool) -> Reseal
             "(CHATD_SECRET_KEY=NEW,OLD), or, if it is lost, run again with --drop-unreadable.",
             err=True,
         )
+        raise typer.Exit(1) from None
+    except DBAPIError as exc:  # no server, no schema yet, ...
+        typer.echo(f"chatd: nothing was changed: {exc.orig}", err=True)
         raise typer.Exit(1) from None
