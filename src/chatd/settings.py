@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # When set, /metrics answers only requests with "Authorization: Bearer <token>".
     metrics_token: str = ""
+    # The key of the secrets at rest (chatd.secret_key): base64url of 32 bytes, or several
+    # separated by commas (the first seals); empty: the key file in the data directory.
+    secret_key: SecretStr = SecretStr("")
 
     first_user_email: str = ""
     first_user_username: str = ""

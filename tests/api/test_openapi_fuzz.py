@@ -24,6 +24,7 @@ from schemathesis.specs.openapi.checks import (
 
 from chatd.api.app import create_app
 from chatd.bootstrap import create_first_user
+from chatd.secret_key import box_for
 from chatd.settings import Settings
 from chatd.store.db import Database
 from tests.conftest import TEST_RATE_LIMIT_BURST
@@ -34,7 +35,7 @@ TOKEN: dict[str, str] = {}
 
 def _seed(path: Path, app_settings: Settings) -> str:
     async def seed() -> str:
-        db = Database(f"sqlite+aiosqlite:///{path}")
+        db = Database(f"sqlite+aiosqlite:///{path}", secrets=box_for(app_settings))
         await db.migrate()
         first = await create_first_user(db, app_settings)
         assert first is not None

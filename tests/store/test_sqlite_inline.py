@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import engine as async_engine
 
 from chatd.store.db import SQLITE_POOL_SIZE, Database
+from tests.helpers import TEST_SECRETS
 
 pytestmark = pytest.mark.anyio
 
@@ -20,7 +21,7 @@ def anyio_backend() -> str:
 
 
 async def test_more_transactions_than_connections_wait_their_turn(tmp_path: Path) -> None:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'inline.db'}")
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'inline.db'}", secrets=TEST_SECRETS)
     capacity = 2 * SQLITE_POOL_SIZE  # pool size + overflow
     release, full = asyncio.Event(), asyncio.Event()
     inside = 0
@@ -52,7 +53,7 @@ async def test_more_transactions_than_connections_wait_their_turn(tmp_path: Path
 async def test_an_idle_connection_is_taken_without_a_greenlet(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'inline.db'}")
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'inline.db'}", secrets=TEST_SECRETS)
     spawned = 0
     real_spawn = async_engine.greenlet_spawn  # type: ignore[attr-defined]
 

@@ -31,6 +31,7 @@ from chatd.api.routes import (
 from chatd.engine.worker import Worker
 from chatd.events.hub import EventHub
 from chatd.provider_bootstrap import bootstrap_providers
+from chatd.secret_key import box_for
 from chatd.security import limit_hashing, prepare_dummy_hash
 from chatd.settings import Settings
 from chatd.store import users as user_queries
@@ -46,7 +47,7 @@ class ChatdApp(FastAPI):
 def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     """Build the app. ``db`` is owned by the caller when given (tests share one)."""
     owns_db = db is None
-    database = db or Database(settings.resolved_database_url())
+    database = db or Database(settings.resolved_database_url(), secrets=box_for(settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

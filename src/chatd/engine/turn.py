@@ -59,6 +59,7 @@ async def run_turn(ctx: TurnContext) -> TurnOutcome:
                     conn,
                     chat["last_model_config_id"],
                     chat["owner_id"],
+                    secrets=ctx.db.secrets,
                     client_factory=ctx.client_factory,
                 )
             except ProviderError as exc:

@@ -9,6 +9,14 @@ transaction whose functions lock the rows they change (``SELECT ... FOR UPDATE``
 one statement may use :meth:`Database.write_one` instead (autocommit on PostgreSQL). Nothing
 else in chatd creates engines or connections.
 
+It also holds the deployment's :class:`~chatd.secretbox.SecretBox`, the key of the secrets at
+rest in this database: :meth:`Database.migrate` seals what an older chatd left in plain text,
+and the store seals and opens keys with it.
+
+A SQLite file is created before the first connection, mode 0600 (SQLite gives its ``-wal`` and
+``-shm`` files the main file's mode); files an older chatd made readable to others are
+narrowed to 0600.
+
 On SQLite, statements run on the event loop's thread (:mod:`chatd.store.sqlite_inline`), except
 reads opened with ``offload=True`` (listing and searching chats), which run on aiosqlite's
 thread so a long scan does not hold the loop.
@@ -18,17 +26,23 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from chatd.private_files import PRIVATE_FILE_MODE, narrow, open_private
+from chatd.secretbox import SecretBox
 from chatd.store.pg_direct import direct_engine
 from chatd.store.sqlite_inline import create_inline_engine
+
+log = structlog.get_logger(__name__)
 
 Clock = Callable[[], dt.datetime]
 
@@ -48,11 +62,36 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (None: in memory, or not SQLite)."""
+    if not url.startswith("sqlite"):
+        return None
+    database = sa.engine.make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def create_sqlite_file(path: Path) -> None:
+    """The database file, created 0600 when missing (an empty file is an empty database)."""
+    if not path.parent.is_dir():
+        return  # SQLite reports the missing directory on the first connection
+    os.close(open_private(path, os.O_RDWR))
+    for suffix in ("-wal", "-shm", "-journal"):
+        narrow(path.with_name(path.name + suffix), PRIVATE_FILE_MODE)
+
+
 class Database:
-    def __init__(self, url: str, *, clock: Clock = utcnow, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, secrets: SecretBox, clock: Clock = utcnow, echo: bool = False
+    ) -> None:
         self.url = url
+        self.secrets = secrets
         self.clock = clock
         self.is_sqlite = url.startswith("sqlite")
+        path = sqlite_path(url)
+        if path is not None:
+            create_sqlite_file(path)
         self._write_lock = asyncio.Lock()
         if not self.is_sqlite:
             self.engine: AsyncEngine = direct_engine(
@@ -155,8 +194,15 @@ class Database:
             yield conn
 
     async def migrate(self) -> None:
-        """Bring the schema to the newest revision (under an advisory lock on PostgreSQL)."""
+        """Bring the schema to the newest revision and seal the secrets an older chatd stored
+        in plain text, in one transaction (under an advisory lock on PostgreSQL).
+
+        Raises :class:`~chatd.store.secret_columns.UnknownSecretKeys` (and changes nothing)
+        when stored secrets were sealed under a key this process does not hold: a replica
+        started with another key would otherwise add values the others cannot open.
+        """
         from chatd.store.migrate import upgrade
+        from chatd.store.secret_columns import check_keys, seal_plaintext
 
         async with self.write() as conn:
             if not self.is_sqlite:
@@ -164,6 +210,26 @@ class Database:
                     sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY}
                 )
             await conn.run_sync(upgrade)
+            await check_keys(conn, self.secrets)
+            if self.is_sqlite:
+                # The plain text a sealed value replaces is zeroed, not left in free space.
+                secure = (await conn.execute(sa.text("PRAGMA secure_delete"))).scalar_one()
+                await conn.execute(sa.text("PRAGMA secure_delete=ON"))
+            sealed = await seal_plaintext(conn, self.secrets)
+            if self.is_sqlite:
+                await conn.execute(sa.text(f"PRAGMA secure_delete={int(secure)}"))
+        if sealed:
+            log.info("sealed provider keys stored in plain text", count=sealed)
+            if self.is_sqlite:
+                await self._checkpoint()
+
+    async def _checkpoint(self) -> None:
+        """Copy the WAL into the database file and empty it (its old frames may hold page
+        images with plain text)."""
+        async with self.read() as conn:
+            busy = (await conn.execute(sa.text("PRAGMA wal_checkpoint(TRUNCATE)"))).first()
+        if busy is None or busy[0]:
+            log.warning("could not empty the SQLite WAL after sealing plain-text keys")
 
     async def close(self) -> None:
         await self.engine.dispose()

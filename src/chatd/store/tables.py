@@ -93,7 +93,8 @@ chat_providers = sa.Table(
     sa.Column("id", sa.Uuid, primary_key=True),
     sa.Column("provider", sa.Text, nullable=False, unique=True),
     sa.Column("display_name", sa.Text, nullable=False, server_default=""),
-    # Encrypted with the deployment key (see chatd.store.secrets); never returned by the API.
+    # Sealed with the deployment's secret key (chatd.store.secret_columns; "" for no key);
+    # never returned by the API.
     sa.Column("api_key", sa.Text, nullable=False, server_default=""),
     sa.Column("base_url", sa.Text, nullable=False, server_default=""),
     sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
@@ -123,6 +124,7 @@ user_chat_provider_keys = sa.Table(
         sa.ForeignKey("chat_providers.id", ondelete="CASCADE"),
         primary_key=True,
     ),
+    # Sealed like chat_providers.api_key.
     sa.Column("api_key", sa.Text, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),

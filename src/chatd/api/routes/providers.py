@@ -109,7 +109,7 @@ async def create_provider(request: Request, db: DB, actor: CurrentActor) -> Chat
         status_code=201,
     ) as (conn, change):
         try:
-            row = await pq.create_provider(conn, db.now(), values)
+            row = await pq.create_provider(conn, db.now(), values, db.secrets)
         except pq.ProviderExists:
             raise ApiError(409, "Chat provider already exists.") from None
         change.resource_id = row["id"]
@@ -178,7 +178,7 @@ async def update_provider(
             allow_user_api_key=merged["allow_user_api_key"],
             allow_central_api_key_fallback=merged["allow_central_api_key_fallback"],
         ).check()
-        row = await pq.update_provider(conn, db.now(), pid, values)
+        row = await pq.update_provider(conn, db.now(), pid, values, db.secrets)
         change.resource_id = pid
         change.resource_target = row["provider"]
         change.fields = {"fields": _audited_fields(values)}
@@ -268,7 +268,7 @@ async def put_user_provider_key(
         key = check.api_key(body.api_key)
         if not key:
             raise bad_request("API key is required.")
-        await pq.upsert_user_key(conn, db.now(), actor.user_id, pid, key)
+        await pq.upsert_user_key(conn, db.now(), actor.user_id, pid, key, db.secrets)
     return _user_config(row, True)
 
 
