@@ -18,9 +18,9 @@ The check reads the prompt rows the turn reads anyway, so a turn after a user me
 extra statement. Only a prompt that ends with a context summary (the worker stopped right
 after compacting) reads the plain rows the summary replaced.
 
-A step stopped by a shutdown is saved only when it has tool calls (see
-:meth:`chatd.engine.turn._Turn.save_interrupted`): a text-only partial answer would read here
-as a finished turn.
+A step stopped by a shutdown is saved only when it has tool calls (the turn's save of an
+interrupted step, :mod:`chatd.engine.turn`): a text-only partial answer would read here as a
+finished turn.
 """
 
 from __future__ import annotations

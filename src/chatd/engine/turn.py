@@ -65,7 +65,9 @@ async def run_turn(ctx: TurnContext) -> TurnOutcome:
             if ended is not None:
                 # Claimed again after its worker stopped between saving the last step and the
                 # finish: finish it now, without asking the model a second time.
-                log.info("the turn had ended already", chat_id=str(ctx.chat_id), as_=ended.kind)
+                log.info(
+                    "the turn had ended already", chat_id=str(ctx.chat_id), outcome=ended.kind.value
+                )
                 return ended
             try:
                 model = await resolve_model(
