@@ -1,9 +1,8 @@
 """The worker's side of the chat state machine (engine-behaviour §3, §4.3-4.4).
 
 Claiming pending chats, heartbeats and the finishing transaction (stale recovery is
-:mod:`chatd.store.recovery`). Each function
-runs in the caller's single ``db.write()`` transaction (:func:`finish`, which opens its own,
-aside). Claims are safe across replicas: on
+:mod:`chatd.store.recovery`). Each function runs in the caller's single ``db.write()``
+transaction (:func:`finish`, which opens its own, aside). Claims are safe across replicas: on
 PostgreSQL the candidate rows are locked with ``FOR UPDATE SKIP LOCKED``; on SQLite (where that
 clause compiles to nothing) the writer lock taken by ``BEGIN IMMEDIATE`` serialises claimers.
 """
