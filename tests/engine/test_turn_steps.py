@@ -221,6 +221,7 @@ async def test_own_key_wins_and_central_key_is_the_fallback(
             )
         ).scalar_one()
         await upsert_user_key(conn, db.now(), h.owner.id, provider_id, "sk-own", db.secrets)
+    await h.say("and again")
     assert (await run_turn(h.ctx)).kind == OutcomeKind.done
     assert [(c["api_key"], c["base_url"]) for c in h.factory_calls] == [
         ("sk-test", "http://x/v1"),

@@ -250,6 +250,15 @@ chats = sa.Table(
         postgresql_where=sa.text("root_chat_id IS NOT NULL"),
     ),
     sa.Index("ix_chats_pending", "status", "updated_at"),
+    # Stale recovery's queues left behind (chatd.store.recovery): the few chats with a queue,
+    # not every waiting chat.
+    sa.Index(
+        "ix_chats_queued",
+        "status",
+        "updated_at",
+        sqlite_where=sa.text("queue_length > 0"),
+        postgresql_where=sa.text("queue_length > 0"),
+    ),
 )
 
 chat_messages = sa.Table(
