@@ -7,6 +7,7 @@ directory (read back for the first-start banner and for the report on failure).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -162,16 +163,11 @@ def chatd_server(
     process = Process.start(["server"], env, port, home / "server.log", prefix)
     try:
         process.wait_ready("/healthz")
-        yield Server(process, _banner_value(process.output(), "token"))
+        # Off a terminal the first start prints no token: it is in the CLI's session file.
+        session = json.loads((home / "config" / "session.json").read_text())
+        yield Server(process, str(session["token"]))
     finally:
         process.stop()
-
-
-def _banner_value(output: str, label: str) -> str:
-    for line in output.splitlines():
-        if line.strip().startswith(label + ":"):
-            return line.split(":", 1)[1].strip()
-    raise KeyError(f"no {label!r} in the server's first-start banner:\n{output}")
 
 
 @contextlib.contextmanager

@@ -37,9 +37,11 @@ import sqlalchemy as sa
 
 from chatd.api.app import create_app
 from chatd.bootstrap import create_first_user
+from chatd.secret_key import box_for
 from chatd.settings import Settings, to_async_url
 from chatd.store.db import Database
-from chatd.store.model_configs import insert_model_config, insert_provider
+from chatd.store.model_configs import insert_model_config
+from chatd.store.providers import create_provider
 from chatd.store.tables import chat_diff_statuses, chat_messages, chats, organizations, users
 
 PG_ENV = "CHATD_BENCH_DATABASE_URL"
@@ -81,7 +83,7 @@ async def seed(db: Database, owner: uuid.UUID, org: uuid.UUID, count: int) -> li
     rng = random.Random(7)
     now = db.now()
     async with db.write() as conn:
-        await insert_provider(conn, provider="openai", api_key="sk", created_at=now, updated_at=now)
+        await create_provider(conn, now, {"provider": "openai", "api_key": "sk"}, db.secrets)
         cfg = await insert_model_config(
             conn,
             provider="openai",
@@ -192,7 +194,7 @@ async def run(name: str, url: str, count: int, rounds: int) -> list[tuple[str, .
             openai_api_key="",
             anthropic_api_key="",
         )
-        db = Database(url)
+        db = Database(url, secrets=box_for(settings))
         app = create_app(settings, db)
         try:
             async with app.router.lifespan_context(app):
@@ -247,7 +249,7 @@ def pg_database(base: str) -> Iterator[str]:
 
 async def backends() -> AsyncIterator[tuple[str, str]]:
     with tempfile.TemporaryDirectory() as tmp:
-        yield "sqlite", f"sqlite+aiosqlite:///{tmp}/bench.db"
+        yield "sqlite", f"sqlite:///{tmp}/bench.db"
     if os.environ.get(PG_ENV):
         with pg_database(os.environ[PG_ENV]) as url:
             yield "postgresql", url

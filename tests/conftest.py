@@ -26,9 +26,10 @@ from chatd.settings import Settings, to_async_url
 from chatd.store.db import Database
 from chatd.store.migrate import upgrade
 from chatd.store.tables import metadata
-from tests.helpers import Api, ApiUser, bootstrap_admin
+from tests.helpers import TEST_SECRETS, Api, ApiUser, bootstrap_admin
 
 PG_ENV = "CHATD_TEST_DATABASE_URL"
+TEST_RATE_LIMIT_BURST = 1_000_000
 PG_SKIP = f"PostgreSQL tests are off: set {PG_ENV}=postgresql://postgres@127.0.0.1:5432/postgres"
 
 
@@ -85,10 +86,10 @@ async def db(
         template: Path = request.getfixturevalue("sqlite_template")
         path = tmp_path / "chatd.db"
         shutil.copy(template, path)
-        database = Database(f"sqlite+aiosqlite:///{path}")
+        database = Database(f"sqlite:///{path}", secrets=TEST_SECRETS)
     else:
         url: str = request.getfixturevalue("pg_url")
-        database = Database(url)
+        database = Database(url, secrets=TEST_SECRETS)
         names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
         async with database.write() as conn:
             await conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
@@ -109,6 +110,9 @@ def settings(tmp_path: Path) -> Settings:
         openai_api_key="",
         anthropic_api_key="",
         workers_enabled=False,
+        # The per-user rate limit runs in every test, with a burst no test reaches
+        # (tests/api/test_rate_limit.py shortens it).
+        rate_limit_burst=TEST_RATE_LIMIT_BURST,
     )
 
 

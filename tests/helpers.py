@@ -10,9 +10,16 @@ import httpx2
 import sqlalchemy as sa
 
 from chatd.bootstrap import create_first_user
+from chatd.secretbox import SecretBox
 from chatd.settings import Settings
 from chatd.store.db import Database
 from chatd.store.tables import chat_providers
+
+# Raw bodies (``content=``) are sent without a Content-Type; JSON routes need this one.
+JSON_HEADERS = {"Content-Type": "application/json"}
+# The key the tests' databases seal provider keys with (any 32 bytes do).
+TEST_SECRET_KEY = bytes(range(32))
+TEST_SECRETS = SecretBox(TEST_SECRET_KEY)
 
 
 @dataclass(frozen=True)
@@ -63,8 +70,17 @@ class Api:
             id=user_id, username=username, token=r.json()["session_token"], org_id=self.admin.org_id
         )
 
-    async def request(self, method: str, url: str, user: ApiUser, **kwargs: Any) -> httpx2.Response:
-        return await self.client.request(method, url, headers=user.headers, **kwargs)
+    async def request(
+        self,
+        method: str,
+        url: str,
+        user: ApiUser,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> httpx2.Response:
+        return await self.client.request(
+            method, url, headers={**user.headers, **(headers or {})}, **kwargs
+        )
 
 
 def envelope(response: httpx2.Response) -> dict[str, Any]:
@@ -88,6 +104,7 @@ async def seed_model_config(
 ) -> uuid.UUID:
     """A provider (with a key) and an enabled model config, straight into the store."""
     from chatd.store import model_configs as mq
+    from chatd.store import providers as pq
 
     now = db.now()
     async with db.write() as conn:
@@ -95,12 +112,8 @@ async def seed_model_config(
             sa.select(chat_providers.c.id).where(chat_providers.c.provider == provider)
         )
         if existing.first() is None:
-            await mq.insert_provider(
-                conn,
-                provider=provider,
-                api_key="sk-test",
-                created_at=now,
-                updated_at=now,
+            await pq.create_provider(
+                conn, now, {"provider": provider, "api_key": "sk-test"}, db.secrets
             )
         return await mq.insert_model_config(
             conn,

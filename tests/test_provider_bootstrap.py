@@ -37,7 +37,8 @@ async def state(
 ) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, int, bool]]]:
     async with db.read() as conn:
         providers = [
-            (r["provider"], r["api_key"], r["base_url"]) for r in await pq.list_providers(conn)
+            (r["provider"], pq.central_key(db.secrets, r), r["base_url"])
+            for r in await pq.list_providers(conn)
         ]
         configs = [
             (r["provider"], r["model"], r["context_limit"], r["is_default"])
@@ -65,7 +66,7 @@ async def test_openai_and_anthropic_keys_twice(db: Database) -> None:
 
 
 async def test_two_replicas_starting_together_create_each_row_once(db: Database) -> None:
-    other = Database(db.url)  # a second replica: its own engine and connections
+    other = Database(db.url, secrets=db.secrets)  # a second replica: its own engine and connections
     settings = env(openai_api_key="sk-openai", anthropic_api_key="sk-ant")
     try:
         await asyncio.gather(
@@ -108,8 +109,8 @@ async def test_base_url_without_a_model_is_skipped(db: Database) -> None:
 async def test_existing_rows_are_left_alone(db: Database) -> None:
     now = db.now()
     async with db.write() as conn:
-        await mq.insert_provider(
-            conn, provider="openai", api_key="admin-set", created_at=now, updated_at=now
+        await pq.create_provider(
+            conn, now, {"provider": "openai", "api_key": "admin-set"}, db.secrets
         )
     await bootstrap_providers(db, env(openai_api_key="from-env", anthropic_api_key="sk-ant"))
     assert await state(db) == (

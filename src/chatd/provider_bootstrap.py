@@ -88,6 +88,7 @@ async def _apply(conn: Connection, db: Database, preset: Preset) -> None:
             "api_key": preset.api_key,
             "base_url": preset.base_url,
         },
+        db.secrets,
     )
     log.info("created chat provider from the environment", provider=preset.provider)
     existing = await mq.list_model_configs(conn)

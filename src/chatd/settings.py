@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def default_data_dir() -> Path:
@@ -23,7 +25,17 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str = ""
     config_dir: Path = Field(default_factory=default_config_dir)
+    # The URL users reach this server at. Its origin is the one browsers may send
+    # cookie-authenticated changes from; an https URL makes the session cookie Secure.
     access_url: str = ""
+    # More origins (scheme://host[:port]) that may send cookie-authenticated changes and
+    # WebSocket upgrades; comma-separated in the environment.
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # When set, /metrics answers only requests with "Authorization: Bearer <token>".
+    metrics_token: str = ""
+    # The key of the secrets at rest (chatd.secret_key): base64url of 32 bytes, or several
+    # separated by commas (the first seals); empty: the key file in the data directory.
+    secret_key: SecretStr = SecretStr("")
 
     first_user_email: str = ""
     first_user_username: str = ""
@@ -53,15 +65,61 @@ class Settings(BaseSettings):
     retry_max_delay: float = 60.0
     retry_max_attempts: int = 25
 
+    # Abuse resistance. Failed logins: this many within the window lock the account name (each
+    # lockout twice the one before, up to login_max_lockout) or the client address out; 0 turns
+    # that limit off. Seconds throughout.
+    login_failures_per_account: int = Field(default=5, ge=0)
+    login_failures_per_address: int = Field(default=20, ge=0)
+    login_failure_window: float = Field(default=900.0, gt=0)
+    login_max_lockout: float = Field(default=86400.0, gt=0)
+    # argon2 hashes and verifications running at once (64 MiB each with the default parameters).
+    password_hash_concurrency: int = Field(default=2, ge=1)
+    # Requests per authenticated user: refilled at this rate, bursts up to rate_limit_burst;
+    # 0 turns the limit off.
+    rate_limit_per_minute: int = Field(default=600, ge=0)
+    rate_limit_burst: int = Field(default=100, ge=1)
+    # HTTP/1.1: the largest request line plus header block accepted (431 beyond it), and how long
+    # a connection may take to send a request's headers (then 408 and closed).
+    http_max_header_bytes: int = Field(default=64 * 1024, ge=1024)
+    http_header_timeout: float = Field(default=20.0, gt=0)
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated addresses
+    # or networks, "*" for any). Empty: the client address is the socket peer's.
+    forwarded_allow_ips: str = ""
+
     # Development/testing aid: register the shipped test tools (echo, wait, fail; see
     # chatd.testing.tools) so fake-provider scripts can run tool-calling turns. Off in production.
     testing_tools: bool = False
 
+    @field_validator("access_url")
+    @classmethod
+    def _check_access_url(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            origin_of(value)  # raises on a URL without an http(s) scheme and a host
+        return value
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple):
+            return [_bare_origin(str(item)) for item in value if str(item).strip()]
+        return value
+
+    def access_origin(self) -> str | None:
+        """The origin of ``access_url``, or None when it is not set."""
+        return origin_of(self.access_url) if self.access_url else None
+
+    def secure_cookies(self) -> bool:
+        """Cookies carry ``Secure`` when users reach the server over https."""
+        return self.access_url.lower().startswith("https://")
+
     def resolved_database_url(self) -> str:
-        """The SQLAlchemy URL: PostgreSQL when configured, else SQLite in the data dir."""
+        """The database URL: PostgreSQL when configured, else SQLite in the data dir."""
         url = self.database_url.strip()
         if not url:
-            return f"sqlite+aiosqlite:///{self.data_dir / 'chatd.db'}"
+            return f"sqlite:///{self.data_dir / 'chatd.db'}"
         return to_async_url(url)
 
     def is_sqlite(self) -> bool:
@@ -69,10 +127,38 @@ class Settings(BaseSettings):
 
 
 def to_async_url(url: str) -> str:
-    """Accept plain postgresql:// and sqlite:// URLs and pick the async drivers."""
+    """Accept plain postgresql:// URLs and name the async driver (SQLite URLs stay as given)."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
             return "postgresql+asyncpg://" + url[len(prefix) :]
-    if url.startswith("sqlite:///"):
-        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
     return url
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of an http(s) URL, lower-cased, without a default port.
+
+    This is the form browsers send in the ``Origin`` header. Raises ValueError for anything
+    that is not an http or https URL with a host.
+    """
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 literal keeps its brackets
+    port = parts.port  # raises ValueError for a bad port
+    if port is None or port == _DEFAULT_PORTS[scheme]:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+def _bare_origin(value: str) -> str:
+    """An entry of ``allowed_origins``: an origin, with no path, query or credentials."""
+    parts = urlsplit(value.strip())
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ValueError(f"an allowed origin is scheme://host[:port], not {value.strip()!r}")
+    return origin_of(value)

@@ -22,13 +22,13 @@ from tests.api.chat_requests import (
     create,
     expect_400,
 )
-from tests.helpers import Api, ApiUser, envelope, seed_model_config
+from tests.helpers import JSON_HEADERS, Api, ApiUser, envelope, seed_model_config
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_malformed_bodies(api: Api, member: ApiUser, model_id: uuid.UUID) -> None:
-    r = await create(api, member, content=b"{not json")
+    r = await create(api, member, content=b"{not json", headers=JSON_HEADERS)
     assert r.status_code == 400
     assert envelope(r)["message"] == "Request body must be valid JSON."
 

@@ -23,7 +23,7 @@ from tests.api.chat_requests import (
     patch_400,
     patch_ok,
 )
-from tests.helpers import Api, ApiUser, envelope, make_chat
+from tests.helpers import JSON_HEADERS, Api, ApiUser, envelope, make_chat
 
 pytestmark = pytest.mark.anyio
 
@@ -122,7 +122,9 @@ async def test_malformed_patch_bodies(
 ) -> None:
     chat_id = await make_chat(db, member, model_id)
     for payload in (b"{", b'{"archived": "maybe"}', b'{"pin_order": 2147483648}'):
-        r = await api.request("PATCH", f"{URL}/{chat_id}", member, content=payload)
+        r = await api.request(
+            "PATCH", f"{URL}/{chat_id}", member, content=payload, headers=JSON_HEADERS
+        )
         assert r.status_code == 400, payload
         assert envelope(r)["message"] == "Request body must be valid JSON."
     await patch_ok(api, member, chat_id, {"unknown": 1})

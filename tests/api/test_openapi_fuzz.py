@@ -24,8 +24,10 @@ from schemathesis.specs.openapi.checks import (
 
 from chatd.api.app import create_app
 from chatd.bootstrap import create_first_user
+from chatd.secret_key import box_for
 from chatd.settings import Settings
 from chatd.store.db import Database
+from tests.conftest import TEST_RATE_LIMIT_BURST
 from tests.helpers import ApiUser, make_chat, seed_model_config
 
 TOKEN: dict[str, str] = {}
@@ -33,7 +35,7 @@ TOKEN: dict[str, str] = {}
 
 def _seed(path: Path, app_settings: Settings) -> str:
     async def seed() -> str:
-        db = Database(f"sqlite+aiosqlite:///{path}")
+        db = Database(f"sqlite:///{path}", secrets=box_for(app_settings))
         await db.migrate()
         first = await create_first_user(db, app_settings)
         assert first is not None
@@ -64,6 +66,7 @@ def fuzz_schema(tmp_path_factory: pytest.TempPathFactory) -> Any:
         openai_api_key="",
         anthropic_api_key="",
         workers_enabled=False,
+        rate_limit_burst=TEST_RATE_LIMIT_BURST,
     )
     TOKEN["value"] = _seed(data / "chatd.db", app_settings)
     app = create_app(app_settings)

@@ -17,7 +17,7 @@ from chatd.store.db import Database
 from chatd.store.messages import insert_message
 from chatd.store.tables import chat_messages, chat_model_configs, chat_queued_messages
 from tests.api.chat_helpers import set_chat_columns, stored_chat
-from tests.helpers import Api, ApiUser, envelope, make_chat, seed_model_config
+from tests.helpers import JSON_HEADERS, Api, ApiUser, envelope, make_chat, seed_model_config
 
 pytestmark = pytest.mark.anyio
 
@@ -236,7 +236,7 @@ async def test_send_content_and_json_errors(
         "message": "Invalid input part.",
         "detail": "content[0].text cannot be empty.",
     }
-    r = await client.post(msgs(chat_id), content=b"{", headers=member.headers)
+    r = await client.post(msgs(chat_id), content=b"{", headers={**member.headers, **JSON_HEADERS})
     assert r.status_code == 400
     assert envelope(r)["message"] == "Request body must be valid JSON."
 

@@ -36,6 +36,8 @@ def chatd_env(home: Path, **extra: str) -> dict[str, str]:
         CHATD_DATA_DIR=str(home / "data"),
         CHATD_CONFIG_DIR=str(home / "config"),
         CHATD_LOG_FORMAT="json",
+        # These tests poll; the per-user rate limit stays on with a burst they never reach.
+        CHATD_RATE_LIMIT_BURST="1000000",
     )
     env.update(extra)
     return env
@@ -56,6 +58,7 @@ def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
 class ServerProcess:
     proc: subprocess.Popen[str]
     url: str
+    data_dir: Path
     output: list[str] = field(default_factory=list)
     _lines: queue.Queue[str | None] = field(default_factory=queue.Queue)
 
@@ -71,7 +74,9 @@ class ServerProcess:
             stdin=subprocess.DEVNULL,
             text=True,
         )
-        server = cls(proc=proc, url=f"http://127.0.0.1:{port}")
+        server = cls(
+            proc=proc, url=f"http://127.0.0.1:{port}", data_dir=Path(env["CHATD_DATA_DIR"])
+        )
         threading.Thread(target=server._pump, daemon=True).start()
         return server
 
@@ -110,8 +115,13 @@ class ServerProcess:
             self.output.append(line)
 
     def value(self, label: str) -> str:
-        """A ``label: value`` line from the first-start banner."""
-        for line in self.output:
+        """A ``label: value`` line of the first start's credentials: the banner on the output
+        holds the URL, email and username; the file it names also the password and token."""
+        lines = list(self.output)
+        credentials = self.data_dir / "first-user.txt"
+        if credentials.exists():
+            lines += credentials.read_text().splitlines()
+        for line in lines:
             if line.strip().startswith(label + ":"):
                 return line.split(":", 1)[1].strip()
         raise KeyError(label)
@@ -148,11 +158,14 @@ def answers(url: str) -> bool:
 
 
 @contextmanager
-def fake_provider_process(home: Path) -> Iterator[str]:
-    """A ``chatd dev fake-provider`` process on a free loopback port; yields its base URL."""
+def fake_provider_process(home: Path, *options: str) -> Iterator[str]:
+    """A ``chatd dev fake-provider`` process on a free loopback port; yields its base URL.
+
+    ``options``: more of its command-line options (e.g. ``--api-key K``)."""
     port = free_port()
+    command = ["dev", "fake-provider", "--port", str(port), *options]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "chatd.cli.main", "dev", "fake-provider", "--port", str(port)],
+        [sys.executable, "-m", "chatd.cli.main", *command],
         env=chatd_env(home),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -142,7 +142,9 @@ class Deployment:
         return chat_id
 
 
-def _configure(api: Client, fake: Fake) -> dict[str, str]:
+def configure_models(api: Client, fake: Fake) -> dict[str, str]:
+    """An ``openai-compat`` and an ``anthropic`` provider on the fake, a model config for each;
+    returns provider -> model config id."""
     providers = [
         {"provider": "openai-compat", "base_url": fake.url + "/v1"},
         {"provider": "anthropic", "base_url": fake.url, "api_key": "fake-key"},
@@ -173,6 +175,6 @@ def deployment(home: Path, fake: Fake, kind: str, **env: str) -> Iterator[Deploy
         try:
             server.wait_ready()
             api = Client(server.url, server.value("token"))
-            yield Deployment(server, api, fake, _configure(api, fake))
+            yield Deployment(server, api, fake, configure_models(api, fake))
         finally:
             server.stop()

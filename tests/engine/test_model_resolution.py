@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from chatd.engine.models import resolve_model
 from chatd.llm.types import ProviderError
 from chatd.sdk.chats import ChatErrorKind
+from chatd.store import providers as pq
 from chatd.store.db import Database
 from chatd.store.tables import chat_model_configs, chat_providers
 from tests.helpers import ApiUser, seed_model_config
@@ -30,16 +31,22 @@ class Factory:
 async def resolved(db: Database, config_id: uuid.UUID, owner: ApiUser) -> dict[str, Any]:
     factory = Factory()
     async with db.read() as conn:
-        model = await resolve_model(conn, config_id, owner.id, client_factory=factory)  # type: ignore[arg-type]
+        model = await resolve_model(
+            conn,
+            config_id,
+            owner.id,
+            secrets=db.secrets,
+            client_factory=factory,  # type: ignore[arg-type]
+        )
     (call,) = factory.calls
     return {"config_id": model.config_id, "provider": model.provider, **call}
 
 
 async def set_provider(db: Database, provider: str, **values: object) -> None:
     async with db.write() as conn:
-        await conn.execute(
-            chat_providers.update().where(chat_providers.c.provider == provider).values(**values)
-        )
+        row = await pq.get_provider_by_name(conn, provider)
+        assert row is not None
+        await pq.update_provider(conn, db.now(), row["id"], values, db.secrets)
 
 
 async def test_the_config_and_its_own_providers_row(db: Database, admin: ApiUser) -> None:
@@ -102,7 +109,13 @@ async def test_a_config_whose_provider_has_no_row_is_a_config_error(
 
     async with db.read() as conn:
         with pytest.raises(ProviderError) as raised:
-            await resolve_model(conn, config_id, admin.id, client_factory=Factory())  # type: ignore[arg-type]
+            await resolve_model(
+                conn,
+                config_id,
+                admin.id,
+                secrets=db.secrets,
+                client_factory=Factory(),  # type: ignore[arg-type]
+            )
     assert raised.value.error.kind == ChatErrorKind.config
     assert raised.value.error.provider == "openai"
     assert raised.value.error.detail == "provider openai is not configured"

@@ -292,7 +292,9 @@ async def test_turn_summary_reuses_the_model_the_turn_resolved(
     factory = Factory(gpt_4o_mini=FakeModel("openai", failure()), gpt_4o=turns, o3=other)
     ctx = s.ctx(settings, factory, uuid.uuid4())
     async with db.read() as conn:
-        ctx.model = await resolve_model(conn, s.config_id, s.owner.id, client_factory=factory)
+        ctx.model = await resolve_model(
+            conn, s.config_id, s.owner.id, secrets=db.secrets, client_factory=factory
+        )
     if not same_config:
         later = await seed_model_config(db, model="o3", is_default=False)
         await s.set(last_model_config_id=later)

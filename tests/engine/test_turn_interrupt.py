@@ -107,14 +107,35 @@ async def test_interrupt_while_tools_run_keeps_finished_results(
     assert results["s"]["result"] == {"error": INTERRUPTED_RESULT}
 
 
-async def test_shutdown_returns_shutdown_and_keeps_output(db: Database, settings: Settings) -> None:
+async def test_shutdown_drops_a_partial_answer_without_tool_calls(
+    db: Database, settings: Settings
+) -> None:
+    """The chat goes back to pending and the resumed turn makes the step again whole; a kept
+    half answer would read as the turn's last word there."""
     stall = Stall()
     client = ScriptedClient([TextDelta("half an answer"), stall])
     h = await harness(db, settings, client)
     outcome = await _stop(h, stall.reached, StopReason.shutdown)
     assert outcome.kind == OutcomeKind.shutdown
+    assert await h.rows("assistant") == [] and await h.rows("tool") == []
+
+
+async def test_shutdown_keeps_a_partial_step_with_tool_calls(
+    db: Database, settings: Settings
+) -> None:
+    """Its tools may have acted: the resumed turn continues from the (interrupted) results."""
+    stall = Stall()
+    client = ScriptedClient(
+        [TextDelta("let me look"), ToolCall("c1", "my_tool", '{"a": 1}'), stall]
+    )
+    h = await harness(db, settings, client)
+    outcome = await _stop(h, stall.reached, StopReason.shutdown)
+    assert outcome.kind == OutcomeKind.shutdown
     [assistant] = await h.rows("assistant")
-    assert assistant["content"] == [{"type": "text", "text": "half an answer"}]
+    text, call = assistant["content"]
+    assert text == {"type": "text", "text": "let me look"} and call["tool_call_id"] == "c1"
+    [tool] = await h.rows("tool")
+    assert tool["content"][0]["result"] == {"error": INTERRUPTED_RESULT}
 
 
 async def test_interrupt_before_any_output_persists_nothing(

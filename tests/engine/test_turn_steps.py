@@ -16,7 +16,7 @@ from chatd.sdk.providers import ChatModelCost
 from chatd.settings import Settings
 from chatd.store.chats import lock_chat
 from chatd.store.db import Database
-from chatd.store.providers import upsert_user_key
+from chatd.store.providers import get_provider_by_name, update_provider, upsert_user_key
 from chatd.store.steps import Step, StepRefused, save_step
 from chatd.store.tables import chat_providers, chats
 from chatd.store.turn_outcome import OutcomeKind
@@ -183,9 +183,9 @@ def test_cost() -> None:
 
 async def _provider(h: Harness, **values: object) -> None:
     async with h.db.write() as conn:
-        await conn.execute(
-            chat_providers.update().where(chat_providers.c.provider == "openai").values(**values)
-        )
+        row = await get_provider_by_name(conn, "openai")
+        assert row is not None
+        await update_provider(conn, h.db.now(), row["id"], values, h.db.secrets)
 
 
 async def test_disabled_provider_fails_the_turn(db: Database, settings: Settings) -> None:
@@ -220,7 +220,8 @@ async def test_own_key_wins_and_central_key_is_the_fallback(
                 sa.select(chat_providers.c.id).where(chat_providers.c.provider == "openai")
             )
         ).scalar_one()
-        await upsert_user_key(conn, db.now(), h.owner.id, provider_id, "sk-own")
+        await upsert_user_key(conn, db.now(), h.owner.id, provider_id, "sk-own", db.secrets)
+    await h.say("and again")
     assert (await run_turn(h.ctx)).kind == OutcomeKind.done
     assert [(c["api_key"], c["base_url"]) for c in h.factory_calls] == [
         ("sk-test", "http://x/v1"),

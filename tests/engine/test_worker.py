@@ -90,7 +90,7 @@ async def test_two_workers_run_every_chat_exactly_once(
         await asyncio.sleep(0)
         return await done()
 
-    other_db = Database(db.url)
+    other_db = Database(db.url, secrets=db.secrets)
     settings = fast(settings, max_chats_per_acquire=3)
     try:
         async with (

@@ -22,10 +22,11 @@ from chatd.llm.types import (
     TextDelta,
     Usage,
 )
-from chatd.sdk.chats import ChatErrorKind
+from chatd.sdk.chats import ChatErrorKind, ChatMessagePart, ChatMessagePartType, parts_json
 from chatd.sdk.events import ChatStreamEvent
 from chatd.settings import Settings
 from chatd.store.db import Database
+from chatd.store.messages import insert_message
 from chatd.store.tables import chat_messages, chats
 from chatd.tools.registry import ToolRegistry
 from tests.helpers import ApiUser, bootstrap_admin, make_chat, seed_model_config
@@ -95,6 +96,18 @@ class Harness:
     @property
     def hub(self) -> EventHub:
         return self.ctx.hub
+
+    async def say(self, text: str) -> None:
+        """The owner's next message, stored as a send would (the chat stays as it is)."""
+        async with self.db.write() as conn:
+            await insert_message(
+                conn,
+                now=self.db.now(),
+                chat_id=self.ctx.chat_id,
+                role="user",
+                content=parts_json([ChatMessagePart(type=ChatMessagePartType.text, text=text)]),
+                created_by=self.owner.id,
+            )
 
     async def rows(self, role: str | None = None) -> list[dict[str, Any]]:
         query = (

@@ -25,7 +25,7 @@ from chatd.store.turn_outcome import OutcomeKind, TurnOutcome
 from tests.conftest import PG_ENV
 from tests.e2e.server import postgres_database
 from tests.engine.worker_support import queue_message, set_columns
-from tests.helpers import ApiUser, bootstrap_admin, make_chat, seed_model_config
+from tests.helpers import TEST_SECRETS, ApiUser, bootstrap_admin, make_chat, seed_model_config
 
 pytestmark = pytest.mark.anyio
 
@@ -118,7 +118,7 @@ async def test_the_migration_counts_the_queues_already_stored(
 ) -> None:
     with fresh_database(backend, tmp_path) as url:
         migrate(url, "head")
-        db = Database(to_async_url(url))
+        db = Database(to_async_url(url), secrets=TEST_SECRETS)
         try:
             owner: ApiUser = await bootstrap_admin(db, settings)
             model = await seed_model_config(db)
@@ -129,7 +129,7 @@ async def test_the_migration_counts_the_queues_already_stored(
             await db.close()
         migrate(url, "0002")  # as it was before the column
         migrate(url, "head")
-        db = Database(to_async_url(url))
+        db = Database(to_async_url(url), secrets=TEST_SECRETS)
         try:
             assert await counts(db, busy) == (2, 2)
             assert await counts(db, idle) == (0, 0)

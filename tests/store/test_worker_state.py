@@ -1,4 +1,5 @@
-"""The worker's transactions: claims, heartbeats, stale recovery, the finishing guards (§3-4)."""
+"""The worker's transactions: claims, heartbeats, the finishing guards (§3-4); stale recovery is
+tests/store/test_recovery.py."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from chatd.settings import Settings
 from chatd.store import worker_state as ws
 from chatd.store.chats import get_chat, lock_chat
 from chatd.store.db import Database
-from chatd.store.messages import insert_message, insert_queued, visible_messages
+from chatd.store.messages import insert_message, insert_queued
 from chatd.store.outbox import Outbox, next_stamp
 from chatd.store.tables import chat_messages, chat_queued_messages
 from chatd.store.turn_outcome import OutcomeKind, TurnOutcome
@@ -207,52 +208,6 @@ async def test_release_to_pending_gives_back_only_own_running_claims(
     row = await chat_row(db, a)
     assert (row["status"], row["worker_id"], row["heartbeat_at"]) == ("pending", None, None)
     assert (await chat_row(db, b))["status"] == "running"
-
-
-# ---- stale recovery ----------------------------------------------------------------------------
-
-
-async def test_stale_running_goes_back_to_pending_and_fresh_is_kept(
-    db: Database, owner: ApiUser, model: uuid.UUID
-) -> None:
-    stale, fresh = [await make_chat(db, owner, model) for _ in range(2)]
-    await claim(db)
-    await set_columns(db, stale, heartbeat_at=ago(600))
-    async with db.write() as conn:
-        outbox = await ws.recover_stale(conn, db.now(), 300)
-    row = await chat_row(db, stale)
-    assert (row["status"], row["worker_id"], row["last_error"]) == ("pending", None, None)
-    assert (await chat_row(db, fresh))["status"] == "running"
-    assert labels(outbox) == ["status:pending"]
-    assert watch_kinds(outbox) == ["status_change:pending"]
-    assert outbox.wake_workers
-
-
-async def test_stale_requires_action_fails_with_synthetic_timeout_results(
-    db: Database, owner: ApiUser, model: uuid.UUID
-) -> None:
-    stale = await action_chat(db, owner, model)
-    fresh = await action_chat(db, owner, model)
-    await set_columns(db, stale, status="requires_action", updated_at=ago(600))
-    await set_columns(db, fresh, status="requires_action", updated_at=ago(10))
-    async with db.write() as conn:
-        outbox = await ws.recover_stale(conn, db.now(), 300)
-    row = await chat_row(db, stale)
-    assert row["status"] == "error"
-    assert row["last_error"] == {
-        "message": "Dynamic tool execution timed out",
-        "kind": "generic",
-        "retryable": False,
-    }
-    async with db.read() as conn:
-        last = (await visible_messages(conn, stale))[-1]
-    assert last.role == "tool" and last.created_by is None
-    assert last.content is not None
-    result = last.content[0]
-    assert (result.tool_call_id, result.tool_name, result.is_error) == ("call-1", "my_tool", True)
-    assert result.result == {"error": "Dynamic tool execution timed out"}
-    assert labels(outbox) == ["message:tool", "status:error"]
-    assert (await chat_row(db, fresh))["status"] == "requires_action"
 
 
 # ---- the finishing transaction -----------------------------------------------------------------

@@ -207,3 +207,31 @@ def test_cli_dev_fake_provider(tmp_path: Path) -> None:
         proc.wait(10)
         assert proc.stdout is not None
         proc.stdout.close()
+
+
+async def test_with_api_keys_a_call_without_one_of_them_gets_the_providers_401() -> None:
+    fake = FakeProvider(api_keys=["sk-right", "sk-also"])
+    async with serve_fake(fake) as url, httpx2.AsyncClient() as http:
+        messages = [{"role": "user", "content": "hi"}]
+        for key in ("sk-wrong", "sk-right"):
+            sdk = openai.AsyncOpenAI(
+                base_url=url + "/v1", api_key=key, http_client=http, max_retries=0
+            )
+            if key == "sk-wrong":
+                with pytest.raises(openai.AuthenticationError) as raised:
+                    await sdk.chat.completions.create(model="m", messages=messages)  # type: ignore[arg-type]
+                assert raised.value.code == "invalid_api_key"
+            else:
+                done = await sdk.chat.completions.create(model="m", messages=messages)  # type: ignore[arg-type]
+                assert done.choices[0].message.content == DEFAULT_TEXT
+        for key in ("sk-wrong", "sk-also"):
+            claude = anthropic.AsyncAnthropic(
+                base_url=url, api_key=key, http_client=http, max_retries=0
+            )
+            call = claude.messages.create(model="c", max_tokens=10, messages=messages)  # type: ignore[arg-type]
+            if key == "sk-wrong":
+                with pytest.raises(anthropic.AuthenticationError):
+                    await call
+            else:
+                assert (await call).content[0].text == DEFAULT_TEXT  # type: ignore[union-attr]
+        assert len(fake.requests) == 4  # every call is recorded, refused or not

@@ -6,10 +6,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from chatd import __version__
-from chatd.api import errors, metrics, openapi
-from chatd.api.middleware import NoSniffMiddleware, RejectNulMiddleware
+from chatd.api import docs, errors, metrics, openapi
+from chatd.api.crosssite import CrossSiteGuard
+from chatd.api.login_throttle import LoginLimits, LoginThrottle
+from chatd.api.middleware import RejectNulMiddleware, SecurityHeadersMiddleware
+from chatd.api.rate_limit import TokenBuckets
+from chatd.api.routes import audit as audit_routes
 from chatd.api.routes import (
     chat_list,
     chats,
@@ -26,15 +31,23 @@ from chatd.api.routes import (
 from chatd.engine.worker import Worker
 from chatd.events.hub import EventHub
 from chatd.provider_bootstrap import bootstrap_providers
+from chatd.secret_key import box_for
+from chatd.security import limit_hashing, prepare_dummy_hash
 from chatd.settings import Settings
 from chatd.store import users as user_queries
 from chatd.store.db import Database
 
 
+class ChatdApp(FastAPI):
+    def build_middleware_stack(self) -> ASGIApp:
+        # Outside FastAPI's own error middleware, so that a 500 carries the headers too.
+        return SecurityHeadersMiddleware(super().build_middleware_stack())
+
+
 def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     """Build the app. ``db`` is owned by the caller when given (tests share one)."""
     owns_db = db is None
-    database = db or Database(settings.resolved_database_url())
+    database = db or Database(settings.resolved_database_url(), secrets=box_for(settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -42,6 +55,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         async with database.write() as conn:
             await user_queries.ensure_default_org(conn, database.now())
         await bootstrap_providers(database, settings)
+        await prepare_dummy_hash()  # so that no login pays for it
         if settings.testing_tools:
             from chatd.testing.tools import register_testing_tools  # not loaded in production
             from chatd.tools.registry import default_registry
@@ -59,14 +73,28 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
             if owns_db:
                 await database.close()
 
-    app = FastAPI(
+    app = ChatdApp(
         title="chatd",
         version=__version__,
         description="Self-hosted AI coding-agent chats, speaking Coder's experimental chats API.",
         lifespan=lifespan,
+        # /docs is served by chatd.api.docs without a CDN; ReDoc is not served.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.db = database
     app.state.settings = settings
+    limit_hashing(settings.password_hash_concurrency)
+    app.state.login_throttle = LoginThrottle(
+        LoginLimits(
+            per_account=settings.login_failures_per_account,
+            per_address=settings.login_failures_per_address,
+            window=settings.login_failure_window,
+            max_lockout=settings.login_max_lockout,
+        )
+    )
+    app.state.rate_limit = TokenBuckets(settings.rate_limit_per_minute, settings.rate_limit_burst)
     errors.install(app)
     app.state.hub = EventHub()
     # Fixed paths (/chats/files, /chats/models, /chats/watch, ...) before /chats/{chat}.
@@ -78,6 +106,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         models,
         providers,
         usage_limits,
+        audit_routes,
         chat_list,
         chats,
         messages,
@@ -85,6 +114,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(titles.router)
     app.include_router(metrics.router)
+    app.include_router(docs.router)
     streams.document()
 
     @app.get("/healthz", tags=["General"], response_model=dict[str, str])
@@ -93,7 +123,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         return {"status": "ok"}
 
     openapi.install(app)
+    # The last added runs first: metrics see every answer, cross-site refusals included.
     app.add_middleware(RejectNulMiddleware)
-    app.add_middleware(NoSniffMiddleware)
+    app.add_middleware(CrossSiteGuard, settings=settings)
     app.add_middleware(metrics.MetricsMiddleware)
     return app

@@ -6,6 +6,7 @@ below turn FastAPI's and Starlette's own errors into the same shape.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import structlog
@@ -37,6 +38,7 @@ class ApiError(Exception):
         detail: str | None = None,
         validations: list[ValidationError] | None = None,
         extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -44,13 +46,14 @@ class ApiError(Exception):
         self.detail = detail
         self.validations = validations
         self.extra = extra or {}
+        self.headers = headers
 
     def response(self) -> JSONResponse:
         body = Response(
             message=self.message, detail=self.detail, validations=self.validations
         ).model_dump(mode="json")
         body.update(self.extra)
-        return JSONResponse(body, status_code=self.status)
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
 
 
 def not_found() -> ApiError:
@@ -63,6 +66,17 @@ def forbidden(message: str = "Forbidden.", detail: str | None = FORBIDDEN_DETAIL
 
 def bad_request(message: str, detail: str | None = None) -> ApiError:
     return ApiError(400, message, detail)
+
+
+def too_many_requests(message: str, retry_after: float, detail: str | None = None) -> ApiError:
+    """429 with ``Retry-After`` in whole seconds (at least 1), also said in the detail."""
+    seconds = max(1, math.ceil(retry_after))
+    return ApiError(
+        429,
+        message,
+        detail or f"Try again in {seconds} seconds.",
+        headers={"Retry-After": str(seconds)},
+    )
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:

@@ -29,7 +29,15 @@ def json_body(model: type[BaseModel]) -> dict[str, Any]:
             "content": {
                 "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
             },
-        }
+        },
+        "responses": {
+            "415": {
+                "description": "The body is not declared application/json",
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/Response"}}
+                },
+            }
+        },
     }
 
 

@@ -138,9 +138,37 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _is_json_media_type(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
+def _unsupported_media_type(content_type: str | None) -> ApiError:
+    got = f'"{content_type}"' if content_type is not None else "no Content-Type"
+    return ApiError(
+        415,
+        "Unsupported media type.",
+        f'The request body must be sent as "application/json", got {got}.',
+    )
+
+
 async def read_json(request: Request, model: type[M], limit: int = 1 << 20) -> M:
-    """Parse a JSON body into ``model`` with the reference's 400s."""
+    """Parse a JSON body into ``model`` with the reference's 400s.
+
+    The body must be declared ``application/json`` (or ``application/*+json``), else 415:
+    browsers send other types (``text/plain``, forms) to other sites without asking first, and
+    a JSON API that read them anyway could be driven from any page. A request without
+    ``Content-Type`` is let through only with an empty body, which then fails as JSON (400) as
+    before; a route whose body is optional would treat it as absent.
+    """
+    content_type = request.headers.get("content-type")
+    if content_type is not None and not _is_json_media_type(content_type):
+        raise _unsupported_media_type(content_type)
     body = await read_body(request, limit)
+    if content_type is None and body:
+        raise _unsupported_media_type(None)
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:

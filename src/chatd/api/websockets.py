@@ -1,8 +1,9 @@
 """Plumbing shared by the WebSocket routes: refusing before the upgrade, and serving.
 
-Refusals (401, 400, 404) are answered as plain HTTP responses with the reference envelope,
-through the ASGI WebSocket Denial Response extension (uvicorn supports it). A server without
-the extension gets a close with code 1008 (policy violation) and the message as reason.
+Refusals (401, 403, 400, 404) are answered as plain HTTP responses with the reference envelope,
+through the ASGI WebSocket Denial Response extension (uvicorn supports it); the security
+headers middleware adds its headers to them. A server without the extension gets a close with
+code 1008 (policy violation) and the message as reason.
 
 Once accepted, a socket runs two tasks: the writer (the route's events) and a reader that
 discards client frames and notices the disconnect. Whichever ends first cancels the other.
@@ -37,9 +38,7 @@ def _reason(text: str) -> str:
 async def deny(websocket: WebSocket, error: ApiError) -> None:
     """Refuse the upgrade with the error as an HTTP response (or a 1008 close)."""
     if DENIAL_EXTENSION in websocket.scope.get("extensions", {}):
-        response = error.response()
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        await websocket.send_denial_response(response)
+        await websocket.send_denial_response(error.response())
     else:
         await websocket.close(code=CLOSE_POLICY, reason=_reason(error.message))
 

@@ -17,6 +17,11 @@ def fake_provider(
     script: Path | None = typer.Option(
         None, help="A JSON script of replies (see chatd.testing.script).", exists=True
     ),
+    api_key: list[str] = typer.Option(
+        [],
+        help="Accept only this API key (repeatable); others get the provider's 401. "
+        "Default: any key.",
+    ),
 ) -> None:
     """Serve fake OpenAI (/v1/chat/completions) and Anthropic (/v1/messages) endpoints.
 
@@ -31,7 +36,7 @@ def fake_provider(
     entries = json.loads(script.read_text()) if script else []
     if not isinstance(entries, list):
         raise typer.BadParameter("a script is a JSON list of entries", param_hint="--script")
-    fake = FakeProvider(entries)
+    fake = FakeProvider(entries, api_keys=api_key)
     typer.echo(
         f"fake provider on http://{host}:{port} "
         f"(OpenAI base URL http://{host}:{port}/v1; {len(entries)} scripted replies; "

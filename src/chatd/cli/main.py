@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from chatd.cli import accounts, chat, dev, server
+from chatd.cli import accounts, chat, dev, secrets, server
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="chatd: AI coding-agent chats.")
 app.command("server")(server.server)
@@ -13,6 +13,7 @@ app.add_typer(accounts.users_app, name="users")
 app.add_typer(accounts.tokens_app, name="tokens")
 app.add_typer(chat.chat_app, name="chat")
 app.add_typer(chat.chats_app, name="chats")
+app.add_typer(secrets.app, name="secrets")
 app.add_typer(dev.app, name="dev")
 
 if __name__ == "__main__":

@@ -6,29 +6,68 @@ import asyncio
 import fcntl
 import gc
 import os
+import sys
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
+import structlog
 import typer
 
 from chatd.cli.session import Session, save_session
 from chatd.logging import configure_logging
+from chatd.private_files import open_private, private_dir, replace_private_file
 from chatd.settings import Settings
 
+if TYPE_CHECKING:  # the server stack loads only when a server starts
+    from chatd.bootstrap import FirstUser
+    from chatd.secretbox import SecretBox
 
-def _lock_data_dir(data_dir: Path) -> IO[str]:
-    """Embedded SQLite allows exactly one replica: hold a lock file in the data dir."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    handle = (data_dir / "chatd.lock").open("w")
+log = structlog.get_logger(__name__)
+
+LOCK_FILE = "chatd.lock"
+# Where a first start that is not on a terminal leaves the admin's credentials.
+CREDENTIALS_FILE = "first-user.txt"
+
+
+def lock_data_dir(data_dir: Path, holder: str = "chatd server") -> IO[str]:
+    """Embedded SQLite allows exactly one process at a time: hold a lock file in the data dir.
+
+    Exits (status 1) when another process holds it.
+    """
+    private_dir(data_dir)
+    handle = os.fdopen(open_private(data_dir / LOCK_FILE, os.O_RDWR), "r+")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
+        handle.close()
         typer.echo(f"another chatd server is using {data_dir}", err=True)
         raise typer.Exit(1) from None
-    handle.write(str(os.getpid()))
+    handle.truncate(0)
+    handle.write(f"{os.getpid()} {holder}\n")
     handle.flush()
     return handle
+
+
+def load_secrets(settings: Settings) -> SecretBox:
+    """The deployment's secret box; exits (status 2) with the reason when a key is malformed."""
+    from chatd.secret_key import box_for, key_file
+    from chatd.secretbox import SecretKeyError
+
+    try:
+        box = box_for(settings)
+    except (SecretKeyError, OSError) as exc:
+        typer.echo(f"chatd: cannot load the secret key: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if not settings.secret_key.get_secret_value().strip() and not settings.is_sqlite():
+        log.warning(
+            "CHATD_SECRET_KEY is not set: secrets are sealed with the key file of this replica's "
+            "data directory; every replica must hold the same key (set CHATD_SECRET_KEY to one "
+            "value everywhere, or give each replica this file)",
+            key_file=str(key_file(settings.data_dir)),
+            key_id=box.key_id,
+        )
+    return box
 
 
 def _split_address(address: str) -> tuple[str, int]:
@@ -36,35 +75,81 @@ def _split_address(address: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
-async def _serve(settings: Settings) -> None:
+def _announce_first_user(settings: Settings, url: str, first: FirstUser, session: Path) -> None:
+    """Print the admin's credentials on a terminal; otherwise only say where they are kept.
+
+    Output that is not a terminal usually ends up in a log (systemd's journal, a container's
+    log, CI), where a password and a year-long token would outlive the first start.
+    """
+    password = first.password if not settings.first_user_password else "(CHATD_FIRST_USER_PASSWORD)"
+    details = (
+        f"  URL:      {url}\n"
+        f"  email:    {first.email}\n"
+        f"  username: {first.username}\n"
+        f"  password: {password}\n"
+        f"  token:    {first.token}\n"
+    )
+    if sys.stdout.isatty():
+        typer.echo(
+            f"First start: created the admin user.\n{details}"
+            f"  (token saved to {session} for the chatd CLI)"
+        )
+        return
+    private_dir(settings.data_dir)
+    credentials = settings.data_dir / CREDENTIALS_FILE
+    replace_private_file(credentials, details.encode())
+    typer.echo(
+        "First start: created the admin user.\n"
+        f"  URL:      {url}\n"
+        f"  email:    {first.email}\n"
+        f"  username: {first.username}\n"
+        "  Its password and API token are not printed (the output is not a terminal): they are\n"
+        f"  in {credentials} (readable by this user only; delete it once you have them), and\n"
+        f"  the token is saved to {session} for the chatd CLI."
+    )
+
+
+async def _serve(settings: Settings, secrets: SecretBox) -> None:
     # Imported here so that the client commands start without loading the server stack.
     import uvicorn
 
     from chatd.api.app import create_app
+    from chatd.api.http_protocol import LimitedHttpProtocol
     from chatd.bootstrap import create_first_user
     from chatd.store.db import Database
+    from chatd.store.secret_columns import UnknownSecretKeys
 
-    db = Database(settings.resolved_database_url())
+    db = Database(settings.resolved_database_url(), secrets=secrets)
     try:
-        await db.migrate()
+        try:
+            await db.migrate()
+        except UnknownSecretKeys as exc:
+            typer.echo(f"chatd: {exc}", err=True)
+            raise typer.Exit(1) from None
         first = await create_first_user(db, settings)
         host, port = _split_address(settings.http_address)
         url = settings.access_url or f"http://{host}:{port}"
         if first is not None:
             path = save_session(Session(url=url, token=first.token))
-            typer.echo(
-                "First start: created the admin user.\n"
-                f"  URL:      {url}\n"
-                f"  email:    {first.email}\n"
-                f"  username: {first.username}\n"
-                f"  password: {first.password}\n"
-                f"  token:    {first.token}\n"
-                f"  (token saved to {path} for the chatd CLI)"
-            )
+            _announce_first_user(settings, url, first, path)
         app = create_app(settings, db)
         _tune_gc()
+        forwarded = settings.forwarded_allow_ips.strip()
         config = uvicorn.Config(
-            app, host=host, port=port, log_config=None, access_log=False, lifespan="on"
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            http=LimitedHttpProtocol.configured(
+                settings.http_max_header_bytes, settings.http_header_timeout
+            ),
+            # uvicorn believes X-Forwarded-For from loopback by default; chatd only from the
+            # proxies it is told about, so the client address (login throttling, the audit
+            # log) is the socket peer's unless configured.
+            proxy_headers=bool(forwarded),
+            forwarded_allow_ips=forwarded or None,
         )
         server = uvicorn.Server(config)
         typer.echo(f"chatd listening on {url}")
@@ -119,9 +204,11 @@ def server(
         overrides["database_url"] = database_url
     settings = Settings(**overrides)  # type: ignore[arg-type]
     configure_logging(settings.log_format)
-    lock = _lock_data_dir(settings.data_dir) if settings.is_sqlite() else None
+    private_dir(settings.data_dir)
+    lock = lock_data_dir(settings.data_dir) if settings.is_sqlite() else None
     try:
-        _run(_serve(settings))
+        secrets = load_secrets(settings)
+        _run(_serve(settings, secrets))
     except KeyboardInterrupt:
         pass
     finally:

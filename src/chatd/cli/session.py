@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2
 import typer
 
+from chatd.private_files import PRIVATE_FILE_MODE, narrow, private_dir, replace_private_file
 from chatd.settings import Settings
 
 
@@ -24,18 +24,18 @@ def session_path() -> Path:
 
 
 def save_session(session: Session) -> Path:
+    """Write the session file: 0600 from its creation, in a 0700 config directory, replaced
+    atomically (a reader sees the old session or the new one)."""
     path = session_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"url": session.url, "token": session.token}))
-    os.chmod(tmp, 0o600)
-    tmp.replace(path)
+    private_dir(path.parent)
+    replace_private_file(path, json.dumps({"url": session.url, "token": session.token}).encode())
     return path
 
 
 def load_session() -> Session:
     path = session_path()
     try:
+        narrow(path, PRIVATE_FILE_MODE)  # as an older chatd may have left it
         data = json.loads(path.read_text())
         return Session(url=str(data["url"]), token=str(data["token"]))
     except (OSError, ValueError, KeyError):

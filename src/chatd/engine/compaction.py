@@ -14,7 +14,6 @@ import uuid
 
 import structlog
 from pydantic import JsonValue
-from sqlalchemy.exc import SQLAlchemyError
 
 from chatd.engine.cost import cost_micros
 from chatd.engine.models import ResolvedModel
@@ -22,6 +21,7 @@ from chatd.engine.types import TurnContext
 from chatd.llm.types import Message, ModelRequest, ProviderError, TextContent, Usage, UserMessage
 from chatd.sdk.chats import ChatMessagePart, ChatMessagePartType, ChatMessageRole
 from chatd.store.compaction import ContextSummary, persist_summary
+from chatd.store.errors import StoreError
 
 log = structlog.get_logger(__name__)
 
@@ -146,7 +146,7 @@ async def maybe_compact(
     try:
         async with ctx.db.write() as conn:
             outbox = await persist_summary(conn, ctx.db.now(), ctx.worker_id, record)
-    except SQLAlchemyError:
+    except StoreError:
         log.exception("persisting the compaction failed", chat_id=str(ctx.chat_id))
         _publish_error(ctx, call, PERSIST_FAILED)
         return False

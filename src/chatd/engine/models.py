@@ -18,8 +18,9 @@ from chatd.catalog import resolve_model as parse_model_name
 from chatd.llm.errors import config_error, missing_key_error, provider_disabled_error
 from chatd.llm.types import CallOptions, ModelClient, ProviderError
 from chatd.sdk.providers import ChatModelCallConfig, ChatModelCost
+from chatd.secretbox import SecretBox, SecretError
 from chatd.store.model_configs import live_or_default_with_provider
-from chatd.store.providers import get_provider_by_name, get_user_key
+from chatd.store.providers import central_key, get_provider_by_name, get_user_key
 from chatd.store.sql import Connection
 
 DEFAULT_MAX_OUTPUT_TOKENS = 32_000
@@ -53,11 +54,13 @@ async def resolve_model(
     config_id: uuid.UUID,
     owner_id: uuid.UUID,
     *,
+    secrets: SecretBox,
     client_factory: ClientFactory | None = None,
 ) -> ResolvedModel:
     """The model config's provider and credentials (central key, or the owner's own key where
-    the provider allows it) as a client. Raises ``ProviderError`` with kind ``missing_key``,
-    ``provider_disabled`` or ``config`` when the model cannot be used."""
+    the provider allows it, opened with ``secrets``) as a client. Raises ``ProviderError``
+    with kind ``missing_key``, ``provider_disabled`` or ``config`` when the model cannot be
+    used."""
     found = await live_or_default_with_provider(conn, config_id)
     if found is None:
         raise ProviderError(config_error(None, "no chat model config is configured"))
@@ -75,7 +78,7 @@ async def resolve_model(
         raise ProviderError(config_error(provider, f"provider {provider} is not configured"))
     if not row["enabled"]:
         raise ProviderError(provider_disabled_error(provider))
-    api_key = await usable_key(conn, row, owner_id)
+    api_key = await usable_key(conn, row, owner_id, secrets)
     if api_key is None:
         raise ProviderError(missing_key_error(provider))
     if client_factory is None:
@@ -99,19 +102,30 @@ async def resolve_model(
 
 
 async def usable_key(
-    conn: Connection, provider_row: Mapping[Any, Any], owner_id: uuid.UUID
+    conn: Connection,
+    provider_row: Mapping[Any, Any],
+    owner_id: uuid.UUID,
+    secrets: SecretBox,
 ) -> str | None:
-    """The key ``owner_id`` may use with this provider ("" for a keyless one), or ``None``."""
+    """The key ``owner_id`` may use with this provider ("" for a keyless one), or ``None``.
+
+    The key is opened here, just before a client is built from it. Raises ``ProviderError``
+    (kind ``config``) when the stored key cannot be opened with ``secrets``.
+    """
     policy = ProviderPolicy.from_row(provider_row)
-    if policy.allow_user_api_key:
-        own = await get_user_key(conn, owner_id, policy.id)
-        if own:
-            return own
-    if policy.central_key_usable and (
-        not policy.allow_user_api_key or policy.allow_central_api_key_fallback
-    ):
-        central: str = provider_row["api_key"]
-        return central
+    try:
+        if policy.allow_user_api_key:
+            own = await get_user_key(conn, secrets, owner_id, policy.id)
+            if own:
+                return own
+        if policy.central_key_usable and (
+            not policy.allow_user_api_key or policy.allow_central_api_key_fallback
+        ):
+            return central_key(secrets, provider_row)
+    except SecretError as exc:
+        raise ProviderError(
+            config_error(policy.provider, f"the stored API key cannot be decrypted: {exc}")
+        ) from None
     return None
 
 

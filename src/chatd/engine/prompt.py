@@ -40,7 +40,11 @@ _UNSAFE_ID = re.compile(r"[^a-zA-Z0-9_-]")
 
 
 async def load_history(conn: Connection, chat_id: uuid.UUID) -> list[Message]:
-    rows = await prompt_rows(conn, chat_id)
+    return await history_of(conn, await prompt_rows(conn, chat_id))
+
+
+async def history_of(conn: Connection, rows: Sequence[Row]) -> list[Message]:
+    """The provider messages for prompt rows already read (their files are read here)."""
     files: dict[uuid.UUID, FileContent] = {}
     for file_id in _file_ids(rows):
         found = await get_file(conn, file_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -104,7 +105,7 @@ async def read_choices(
     """
     providers = {row["provider"]: row for row in await list_providers(conn, enabled_only=True)}
     keys = {
-        name: await usable_key(conn, row, chat["owner_id"])
+        name: await _cheap_key(conn, gen, row, chat["owner_id"])
         for name, row in providers.items()
         if name in CHEAP_MODELS
     }
@@ -112,6 +113,17 @@ async def read_choices(
     if own is None and not any(keys.values()):  # the only candidate: read it now
         own = await _own_model(conn, gen, chat)
     return Choices(providers, keys, own)
+
+
+async def _cheap_key(
+    conn: Connection, gen: QuickGen, row: Mapping[Any, Any], owner_id: uuid.UUID
+) -> str | None:
+    """The key for a cheap model of ``row``'s provider (None: the owner has none usable)."""
+    try:
+        return await usable_key(conn, row, owner_id, gen.db.secrets)
+    except ProviderError as exc:
+        log.info("quick model unavailable", provider=row["provider"], error=str(exc))
+        return None
 
 
 def _reused(
@@ -223,6 +235,7 @@ async def _own_model(
             conn,
             chat["last_model_config_id"],
             chat["owner_id"],
+            secrets=gen.db.secrets,
             client_factory=gen.client_factory,
         )
     except ProviderError as exc:

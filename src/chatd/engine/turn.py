@@ -17,14 +17,17 @@ import uuid
 from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
+import structlog
+
 from chatd.engine import compaction
 from chatd.engine.cost import cost_micros
 from chatd.engine.models import ResolvedModel, resolve_model
-from chatd.engine.prompt import INTERRUPTED_RESULT, load_history
+from chatd.engine.prompt import INTERRUPTED_RESULT, history_of, load_history
+from chatd.engine.resume import ended_turn
 from chatd.engine.retry import RetryPolicy, retry
 from chatd.engine.step import StepBuilder
 from chatd.engine.toolset import Toolset, result_part, run_local_calls, tool_context
-from chatd.engine.types import TurnContext
+from chatd.engine.types import StopReason, TurnContext
 from chatd.llm.errors import classify, retry_message, startup_timeout_error
 from chatd.llm.types import (
     ClassifiedError,
@@ -38,35 +41,48 @@ from chatd.llm.types import (
 from chatd.sdk.chats import ChatErrorKind, ChatMessagePart, ChatMessageRole
 from chatd.sdk.events import ChatStreamRetry
 from chatd.store.chats import get_chat_row
+from chatd.store.messages import prompt_rows
 from chatd.store.steps import Step, StepRefused, save_step
 from chatd.store.turn_outcome import OutcomeKind, TurnOutcome
 from chatd.tools.registry import ToolOutput
 
 T = TypeVar("T")
+log = structlog.get_logger(__name__)
 
 
 async def run_turn(ctx: TurnContext) -> TurnOutcome:
     turn: _Turn | None = None
     try:
-        # The chat row (as the worker read it when announcing the turn), the model and the
-        # history, in one read transaction.
+        # The chat row (as the worker read it when announcing the turn), the history and the
+        # model, in one read transaction.
         async with ctx.db.read() as conn:
             chat = ctx.chat or await get_chat_row(conn, ctx.chat_id)
             if chat is None:
                 gone = ClassifiedError(ChatErrorKind.generic, False, "The chat no longer exists.")
                 return TurnOutcome(OutcomeKind.error, gone)
+            rows = await prompt_rows(conn, ctx.chat_id)
+            toolset = Toolset.build(ctx.tools, chat["dynamic_tools"])
+            ended = await ended_turn(conn, ctx.chat_id, rows, toolset.is_dynamic)
+            if ended is not None:
+                # Claimed again after its worker stopped between saving the last step and the
+                # finish: finish it now, without asking the model a second time.
+                log.info(
+                    "the turn had ended already", chat_id=str(ctx.chat_id), outcome=ended.kind.value
+                )
+                return ended
             try:
                 model = await resolve_model(
                     conn,
                     chat["last_model_config_id"],
                     chat["owner_id"],
+                    secrets=ctx.db.secrets,
                     client_factory=ctx.client_factory,
                 )
             except ProviderError as exc:
                 return TurnOutcome(OutcomeKind.error, exc.error)
             ctx.model = model
-            history = await load_history(conn, ctx.chat_id)
-        turn = _Turn(ctx, chat, model)
+            history = await history_of(conn, rows)
+        turn = _Turn(ctx, chat, model, toolset)
         return await turn.run(history)
     except asyncio.CancelledError:
         if ctx.stop_reason is None:
@@ -107,10 +123,12 @@ async def _uncancellable(work: Coroutine[Any, Any, T]) -> T:
 
 
 class _Turn:
-    def __init__(self, ctx: TurnContext, chat: Mapping[Any, Any], model: ResolvedModel) -> None:
+    def __init__(
+        self, ctx: TurnContext, chat: Mapping[Any, Any], model: ResolvedModel, toolset: Toolset
+    ) -> None:
         self.ctx = ctx
         self.model = model
-        self.toolset = Toolset.build(ctx.tools, chat["dynamic_tools"])
+        self.toolset = toolset
         self.tool_context = tool_context(ctx.chat_id, chat["owner_id"])
         self.policy = RetryPolicy.from_settings(ctx.settings)
         # The step being built and not yet saved (None when there is nothing to save).
@@ -256,18 +274,26 @@ class _Turn:
         return True
 
     async def save_interrupted(self) -> None:
-        """The partial step, every call without a result answered as interrupted; no usage."""
+        """The partial step, every call without a result answered as interrupted; no usage.
+
+        On shutdown only a step with tool calls is saved (their tools may have acted; the turn
+        resumed elsewhere continues from the results). A partial answer without calls is
+        dropped: the resumed turn makes the step again whole, as after a crash, where a kept
+        half answer would read as the turn's last word (:mod:`chatd.engine.resume`).
+        """
         builder = self.builder
         if builder is None:
             return
         assistant = builder.assistant_parts(include_streaming=True)
         if not assistant:
             return
+        calls = builder.calls + builder.interrupted_calls()
+        if not calls and self.ctx.stop_reason == StopReason.shutdown:
+            return
         now = self.ctx.db.now()
         interrupted = ToolOutput(INTERRUPTED_RESULT, is_error=True)
         results = [
-            self.results.get(call.id) or result_part(call, interrupted, now)
-            for call in builder.calls + builder.interrupted_calls()
+            self.results.get(call.id) or result_part(call, interrupted, now) for call in calls
         ]
         step = Step(
             model_config_id=self.model.config_id,

@@ -6,7 +6,9 @@ One :class:`Worker` per replica. Three loops run while it is started:
   pending chats and start a task per chat;
 * heartbeat: every ``heartbeat_interval``, one UPDATE for every chat it runs; a chat missing
   from the answer was taken away (interrupt, edit, archive, takeover), so its turn is stopped;
-* stale recovery: at start and every ``stale_recovery_interval``, for chats whose worker died.
+* stale recovery: at start and every ``stale_recovery_interval``, for chats whose worker died
+  (:mod:`chatd.store.recovery`: running ones go back to pending, a queue a lost finish should
+  have promoted is promoted).
 
 The control channel is a hub listener: a ``status`` event of ``waiting``, ``pending`` or
 ``error`` for a chat this worker runs stops its turn (``StopReason.interrupted``), unless the
@@ -37,7 +39,7 @@ from chatd.llm.types import ClassifiedError
 from chatd.sdk.chats import ChatErrorKind, ChatStatus
 from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType, ChatStreamStatus
 from chatd.settings import Settings
-from chatd.store import worker_state
+from chatd.store import recovery, worker_state
 from chatd.store.db import Clock, Database
 from chatd.store.outbox import Outbox, next_stamp
 from chatd.store.turn_outcome import OutcomeKind, TurnOutcome
@@ -286,9 +288,7 @@ class Worker:
     async def _recover_stale(self) -> None:
         async def recover() -> None:
             async with self.db.write() as conn:
-                outbox = await worker_state.recover_stale(
-                    conn, self.now(), self.settings.stale_after
-                )
+                outbox = await recovery.recover_stale(conn, self.now(), self.settings.stale_after)
             self.hub.publish(outbox)
 
         await self._guarded("stale recovery", recover())

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import structlog
-from sqlalchemy.exc import SQLAlchemyError
 
 from chatd.events.delivery import Delivery
 from chatd.events.hub import EventHub
 from chatd.sdk.chats import ChatError, ChatErrorKind
 from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType, ChatStreamStatus
 from chatd.store.db import Database
+from chatd.store.errors import StoreError
 from chatd.store.stream_snapshot import stored_state
 
 log = structlog.get_logger(__name__)
@@ -53,7 +53,7 @@ async def load_snapshot(
     try:
         async with db.read() as conn:
             state = await stored_state(conn, chat_id, after_id)
-    except SQLAlchemyError:
+    except StoreError:
         log.exception("stream snapshot failed", chat_id=str(chat_id))
         state = None
     if state is None:

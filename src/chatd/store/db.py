@@ -16,24 +16,38 @@ chatd opens a connection.
 - :meth:`Database.write_one` is a write of exactly one statement: autocommit on PostgreSQL.
 - :meth:`Database.run_read` and :meth:`Database.run_write` run a transaction function
   ``fn(conn, *args)``: on SQLite in one thread hop for the whole transaction.
+
+It also holds the deployment's :class:`~chatd.secretbox.SecretBox`, the key of the secrets at
+rest in this database: :meth:`Database.migrate` seals what an older chatd left in plain text,
+and the store seals and opens keys with it.
+
+A SQLite file is created before the first connection, mode 0600 (SQLite gives its ``-wal`` and
+``-shm`` files the main file's mode); files an older chatd made readable to others are
+narrowed to 0600.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from chatd.private_files import PRIVATE_FILE_MODE, narrow, open_private
+from chatd.secretbox import SecretBox
 from chatd.store.postgres import PgPool
 from chatd.store.sql import Connection
 from chatd.store.sqlite import SqliteDatabase
+
+log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 Clock = Callable[[], dt.datetime]
@@ -54,17 +68,38 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (None: in memory, or not SQLite)."""
+    if not url.startswith("sqlite"):
+        return None
+    database = sa.engine.make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def create_sqlite_file(path: Path) -> None:
+    """The database file, created 0600 when missing (an empty file is an empty database)."""
+    if not path.parent.is_dir():
+        return  # SQLite reports the missing directory on the first connection
+    os.close(open_private(path, os.O_RDWR))
+    for suffix in ("-wal", "-shm", "-journal"):
+        narrow(path.with_name(path.name + suffix), PRIVATE_FILE_MODE)
+
+
 class Database:
     def __init__(
         self,
         url: str,
         *,
+        secrets: SecretBox,
         clock: Clock = utcnow,
         pre_ping: bool = False,
         recycle: float = PG_RECYCLE_SECONDS,
         pool_size: int = PG_POOL_SIZE,
     ) -> None:
         self.url = url
+        self.secrets = secrets
         self.clock = clock
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
@@ -73,6 +108,9 @@ class Database:
         self._pg: PgPool | None = None
         if self.is_sqlite:
             self.sqlite_path = parsed.database or ""
+            path = sqlite_path(url)
+            if path is not None:
+                create_sqlite_file(path)
             self._sqlite = SqliteDatabase(self.sqlite_path, self._observers)
         else:
             dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
@@ -143,11 +181,38 @@ class Database:
             self._observers.remove(observer)
 
     async def migrate(self) -> None:
-        """Bring the schema to the newest revision (under an advisory lock on PostgreSQL)."""
+        """Bring the schema to the newest revision (under an advisory lock on PostgreSQL), then
+        seal the secrets an older chatd stored in plain text.
+
+        Raises :class:`~chatd.store.secret_columns.UnknownSecretKeys` (and seals nothing)
+        when stored secrets were sealed under a key this process does not hold: a replica
+        started with another key would otherwise add values the others cannot open.
+        """
         if self.is_sqlite:
             await asyncio.to_thread(_migrate_sqlite, self.sqlite_path)
         else:
             await _migrate_postgres(self.url)
+        await self._seal_plaintext()
+
+    async def _seal_plaintext(self) -> None:
+        from chatd.store.secret_columns import check_keys, seal_plaintext
+
+        async with self.write() as conn:
+            if not self.is_sqlite:
+                lock = sa.text("SELECT pg_advisory_xact_lock(:k)")
+                await conn.execute(lock, {"k": MIGRATION_LOCK_KEY})
+            await check_keys(conn, self.secrets)
+            if self.is_sqlite:
+                # The plain text a sealed value replaces is zeroed, not left in free space.
+                secure = (await conn.execute(sa.text("PRAGMA secure_delete"))).scalar_one()
+                await conn.execute(sa.text("PRAGMA secure_delete=ON"))
+            sealed = await seal_plaintext(conn, self.secrets)
+            if self.is_sqlite:
+                await conn.execute(sa.text(f"PRAGMA secure_delete={int(secure)}"))
+        if sealed:
+            log.info("sealed provider keys stored in plain text", count=sealed)
+            if self._sqlite is not None and not await self._sqlite.checkpoint():
+                log.warning("could not empty the SQLite WAL after sealing plain-text keys")
 
     async def close(self) -> None:
         if self._sqlite is not None:

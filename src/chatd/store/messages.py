@@ -57,6 +57,21 @@ _PROMPT_ROWS = (
     )
     .order_by(*_IN_ORDER)
 )
+_PLAIN_ROW = sa.and_(
+    chat_messages.c.chat_id == sa.bindparam("chat_id"),
+    chat_messages.c.deleted.is_(False),
+    _PLAIN,
+)
+_LAST_TURN_START = (
+    sa.select(sa.func.max(chat_messages.c.id))
+    .where(_PLAIN_ROW, chat_messages.c.role.in_(("user", "assistant")))
+    .scalar_subquery()
+)
+_HISTORY_TAIL = (
+    sa.select(chat_messages)
+    .where(_PLAIN_ROW, chat_messages.c.id >= _LAST_TURN_START)
+    .order_by(chat_messages.c.id)
+)
 _QUEUED = (
     sa.select(chat_queued_messages)
     .where(chat_queued_messages.c.chat_id == sa.bindparam("chat_id"))
@@ -125,6 +140,14 @@ async def prompt_rows(conn: Connection, chat_id: uuid.UUID) -> list[RowDict]:
     without a summary, every non-compressed row. Raw rows: content keeps internal fields.
     """
     rows = await conn.execute(_PROMPT_ROWS, {"chat_id": chat_id})
+    return [r.as_dict() for r in rows]
+
+
+async def history_tail(conn: Connection, chat_id: uuid.UUID) -> list[RowDict]:
+    """The chat's plain rows (undeleted, not compressed) from its last user or assistant
+    message on, oldest first: where its latest turn stands, whatever a context summary left
+    out of the prompt. Empty for a chat without such a message."""
+    rows = await conn.execute(_HISTORY_TAIL, {"chat_id": chat_id})
     return [r.as_dict() for r in rows]
 
 

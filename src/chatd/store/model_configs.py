@@ -136,12 +136,6 @@ async def list_model_configs(
     return [row.as_dict() for row in await conn.execute(query)]
 
 
-async def insert_provider(conn: Connection, **values: Any) -> uuid.UUID:
-    provider_id = values.pop("id", None) or uuid.uuid4()
-    await conn.execute(chat_providers.insert().values(id=provider_id, **values))
-    return provider_id
-
-
 async def insert_model_config(conn: Connection, **values: Any) -> uuid.UUID:
     config_id = values.pop("id", None) or uuid.uuid4()
     values.setdefault("options", {})

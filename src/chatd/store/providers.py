@@ -1,15 +1,28 @@
-"""Chat providers and users' own provider keys (BYOK)."""
+"""Chat providers and users' own provider keys (BYOK).
+
+Keys are sealed as they are written (:mod:`chatd.store.secret_columns`); rows read here carry
+the sealed text. Only :func:`central_key` and :func:`get_user_key` open a key, for the code
+that builds a model client.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
 
 from chatd.sdk.providers import ChatProviderConfig, ChatProviderConfigSource
+from chatd.secretbox import SecretBox
 from chatd.store.model_configs import lock_model_catalog, soft_delete_provider_configs
+from chatd.store.secret_columns import (
+    open_sealed,
+    provider_key_binding,
+    seal,
+    user_key_binding,
+)
 from chatd.store.sql import Connection, RowDict
 from chatd.store.tables import chat_providers, user_chat_provider_keys
 
@@ -62,16 +75,33 @@ async def get_provider_by_name(conn: Connection, provider: str) -> RowDict | Non
     return row.as_dict() if row else None
 
 
+def central_key(secrets: SecretBox, row: Mapping[Any, Any]) -> str:
+    """The provider row's own key, opened (``""``: none); raises ``SecretError``."""
+    return open_sealed(secrets, row["api_key"], provider_key_binding(row["id"]))
+
+
+def _sealed(secrets: SecretBox, provider_id: uuid.UUID, values: dict[str, Any]) -> dict[str, Any]:
+    if "api_key" not in values:
+        return values
+    return {
+        **values,
+        "api_key": seal(secrets, values["api_key"], provider_key_binding(provider_id)),
+    }
+
+
 async def create_provider(
-    conn: Connection, now: dt.datetime, values: dict[str, Any]
+    conn: Connection, now: dt.datetime, values: dict[str, Any], secrets: SecretBox
 ) -> RowDict:
-    """Insert a provider row; raises :class:`ProviderExists` for a duplicate type."""
+    """Insert a provider row (``values["api_key"]`` in plain text, sealed here); raises
+    :class:`ProviderExists` for a duplicate type."""
     await lock_model_catalog(conn)
     if await get_provider_by_name(conn, values["provider"]) is not None:
         raise ProviderExists
     provider_id = uuid.uuid4()
     await conn.execute(
-        prov.insert().values(id=provider_id, created_at=now, updated_at=now, **values)
+        prov.insert().values(
+            id=provider_id, created_at=now, updated_at=now, **_sealed(secrets, provider_id, values)
+        )
     )
     row = await get_provider(conn, provider_id)
     assert row is not None
@@ -85,10 +115,17 @@ async def lock_provider(conn: Connection, provider_id: uuid.UUID) -> RowDict | N
 
 
 async def update_provider(
-    conn: Connection, now: dt.datetime, provider_id: uuid.UUID, values: dict[str, Any]
+    conn: Connection,
+    now: dt.datetime,
+    provider_id: uuid.UUID,
+    values: dict[str, Any],
+    secrets: SecretBox,
 ) -> RowDict:
+    """Change a provider row (a new ``api_key`` in plain text, sealed here)."""
     await conn.execute(
-        prov.update().where(prov.c.id == provider_id).values(**values, updated_at=now)
+        prov.update()
+        .where(prov.c.id == provider_id)
+        .values(**_sealed(secrets, provider_id, values), updated_at=now)
     )
     row = await get_provider(conn, provider_id)
     assert row is not None
@@ -112,14 +149,17 @@ async def user_key_provider_ids(conn: Connection, user_id: uuid.UUID) -> set[uui
 
 
 async def get_user_key(
-    conn: Connection, user_id: uuid.UUID, provider_id: uuid.UUID
+    conn: Connection, secrets: SecretBox, user_id: uuid.UUID, provider_id: uuid.UUID
 ) -> str | None:
-    """The user's own key for a provider (BYOK), if they stored one."""
+    """The user's own key for a provider (BYOK), opened, if they stored one; raises
+    ``SecretError`` when it cannot be opened."""
     query = sa.select(keys.c.api_key).where(
         keys.c.user_id == user_id, keys.c.chat_provider_id == provider_id
     )
-    key: str | None = (await conn.execute(query)).scalar_one_or_none()
-    return key
+    stored: str | None = (await conn.execute(query)).scalar_one_or_none()
+    if stored is None:
+        return None
+    return open_sealed(secrets, stored, user_key_binding(user_id, provider_id))
 
 
 async def upsert_user_key(
@@ -128,7 +168,10 @@ async def upsert_user_key(
     user_id: uuid.UUID,
     provider_id: uuid.UUID,
     api_key: str,
+    secrets: SecretBox,
 ) -> None:
+    """Store the user's own key (in plain text, sealed here) for a provider."""
+    api_key = seal(secrets, api_key, user_key_binding(user_id, provider_id))
     where = (keys.c.user_id == user_id, keys.c.chat_provider_id == provider_id)
     existing = (await conn.execute(sa.select(keys.c.user_id).where(*where))).first()
     if existing is None:

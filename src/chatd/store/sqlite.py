@@ -289,6 +289,16 @@ class SqliteDatabase:
     async def run_read(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         return await self._reader.run("BEGIN", fn, args)
 
+    async def checkpoint(self) -> bool:
+        """Copy the WAL into the database file and empty it; False when a reader kept it."""
+
+        def truncate(conn: SqliteConnection) -> bool:
+            row = conn.raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            return row is not None and row[0] == 0
+
+        async with self._write_lock, self._writer.connection() as conn:
+            return await self._writer.hop(truncate, conn)
+
     async def close(self) -> None:
         async with self._write_lock:
             await self._writer.close()

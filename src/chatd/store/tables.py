@@ -93,7 +93,8 @@ chat_providers = sa.Table(
     sa.Column("id", sa.Uuid, primary_key=True),
     sa.Column("provider", sa.Text, nullable=False, unique=True),
     sa.Column("display_name", sa.Text, nullable=False, server_default=""),
-    # Encrypted with the deployment key (see chatd.store.secrets); never returned by the API.
+    # Sealed with the deployment's secret key (chatd.store.secret_columns; "" for no key);
+    # never returned by the API.
     sa.Column("api_key", sa.Text, nullable=False, server_default=""),
     sa.Column("base_url", sa.Text, nullable=False, server_default=""),
     sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
@@ -123,6 +124,7 @@ user_chat_provider_keys = sa.Table(
         sa.ForeignKey("chat_providers.id", ondelete="CASCADE"),
         primary_key=True,
     ),
+    # Sealed like chat_providers.api_key.
     sa.Column("api_key", sa.Text, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
@@ -248,6 +250,15 @@ chats = sa.Table(
         postgresql_where=sa.text("root_chat_id IS NOT NULL"),
     ),
     sa.Index("ix_chats_pending", "status", "updated_at"),
+    # Stale recovery's queues left behind (chatd.store.recovery): the few chats with a queue,
+    # not every waiting chat.
+    sa.Index(
+        "ix_chats_queued",
+        "status",
+        "updated_at",
+        sqlite_where=sa.text("queue_length > 0"),
+        postgresql_where=sa.text("queue_length > 0"),
+    ),
 )
 
 chat_messages = sa.Table(
@@ -381,4 +392,25 @@ chat_usage_limit_overrides = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.CheckConstraint("spend_limit_micros > 0", name="spend_limit_positive"),
+)
+
+# The audit log (api/audit.py): who did what to which resource, from where, and how it went.
+# Rows outlive their users and resources, so they hold ids without foreign keys.
+audit_logs = sa.Table(
+    "audit_logs",
+    metadata,
+    # The order rows were written in (pages walk it); ``id`` is the public identifier.
+    sa.Column("seq", BigIntPK, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.Uuid, nullable=False, unique=True),
+    sa.Column("time", UTCDateTime, nullable=False),
+    sa.Column("user_id", sa.Uuid, nullable=True),  # the actor; NULL for an unknown login name
+    sa.Column("ip", sa.Text, nullable=False, server_default=""),
+    sa.Column("user_agent", sa.Text, nullable=False, server_default=""),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("resource_type", sa.Text, nullable=False),
+    sa.Column("resource_id", sa.Uuid, nullable=True),
+    sa.Column("resource_target", sa.Text, nullable=False, server_default=""),
+    sa.Column("status_code", sa.Integer, nullable=False),
+    sa.Column("additional_fields", JSONType, nullable=False),
+    sqlite_autoincrement=True,
 )

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import JsonValue
 
-from chatd.sdk.chats import Chat, ChatMessage, ChatMessageRole, ChatStatus
+from chatd.sdk.chats import Chat, ChatError, ChatMessage, ChatMessageRole, ChatStatus
 from chatd.sdk.events import (
     ChatStreamEvent,
     ChatStreamEventType,
@@ -209,3 +209,32 @@ async def insert_user_message(
         created_by=author_id,
         model_is_current=model_is_current,
     )
+
+
+async def promote_queue_head(
+    conn: Connection, now: dt.datetime, chat: Row, outbox: Outbox
+) -> bool:
+    """T4: the oldest queued message becomes the owner's user message (``message`` and
+    ``queue_update`` events; the workers are woken). The caller holds the row lock, then
+    writes ``pending``. False (nothing written) when the queue is empty."""
+    if not chat["queue_length"]:
+        return False
+    queue = await mq.queued_messages(conn, chat["id"])
+    if not queue:
+        return False
+    head = await mq.get_queued_row(conn, chat["id"], queue[0].id)
+    assert head is not None  # the chat row lock keeps the queue still
+    model_id = await resolve_model(conn, chat, head["model_config_id"], strict=False)
+    await mq.delete_queued(conn, chat["id"], head["id"])
+    message = await insert_user_message(
+        conn, now, chat["id"], list(head["content"]), model_id, chat["owner_id"]
+    )
+    outbox.stream.append(message_event(message))
+    await publish_queue(conn, outbox, chat["id"])
+    outbox.wake_workers = True
+    return True
+
+
+def error_json(error: ChatError) -> dict[str, JsonValue]:
+    """A chat error as ``last_error`` stores it."""
+    return error.model_dump(mode="json", exclude_none=True)

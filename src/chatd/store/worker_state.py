@@ -1,8 +1,8 @@
-"""The worker's side of the chat state machine (engine-behaviour §3, §4.3-4.5).
+"""The worker's side of the chat state machine (engine-behaviour §3, §4.3-4.4).
 
-Claiming pending chats, heartbeats, stale recovery and the finishing transaction. Each function
-runs in the caller's single ``db.write()`` transaction (:func:`finish`, which opens its own,
-aside). Claims are safe across replicas: on
+Claiming pending chats, heartbeats and the finishing transaction (stale recovery is
+:mod:`chatd.store.recovery`). Each function runs in the caller's single ``db.write()``
+transaction (:func:`finish`, which opens its own, aside). Claims are safe across replicas: on
 PostgreSQL the candidate rows are locked with ``FOR UPDATE SKIP LOCKED``; on SQLite (where that
 clause compiles to nothing) the writer lock taken by ``BEGIN IMMEDIATE`` serialises claimers.
 """
@@ -27,25 +27,19 @@ from chatd.sdk.events import (
     ChatWatchEvent,
     ChatWatchEventKind,
 )
-from chatd.store import messages as mq
 from chatd.store.chats import CHAT_RETURNING, lock_chat
 from chatd.store.db import Database
 from chatd.store.outbox import Outbox, next_stamp
 from chatd.store.sql import Connection, in_list
 from chatd.store.tables import chats
-from chatd.store.tool_calls import interrupt_pending_calls
 from chatd.store.transition_steps import (
     Row,
     announce_status,
-    insert_user_message,
-    message_event,
-    publish_queue,
-    resolve_model,
+    error_json,
+    promote_queue_head,
     set_status,
 )
 from chatd.store.turn_outcome import OutcomeKind, TurnOutcome
-
-DYNAMIC_TOOL_TIMEOUT = "Dynamic tool execution timed out"
 
 _FINAL_STATUS = {
     OutcomeKind.done: ChatStatus.waiting,
@@ -164,51 +158,6 @@ async def release_to_pending(
     return {r.id for r in rows}
 
 
-async def recover_stale(conn: Connection, now: dt.datetime, stale_after: float) -> Outbox:
-    """§4.5: running chats whose worker stopped heartbeating go back to pending (T9);
-    requires_action chats the client never answered fail with synthetic results (T13).
-
-    Each candidate is re-checked under its row lock. Unlike the reference, which publishes
-    nothing here, the changes are published (stream ``status``, watch ``status_change``, and
-    ``message`` events for the synthetic results) so connected clients are not left stale.
-    """
-    threshold = now - dt.timedelta(seconds=stale_after)
-    candidates = await conn.execute(
-        sa.select(chats.c.id).where(_stale(threshold)).order_by(chats.c.updated_at, chats.c.id)
-    )
-    outbox = Outbox()
-    for (chat_id,) in candidates.all():
-        row = await lock_chat(conn, chat_id)
-        if row is None:
-            continue
-        if row["status"] == ChatStatus.running and _older(row["heartbeat_at"], threshold):
-            announce_status(outbox, await set_status(conn, now, chat_id, ChatStatus.pending))
-            outbox.wake_workers = True
-        elif row["status"] == ChatStatus.requires_action and row["updated_at"] < threshold:
-            synthetic = await interrupt_pending_calls(conn, now, row, DYNAMIC_TOOL_TIMEOUT)
-            outbox.stream.extend(message_event(m) for m in synthetic)
-            error = ChatError(
-                message=DYNAMIC_TOOL_TIMEOUT, kind=ChatErrorKind.generic, retryable=False
-            )
-            written = await set_status(conn, now, chat_id, ChatStatus.error, _error_json(error))
-            announce_status(outbox, written)
-    return outbox
-
-
-def _stale(threshold: dt.datetime) -> sa.ColumnElement[bool]:
-    return sa.or_(
-        sa.and_(
-            chats.c.status == ChatStatus.running.value,
-            sa.or_(chats.c.heartbeat_at.is_(None), chats.c.heartbeat_at < threshold),
-        ),
-        sa.and_(chats.c.status == ChatStatus.requires_action.value, chats.c.updated_at < threshold),
-    )
-
-
-def _older(stamp: dt.datetime | None, threshold: dt.datetime) -> bool:
-    return stamp is None or stamp < threshold
-
-
 async def finish(
     db: Database,
     now: dt.datetime,
@@ -270,7 +219,7 @@ async def finish_running_turn(
         "me": worker_id,
         "keeps_queue": final != ChatStatus.waiting,
         "final": final.value,
-        "last_error": _error_json(error) if error is not None else None,
+        "last_error": error_json(error) if error is not None else None,
         "now": now,
     }
     row = (await conn.execute(_FINISH_RUNNING, params)).first()
@@ -319,12 +268,12 @@ async def finish_turn(
         final = _FINAL_STATUS[outcome.kind]
         if outcome.kind == OutcomeKind.error:
             error = _chat_error(outcome.error)
-            last_error = _error_json(error)
+            last_error = error_json(error)
             outbox.stream.append(
                 ChatStreamEvent(type=ChatStreamEventType.error, chat_id=chat_id, error=error)
             )
     if final == ChatStatus.waiting and not row["archived"]:
-        if await _promote_queue_head(conn, now, row, outbox):
+        if await promote_queue_head(conn, now, row, outbox):
             final = ChatStatus.pending
     if final != status:
         written = await set_status(conn, now, chat_id, final, last_error)
@@ -341,28 +290,6 @@ def _announce_final(
     if final == ChatStatus.requires_action:
         _action_required(outbox, chat, outcome.tool_calls)
     return Finished(status=final, outbox=outbox, chat=written)
-
-
-async def _promote_queue_head(
-    conn: Connection, now: dt.datetime, chat: Row, outbox: Outbox
-) -> bool:
-    """T4: the oldest queued message becomes the owner's user message; the chat goes pending."""
-    if not chat["queue_length"]:
-        return False
-    queue = await mq.queued_messages(conn, chat["id"])
-    if not queue:
-        return False
-    head = await mq.get_queued_row(conn, chat["id"], queue[0].id)
-    assert head is not None  # the chat row lock keeps the queue still
-    model_id = await resolve_model(conn, chat, head["model_config_id"], strict=False)
-    await mq.delete_queued(conn, chat["id"], head["id"])
-    message = await insert_user_message(
-        conn, now, chat["id"], list(head["content"]), model_id, chat["owner_id"]
-    )
-    outbox.stream.append(message_event(message))
-    await publish_queue(conn, outbox, chat["id"])
-    outbox.wake_workers = True
-    return True
 
 
 def _action_required(outbox: Outbox, chat: Chat, calls: list[ToolCallContent]) -> None:
@@ -398,7 +325,3 @@ def _chat_error(error: ClassifiedError | None) -> ChatError:
         retryable=error.retryable,
         status_code=error.status_code,
     )
-
-
-def _error_json(error: ChatError) -> dict[str, JsonValue]:
-    return error.model_dump(mode="json", exclude_none=True)

@@ -8,6 +8,10 @@ and record every request body in :attr:`FakeProvider.requests`.
 For processes that cannot reach the object (end-to-end tests), the same app offers
 ``POST /fake/script`` (append entries; JSON list) and ``GET /fake/requests``.
 
+Given ``api_keys``, it checks the key of every model call (``Authorization: Bearer`` or
+``x-api-key``) and answers one that is not among them with the provider's 401, before the
+script is consulted.
+
 Run it in-process with :mod:`chatd.testing.runner`, or as ``chatd dev fake-provider``.
 """
 
@@ -16,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,7 +78,10 @@ _WIRES = {
 class FakeProvider:
     """The script queue, the recorded requests, and the ASGI app serving them."""
 
-    def __init__(self, script: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self, script: list[dict[str, Any]] | None = None, *, api_keys: Collection[str] = ()
+    ) -> None:
+        self.api_keys = frozenset(api_keys)  # empty: any key (or none) is accepted
         self._queue: list[Reply] = []
         self._added = 0
         self.requests: list[RecordedRequest] = []
@@ -158,9 +165,11 @@ class FakeProvider:
     async def _answer(self, request: Request, endpoint: str) -> Response:
         body = json.loads(await request.body())
         self.requests.append(RecordedRequest(endpoint, body, dict(request.headers)))
+        wire = _WIRES[endpoint]
+        if self.api_keys and _presented_key(request) not in self.api_keys:
+            return JSONResponse(wire.error_body(HttpFault(status=401)), status_code=401)
         stream = bool(body.get("stream"))
         reply = self._take(endpoint, stream)
-        wire = _WIRES[endpoint]
         model = str(body.get("model", "fake-model"))
         reply_id = wire.id_prefix + uuid.uuid4().hex[:24]
         if reply.stall_after == 0:
@@ -217,13 +226,23 @@ class FakeProvider:
                     await anyio.sleep(pause)
 
 
+def _presented_key(request: Request) -> str | None:
+    """The key a call carries: ``x-api-key`` or a bearer token (SDKs of both send either)."""
+    if "x-api-key" in request.headers:
+        return request.headers["x-api-key"]
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token if scheme.lower() == "bearer" else None
+
+
 def _due(after: int | None, sent: int, ending: bool) -> bool:
     """A fault fires after ``after`` deltas, or before the end when there are fewer."""
     return after is not None and (ending or sent >= after)
 
 
-def create_app(script: list[dict[str, Any]] | None = None) -> Starlette:
+def create_app(
+    script: list[dict[str, Any]] | None = None, *, api_keys: Collection[str] = ()
+) -> Starlette:
     """A fake provider app with ``script`` (its :class:`FakeProvider` is ``app.state.fake``)."""
-    fake = FakeProvider(script)
+    fake = FakeProvider(script, api_keys=api_keys)
     fake.app.state.fake = fake
     return fake.app

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy.exc import SQLAlchemyError
 
 from chatd.api import chat_rules as rules
 from chatd.api.chat_diff import diff_contents
@@ -25,6 +24,7 @@ from chatd.store import chats as chat_store
 from chatd.store.chat_create import NewChat, create_chat
 from chatd.store.chat_diff import get_diff_status_row
 from chatd.store.db import Database
+from chatd.store.errors import StoreError
 from chatd.store.files import link_files
 from chatd.store.usage_limits import check_spend
 
@@ -118,7 +118,7 @@ async def _link_files(db: Database, chat_id: uuid.UUID, file_ids: list[uuid.UUID
             if await chat_store.lock_chat(conn, chat_id) is None:
                 return []
             return await link_files(conn, chat_id, file_ids)
-    except SQLAlchemyError:
+    except StoreError:
         return [f"{len(file_ids)} file(s) could not be linked due to a server error"]
 
 

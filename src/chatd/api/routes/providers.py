@@ -1,4 +1,8 @@
-"""Admin configuration of chat providers and model configs, and users' own keys (§9.2-9.3)."""
+"""Admin configuration of chat providers and model configs, and users' own keys (§9.2-9.3).
+
+Every change to a provider or a model config is audited in its own transaction; the audit
+entry names the fields changed, never an API key.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,13 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from chatd.api import provider_input as check
+from chatd.api.audit import audited_write
 from chatd.api.deps import DB, CurrentActor
 from chatd.api.errors import ERROR_RESPONSES, ApiError, bad_request, not_found
 from chatd.api.openapi import json_body
 from chatd.api.params import read_json
 from chatd.catalog import KEYLESS_PROVIDERS
+from chatd.sdk.audit import AuditAction, ResourceType
 from chatd.sdk.providers import (
     PROVIDER_DISPLAY_NAMES,
     PROVIDER_ORDER,
@@ -94,12 +100,31 @@ async def create_provider(request: Request, db: DB, actor: CurrentActor) -> Chat
         "allow_central_api_key_fallback": state.allow_central_api_key_fallback,
         "created_by": actor.user_id,
     }
-    async with db.write() as conn:
+    async with audited_write(
+        db,
+        request,
+        AuditAction.create,
+        ResourceType.chat_provider,
+        user_id=actor.user_id,
+        status_code=201,
+    ) as (conn, change):
         try:
-            row = await pq.create_provider(conn, db.now(), values)
+            row = await pq.create_provider(conn, db.now(), values, db.secrets)
         except pq.ProviderExists:
             raise ApiError(409, "Chat provider already exists.") from None
+        change.resource_id = row["id"]
+        change.resource_target = provider
+        change.fields = {
+            "enabled": values["enabled"],
+            "has_api_key": state.api_key != "",
+            "base_url": state.base_url,
+        }
     return pq.provider_view(row)
+
+
+def _audited_fields(values: dict[str, Any]) -> list[str]:
+    """The names of the fields changed (so an API key's value is never recorded)."""
+    return sorted(k for k in values if k not in ("created_by", "updated_by"))
 
 
 def _flag(value: bool | None, default: bool) -> bool:
@@ -133,7 +158,14 @@ async def update_provider(
     ):
         if getattr(body, name) is not None:
             values[name] = getattr(body, name)
-    async with db.write() as conn:
+    async with audited_write(
+        db,
+        request,
+        AuditAction.write,
+        ResourceType.chat_provider,
+        user_id=actor.user_id,
+        status_code=200,
+    ) as (conn, change):
         row = await pq.lock_provider(conn, pid)
         if row is None:
             raise not_found()
@@ -146,7 +178,10 @@ async def update_provider(
             allow_user_api_key=merged["allow_user_api_key"],
             allow_central_api_key_fallback=merged["allow_central_api_key_fallback"],
         ).check()
-        row = await pq.update_provider(conn, db.now(), pid, values)
+        row = await pq.update_provider(conn, db.now(), pid, values, db.secrets)
+        change.resource_id = pid
+        change.resource_target = row["provider"]
+        change.fields = {"fields": _audited_fields(values)}
     return pq.provider_view(row)
 
 
@@ -157,12 +192,24 @@ async def update_provider(
     response_class=Response,
     summary="Delete chat provider",
 )
-async def delete_provider(provider_id: str, db: DB, actor: CurrentActor) -> Response:
+async def delete_provider(
+    provider_id: str, request: Request, db: DB, actor: CurrentActor
+) -> Response:
     check.require_admin(actor)
     pid = check.parse_id(provider_id, BAD_PROVIDER_ID)
-    async with db.write() as conn:
-        if not await pq.delete_provider(conn, db.now(), pid):
+    async with audited_write(
+        db,
+        request,
+        AuditAction.delete,
+        ResourceType.chat_provider,
+        user_id=actor.user_id,
+        status_code=204,
+    ) as (conn, change):
+        row = await pq.get_provider(conn, pid)
+        if row is None or not await pq.delete_provider(conn, db.now(), pid):
             raise not_found()
+        change.resource_id = pid
+        change.resource_target = row["provider"]
     return Response(status_code=204)
 
 
@@ -221,7 +268,7 @@ async def put_user_provider_key(
         key = check.api_key(body.api_key)
         if not key:
             raise bad_request("API key is required.")
-        await pq.upsert_user_key(conn, db.now(), actor.user_id, pid, key)
+        await pq.upsert_user_key(conn, db.now(), actor.user_id, pid, key, db.secrets)
     return _user_config(row, True)
 
 
@@ -278,13 +325,23 @@ async def create_model_config(request: Request, db: DB, actor: CurrentActor) -> 
         options=check.call_options(body.model_config_),
         created_by=actor.user_id,
     )
-    async with db.write() as conn:
+    async with audited_write(
+        db,
+        request,
+        AuditAction.create,
+        ResourceType.chat_model_config,
+        user_id=actor.user_id,
+        status_code=201,
+    ) as (conn, change):
         try:
             row = await mq.create_model_config(conn, db.now(), new)
         except mq.ProviderNotConfigured:
             raise bad_request("Chat provider is not configured.") from None
         except mq.ModelConfigExists:
             raise ApiError(409, "Chat model config already exists.") from None
+        change.resource_id = row["id"]
+        change.resource_target = f"{provider}/{model}"
+        change.fields = {"is_default": row["is_default"], "enabled": row["enabled"]}
     return mq.model_config_view(row)
 
 
@@ -317,15 +374,28 @@ async def update_model_config(
         changes["compression_threshold"] = check.compression_threshold(body.compression_threshold)
     if body.model_config_ is not None:
         changes["options"] = check.call_options(body.model_config_)
-    async with db.write() as conn:
+    async with audited_write(
+        db,
+        request,
+        AuditAction.write,
+        ResourceType.chat_model_config,
+        user_id=actor.user_id,
+        status_code=200,
+    ) as (conn, change):
         try:
             row = await mq.update_model_config(conn, db.now(), cid, changes, body.is_default)
         except mq.ProviderNotConfigured:
             raise bad_request("Chat provider is not configured.") from None
         except mq.ModelConfigExists:
             raise ApiError(409, "Chat model config already exists.") from None
-    if row is None:
-        raise not_found()
+        if row is None:
+            raise not_found()
+        change.resource_id = cid
+        change.resource_target = f"{row['provider']}/{row['model']}"
+        set_fields = _audited_fields(changes)
+        if body.is_default is not None:
+            set_fields.append("is_default")
+        change.fields = {"fields": set_fields}
     return mq.model_config_view(row)
 
 
@@ -336,10 +406,20 @@ async def update_model_config(
     response_class=Response,
     summary="Delete model config",
 )
-async def delete_model_config(model_config_id: str, db: DB, actor: CurrentActor) -> Response:
+async def delete_model_config(
+    model_config_id: str, request: Request, db: DB, actor: CurrentActor
+) -> Response:
     check.require_admin(actor)
     cid = check.parse_id(model_config_id, BAD_MODEL_CONFIG_ID)
-    async with db.write() as conn:
+    async with audited_write(
+        db,
+        request,
+        AuditAction.delete,
+        ResourceType.chat_model_config,
+        user_id=actor.user_id,
+        status_code=204,
+    ) as (conn, change):
         if not await mq.delete_model_config(conn, db.now(), cid):
             raise not_found()
+        change.resource_id = cid
     return Response(status_code=204)

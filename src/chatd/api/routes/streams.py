@@ -17,10 +17,9 @@ from typing import Any
 import anyio
 import structlog
 from fastapi import APIRouter, WebSocket
-from sqlalchemy.exc import SQLAlchemyError
 
 from chatd.api.chat_param import load_chat
-from chatd.api.deps import authenticate, request_token
+from chatd.api.deps import authenticate_connection
 from chatd.api.errors import ApiError
 from chatd.api.openapi import websocket_route
 from chatd.api.params import INT64_MAX
@@ -32,6 +31,7 @@ from chatd.events.snapshot import FRAME_LIMIT, frame_json, frames, load_snapshot
 from chatd.sdk.events import ChatStreamEvent, ChatWatchEvent
 from chatd.sdk.git import WorkspaceAgentGitServerMessage
 from chatd.store.db import Database
+from chatd.store.errors import StoreError
 from chatd.store.read_cursor import mark_read
 
 log = structlog.get_logger(__name__)
@@ -60,16 +60,15 @@ async def _mark_read(db: Database, chat_id: uuid.UUID) -> None:
     try:
         async with db.write_one() as conn:
             await mark_read(conn, chat_id)
-    except SQLAlchemyError:
+    except StoreError:
         log.exception("read cursor update failed", chat_id=str(chat_id))
 
 
 @router.websocket("/chats/watch")
 async def watch(websocket: WebSocket) -> None:
-    db: Database = websocket.app.state.db
     hub: EventHub = websocket.app.state.hub
     try:
-        actor = await authenticate(db, request_token(websocket))
+        actor = await authenticate_connection(websocket)
     except ApiError as error:
         await deny(websocket, error)
         return
@@ -90,7 +89,7 @@ async def stream(websocket: WebSocket, chat: str) -> None:
     db: Database = websocket.app.state.db
     hub: EventHub = websocket.app.state.hub
     try:
-        actor = await authenticate(db, request_token(websocket))
+        actor = await authenticate_connection(websocket)
         row = await load_chat(db, actor, chat)
         after_id = parse_after_id(websocket.query_params.get("after_id"))
     except ApiError as error:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import structlog
 from fastapi import APIRouter, Request
-from sqlalchemy.exc import SQLAlchemyError
 
 from chatd.api import transitions
 from chatd.api.chat_param import load_chat
@@ -20,6 +19,7 @@ from chatd.engine.quickgen import GenerationFailed, QuickGen
 from chatd.engine.title_regen import propose_title, regenerate_title
 from chatd.sdk.chats import Chat, ProposeChatTitleResponse
 from chatd.store.db import Database
+from chatd.store.errors import StoreError
 from chatd.store.sql import RowDict
 from chatd.store.titles import TitleRegenerationBusy, check_regeneration
 from chatd.store.transition_steps import ChatNotFound
@@ -61,7 +61,7 @@ async def regenerate(chat: str, request: Request, db: DB, actor: CurrentActor, h
         raise ApiError(409, BUSY) from None
     except ChatNotFound:
         raise not_found() from None
-    except (GenerationFailed, SQLAlchemyError):
+    except (GenerationFailed, StoreError):
         log.warning("title regeneration failed", chat_id=str(row["id"]), exc_info=True)
         raise ApiError(500, "Failed to regenerate chat title.") from None
     hub.publish(outbox)
@@ -85,7 +85,7 @@ async def propose(
         raise ApiError(409, BUSY) from None
     except ChatNotFound:
         raise not_found() from None
-    except (GenerationFailed, SQLAlchemyError):
+    except (GenerationFailed, StoreError):
         log.warning("title proposal failed", chat_id=str(row["id"]), exc_info=True)
         raise ApiError(500, "Failed to generate chat title.") from None
     return ProposeChatTitleResponse(title=title or current.title)

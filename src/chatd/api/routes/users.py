@@ -1,27 +1,50 @@
-"""Users, login and API tokens, compatible with Coder's /api/v2 where it has the endpoint."""
+"""Users, login and API tokens, compatible with Coder's /api/v2 where it has the endpoint.
+
+A ``{user}`` the caller may not see answers exactly as a missing one (404), and a login costs
+one argon2 verification whether or not the account exists, so neither tells which accounts
+exist. Failed logins are throttled (:mod:`chatd.api.login_throttle`); logins, failed logins,
+logouts, users and tokens are audited.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
+import structlog
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from chatd import accounts
-from chatd.api.deps import DB, SESSION_COOKIE, CurrentActor, request_token
-from chatd.api.errors import ERROR_RESPONSES, ApiError, forbidden, not_found
+from chatd.api import audit
+from chatd.api.deps import (
+    DB,
+    SESSION_COOKIE,
+    AppSettings,
+    CurrentActor,
+    Throttle,
+    client_address,
+    request_token,
+)
+from chatd.api.errors import ERROR_RESPONSES, ApiError, forbidden, not_found, too_many_requests
+from chatd.api.login_throttle import Attempt, Throttled
 from chatd.api.openapi import json_body
 from chatd.api.params import read_json
 from chatd.authz import Actor
 from chatd.sdk import users as w
+from chatd.sdk.audit import AuditAction, ResourceType
 from chatd.sdk.errors import Response as Response_
-from chatd.security import split_token, verify_password
+from chatd.security import hash_password, split_token, verify_password
 from chatd.store import users as q
 from chatd.store.db import Database
 from chatd.store.users import ORG_ADMIN_ROLE, UserRow
 
 router = APIRouter(prefix="/api/v2", tags=["Users"], responses=ERROR_RESPONSES)
+log = structlog.get_logger(__name__)
+
+# How much of an attempted login name the audit log keeps.
+MAX_AUDITED_LOGIN = 256
 
 
 async def user_view(db: Database, user: UserRow) -> w.User:
@@ -49,7 +72,8 @@ async def user_view(db: Database, user: UserRow) -> w.User:
 
 
 async def _resolve_user(db: Database, actor: Actor, ref: str) -> UserRow:
-    """``{user}`` is ``me``, a user id or a username; only self or a site owner may act."""
+    """``{user}`` is ``me``, a user id or a username; only self or a site owner may act, and to
+    anyone else another user is as missing as one that does not exist (404)."""
     async with db.read() as conn:
         if ref == "me":
             user = await q.get_user(conn, actor.user_id)
@@ -58,10 +82,8 @@ async def _resolve_user(db: Database, actor: Actor, ref: str) -> UserRow:
                 user = await q.get_user(conn, uuid.UUID(ref))
             except ValueError:
                 user = await q.get_user_by_login(conn, ref)
-    if user is None:
+    if user is None or (user.id != actor.user_id and not actor.is_owner):
         raise not_found()
-    if user.id != actor.user_id and not actor.is_owner:
-        raise forbidden()
     return user
 
 
@@ -76,7 +98,13 @@ async def create_first_user(request: Request, db: DB) -> w.CreateFirstUserRespon
     problems = accounts.validate_new_user(body.email, body.username, body.password)
     if problems:
         raise ApiError(400, "Validation failed.", validations=problems)
-    async with db.write() as conn:
+    async with db.read() as conn:
+        if await q.count_users(conn) > 0:
+            raise ApiError(409, "The initial user has already been created.")
+    hashed_password = await hash_password(body.password)
+    async with audit.audited_write(
+        db, request, AuditAction.create, ResourceType.user, user_id=None, status_code=201
+    ) as (conn, change):
         now = db.now()
         org_id = await q.ensure_default_org(conn, now)  # serialises concurrent first users
         if await q.count_users(conn) > 0:
@@ -87,11 +115,14 @@ async def create_first_user(request: Request, db: DB) -> w.CreateFirstUserRespon
             email=body.email,
             username=body.username,
             name=body.name,
-            password=body.password,
+            hashed_password=hashed_password,
             is_owner=True,
             org_ids=[org_id],
             org_roles=[ORG_ADMIN_ROLE],
         )
+        change.resource_id = user_id
+        change.resource_target = body.username
+        change.fields = {"email": body.email, "owner": True}
     return w.CreateFirstUserResponse(user_id=user_id, organization_id=org_id)
 
 
@@ -101,15 +132,63 @@ async def create_first_user(request: Request, db: DB) -> w.CreateFirstUserRespon
     response_model=w.LoginWithPasswordResponse,
     openapi_extra=json_body(w.LoginWithPasswordRequest),
 )
-async def login(request: Request, db: DB) -> JSONResponse:
+async def login(
+    request: Request, db: DB, throttle: Throttle, settings: AppSettings
+) -> JSONResponse:
     body = await read_json(request, w.LoginWithPasswordRequest)
+    try:
+        with throttle.attempt(body.email, client_address(request)) as attempt:
+            return await _login(request, db, body, attempt, settings.secure_cookies())
+    except Throttled as exc:
+        # Only a log line: a row for every refused attempt would let a flood of them write.
+        log.warning(
+            "audit.login_throttled",
+            ip=client_address(request),
+            login=body.email[:MAX_AUDITED_LOGIN],
+            by=exc.reason,
+            retry_after=round(exc.retry_after),
+        )
+        raise too_many_requests("Too many failed login attempts.", exc.retry_after) from None
+
+
+async def _login(
+    request: Request,
+    db: Database,
+    body: w.LoginWithPasswordRequest,
+    attempt: Attempt,
+    secure_cookie: bool,
+) -> JSONResponse:
     async with db.read() as conn:
         user = await q.get_user_by_login(conn, body.email) if body.email else None
-    if user is None or not await verify_password(user.hashed_password, body.password):
-        raise ApiError(401, "Incorrect email or password.")
-    if user.status != "active":
-        raise ApiError(401, "Your account is suspended.")
-    async with db.write() as conn:
+    # Without a user (or a password) this verifies against a dummy hash: the same cost.
+    matches = await verify_password(user.hashed_password if user else None, body.password)
+    if user is None or not matches or user.status != "active":
+        message = (
+            "Your account is suspended."
+            if user is not None and matches
+            else "Incorrect email or password."
+        )
+        fields: dict[str, Any] = {"login": body.email[:MAX_AUDITED_LOGIN]}
+        if (lockout := attempt.failed()) is not None:
+            fields["lockout_seconds"] = round(lockout)
+        await audit.record_alone(
+            db,
+            audit.entry(
+                request,
+                AuditAction.login,
+                ResourceType.api_key,
+                401,
+                user_id=user.id if user else None,
+                resource_id=user.id if user else None,
+                resource_target=user.username if user else "",
+                fields={**fields, "reason": message},
+            ),
+        )
+        raise ApiError(401, message)
+    attempt.succeeded(user.email, user.username)
+    async with audit.audited_write(
+        db, request, AuditAction.login, ResourceType.api_key, user_id=user.id, status_code=201
+    ) as (conn, change):
         token = await accounts.issue_token(
             conn,
             now=db.now(),
@@ -117,21 +196,41 @@ async def login(request: Request, db: DB) -> JSONResponse:
             login_type="password",
             lifetime=accounts.SESSION_LIFETIME,
         )
+        change.resource_id = user.id
+        change.resource_target = _key_id(token)
+        change.fields = {"login_type": "password"}
     response = JSONResponse(
         w.LoginWithPasswordResponse(session_token=token).model_dump(), status_code=201
     )
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax")
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=secure_cookie)
     return response
 
 
+def _key_id(token: str) -> str:
+    return token.partition("-")[0]
+
+
 @router.post("/users/logout", response_model=Response_)
-async def logout(request: Request, actor: CurrentActor, db: DB) -> JSONResponse:
+async def logout(
+    request: Request, actor: CurrentActor, db: DB, settings: AppSettings
+) -> JSONResponse:
     parts = split_token(request_token(request) or "")
     if parts is not None:
-        async with db.write() as conn:
+        async with audit.audited_write(
+            db,
+            request,
+            AuditAction.logout,
+            ResourceType.api_key,
+            user_id=actor.user_id,
+            status_code=200,
+        ) as (conn, change):
             await q.delete_api_key(conn, actor.user_id, parts[0])
+            change.resource_id = actor.user_id
+            change.resource_target = parts[0]
     response = JSONResponse({"message": "Logged out!"})
-    response.delete_cookie(SESSION_COOKIE)
+    response.delete_cookie(
+        SESSION_COOKIE, httponly=True, samesite="lax", secure=settings.secure_cookies()
+    )
     return response
 
 
@@ -150,7 +249,10 @@ async def create_user(request: Request, actor: CurrentActor, db: DB) -> w.User:
     problems = accounts.validate_new_user(body.email, body.username, body.password)
     if problems:
         raise ApiError(400, "Validation failed.", validations=problems)
-    async with db.write() as conn:
+    hashed_password = await hash_password(body.password)
+    async with audit.audited_write(
+        db, request, AuditAction.create, ResourceType.user, user_id=actor.user_id, status_code=201
+    ) as (conn, change):
         org_ids = body.organization_ids or []
         for org_id in org_ids:
             if not await q.org_exists(conn, org_id):
@@ -166,10 +268,13 @@ async def create_user(request: Request, actor: CurrentActor, db: DB) -> w.User:
             email=body.email,
             username=body.username,
             name=body.name,
-            password=body.password,
+            hashed_password=hashed_password,
             is_owner=False,
             org_ids=org_ids,
         )
+        change.resource_id = user_id
+        change.resource_target = body.username
+        change.fields = {"email": body.email, "organization_ids": [str(o) for o in org_ids]}
         user = await q.get_user(conn, user_id)
     assert user is not None
     return await user_view(db, user)
@@ -198,7 +303,14 @@ async def create_token(
                 f"lifetime must be less than {accounts.MAX_TOKEN_LIFETIME.days} days",
             )
     name = body.token_name.strip()
-    async with db.write() as conn:
+    async with audit.audited_write(
+        db,
+        request,
+        AuditAction.create,
+        ResourceType.api_key,
+        user_id=actor.user_id,
+        status_code=201,
+    ) as (conn, change):
         if name and await q.token_name_taken(conn, target.id, name):
             raise ApiError(409, f"A token with name {name!r} already exists.")
         token = await accounts.issue_token(
@@ -209,6 +321,9 @@ async def create_token(
             lifetime=lifetime,
             token_name=name,
         )
+        change.resource_id = target.id
+        change.resource_target = _key_id(token)
+        change.fields = {"token_name": name, "lifetime_seconds": int(lifetime.total_seconds())}
     return w.GenerateAPIKeyResponse(key=token)
 
 
@@ -234,9 +349,20 @@ async def list_tokens(user: str, actor: CurrentActor, db: DB) -> list[w.APIKey]:
 
 
 @router.delete("/users/{user}/keys/{keyid}", status_code=204)
-async def delete_token(user: str, keyid: str, actor: CurrentActor, db: DB) -> Response:
+async def delete_token(
+    user: str, keyid: str, request: Request, actor: CurrentActor, db: DB
+) -> Response:
     target = await _resolve_user(db, actor, user)
-    async with db.write() as conn:
+    async with audit.audited_write(
+        db,
+        request,
+        AuditAction.delete,
+        ResourceType.api_key,
+        user_id=actor.user_id,
+        status_code=204,
+    ) as (conn, change):
         if not await q.delete_api_key(conn, target.id, keyid):
             raise not_found()
+        change.resource_id = target.id
+        change.resource_target = keyid
     return Response(status_code=204)
