@@ -169,6 +169,8 @@ def _bare_event(event: bytes, received: int, tally: Tally, stream: object) -> No
 async def gather_bounded(coros: list[Any], limit: float, tally: Tally, what: str) -> None:
     """Run ``coros`` together; past ``limit`` seconds the rest are cancelled (their deltas lost)."""
     tasks = [asyncio.ensure_future(c) for c in coros]
+    if not tasks:
+        return
     done, late = await asyncio.wait(tasks, timeout=limit)
     for task in late:
         task.cancel()

@@ -74,11 +74,13 @@ class Process:
         port: int,
         log_path: Path,
         prefix: tuple[str, ...] = (),
+        python: str = sys.executable,
     ) -> Process:
-        """``prefix``: a command the process runs under (a profiler, say)."""
+        """``prefix``: a command the process runs under (a profiler, say); ``python``: the
+        interpreter (another tree's virtualenv runs that tree's chatd)."""
         log = log_path.open("wb")
         proc = subprocess.Popen(
-            [*prefix, sys.executable, "-m", "chatd.cli.main", *args],
+            [*prefix, python, "-m", "chatd.cli.main", *args],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -148,7 +150,11 @@ class Server:
 
 @contextlib.contextmanager
 def chatd_server(
-    home: Path, database_url: str | None, settings: dict[str, str], prefix: tuple[str, ...] = ()
+    home: Path,
+    database_url: str | None,
+    settings: dict[str, str],
+    prefix: tuple[str, ...] = (),
+    python: str = sys.executable,
 ) -> Iterator[Server]:
     """A real ``chatd server`` with a fresh data dir; ``settings`` are extra ``CHATD_*`` vars."""
     port = free_port()
@@ -160,7 +166,7 @@ def chatd_server(
     if database_url:
         env["CHATD_DATABASE_URL"] = database_url
     env.update(settings)
-    process = Process.start(["server"], env, port, home / "server.log", prefix)
+    process = Process.start(["server"], env, port, home / "server.log", prefix, python)
     try:
         process.wait_ready("/healthz")
         # Off a terminal the first start prints no token: it is in the CLI's session file.

@@ -109,6 +109,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import os
 import statistics
@@ -124,7 +125,8 @@ import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _stream_clients import ChatFollower, Tally, bare_stream, gather_bounded  # noqa: E402
+from _stream_clients import Tally, gather_bounded  # noqa: E402
+from _stream_pool import ClientPool  # noqa: E402
 from _stream_procs import (  # noqa: E402
     Process,
     Server,
@@ -337,52 +339,57 @@ async def run_chatd(
     fake_url: str,
     chat_ids: list[str],
     case: Case,
-    deflate: bool,
+    pool: ClientPool,
+    deflate: bool = False,
     before_sends: Callable[[int], None] | None = None,
 ) -> Result:
     """One measured run; ``before_sends(server pid)`` is called as the measurement starts."""
     ok(await api.post(fake_url + "/fake/script", json=case.script()))
     ws_url = server.process.url.replace("http://", "ws://")
-    followers = [ChatFollower(ws_url, server.token, c, deflate) for c in chat_ids]
     tally = Tally(expected=case.chats * case.deltas)
-    try:
-        await asyncio.gather(*(f.open() for f in followers))
-        pid = server.process.pid
-        await wait_quiet(pid)
-        if before_sends is not None:
-            before_sends(pid)
-        reset = reset_peak_rss(pid)
-        cpu_before = cpu_seconds(pid)
-        started = time.monotonic()
-        gate = asyncio.Semaphore(CONCURRENT_REQUESTS)
+    await pool.open(ws_url, server.token, chat_ids, deflate, tally)
+    pid = server.process.pid
+    await wait_quiet(pid)
+    if before_sends is not None:
+        before_sends(pid)
+    reset = reset_peak_rss(pid)
+    cpu_before = cpu_seconds(pid)
+    started = time.monotonic()
+    gate = asyncio.Semaphore(CONCURRENT_REQUESTS)
 
-        async def send(chat_id: str) -> None:
-            body = {"content": [{"type": "text", "text": "go"}]}
-            async with gate:
-                ok(await api.post(f"{API}/{chat_id}/messages", json=body))
+    async def send(chat_id: str) -> None:
+        body = {"content": [{"type": "text", "text": "go"}]}
+        async with gate:
+            ok(await api.post(f"{API}/{chat_id}/messages", json=body))
 
-        following = [asyncio.ensure_future(f.follow(tally)) for f in followers]
-        await gather_bounded([send(c) for c in chat_ids], case.timeout(), tally, "sends")
-        await gather_bounded(following, case.timeout(), tally, "streams")
-        wall = time.monotonic() - started
-        cpu = cpu_seconds(pid) - cpu_before
-        rss = peak_rss_mb(pid) if reset else None
-    finally:
-        await asyncio.gather(*(f.close() for f in followers), return_exceptions=True)
+    await pool.start_following(case.timeout())
+    await gather_bounded([send(c) for c in chat_ids], case.timeout(), tally, "sends")
+    await pool.collect(tally)
+    wall = time.monotonic() - started
+    cpu = cpu_seconds(pid) - cpu_before
+    rss = peak_rss_mb(pid) if reset else None
     return Result(path, case, tally, cpu, rss, wall)
 
 
 @asynccontextmanager
-async def chatd_stack(
-    home: Path, pg_base: str | None, chats: int, per_acquire: int, prefix: tuple[str, ...] = ()
-) -> AsyncIterator[tuple[Server, Process, httpx2.AsyncClient, list[str]]]:
-    """Fake provider, server (on a fresh database, run under ``prefix``), API client and
-    ``chats`` warm chats."""
-    settings = {"CHATD_MAX_CHATS_PER_ACQUIRE": str(per_acquire or chats)}
+async def server_stack(
+    home: Path,
+    pg_base: str | None,
+    fake_url: str,
+    chats: int,
+    per_acquire: int,
+    prefix: tuple[str, ...] = (),
+    python: str = sys.executable,
+) -> AsyncIterator[tuple[Server, httpx2.AsyncClient, list[str]]]:
+    """A server (run by ``python``, under ``prefix``) on a fresh database, configured for the
+    fake provider at ``fake_url``; its API client; ``chats`` warm chats."""
+    settings = {
+        "CHATD_MAX_CHATS_PER_ACQUIRE": str(per_acquire or chats),
+        "CHATD_RATE_LIMIT_PER_MINUTE": "0",  # the bench's clients are one user
+    }
     with ExitStack() as stack:
         database_url = stack.enter_context(pg_database(pg_base)) if pg_base else None
-        fake = stack.enter_context(fake_provider(home))
-        server = stack.enter_context(chatd_server(home, database_url, settings, prefix))
+        server = stack.enter_context(chatd_server(home, database_url, settings, prefix, python))
         # Under uvicorn's 5 s keep-alive: a connection the server is closing is never reused
         # (that race once failed a send with ReadError and lost its chat's turn).
         limits = httpx2.Limits(max_connections=CONCURRENT_REQUESTS, keepalive_expiry=2.0)
@@ -392,9 +399,26 @@ async def chatd_stack(
             limits=limits,
             timeout=60,
         ) as api:
-            fields = await configure(api, fake.url)
+            fields = await configure(api, fake_url)
             chat_ids = await create_warm_chats(api, fields, chats)
             print(f"# {chats} warm chats on server pid {server.process.pid}", flush=True)
+            yield server, api, chat_ids
+
+
+@asynccontextmanager
+async def chatd_stack(
+    home: Path, pg_base: str | None, chats: int, per_acquire: int, prefix: tuple[str, ...] = ()
+) -> AsyncIterator[tuple[Server, Process, httpx2.AsyncClient, list[str]]]:
+    """Fake provider, server (on a fresh database, run under ``prefix``), API client and
+    ``chats`` warm chats."""
+    for part in ("fake", "server"):
+        (home / part).mkdir(exist_ok=True)
+    with fake_provider(home / "fake") as fake:
+        async with server_stack(home / "server", pg_base, fake.url, chats, per_acquire, prefix) as (
+            server,
+            api,
+            chat_ids,
+        ):
             yield server, fake, api, chat_ids
 
 
@@ -403,19 +427,18 @@ async def chatd_stack(
 
 def bare_path(chatd_path: str) -> str:
     """The name of the bare runs made next to ``chatd_path``'s: ``chatd/pg`` -> ``bare/pg``."""
-    return "bare/" + chatd_path.removeprefix("chatd/")
+    return "bare/" + chatd_path.partition("/")[2]
 
 
-async def run_bare(path: str, fake: Process, case: Case) -> Result:
+async def run_bare(path: str, fake: Process, case: Case, pool: ClientPool) -> Result:
     tally = Tally(expected=case.chats * case.deltas)
-    limits = httpx2.Limits(max_connections=None, max_keepalive_connections=case.chats)
-    async with httpx2.AsyncClient(limits=limits, timeout=case.timeout()) as client:
+    async with httpx2.AsyncClient(timeout=60) as client:
         ok(await client.post(fake.url + "/fake/script", json=case.script()))
-        started = time.monotonic()
-        cpu_before = cpu_seconds(fake.pid)
-        reads = [bare_stream(client, fake.url, tally) for _ in range(case.chats)]
-        await gather_bounded(reads, case.timeout(), tally, "streams")
-        wall = time.monotonic() - started
+    started = time.monotonic()
+    cpu_before = cpu_seconds(fake.pid)
+    pool.bare(fake.url, case.chats, case.timeout())
+    await pool.collect(tally)
+    wall = time.monotonic() - started
     # The bare path has no server: its CPU column is the fake provider's own.
     return Result(path, case, tally, cpu_seconds(fake.pid) - cpu_before, None, wall)
 
@@ -542,29 +565,114 @@ def cases(args: argparse.Namespace) -> list[Case]:
     ]
 
 
+@dataclass(frozen=True)
+class Tree:
+    """A chatd source tree to measure: its label and the interpreter that runs its server."""
+
+    label: str
+    python: str
+
+
+def trees(args: argparse.Namespace) -> list[Tree]:
+    found = [Tree("chatd", sys.executable)]
+    if args.baseline:
+        python = Path(args.baseline) / ".venv" / "bin" / "python"
+        if not python.exists():
+            sys.exit(f"{python} is missing: run `make {args.baseline}/.venv`-style setup there")
+        found.append(Tree("base", str(python)))
+    return found
+
+
 async def run_chatd_cases(
-    label: str, pg_base: str | None, todo: list[Case], args: argparse.Namespace
+    backend: str, pg_base: str | None, todo: list[Case], args: argparse.Namespace
 ) -> list[Result]:
-    """Each case ``args.repeat`` times on one stack per N; unless ``--no-bare``, each chatd run
-    is preceded by a bare run of the same case on the stack's fake provider."""
+    """Each case ``args.repeat`` times. One fake provider per N, and one server per tree on
+    it; unless ``--no-bare``, each repeat starts with a bare run on that fake. With
+    ``--baseline`` the two trees' runs alternate which goes first."""
     results = []
+    measured = trees(args)
     for chats in sorted({c.chats for c in todo}):
-        with tempfile.TemporaryDirectory(prefix="chatd-bench-") as tmp:
-            async with chatd_stack(Path(tmp), pg_base, chats, args.per_acquire) as stack:
-                server, fake, api, chat_ids = stack
+        with tempfile.TemporaryDirectory(prefix="chatd-bench-") as tmp, ExitStack() as stack:
+            home = Path(tmp)
+            (home / "fake").mkdir()
+            fake = stack.enter_context(fake_provider(home / "fake"))
+            pool = ClientPool(args.client_procs)
+            stack.callback(pool.close)
+            async with contextlib.AsyncExitStack() as servers:
+                stacks = {}
+                for tree in measured:
+                    (home / tree.label).mkdir()
+                    stacks[tree.label] = await servers.enter_async_context(
+                        server_stack(
+                            home / tree.label,
+                            pg_base,
+                            fake.url,
+                            chats,
+                            args.per_acquire,
+                            python=tree.python,
+                        )
+                    )
                 for case in (c for c in todo if c.chats == chats):
-                    for _ in range(args.repeat):
-                        runs = (
-                            [] if args.no_bare else [await run_bare(bare_path(label), fake, case)]
-                        )
-                        runs.append(
-                            await run_chatd(
-                                label, server, api, fake.url, chat_ids, case, args.deflate
+                    for repeat in range(args.repeat):
+                        runs = []
+                        if not args.no_bare:
+                            runs.append(await run_bare(f"bare/{backend}", fake, case, pool))
+                        order = measured if repeat % 2 == 0 else measured[::-1]
+                        for tree in order:
+                            server, api, chat_ids = stacks[tree.label]
+                            runs.append(
+                                await run_chatd(
+                                    f"{tree.label}/{backend}",
+                                    server,
+                                    api,
+                                    fake.url,
+                                    chat_ids,
+                                    case,
+                                    pool,
+                                    args.deflate,
+                                )
                             )
-                        )
                         print_table([r.row() for r in runs], HEADER)
                         results += runs
     return results
+
+
+def compare_trees(results: list[Result]) -> list[tuple[str, ...]]:
+    """Each chatd run against the baseline tree's run of the same repeat: the median over the
+    pairs of the CPU per 1,000 deltas and the throughput, as ratios, and the added p99."""
+    groups = grouped(results)
+    rows: list[tuple[str, ...]] = []
+    for (path, case), runs in groups.items():
+        if not path.startswith("chatd/"):
+            continue
+        base = groups.get(("base/" + path.removeprefix("chatd/"), case))
+        if not base:
+            continue
+        pairs = list(zip(base, runs, strict=False))
+        cpu = statistics.median(
+            (c.figures().cpu_per_1k or 0.0) / (b.figures().cpu_per_1k or float("inf"))
+            for b, c in pairs
+        )
+        thru = statistics.median(
+            c.tally.throughput() / b.tally.throughput() if b.tally.throughput() else 0.0
+            for b, c in pairs
+        )
+        p99 = _median_known([c.tally.latency_ms()[1] - b.tally.latency_ms()[1] for b, c in pairs])
+        verdict = "cpu <= 110%: " + ("met" if cpu <= 1.10 else "MISSED")
+        verdict += ", throughput >= 90%: " + ("met" if thru >= 0.90 else "MISSED")
+        rows.append(
+            (
+                path,
+                str(case.chats),
+                case.pace_label,
+                str(len(pairs)),
+                f"{cpu:.0%}",
+                f"{thru:.0%}",
+                f"{p99:+.1f}",
+                verdict,
+            )
+        )
+    return rows
 
 
 async def main() -> None:
@@ -584,6 +692,14 @@ async def main() -> None:
         help="CHATD_MAX_CHATS_PER_ACQUIRE (0: N, so all turns start together)",
     )
     parser.add_argument("--quick", action="store_true", help="N in 1,10,100; 3 s paced replies")
+    parser.add_argument(
+        "--client-procs", type=int, default=4, help="client processes reading the streams"
+    )
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        help="another chatd checkout (with its own .venv) run side by side as base/X",
+    )
     args = parser.parse_args()
     if args.quick:
         args.paced_seconds, args.deltas = 3.0, 100
@@ -598,9 +714,9 @@ async def main() -> None:
     results: list[Result] = []
     for backend in args.backends.split(","):
         if backend == "sqlite":
-            results += await run_chatd_cases("chatd/sqlite", None, todo, args)
+            results += await run_chatd_cases("sqlite", None, todo, args)
         elif backend == "postgresql" and os.environ.get(PG_ENV):
-            results += await run_chatd_cases("chatd/pg", os.environ[PG_ENV], todo, args)
+            results += await run_chatd_cases("pg", os.environ[PG_ENV], todo, args)
         elif backend == "postgresql":
             print(f"({PG_ENV} is not set: PostgreSQL skipped)", flush=True)
     print()
@@ -610,6 +726,12 @@ async def main() -> None:
         compare(results),
         ("path", "chats", "pace", "pairs", "thru ratio", "+p50", "+p99", "+steady p99", ""),
     )
+    if args.baseline:
+        print()
+        print_table(
+            compare_trees(results),
+            ("path", "chats", "pace", "pairs", "cpu/1k vs base", "thru vs base", "+p99", ""),
+        )
     print_errors(results)
     print(NOTES)
 

@@ -54,6 +54,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _stream_procs  # noqa: E402
+from _stream_pool import ClientPool  # noqa: E402
 from stream import PG_ENV, Case, chatd_stack, run_chatd  # noqa: E402
 
 # Under valgrind the server starts and answers several times slower.
@@ -95,7 +96,13 @@ async def measure(backend: str, pg_base: str | None, chats: int, deltas: int) ->
                 callgrind_control("--instr=on", str(pid))
                 callgrind_control("--zero", str(pid))
 
-            result = await run_chatd(backend, server, api, fake.url, ids, case, False, start)
+            pool = ClientPool(1)
+            try:
+                result = await run_chatd(
+                    backend, server, api, fake.url, ids, case, pool, False, start
+                )
+            finally:
+                pool.close()
             await asyncio.sleep(SETTLE_SECONDS)
             callgrind_control("--dump", str(pid))
             callgrind_control("--instr=off", str(pid))
