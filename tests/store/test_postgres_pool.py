@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from chatd.store.db import Database
 from chatd.store.errors import Unavailable
+from tests.helpers import TEST_SECRETS
 
 pytestmark = pytest.mark.anyio
 
@@ -35,7 +36,7 @@ def backend_alive(pg_url: str, pid: int) -> bool:
 
 
 async def test_with_pre_ping_a_terminated_connection_is_replaced_unseen(pg_url: str) -> None:
-    db = Database(pg_url, pre_ping=True, pool_size=1)
+    db = Database(pg_url, secrets=TEST_SECRETS, pre_ping=True, pool_size=1)
     try:
         first = await backend_pid(db)
         terminate(pg_url, first)
@@ -50,7 +51,7 @@ async def test_with_pre_ping_a_terminated_connection_is_replaced_unseen(pg_url: 
 async def test_without_pre_ping_one_statement_fails_and_the_next_connects_anew(
     pg_url: str,
 ) -> None:
-    db = Database(pg_url, pool_size=1)
+    db = Database(pg_url, secrets=TEST_SECRETS, pool_size=1)
     try:
         first = await backend_pid(db)
         terminate(pg_url, first)
@@ -62,7 +63,7 @@ async def test_without_pre_ping_one_statement_fails_and_the_next_connects_anew(
 
 
 async def test_an_idle_connection_is_recycled(pg_url: str) -> None:
-    db = Database(pg_url, recycle=0.2, pool_size=1)
+    db = Database(pg_url, secrets=TEST_SECRETS, recycle=0.2, pool_size=1)
     try:
         first = await backend_pid(db)
         for _ in range(200):  # closed once it has been idle long enough

@@ -12,8 +12,7 @@ from chatd.store.sql import RowDict
 
 async def load_chat(db: Database, actor: Actor, raw: str) -> RowDict:
     chat_id = parse_uuid_path(raw)
-    async with db.read() as conn:
-        row = await get_chat_row(conn, chat_id)
+    row = await db.run_read(get_chat_row, chat_id)
     if row is None or not actor.can_read_chat(row["owner_id"], row["organization_id"]):
         raise not_found()
     return row

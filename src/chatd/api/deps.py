@@ -91,8 +91,7 @@ async def authenticate(db: Database, token: str | None) -> Actor:
         raise ApiError(401, SIGNED_OUT, "Invalid API key format.")
     key_id, secret = parts
     now = db.now()
-    async with db.read() as conn:
-        key = await q.get_session_key(conn, key_id)
+    key = await db.run_read(q.get_session_key, key_id)
     if key is None or not secret_matches(key.hashed_secret, secret):
         raise ApiError(401, SIGNED_OUT, "API key is invalid.")
     if key.expires_at <= now:
@@ -101,8 +100,7 @@ async def authenticate(db: Database, token: str | None) -> Actor:
     if user is None or user.status != "active":
         raise ApiError(401, SIGNED_OUT, "User is not active.")
     if now - key.last_used > TOUCH_INTERVAL:
-        async with db.write_one() as conn:
-            await q.touch_api_key(conn, key_id, now)
+        await db.run_write_one(q.touch_api_key, key_id, now)
     return Actor(
         user_id=user.id,
         username=user.username,

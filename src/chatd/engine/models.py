@@ -49,18 +49,25 @@ class ResolvedModel:
     base_url: str | None
 
 
-async def resolve_model(
-    conn: Connection,
-    config_id: uuid.UUID,
-    owner_id: uuid.UUID,
-    *,
-    secrets: SecretBox,
-    client_factory: ClientFactory | None = None,
-) -> ResolvedModel:
+@dataclass(frozen=True)
+class ModelChoice:
+    """What the database says a turn's model is: its config, provider and usable key."""
+
+    config: Mapping[Any, Any]
+    provider: str
+    model: str
+    base_url: str | None
+    api_key: str = field(repr=False)
+
+
+async def choose_model(
+    conn: Connection, config_id: uuid.UUID, owner_id: uuid.UUID, *, secrets: SecretBox
+) -> ModelChoice:
     """The model config's provider and credentials (central key, or the owner's own key where
-    the provider allows it, opened with ``secrets``) as a client. Raises ``ProviderError``
-    with kind ``missing_key``, ``provider_disabled`` or ``config`` when the model cannot be
-    used."""
+    the provider allows it, opened with ``secrets``). Raises ``ProviderError`` with kind
+    ``missing_key``, ``provider_disabled`` or ``config`` when the model cannot be used.
+
+    Only statements are awaited, so it may run in a transaction function."""
     found = await live_or_default_with_provider(conn, config_id)
     if found is None:
         raise ProviderError(config_error(None, "no chat model config is configured"))
@@ -81,24 +88,47 @@ async def resolve_model(
     api_key = await usable_key(conn, row, owner_id, secrets)
     if api_key is None:
         raise ProviderError(missing_key_error(provider))
+    return ModelChoice(config, provider, model, row["base_url"] or None, api_key)
+
+
+def build_model(choice: ModelChoice, client_factory: ClientFactory | None = None) -> ResolvedModel:
+    """The client for ``choice`` (built by ``client_factory``, default the SDK adapters)."""
     if client_factory is None:
         from chatd.llm.factory import create_client
 
         client_factory = create_client
+    config = choice.config
     call = ChatModelCallConfig.model_validate(config["options"] or {})
-    base_url = row["base_url"] or None
     return ResolvedModel(
         config_id=config["id"],
-        provider=provider,
-        model=model,
-        client=client_factory(provider=provider, model=model, api_key=api_key, base_url=base_url),
+        provider=choice.provider,
+        model=choice.model,
+        client=client_factory(
+            provider=choice.provider,
+            model=choice.model,
+            api_key=choice.api_key,
+            base_url=choice.base_url,
+        ),
         options=call_options(call),
         context_limit=config["context_limit"],
         compression_threshold=config["compression_threshold"],
         cost=call.cost,
-        api_key=api_key,
-        base_url=base_url,
+        api_key=choice.api_key,
+        base_url=choice.base_url,
     )
+
+
+async def resolve_model(
+    conn: Connection,
+    config_id: uuid.UUID,
+    owner_id: uuid.UUID,
+    *,
+    secrets: SecretBox,
+    client_factory: ClientFactory | None = None,
+) -> ResolvedModel:
+    """:func:`choose_model`, then :func:`build_model`."""
+    choice = await choose_model(conn, config_id, owner_id, secrets=secrets)
+    return build_model(choice, client_factory)
 
 
 async def usable_key(

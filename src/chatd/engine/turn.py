@@ -15,13 +15,14 @@ import datetime as dt
 import functools
 import uuid
 from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import structlog
 
 from chatd.engine import compaction
 from chatd.engine.cost import cost_micros
-from chatd.engine.models import ResolvedModel, resolve_model
+from chatd.engine.models import ModelChoice, ResolvedModel, build_model, choose_model
 from chatd.engine.prompt import INTERRUPTED_RESULT, history_of, load_history
 from chatd.engine.resume import ended_turn
 from chatd.engine.retry import RetryPolicy, retry
@@ -40,48 +41,69 @@ from chatd.llm.types import (
 )
 from chatd.sdk.chats import ChatErrorKind, ChatMessagePart, ChatMessageRole
 from chatd.sdk.events import ChatStreamRetry
+from chatd.secretbox import SecretBox
 from chatd.store.chats import get_chat_row
 from chatd.store.messages import prompt_rows
+from chatd.store.sql import Connection
 from chatd.store.steps import Step, StepRefused, save_step
 from chatd.store.turn_outcome import OutcomeKind, TurnOutcome
-from chatd.tools.registry import ToolOutput
+from chatd.tools.registry import ToolOutput, ToolRegistry
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
 
+@dataclass
+class _Start:
+    """What a turn reads as it starts: an outcome that ends it at once, or what it runs on."""
+
+    outcome: TurnOutcome | None = None
+    chat: Mapping[Any, Any] | None = None
+    toolset: Toolset | None = None
+    choice: ModelChoice | None = None
+    history: list[Message] = field(default_factory=list)
+
+
+async def _read_start(
+    conn: Connection,
+    claimed: Mapping[Any, Any] | None,
+    chat_id: uuid.UUID,
+    tools: ToolRegistry,
+    secrets: SecretBox,
+) -> _Start:
+    """The chat row (as the worker read it when announcing the turn, else read here), the
+    history and the model, in one read transaction."""
+    chat = claimed or await get_chat_row(conn, chat_id)
+    if chat is None:
+        gone = ClassifiedError(ChatErrorKind.generic, False, "The chat no longer exists.")
+        return _Start(TurnOutcome(OutcomeKind.error, gone))
+    rows = await prompt_rows(conn, chat_id)
+    toolset = Toolset.build(tools, chat["dynamic_tools"])
+    ended = await ended_turn(conn, chat_id, rows, toolset.is_dynamic)
+    if ended is not None:
+        # Claimed again after its worker stopped between saving the last step and the
+        # finish: finish it now, without asking the model a second time.
+        log.info("the turn had ended already", chat_id=str(chat_id), outcome=ended.kind.value)
+        return _Start(ended)
+    try:
+        choice = await choose_model(
+            conn, chat["last_model_config_id"], chat["owner_id"], secrets=secrets
+        )
+    except ProviderError as exc:
+        return _Start(TurnOutcome(OutcomeKind.error, exc.error))
+    return _Start(None, chat, toolset, choice, await history_of(conn, rows))
+
+
 async def run_turn(ctx: TurnContext) -> TurnOutcome:
     turn: _Turn | None = None
     try:
-        # The chat row (as the worker read it when announcing the turn), the history and the
-        # model, in one read transaction.
-        async with ctx.db.read() as conn:
-            chat = ctx.chat or await get_chat_row(conn, ctx.chat_id)
-            if chat is None:
-                gone = ClassifiedError(ChatErrorKind.generic, False, "The chat no longer exists.")
-                return TurnOutcome(OutcomeKind.error, gone)
-            rows = await prompt_rows(conn, ctx.chat_id)
-            toolset = Toolset.build(ctx.tools, chat["dynamic_tools"])
-            ended = await ended_turn(conn, ctx.chat_id, rows, toolset.is_dynamic)
-            if ended is not None:
-                # Claimed again after its worker stopped between saving the last step and the
-                # finish: finish it now, without asking the model a second time.
-                log.info(
-                    "the turn had ended already", chat_id=str(ctx.chat_id), outcome=ended.kind.value
-                )
-                return ended
-            try:
-                model = await resolve_model(
-                    conn,
-                    chat["last_model_config_id"],
-                    chat["owner_id"],
-                    secrets=ctx.db.secrets,
-                    client_factory=ctx.client_factory,
-                )
-            except ProviderError as exc:
-                return TurnOutcome(OutcomeKind.error, exc.error)
-            ctx.model = model
-            history = await history_of(conn, rows)
+        start = await ctx.db.run_read(_read_start, ctx.chat, ctx.chat_id, ctx.tools, ctx.db.secrets)
+        if start.outcome is not None:
+            return start.outcome
+        assert start.chat is not None and start.choice is not None and start.toolset is not None
+        chat, toolset, history = start.chat, start.toolset, start.history
+        model = build_model(start.choice, ctx.client_factory)
+        ctx.model = model
         turn = _Turn(ctx, chat, model, toolset)
         return await turn.run(history)
     except asyncio.CancelledError:
@@ -195,8 +217,7 @@ class _Turn:
         return TurnOutcome(OutcomeKind.done)
 
     async def _history(self) -> list[Message]:
-        async with self.ctx.db.read() as conn:
-            return await load_history(conn, self.ctx.chat_id)
+        return await self.ctx.db.run_read(load_history, self.ctx.chat_id)
 
     # ---- one model call -----------------------------------------------------------------
 

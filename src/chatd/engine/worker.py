@@ -275,8 +275,9 @@ class Worker:
         beating = {chat_id: r for chat_id, r in self._running.items() if r.committed}
         if not beating:
             return
-        async with self.db.write_one() as conn:
-            alive = await worker_state.heartbeat(conn, self.now(), self.worker_id, set(beating))
+        alive = await self.db.run_write_one(
+            worker_state.heartbeat, self.now(), self.worker_id, set(beating)
+        )
         for chat_id in beating.keys() - alive:
             running = beating[chat_id]
             # Only the turn this heartbeat was for: by now that one may have ended and the

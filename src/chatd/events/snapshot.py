@@ -51,8 +51,7 @@ async def load_snapshot(
 ) -> Snapshot:
     """The snapshot; a database failure becomes a single ``error`` event."""
     try:
-        async with db.read() as conn:
-            state = await stored_state(conn, chat_id, after_id)
+        state = await db.run_read(stored_state, chat_id, after_id)
     except StoreError:
         log.exception("stream snapshot failed", chat_id=str(chat_id))
         state = None

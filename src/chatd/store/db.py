@@ -14,8 +14,10 @@ chatd opens a connection.
   writer thread, writers in this process queued on a lock; on PostgreSQL an ordinary
   transaction whose functions lock the rows they change (``SELECT ... FOR UPDATE``).
 - :meth:`Database.write_one` is a write of exactly one statement: autocommit on PostgreSQL.
-- :meth:`Database.run_read` and :meth:`Database.run_write` run a transaction function
-  ``fn(conn, *args)``: on SQLite in one thread hop for the whole transaction.
+- :meth:`Database.run_read`, :meth:`Database.run_write` and :meth:`Database.run_write_one`
+  run a transaction function ``fn(conn, *args)``: on SQLite in one thread hop for the whole
+  transaction. The request and turn paths use them; a block suits code that awaits other
+  things between its statements.
 
 It also holds the deployment's :class:`~chatd.secretbox.SecretBox`, the key of the secrets at
 rest in this database: :meth:`Database.migrate` seals what an older chatd left in plain text,
@@ -169,6 +171,14 @@ class Database:
         if self._sqlite is not None:
             return await self._sqlite.run_write(fn, *args)
         async with self.write() as conn:
+            return await fn(conn, *args)
+
+    async def run_write_one(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """:meth:`run_write` for a function of exactly one statement: autocommit on PostgreSQL
+        (as :meth:`write_one`)."""
+        if self._sqlite is not None:
+            return await self._sqlite.run_write(fn, *args)
+        async with self.write_one() as conn:
             return await fn(conn, *args)
 
     @contextmanager

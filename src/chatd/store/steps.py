@@ -74,10 +74,8 @@ async def save_step(
 ) -> Outbox:
     """Store the step and return its ``message`` events; :class:`StepRefused` stores nothing."""
     if step.tool_results or not step.model_is_current:
-        async with db.write() as conn:
-            return await _insert_step(conn, now, chat_id, worker_id, step)
-    async with db.write_one() as conn:
-        return await _insert_step(conn, now, chat_id, worker_id, step)
+        return await db.run_write(_insert_step, now, chat_id, worker_id, step)
+    return await db.run_write_one(_insert_step, now, chat_id, worker_id, step)
 
 
 async def _insert_step(

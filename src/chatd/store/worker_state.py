@@ -166,12 +166,10 @@ async def finish(
     outcome: TurnOutcome,
 ) -> Finished:
     """End a turn: :func:`finish_running_turn`, else the finishing transaction."""
-    async with db.write_one() as conn:
-        finished = await finish_running_turn(conn, now, chat_id, worker_id, outcome)
+    finished = await db.run_write_one(finish_running_turn, now, chat_id, worker_id, outcome)
     if finished is not None:
         return finished
-    async with db.write() as conn:
-        return await finish_turn(conn, now, chat_id, worker_id, outcome)
+    return await db.run_write(finish_turn, now, chat_id, worker_id, outcome)
 
 
 # The finishing write of a turn that still runs on this worker, in one statement (see

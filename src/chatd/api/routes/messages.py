@@ -6,6 +6,9 @@ The routes that act on a running chat (interrupt, the queue, tool results) live 
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+
 from fastapi import APIRouter, Query, Request
 
 from chatd.api import chat_rules as rules
@@ -27,6 +30,8 @@ from chatd.sdk.chats import (
 )
 from chatd.store import chat_state
 from chatd.store import messages as mq
+from chatd.store.outbox import Outbox
+from chatd.store.sql import Connection
 from chatd.store.usage_limits import check_spend
 
 router = APIRouter(prefix="/api/experimental", tags=["Chats"], responses=ERROR_RESPONSES)
@@ -109,9 +114,9 @@ async def send_message(
     with transitions.refusals(
         archived=transitions.ARCHIVED_SEND, failed="Failed to create chat message."
     ):
-        async with db.write() as conn:
-            await check_spend(conn, actor.user_id, db.now())
-            result, outbox = await chat_state.send_message(conn, db.now(), row["id"], new, options)
+        result, outbox = await db.run_write(
+            _send, db.now(), actor.user_id, row["id"], new, options
+        )
     hub.publish(outbox)
     return CreateChatMessageResponse(
         message=result.message,
@@ -119,6 +124,18 @@ async def send_message(
         queued=result.queued_message is not None,
         warnings=result.warnings or None,
     )
+
+
+async def _send(
+    conn: Connection,
+    now: dt.datetime,
+    user_id: uuid.UUID,
+    chat_id: uuid.UUID,
+    new: chat_state.NewUserMessage,
+    options: chat_state.SendOptions,
+) -> tuple[chat_state.SendResult, Outbox]:
+    await check_spend(conn, user_id, now)
+    return await chat_state.send_message(conn, now, chat_id, new, options)
 
 
 @router.patch(
