@@ -1,4 +1,4 @@
-"""structlog: JSON lines in production, readable output in a terminal."""
+"""structlog: JSON lines in production, readable output in a terminal, from ``level`` up."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import sys
 import structlog
 
 
-def configure_logging(log_format: str = "auto") -> None:
+def configure_logging(log_format: str = "auto", level: str = "info") -> None:
+    threshold = logging.getLevelNamesMapping()[level.upper()]
     use_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
@@ -21,8 +22,9 @@ def configure_logging(log_format: str = "auto") -> None:
             structlog.processors.format_exc_info,
             renderer,
         ],
+        wrapper_class=structlog.make_filtering_bound_logger(threshold),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
     )
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s %(message)s")
+    logging.basicConfig(level=threshold, stream=sys.stderr, format="%(name)s %(message)s")
     # Alembic narrates every plugin and revision; only problems are interesting here.
     logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,6 +40,7 @@ class Settings(BaseSettings):
     openai_model: str = ""
 
     log_format: str = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     # The engine (engine-behaviour §4.1); every interval is configurable so tests shorten them.
     workers_enabled: bool = True

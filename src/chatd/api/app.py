@@ -9,7 +9,8 @@ from fastapi import FastAPI
 
 from chatd import __version__
 from chatd.api import errors, metrics, openapi
-from chatd.api.middleware import NoSniffMiddleware, RejectNulMiddleware
+from chatd.api.boundary import BoundaryMiddleware
+from chatd.api.middleware import RequestLimitsMiddleware
 from chatd.api.routes import (
     chat_list,
     chats,
@@ -93,7 +94,9 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         return {"status": "ok"}
 
     openapi.install(app)
-    app.add_middleware(RejectNulMiddleware)
-    app.add_middleware(NoSniffMiddleware)
+    # The last added runs first: metrics see every answer; the boundary gives each one its
+    # request id and answers what nothing else handled; then the URL and header limits.
+    app.add_middleware(RequestLimitsMiddleware)
+    app.add_middleware(BoundaryMiddleware)
     app.add_middleware(metrics.MetricsMiddleware)
     return app

@@ -41,6 +41,7 @@ async def _serve(settings: Settings) -> None:
     import uvicorn
 
     from chatd.api.app import create_app
+    from chatd.api.http_protocol import EnvelopeHttpToolsProtocol
     from chatd.bootstrap import create_first_user
     from chatd.store.db import Database
 
@@ -64,7 +65,13 @@ async def _serve(settings: Settings) -> None:
         app = create_app(settings, db)
         _tune_gc()
         config = uvicorn.Config(
-            app, host=host, port=port, log_config=None, access_log=False, lifespan="on"
+            app,
+            host=host,
+            port=port,
+            http=EnvelopeHttpToolsProtocol,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
         )
         server = uvicorn.Server(config)
         typer.echo(f"chatd listening on {url}")
@@ -118,7 +125,7 @@ def server(
     if database_url:
         overrides["database_url"] = database_url
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    configure_logging(settings.log_format)
+    configure_logging(settings.log_format, settings.log_level)
     lock = _lock_data_dir(settings.data_dir) if settings.is_sqlite() else None
     try:
         _run(_serve(settings))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse
 
 from chatd import accounts
@@ -22,6 +23,8 @@ from chatd.store.db import Database
 from chatd.store.users import ORG_ADMIN_ROLE, UserRow
 
 router = APIRouter(prefix="/api/v2", tags=["Users"], responses=ERROR_RESPONSES)
+
+UserPath = Annotated[str, Path(description='"me", a user ID or a username.')]
 
 
 async def user_view(db: Database, user: UserRow) -> w.User:
@@ -136,7 +139,7 @@ async def logout(request: Request, actor: CurrentActor, db: DB) -> JSONResponse:
 
 
 @router.get("/users/{user}", response_model=w.User)
-async def get_user(user: str, actor: CurrentActor, db: DB) -> w.User:
+async def get_user(user: UserPath, actor: CurrentActor, db: DB) -> w.User:
     return await user_view(db, await _resolve_user(db, actor, user))
 
 
@@ -182,7 +185,7 @@ async def create_user(request: Request, actor: CurrentActor, db: DB) -> w.User:
     openapi_extra=json_body(w.CreateTokenRequest),
 )
 async def create_token(
-    user: str, request: Request, actor: CurrentActor, db: DB
+    user: UserPath, request: Request, actor: CurrentActor, db: DB
 ) -> w.GenerateAPIKeyResponse:
     target = await _resolve_user(db, actor, user)
     body = await read_json(request, w.CreateTokenRequest)
@@ -213,7 +216,7 @@ async def create_token(
 
 
 @router.get("/users/{user}/keys/tokens", response_model=list[w.APIKey])
-async def list_tokens(user: str, actor: CurrentActor, db: DB) -> list[w.APIKey]:
+async def list_tokens(user: UserPath, actor: CurrentActor, db: DB) -> list[w.APIKey]:
     target = await _resolve_user(db, actor, user)
     async with db.read() as conn:
         rows = await q.list_tokens(conn, target.id)
@@ -234,7 +237,7 @@ async def list_tokens(user: str, actor: CurrentActor, db: DB) -> list[w.APIKey]:
 
 
 @router.delete("/users/{user}/keys/{keyid}", status_code=204)
-async def delete_token(user: str, keyid: str, actor: CurrentActor, db: DB) -> Response:
+async def delete_token(user: UserPath, keyid: str, actor: CurrentActor, db: DB) -> Response:
     target = await _resolve_user(db, actor, user)
     async with db.write() as conn:
         if not await q.delete_api_key(conn, target.id, keyid):
