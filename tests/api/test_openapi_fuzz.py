@@ -1,7 +1,9 @@
 """Schemathesis over the served OpenAPI document: no 5xx, no undocumented status, valid shapes.
 
 The app runs in-process on a SQLite file seeded with an admin, a model config and a chat, so
-generated requests reach real handlers (most with random ids end in documented 4xx answers).
+generated requests reach real handlers. A generated ``{chat}`` is replaced by the seeded chat
+(unless the case is about that value being invalid), so that bodies and queries reach the
+checks behind the chat lookup instead of ending in a 404.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    negative_data_rejection,
+    response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -28,11 +33,11 @@ from chatd.settings import Settings
 from chatd.store.db import Database
 from tests.helpers import ApiUser, make_chat, seed_model_config
 
-TOKEN: dict[str, str] = {}
+SEEDED: dict[str, str] = {}
 
 
-def _seed(path: Path, app_settings: Settings) -> str:
-    async def seed() -> str:
+def _seed(path: Path, app_settings: Settings) -> tuple[str, str]:
+    async def seed() -> tuple[str, str]:
         db = Database(f"sqlite+aiosqlite:///{path}")
         await db.migrate()
         first = await create_first_user(db, app_settings)
@@ -45,9 +50,9 @@ def _seed(path: Path, app_settings: Settings) -> str:
             org = await q.get_default_org(conn)
         assert user is not None and org is not None
         owner = ApiUser(id=user.id, username=user.username, token=first.token, org_id=org)
-        await make_chat(db, owner, config_id)
+        chat_id = await make_chat(db, owner, config_id)
         await db.close()
-        return first.token
+        return first.token, str(chat_id)
 
     return asyncio.run(seed())
 
@@ -65,9 +70,20 @@ def fuzz_schema(tmp_path_factory: pytest.TempPathFactory) -> Any:
         anthropic_api_key="",
         workers_enabled=False,
     )
-    TOKEN["value"] = _seed(data / "chatd.db", app_settings)
+    SEEDED["token"], SEEDED["chat"] = _seed(data / "chatd.db", app_settings)
     app = create_app(app_settings)
     return schemathesis.openapi.from_asgi("/openapi.json", app)
+
+
+def aim_at_seeded_chat(case: Any) -> None:
+    params = case.path_parameters
+    if not params or "chat" not in params:
+        return
+    data = case.meta.phase.data if case.meta is not None else None
+    locations = {getattr(data, "parameter_location", None)}
+    locations |= {m.parameter_location for m in getattr(data, "mutations", ())}
+    if ParameterLocation.PATH not in locations:
+        params["chat"] = SEEDED["chat"]
 
 
 CHECKS = [
@@ -75,6 +91,8 @@ CHECKS = [
     status_code_conformance,
     content_type_conformance,
     response_schema_conformance,
+    response_headers_conformance,
+    negative_data_rejection,
 ]
 
 
@@ -82,7 +100,7 @@ CHECKS = [
 def test_api_conforms_to_its_document(fuzz_schema: Any, mode: GenerationMode) -> None:
     operations = [result.ok() for result in fuzz_schema.get_all_operations()]
     assert len(operations) > 30
-    headers = {"Coder-Session-Token": TOKEN["value"]}
+    headers = {"Coder-Session-Token": SEEDED["token"]}
     for operation in operations:
 
         @settings(
@@ -93,6 +111,7 @@ def test_api_conforms_to_its_document(fuzz_schema: Any, mode: GenerationMode) ->
         )
         @given(case=operation.as_strategy(generation_mode=mode))
         def check(case: Any) -> None:
+            aim_at_seeded_chat(case)
             case.call_and_validate(headers=headers, checks=CHECKS)
 
         try:

@@ -59,7 +59,7 @@ class BoundaryMiddleware:
             nonlocal answered
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", []), id_header, _NOSNIFF]
-            elif message["type"] == "websocket.accept":
+            elif message["type"] in ("websocket.accept", "websocket.http.response.start"):
                 message["headers"] = [*message.get("headers", []), id_header]
             answered = True
             await send(message)
