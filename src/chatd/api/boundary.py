@@ -10,13 +10,15 @@ id, so a user can report it and an operator can find it. Nothing is re-raised, s
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
-import uuid
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chatd.api.errors import ApiError
+from chatd.logging import REQUEST_ID
 
 log = structlog.get_logger(__name__)
 
@@ -26,6 +28,10 @@ _REQUEST_ID_KEY = REQUEST_ID_HEADER.lower().encode("latin-1")
 _SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:+/=~-]{1,128}")
 _NOSNIFF = (b"x-content-type-options", b"nosniff")
 INTERNAL_ERROR = "Internal error."
+# New ids are 32 hex digits: a random prefix per process, then a counter (a fresh UUID per
+# request costs several times more, and ids need to be unique, not secret).
+_ID_PREFIX = os.urandom(8).hex()
+_ID_COUNTER = itertools.count(1)
 
 
 def request_id(headers: list[tuple[bytes, bytes]]) -> str:
@@ -33,7 +39,7 @@ def request_id(headers: list[tuple[bytes, bytes]]) -> str:
     for name, value in headers:
         if name == _REQUEST_ID_KEY and _SANE_REQUEST_ID.fullmatch(value):
             return value.decode("ascii")
-    return uuid.uuid4().hex
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 
 def internal_error(rid: str) -> ApiError:
@@ -64,24 +70,26 @@ class BoundaryMiddleware:
             answered = True
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(request_id=rid):
-            try:
-                await self.app(scope, receive, send_with_headers)
-            except Exception as exc:  # noqa: BLE001 - this is the last handler there is
-                log.error(
-                    "unhandled error",
-                    error=type(exc).__name__,
-                    request_id=rid,
-                    method=scope.get("method", "WEBSOCKET"),
-                    path=scope["path"][:200],
-                )
-                log.debug("unhandled error traceback", request_id=rid, exc_info=exc)
-                if answered:
-                    return  # the answer is under way; the server ends the connection
-                if kind == "http":
-                    await internal_error(rid).response()(scope, receive, send_with_headers)
-                else:
-                    await _close_websocket(send)
+        token = REQUEST_ID.set(rid)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception as exc:  # noqa: BLE001 - this is the last handler there is
+            log.error(
+                "unhandled error",
+                error=type(exc).__name__,
+                request_id=rid,
+                method=scope.get("method", "WEBSOCKET"),
+                path=scope["path"][:200],
+            )
+            log.debug("unhandled error traceback", exc_info=exc)  # request_id from the context
+            if answered:
+                return  # the answer is under way; the server ends the connection
+            if kind == "http":
+                await internal_error(rid).response()(scope, receive, send_with_headers)
+            else:
+                await _close_websocket(send)
+        finally:
+            REQUEST_ID.reset(token)
 
 
 async def _close_websocket(send: Send) -> None:

@@ -48,6 +48,8 @@ def url_problem(scope: Scope) -> ApiError | None:
     if sum(len(name) + len(value) for name, value in scope["headers"]) > MAX_HEADER_BYTES:
         return headers_too_large()
     for part, raw in (("path", raw_path), ("query string", query)):
+        if raw.isascii() and b"%" not in raw and b"\x00" not in raw:
+            continue  # plain ASCII: nothing to decode
         try:
             text = unquote_to_bytes(raw).decode("utf-8")
         except UnicodeDecodeError:
