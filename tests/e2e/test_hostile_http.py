@@ -151,6 +151,20 @@ def test_large_headers_and_malformed_requests_get_the_envelope(running: Running)
     assert running.call("GET", "/healthz").status == 200
 
 
+def test_a_request_head_over_the_hard_bound_is_not_served(running: Running) -> None:
+    # Over 1 MiB of headers: uvicorn alone would hold them all and serve the request. The server
+    # refuses as soon as the bound is passed, while this client is still sending, so the client
+    # sees either the 431 or a reset; never the health check's 200.
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"x" * (2 << 20) + b"\r\n\r\n"
+    try:
+        answer = raw_exchange(running, request)
+    except OSError:
+        pass  # reset while sending or reading
+    else:
+        assert answer.status == 431 and is_envelope(answer.body)
+    assert running.call("GET", "/healthz").status == 200
+
+
 def test_hostile_json_prints_no_traceback(running: Running) -> None:
     for body in (b'{"email": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", b'{"email": "\\ud800"}'):
         answer = running.call(
