@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import sqlalchemy as sa
 
 from chatd.api.errors import not_found
+from chatd.api.openapi import uuid_path
 from chatd.api.params import parse_uuid_path
 from chatd.authz import Actor
 from chatd.store.chats import get_chat_row
 from chatd.store.db import Database
+
+ChatPath = Annotated[str, uuid_path("Chat ID.")]
 
 
 async def load_chat(db: Database, actor: Actor, raw: str) -> sa.RowMapping:
