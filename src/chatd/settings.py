@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     openai_model: str = ""
 
     log_format: str = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     # The engine (engine-behaviour §4.1); every interval is configurable so tests shorten them.
     workers_enabled: bool = True

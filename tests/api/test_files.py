@@ -10,6 +10,7 @@ import httpx2
 import pytest
 import sqlalchemy as sa
 
+from chatd import filetypes
 from chatd.store.db import Database
 from chatd.store.tables import chat_files, organization_members, organizations
 from chatd.store.users import ORG_ADMIN_ROLE
@@ -320,23 +321,31 @@ async def test_size_cap(client: httpx2.AsyncClient, member: ApiUser, db: Databas
     assert r.content == exact
 
     too_large = ("File too large.", "Maximum file size is 10485760 bytes.")
-    # Rejected from Content-Length alone, even with no filename (size is checked first).
-    r = await upload(client, member, exact + b"a", name=None)
-    assert_error(r, 413, *too_large)
+    # Rejected from Content-Length alone, even with no filename (size is checked first). The
+    # body is read and dropped first (up to twice the cap), then the connection is closed.
+    for body in (exact + b"a", b"a" * (2 * MAX + 1)):
+        r = await upload(client, member, body, name=None)
+        assert_error(r, 413, *too_large)
+        assert r.headers["connection"] == "close"
 
-    async def chunks() -> AsyncIterator[bytes]:
-        for _ in range(11):
-            yield b"a" * (1024 * 1024)
+    def chunks(count: int) -> AsyncIterator[bytes]:
+        async def gen() -> AsyncIterator[bytes]:
+            for _ in range(count):
+                yield b"a" * (1024 * 1024)
 
-    # No Content-Length: the cap is enforced while streaming.
-    r = await client.post(
-        FILES,
-        params={"organization": str(member.org_id)},
-        headers={**member.headers, **disposition("big.txt")},
-        content=chunks(),
-    )
-    assert "content-length" not in r.request.headers
-    assert_error(r, 413, *too_large)
+        return gen()
+
+    # No Content-Length: the cap is enforced while streaming, past twice the cap too.
+    for count in (11, 25):
+        r = await client.post(
+            FILES,
+            params={"organization": str(member.org_id)},
+            headers={**member.headers, **disposition("big.txt")},
+            content=chunks(count),
+        )
+        assert "content-length" not in r.request.headers
+        assert_error(r, 413, *too_large)
+        assert r.headers["connection"] == "close"
     assert await stored_files(db) == 1
 
 
@@ -389,9 +398,13 @@ async def test_openapi_documents_both_routes(client: httpx2.AsyncClient) -> None
     assert {"application/octet-stream", "image/png", "text/plain"} <= set(
         post["requestBody"]["content"]
     )
-    assert [p["name"] for p in post["parameters"]] == ["organization"]
+    (organization,) = post["parameters"]
+    assert organization["name"] == "organization" and organization["required"] is True
+    assert organization["schema"] == {"type": "string", "format": "uuid"}
     get = spec["paths"]["/api/experimental/chats/files/{file}"]["get"]
-    assert get["responses"]["200"]["content"]["application/octet-stream"]["schema"] == {
-        "type": "string",
-        "format": "binary",
-    }
+    # Served as the type it was stored as: one of the types an upload may be stored as.
+    content = get["responses"]["200"]["content"]
+    assert set(content) == set(filetypes.ALLOWED)
+    assert all(c["schema"] == {"type": "string", "format": "binary"} for c in content.values())
+    (file_param,) = get["parameters"]
+    assert file_param["schema"]["format"] == "uuid"

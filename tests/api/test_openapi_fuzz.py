@@ -1,7 +1,9 @@
 """Schemathesis over the served OpenAPI document: no 5xx, no undocumented status, valid shapes.
 
 The app runs in-process on a SQLite file seeded with an admin, a model config and a chat, so
-generated requests reach real handlers (most with random ids end in documented 4xx answers).
+generated requests reach real handlers. A generated ``{chat}`` is replaced by the seeded chat
+(unless the case is about that value being invalid), so that bodies and queries reach the
+checks behind the chat lookup instead of ending in a 404.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    negative_data_rejection,
+    response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -30,11 +35,11 @@ from chatd.store.db import Database
 from tests.conftest import TEST_RATE_LIMIT_BURST
 from tests.helpers import ApiUser, make_chat, seed_model_config
 
-TOKEN: dict[str, str] = {}
+SEEDED: dict[str, str] = {}
 
 
-def _seed(path: Path, app_settings: Settings) -> str:
-    async def seed() -> str:
+def _seed(path: Path, app_settings: Settings) -> tuple[str, str]:
+    async def seed() -> tuple[str, str]:
         db = Database(f"sqlite:///{path}", secrets=box_for(app_settings))
         await db.migrate()
         first = await create_first_user(db, app_settings)
@@ -47,9 +52,9 @@ def _seed(path: Path, app_settings: Settings) -> str:
             org = await q.get_default_org(conn)
         assert user is not None and org is not None
         owner = ApiUser(id=user.id, username=user.username, token=first.token, org_id=org)
-        await make_chat(db, owner, config_id)
+        chat_id = await make_chat(db, owner, config_id)
         await db.close()
-        return first.token
+        return first.token, str(chat_id)
 
     return asyncio.run(seed())
 
@@ -68,9 +73,20 @@ def fuzz_schema(tmp_path_factory: pytest.TempPathFactory) -> Any:
         workers_enabled=False,
         rate_limit_burst=TEST_RATE_LIMIT_BURST,
     )
-    TOKEN["value"] = _seed(data / "chatd.db", app_settings)
+    SEEDED["token"], SEEDED["chat"] = _seed(data / "chatd.db", app_settings)
     app = create_app(app_settings)
     return schemathesis.openapi.from_asgi("/openapi.json", app)
+
+
+def aim_at_seeded_chat(case: Any) -> None:
+    params = case.path_parameters
+    if not params or "chat" not in params:
+        return
+    data = case.meta.phase.data if case.meta is not None else None
+    locations = {getattr(data, "parameter_location", None)}
+    locations |= {m.parameter_location for m in getattr(data, "mutations", ())}
+    if ParameterLocation.PATH not in locations:
+        params["chat"] = SEEDED["chat"]
 
 
 CHECKS = [
@@ -78,6 +94,8 @@ CHECKS = [
     status_code_conformance,
     content_type_conformance,
     response_schema_conformance,
+    response_headers_conformance,
+    negative_data_rejection,
 ]
 
 
@@ -85,7 +103,7 @@ CHECKS = [
 def test_api_conforms_to_its_document(fuzz_schema: Any, mode: GenerationMode) -> None:
     operations = [result.ok() for result in fuzz_schema.get_all_operations()]
     assert len(operations) > 30
-    headers = {"Coder-Session-Token": TOKEN["value"]}
+    headers = {"Coder-Session-Token": SEEDED["token"]}
     for operation in operations:
 
         @settings(
@@ -96,6 +114,7 @@ def test_api_conforms_to_its_document(fuzz_schema: Any, mode: GenerationMode) ->
         )
         @given(case=operation.as_strategy(generation_mode=mode))
         def check(case: Any) -> None:
+            aim_at_seeded_chat(case)
             case.call_and_validate(headers=headers, checks=CHECKS)
 
         try:

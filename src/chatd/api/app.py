@@ -10,9 +10,10 @@ from starlette.types import ASGIApp
 
 from chatd import __version__
 from chatd.api import docs, errors, metrics, openapi
+from chatd.api.boundary import BoundaryMiddleware
 from chatd.api.crosssite import CrossSiteGuard
 from chatd.api.login_throttle import LoginLimits, LoginThrottle
-from chatd.api.middleware import RejectNulMiddleware, SecurityHeadersMiddleware
+from chatd.api.middleware import RequestLimitsMiddleware, SecurityHeadersMiddleware
 from chatd.api.rate_limit import TokenBuckets
 from chatd.api.routes import audit as audit_routes
 from chatd.api.routes import (
@@ -123,8 +124,11 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         return {"status": "ok"}
 
     openapi.install(app)
-    # The last added runs first: metrics see every answer, cross-site refusals included.
-    app.add_middleware(RejectNulMiddleware)
+    # The last added runs first: metrics see every answer; the boundary gives each one its
+    # request id and answers what nothing else handled; then the URL and header limits, then
+    # the refusal of cross-site requests.
     app.add_middleware(CrossSiteGuard, settings=settings)
+    app.add_middleware(RequestLimitsMiddleware)
+    app.add_middleware(BoundaryMiddleware)
     app.add_middleware(metrics.MetricsMiddleware)
     return app

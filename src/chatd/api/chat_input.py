@@ -71,6 +71,18 @@ async def convert_content(
             name = part.file_name or ""
             if not name:
                 raise _invalid(f"content[{i}].file_name cannot be empty for file-reference.")
+            if (
+                part.start_line is not None
+                and part.end_line is not None
+                and part.start_line > part.end_line
+            ):
+                detail = f"content[{i}].end_line must not be less than content[{i}].start_line."
+                raise ApiError(
+                    400,
+                    "Invalid input part.",
+                    detail,
+                    [ValidationError(field=f"content[{i}].end_line", detail=detail)],
+                )
             start, end = part.start_line or 0, part.end_line or 0
             out.parts.append(
                 ChatMessagePart(

@@ -1,20 +1,24 @@
 """The reference error envelope ``{message, detail?, validations?}`` and its handlers.
 
 Every non-2xx answer goes through here: route code raises :class:`ApiError`, and the handlers
-below turn FastAPI's and Starlette's own errors into the same shape.
+below turn FastAPI's and Starlette's own errors into the same shape. Errors nothing handles
+become a 500 in :mod:`chatd.api.boundary`.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.routing import compile_path
 
 from chatd.sdk.errors import Response, ValidationError
 from chatd.store.usage_limits import UsageLimitExceeded
@@ -29,7 +33,8 @@ FORBIDDEN_DETAIL = (
 
 
 class ApiError(Exception):
-    """An answer with the reference envelope. ``extra`` adds top-level fields (usage limits)."""
+    """An answer with the reference envelope. ``extra`` adds top-level fields (usage limits),
+    ``headers`` response headers."""
 
     def __init__(
         self,
@@ -38,7 +43,7 @@ class ApiError(Exception):
         detail: str | None = None,
         validations: list[ValidationError] | None = None,
         extra: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -46,14 +51,14 @@ class ApiError(Exception):
         self.detail = detail
         self.validations = validations
         self.extra = extra or {}
-        self.headers = headers
+        self.headers = dict(headers or {})
 
     def response(self) -> JSONResponse:
         body = Response(
             message=self.message, detail=self.detail, validations=self.validations
         ).model_dump(mode="json")
         body.update(self.extra)
-        return JSONResponse(body, status_code=self.status, headers=self.headers)
+        return JSONResponse(body, status_code=self.status, headers=self.headers or None)
 
 
 def not_found() -> ApiError:
@@ -101,13 +106,25 @@ async def _request_validation(_request: Request, exc: Exception) -> JSONResponse
     return ApiError(400, "Validation failed.", validations=validations).response()
 
 
-async def _http_exception(_request: Request, exc: Exception) -> JSONResponse:
+async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 404:
         return ApiError(404, "Route not found.").response()
     if exc.status_code == 405:
-        return ApiError(405, "Method not allowed.").response()
-    return ApiError(exc.status_code, str(exc.detail)).response()
+        allow = ", ".join(allowed_methods(request))
+        return ApiError(405, "Method not allowed.", headers={"Allow": allow}).response()
+    return ApiError(exc.status_code, str(exc.detail), headers=exc.headers).response()
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path. (The router's own 405 names only the
+    methods of the first route whose path matched, and FastAPI makes one route per method.)"""
+    path = request.scope["path"]
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        if route.path is not None and route.methods and compile_path(route.path)[0].match(path):
+            methods |= route.methods
+    return sorted(methods)
 
 
 async def _usage_limit(_request: Request, exc: Exception) -> JSONResponse:
@@ -130,18 +147,12 @@ async def _client_disconnected(request: Request, _exc: Exception) -> JSONRespons
     return ApiError(400, "Client disconnected before the request was read.").response()
 
 
-async def _unhandled(_request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error", exc_info=exc)
-    return ApiError(500, "Internal error.", type(exc).__name__).response()
-
-
 def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(UsageLimitExceeded, _usage_limit)
     app.add_exception_handler(ClientDisconnect, _client_disconnected)
-    app.add_exception_handler(Exception, _unhandled)
 
 
 ERROR_RESPONSE: dict[str, Any] = {"model": Response}

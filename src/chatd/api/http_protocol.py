@@ -1,33 +1,41 @@
-"""HTTP/1.1 limits that uvicorn's httptools protocol does not have: a cap on a request's
-request line and headers, and a deadline for sending them.
+"""HTTP/1.1 limits and answers that uvicorn's httptools protocol does not have.
 
-uvicorn 0.54 bounds the header block only in its h11 protocol
-(``h11_max_incomplete_event_size``); the httptools one buffers whatever arrives. Its only
-timeout is for idle keep-alive connections between requests: a connection that never
-finishes its headers (or never sends a byte) stays open for good. This subclass of the public
-protocol class adds both, at the protocol level, before any ASGI app runs:
+Some requests never reach the application, and uvicorn's httptools protocol leaves them
+unbounded or answers them in plain text. This subclass of the public protocol class works at
+the protocol level, before any ASGI app runs, and answers with the error envelope:
 
-- more than ``max_header_bytes`` of request line and headers: **431**, connection closed;
+- a request line and headers over ``max_header_bytes``: **431** (**414** when the URL alone is
+  over it), connection closed. uvicorn bounds the header block only in its h11 protocol; the
+  httptools one buffers whatever arrives;
 - headers not complete ``header_timeout`` seconds after the connection opened or the request
-  began: **408** (or, when not a byte of it arrived, a silent close).
+  began: **408** (or, when not a byte of it arrived, a silent close). uvicorn's only timeout is
+  for idle keep-alive connections between requests;
+- a request the parser refuses: **414** for a URL over httptools' own limit (65,535 bytes), else
+  **400**, where uvicorn answered in plain text.
 
-Both answers carry the usual error envelope. The byte count is a lower bound of what was
-received (parsed headers, and whole chunks read while the headers were still incomplete), so
-no request under the cap is refused; one over it is refused at most a read (64-256 KiB) late.
-A slow request *body* is the application's business (bodies are read with size limits).
+The byte count is a lower bound of what was received (parsed headers, and whole chunks read
+while the headers were still incomplete), so no request under the cap is refused; one over it
+is refused at most a read (64-256 KiB) late, possibly while its sender is still sending (such
+a client can see a connection reset instead of the answer). A slow request *body* is the
+application's business (bodies are read with size limits). The application's own limits
+(:mod:`chatd.api.middleware`) are lower, so a client within these sees the app's answer, with
+its request id.
 """
 
 from __future__ import annotations
 
 import asyncio
 import http
-import json
 from typing import ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from chatd.api.errors import ApiError
+from chatd.api.middleware import headers_too_large, url_too_long
+
 DEFAULT_MAX_HEADER_BYTES = 64 * 1024
 DEFAULT_HEADER_TIMEOUT = 20.0
+HTTPTOOLS_MAX_URL = 65_535
 
 
 class HeaderBlockTooLarge(Exception):
@@ -54,6 +62,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self.request_begun = False
         self.header_bytes_parsed = 0
         self.header_bytes_read = 0
+        self.url_bytes = 0
         self.header_overflow = False
         self.header_timer: asyncio.TimerHandle | None = None
         super().connection_made(transport)
@@ -82,10 +91,12 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self.request_begun = True
         self.header_bytes_parsed = 0
         self.header_bytes_read = 0
+        self.url_bytes = 0
         self._arm_header_timer()
 
     def on_url(self, url: bytes) -> None:
         super().on_url(url)
+        self.url_bytes += len(url)
         self._count(len(url))
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -99,11 +110,16 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
     def send_400_response(self, msg: str) -> None:
-        """uvicorn's answer to a parser error; a callback's :class:`HeaderBlockTooLarge` is one."""
+        """uvicorn's answer to a parser error (a callback's :class:`HeaderBlockTooLarge` is one):
+        the envelope instead of plain text."""
         if self.header_overflow:
             self._refuse_header_block()
+        elif self.url_bytes > HTTPTOOLS_MAX_URL:
+            self._answer_and_close(url_too_long())
         else:
-            super().send_400_response(msg)
+            self._answer_and_close(
+                ApiError(400, "Invalid HTTP request.", "The request could not be parsed.")
+            )
 
     # --- the limits -------------------------------------------------------------------------
 
@@ -130,31 +146,42 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             self.transport.close()  # not a byte of a request: nobody to answer
             return
         self._answer_and_close(
-            http.HTTPStatus.REQUEST_TIMEOUT,
-            "Request timeout.",
-            f"The request line and headers must arrive within {self.header_timeout:g} seconds.",
+            ApiError(
+                http.HTTPStatus.REQUEST_TIMEOUT,
+                "Request timeout.",
+                f"The request line and headers must arrive within {self.header_timeout:g} "
+                "seconds.",
+            )
         )
 
     def _refuse_header_block(self) -> None:
-        self._answer_and_close(
-            http.HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "Request header fields too large.",
-            f"The request line and headers may take at most {self.max_header_bytes} bytes.",
+        if self.url_bytes > self.max_header_bytes:
+            self._answer_and_close(url_too_long())
+            return
+        error = headers_too_large()
+        error.detail = (
+            f"The request line and headers may take at most {self.max_header_bytes} bytes."
         )
+        self._answer_and_close(error)
 
-    def _answer_and_close(self, status: http.HTTPStatus, message: str, detail: str) -> None:
+    def _answer_and_close(self, error: ApiError) -> None:
         self._disarm_header_timer()
         if self.transport.is_closing():
             return
-        body = json.dumps({"message": message, "detail": detail}).encode()
-        head = [f"HTTP/1.1 {status.value} {status.phrase}\r\n".encode()]
-        for name, value in self.server_state.default_headers:
-            head.append(name + b": " + value + b"\r\n")
-        head.append(
-            b"content-type: application/json\r\n"
-            b"x-content-type-options: nosniff\r\n"
-            b"content-length: " + str(len(body)).encode() + b"\r\n"
-            b"connection: close\r\n\r\n"
-        )
-        self.transport.write(b"".join(head) + body)
+        self.transport.write(raw_response(error, self.server_state.default_headers))
         self.transport.close()
+
+
+def raw_response(error: ApiError, default_headers: list[tuple[bytes, bytes]]) -> bytes:
+    """``error`` as the bytes of an HTTP/1.1 response that closes the connection."""
+    body = bytes(error.response().body)
+    status = http.HTTPStatus(error.status)
+    lines = [f"HTTP/1.1 {status.value} {status.phrase}".encode("ascii")]
+    lines += [name + b": " + value for name, value in default_headers]
+    lines += [
+        b"content-type: application/json",
+        b"content-length: " + str(len(body)).encode("ascii"),
+        b"x-content-type-options: nosniff",
+        b"connection: close",
+    ]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body

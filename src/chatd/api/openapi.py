@@ -3,13 +3,15 @@
 Routes parse JSON bodies themselves (so validation runs in the reference's order), so they
 declare their body with :func:`json_body`, which also registers the schema as a component.
 WebSocket routes are documented as plain GET operations, as the reference's document does.
+Path and query values are also parsed by hand (for the reference's messages), so they are
+declared as strings and their documented schema says what the parser accepts.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Path
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
@@ -38,6 +40,36 @@ def json_body(model: type[BaseModel]) -> dict[str, Any]:
                 },
             }
         },
+    }
+
+
+def uuid_path(description: str) -> Any:
+    """A ``{param}`` that must be a UUID."""
+    return Path(description=description, json_schema_extra={"format": "uuid"})
+
+
+def int64_path(description: str, minimum: int | None = None) -> Any:
+    """A ``{param}`` that must be a 64-bit integer (at least ``minimum``)."""
+    schema: dict[str, Any] = {"type": "integer", "format": "int64"}
+    if minimum is not None:
+        schema["minimum"] = minimum
+    return Path(description=description, json_schema_extra=schema)
+
+
+def query_parameter(
+    name: str, schema: dict[str, Any], description: str, *, required: bool = False
+) -> dict[str, Any]:
+    """``openapi_extra`` documenting a query parameter the route reads by hand."""
+    return {
+        "parameters": [
+            {
+                "name": name,
+                "in": "query",
+                "required": required,
+                "description": description,
+                "schema": schema,
+            }
+        ]
     }
 
 

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncIterator, Callable
 from typing import TypeVar
 
 import pydantic
 from fastapi import Request
+from starlette.requests import ClientDisconnect
 
+from chatd.api import json_guard
 from chatd.api.errors import ApiError
 from chatd.sdk.errors import ValidationError
 
@@ -123,19 +126,49 @@ def _parse_int(raw: str) -> int | None:
     return int(text)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body, or a 400 when it is larger than ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(400, "Request body must be valid JSON.", "http: request body too large")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(400, "Request body must be valid JSON.", "http: request body too large")
-        chunks.append(chunk)
-    return b"".join(chunks)
+async def read_capped(request: Request, limit: int, too_large: Callable[[], ApiError]) -> bytes:
+    """The body, or ``too_large()`` (closing the connection) when it exceeds ``limit`` bytes.
+
+    Clients such as urllib and requests send the whole body before reading an answer, so one
+    refused with the body unread would see a connection reset instead. A refused body is read
+    and discarded up to twice ``limit`` first; beyond that, or when the client waits for
+    ``100 Continue`` before sending, the answer goes out at once.
+    """
+    bound = 2 * limit
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        waits = request.headers.get("expect", "").lower() == "100-continue"
+        if not waits and int(declared) <= bound:
+            await _discard(request.stream(), bound)
+        raise _closing(too_large())
+    body = bytearray()
+    stream = request.stream()
+    async for chunk in stream:
+        body += chunk
+        if len(body) > limit:
+            await _discard(stream, bound - len(body))
+            raise _closing(too_large())
+    return bytes(body)
+
+
+async def _discard(stream: AsyncIterator[bytes], budget: int) -> None:
+    """Read and drop the rest of ``stream`` while at most ``budget`` bytes come."""
+    try:
+        async for chunk in stream:
+            budget -= len(chunk)
+            if budget < 0:
+                return
+    except ClientDisconnect:
+        return
+
+
+def _closing(error: ApiError) -> ApiError:
+    error.headers["Connection"] = "close"
+    return error
+
+
+def _body_too_large() -> ApiError:
+    return ApiError(400, "Request body must be valid JSON.", "http: request body too large")
 
 
 def _is_json_media_type(content_type: str) -> bool:
@@ -162,21 +195,25 @@ async def read_json(request: Request, model: type[M], limit: int = 1 << 20) -> M
     a JSON API that read them anyway could be driven from any page. A request without
     ``Content-Type`` is let through only with an empty body, which then fails as JSON (400) as
     before; a route whose body is optional would treat it as absent.
+
+    Every JSON body passes here, so this is where input no later code can take is refused:
+    nesting deeper than :data:`json_guard.MAX_DEPTH`, NUL characters and lone surrogates.
     """
     content_type = request.headers.get("content-type")
+    body = await read_capped(request, limit, _body_too_large)
     if content_type is not None and not _is_json_media_type(content_type):
         raise _unsupported_media_type(content_type)
-    body = await read_body(request, limit)
     if content_type is None and body:
         raise _unsupported_media_type(None)
     try:
         data = json.loads(body)
+    except RecursionError:
+        raise ApiError(400, "Request body must be valid JSON.", json_guard.TOO_DEEP) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "Request body must be valid JSON.", str(exc)) from None
-    if _has_nul(data):
-        raise ApiError(
-            400, "Request body must be valid JSON.", "strings must not contain NUL characters"
-        )
+    problem = json_guard.problem(data)
+    if problem is not None:
+        raise ApiError(400, "Request body must be valid JSON.", problem)
     if not isinstance(data, dict):
         raise ApiError(
             400,
@@ -193,14 +230,3 @@ async def read_json(request: Request, model: type[M], limit: int = 1 << 20) -> M
         raise ApiError(
             400, "Request body must be valid JSON.", validations[0].detail, validations
         ) from None
-
-
-def _has_nul(value: object) -> bool:
-    """Whether any string (or key) in parsed JSON holds a NUL, which no database column takes."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False

@@ -8,6 +8,11 @@ The grammar, in short: split on spaces outside double quotes (quotes kept); ever
 ``:`` is an element, all other tokens joined by single spaces form one last element; each
 element is ``key:value`` split on the ``:`` outside quotes, with surrounding ``"`` stripped. Key
 errors are all collected; tokenizer errors stop at the first.
+
+Lengths are capped (the reference has no cap): ``q`` at :data:`MAX_QUERY_CHARS` characters and
+each value at :data:`MAX_VALUE_CHARS`, which is more than any title, PR title or URL a chat
+carries, and keeps the substring patterns well inside what the databases take (SQLite refuses
+a LIKE pattern over 50,000 bytes). At most :data:`MAX_LABEL_FILTERS` ``label`` filters.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ from chatd.store.chat_list import PR_STATUSES, ChatFilter
 
 T = TypeVar("T")
 INT32_MAX = 2**31 - 1
+MAX_QUERY_CHARS = 1024
+MAX_VALUE_CHARS = 512
+MAX_LABEL_FILTERS = 50
 TRUE_WORDS = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 FALSE_WORDS = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 # Every key the grammar knows, in the order their errors are reported.
@@ -48,14 +56,18 @@ class SearchError(Exception):
 
 
 class LabelError(Exception):
-    """A ``label`` value is not ``key:value`` with both sides non-empty."""
+    """A ``label`` value is not ``key:value`` with both sides non-empty, or there are too many."""
 
-    def __init__(self, raw: str) -> None:
-        self.message = (
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+    @classmethod
+    def malformed(cls, raw: str) -> LabelError:
+        return cls(
             f"Invalid label filter: {go_quote(raw)} "
             "(expected format key:value, both must be non-empty)"
         )
-        super().__init__(self.message)
 
 
 class _Problem(str):
@@ -126,10 +138,25 @@ def tokenize(query: str) -> list[tuple[str, str]]:
 
 def parse_query(query: str) -> ChatFilter:
     """The filter ``q`` asks for (labels are separate); raises :class:`SearchError`."""
+    if len(query) > MAX_QUERY_CHARS:
+        raise _q_error(
+            f"Query is {len(query)} characters long; at most {MAX_QUERY_CHARS} are allowed"
+        )
     values: dict[str, list[str]] = {}
-    for key, value in tokenize(query):
-        values.setdefault(key, []).append(value)
     errors: list[ValidationError] = []
+    for key, value in tokenize(query):
+        if len(value) > MAX_VALUE_CHARS:
+            errors.append(
+                ValidationError(
+                    field=key,
+                    detail=(
+                        f"Query param {go_quote(key)} is {len(value)} characters long; "
+                        f"at most {MAX_VALUE_CHARS} are allowed"
+                    ),
+                )
+            )
+            value = ""  # checked no further
+        values.setdefault(key, []).append(value)
 
     def single(key: str) -> str | None:
         found = values.get(key, [])
@@ -253,10 +280,14 @@ def _pr_number(raw: str) -> int | _Problem:
 
 def parse_labels(raw_values: Sequence[str]) -> dict[str, str]:
     """``key:value`` filters split at the first colon; a repeated key keeps its last value."""
+    if len(raw_values) > MAX_LABEL_FILTERS:
+        raise LabelError(
+            f"Too many label filters: {len(raw_values)} (at most {MAX_LABEL_FILTERS} are allowed)"
+        )
     labels: dict[str, str] = {}
     for raw in raw_values:
         key, sep, value = raw.partition(":")
         if not sep or not key or not value:
-            raise LabelError(raw)
+            raise LabelError.malformed(raw)
         labels[key] = value
     return labels

@@ -203,7 +203,7 @@ def server(
     if database_url:
         overrides["database_url"] = database_url
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    configure_logging(settings.log_format)
+    configure_logging(settings.log_format, settings.log_level)
     private_dir(settings.data_dir)
     lock = lock_data_dir(settings.data_dir) if settings.is_sqlite() else None
     try:

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 from pydantic_core import PydanticUndefined
+
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+# Request fields take JSON numbers and booleans as they are, as Go's decoder does: no ``false``
+# for 0, no ``"5"`` or ``5.0`` for 5, no ``1`` or ``"true"`` for true.
+Int32 = Annotated[int, Field(strict=True, ge=-INT32_MAX - 1, le=INT32_MAX)]
+Int64 = Annotated[int, Field(strict=True, ge=-INT64_MAX - 1, le=INT64_MAX)]
+StrictBool = Annotated[bool, Field(strict=True)]
+StrictFloat = Annotated[float, Field(strict=True)]
 
 
 class WireModel(BaseModel):
@@ -63,7 +78,31 @@ class WireModel(BaseModel):
         return {k: v for k, v in data.items() if v is not None or k in keep}
 
 
-class RequestModel(BaseModel):
-    """Request bodies: unknown fields are ignored, as Go's decoder does."""
+def _document_required(schema: dict[str, Any], cls: type) -> None:
+    """List ``required_fields`` as required and not nullable in the model's JSON schema."""
+    names: frozenset[str] = getattr(cls, "required_fields", frozenset())
+    if not names:
+        return
+    properties: dict[str, Any] = schema.get("properties", {})
+    for name in names:
+        prop = properties[name]
+        branches = [b for b in prop.pop("anyOf", []) if b.get("type") != "null"]
+        if len(branches) == 1:
+            prop.update(branches[0])
+        elif branches:
+            prop["anyOf"] = branches
+        prop.pop("default", None)
+    schema["required"] = sorted({*schema.get("required", ()), *names})
 
-    model_config = ConfigDict(extra="ignore")
+
+class RequestModel(BaseModel):
+    """Request bodies: unknown fields are ignored, as Go's decoder does.
+
+    Fields are optional in Python so that a missing value gets the reference's own message from
+    the route; ``required_fields`` names those the route refuses to do without, so that the
+    OpenAPI document says so.
+    """
+
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_document_required)
+
+    required_fields: ClassVar[frozenset[str]] = frozenset()

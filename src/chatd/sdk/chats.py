@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, JsonValue
 
-from chatd.sdk.base import RequestModel, WireModel
+from chatd.sdk.base import INT32_MAX, Int32, RequestModel, StrictBool, WireModel
 
 
 class ChatStatus(StrEnum):
@@ -99,13 +99,17 @@ class ChatMessagePart(WireModel):
     skill_description: str | None = None
 
 
+# A line number in a file reference: 1-based, 0 when not given.
+LineNumber = Annotated[int, Field(strict=True, ge=0, le=INT32_MAX)]
+
+
 class ChatInputPart(RequestModel):
     type: str = ""
     text: str | None = None
     file_id: uuid.UUID | None = None
     file_name: str | None = None
-    start_line: int | None = None
-    end_line: int | None = None
+    start_line: LineNumber | None = None
+    end_line: LineNumber | None = None
     content: str | None = None
 
 
@@ -234,6 +238,8 @@ class DynamicTool(RequestModel):
 
 
 class CreateChatRequest(RequestModel):
+    required_fields: ClassVar[frozenset[str]] = frozenset({"organization_id", "content"})
+
     organization_id: uuid.UUID | None = None
     content: list[ChatInputPart] | None = None
     system_prompt: str | None = None
@@ -248,9 +254,9 @@ class CreateChatRequest(RequestModel):
 
 class UpdateChatRequest(RequestModel):
     title: str | None = None
-    archived: bool | None = None
+    archived: StrictBool | None = None
     workspace_id: uuid.UUID | None = None
-    pin_order: int | None = Field(default=None, ge=-(2**31), le=2**31 - 1)
+    pin_order: Int32 | None = None
     labels: dict[str, str] | None = None
     plan_mode: str | None = None
 
@@ -262,6 +268,8 @@ class ProposeChatTitleResponse(WireModel):
 
 
 class CreateChatMessageRequest(RequestModel):
+    required_fields: ClassVar[frozenset[str]] = frozenset({"content"})
+
     content: list[ChatInputPart] | None = None
     model_config_id: uuid.UUID | None = None
     mcp_server_ids: list[uuid.UUID] | None = None
@@ -277,6 +285,8 @@ class CreateChatMessageResponse(WireModel):
 
 
 class EditChatMessageRequest(RequestModel):
+    required_fields: ClassVar[frozenset[str]] = frozenset({"content"})
+
     content: list[ChatInputPart] | None = None
     model_config_id: uuid.UUID | None = None
 
@@ -289,10 +299,12 @@ class EditChatMessageResponse(WireModel):
 class ToolResult(RequestModel):
     tool_call_id: str = ""
     output: JsonValue = None
-    is_error: bool = False
+    is_error: StrictBool = False
 
 
 class SubmitToolResultsRequest(RequestModel):
+    required_fields: ClassVar[frozenset[str]] = frozenset({"results"})
+
     results: list[ToolResult] | None = None
 
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from enum import StrEnum
+from typing import ClassVar
 
 from pydantic import Field, JsonValue
 
-from chatd.sdk.base import RequestModel, WireModel
-
-INT64_MAX = 2**63 - 1
-INT32_MAX = 2**31 - 1
+from chatd.sdk.base import Int32, Int64, RequestModel, StrictBool, StrictFloat, WireModel
 
 # The fixed order providers are listed in, everywhere.
 PROVIDER_ORDER: tuple[str, ...] = (
@@ -83,40 +81,42 @@ class ChatProviderConfig(WireModel):
 
 
 class CreateChatProviderConfigRequest(RequestModel):
+    required_fields: ClassVar[frozenset[str]] = frozenset({"provider"})
+
     provider: str = ""
     display_name: str | None = None
     api_key: str | None = None
     base_url: str | None = None
-    enabled: bool | None = None
-    central_api_key_enabled: bool | None = None
-    allow_user_api_key: bool | None = None
-    allow_central_api_key_fallback: bool | None = None
+    enabled: StrictBool | None = None
+    central_api_key_enabled: StrictBool | None = None
+    allow_user_api_key: StrictBool | None = None
+    allow_central_api_key_fallback: StrictBool | None = None
 
 
 class UpdateChatProviderConfigRequest(RequestModel):
     display_name: str | None = None
     api_key: str | None = None
     base_url: str | None = None
-    enabled: bool | None = None
-    central_api_key_enabled: bool | None = None
-    allow_user_api_key: bool | None = None
-    allow_central_api_key_fallback: bool | None = None
+    enabled: StrictBool | None = None
+    central_api_key_enabled: StrictBool | None = None
+    allow_user_api_key: StrictBool | None = None
+    allow_central_api_key_fallback: StrictBool | None = None
 
 
 class ChatModelCost(WireModel):
-    input_price_per_million_tokens: float | None = Field(default=None)
-    output_price_per_million_tokens: float | None = None
-    cache_read_price_per_million_tokens: float | None = None
-    cache_write_price_per_million_tokens: float | None = None
+    input_price_per_million_tokens: StrictFloat | None = None
+    output_price_per_million_tokens: StrictFloat | None = None
+    cache_read_price_per_million_tokens: StrictFloat | None = None
+    cache_write_price_per_million_tokens: StrictFloat | None = None
 
 
 class ChatModelCallConfig(WireModel):
-    max_output_tokens: int | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    top_k: int | None = None
-    presence_penalty: float | None = None
-    frequency_penalty: float | None = None
+    max_output_tokens: Int64 | None = None
+    temperature: StrictFloat | None = None
+    top_p: StrictFloat | None = None
+    top_k: Int64 | None = None
+    presence_penalty: StrictFloat | None = None
+    frequency_penalty: StrictFloat | None = None
     cost: ChatModelCost | None = None
     provider_options: dict[str, JsonValue] | None = None
 
@@ -136,14 +136,16 @@ class ChatModelConfig(WireModel):
 
 
 class CreateChatModelConfigRequest(RequestModel):
+    required_fields: ClassVar[frozenset[str]] = frozenset({"provider", "model", "context_limit"})
+
     provider: str = ""
     model: str = ""
     display_name: str | None = None
-    enabled: bool | None = None
-    is_default: bool | None = None
+    enabled: StrictBool | None = None
+    is_default: StrictBool | None = None
     # Bounded like the reference's int64/int32 fields (an overflow is a JSON decode error).
-    context_limit: int | None = Field(default=None, ge=-INT64_MAX - 1, le=INT64_MAX)
-    compression_threshold: int | None = Field(default=None, ge=-INT32_MAX - 1, le=INT32_MAX)
+    context_limit: Int64 | None = None
+    compression_threshold: Int32 | None = None
     model_config_: ChatModelCallConfig | None = Field(default=None, alias="model_config")
 
 
@@ -151,11 +153,11 @@ class UpdateChatModelConfigRequest(RequestModel):
     provider: str | None = None
     model: str | None = None
     display_name: str | None = None
-    enabled: bool | None = None
-    is_default: bool | None = None
+    enabled: StrictBool | None = None
+    is_default: StrictBool | None = None
     # Bounded like the reference's int64/int32 fields (an overflow is a JSON decode error).
-    context_limit: int | None = Field(default=None, ge=-INT64_MAX - 1, le=INT64_MAX)
-    compression_threshold: int | None = Field(default=None, ge=-INT32_MAX - 1, le=INT32_MAX)
+    context_limit: Int64 | None = None
+    compression_threshold: Int32 | None = None
     model_config_: ChatModelCallConfig | None = Field(default=None, alias="model_config")
 
 
@@ -170,4 +172,6 @@ class UserChatProviderConfig(WireModel):
 
 
 class UpsertUserChatProviderKeyRequest(RequestModel):
+    required_fields: ClassVar[frozenset[str]] = frozenset({"api_key"})
+
     api_key: str = ""

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import ClassVar
 
-from chatd.sdk.base import RequestModel, WireModel
+from chatd.sdk.base import Int64, RequestModel, WireModel
 
 
 class ChatUsageLimitOverride(WireModel):
@@ -26,12 +27,14 @@ class ChatUsageLimitConfig(WireModel):
 
 
 class UpdateChatUsageLimitConfigRequest(RequestModel):
-    spend_limit_micros: int | None = None
+    spend_limit_micros: Int64 | None = None
     period: str | None = None
 
 
 class UpsertChatUsageLimitOverrideRequest(RequestModel):
-    spend_limit_micros: int | None = None
+    required_fields: ClassVar[frozenset[str]] = frozenset({"spend_limit_micros"})
+
+    spend_limit_micros: Int64 | None = None
 
 
 class ChatUsageLimitStatus(WireModel):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import ClassVar
 
-from chatd.sdk.base import RequestModel, WireModel
+from chatd.sdk.base import Int64, RequestModel, WireModel
 
 
 class Role(WireModel):
@@ -30,6 +31,8 @@ class User(WireModel):
 
 
 class CreateFirstUserRequest(RequestModel):
+    required_fields: ClassVar[frozenset[str]] = frozenset({"email", "username", "password"})
+
     email: str = ""
     username: str = ""
     name: str = ""
@@ -42,6 +45,8 @@ class CreateFirstUserResponse(WireModel):
 
 
 class CreateUserRequest(RequestModel):
+    required_fields: ClassVar[frozenset[str]] = frozenset({"email", "username", "password"})
+
     email: str = ""
     username: str = ""
     name: str = ""
@@ -71,7 +76,7 @@ class Organization(WireModel):
 
 class CreateTokenRequest(RequestModel):
     token_name: str = ""
-    lifetime: int | None = None  # nanoseconds, as Coder's API takes it
+    lifetime: Int64 | None = None  # nanoseconds, as Coder's API takes it
     scope: str | None = None
 
 

@@ -5,13 +5,15 @@ api-behaviour §6.10 and §7 (V1 column). Mounted by :mod:`chatd.api.routes.mess
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Request, Response
 
 from chatd.api import transitions
-from chatd.api.chat_param import load_chat
+from chatd.api.chat_param import ChatPath, load_chat
 from chatd.api.deps import DB, CurrentActor, Hub
 from chatd.api.errors import ERROR_RESPONSES, ApiError, forbidden
-from chatd.api.openapi import json_body
+from chatd.api.openapi import int64_path, json_body
 from chatd.api.params import read_json
 from chatd.sdk.chats import Chat, ChatMessage, SubmitToolResultsRequest
 from chatd.store import chat_state, convert, tool_calls
@@ -20,12 +22,13 @@ from chatd.store.usage_limits import check_spend
 router = APIRouter(tags=["Chats"], responses=ERROR_RESPONSES)
 
 TOOL_RESULTS_LIMIT = 256 * 1024
+QueuedPath = Annotated[str, int64_path("Queued message ID.")]
 
 
 @router.post(
     "/chats/{chat}/interrupt", status_code=200, response_model=Chat, summary="Interrupt a chat"
 )
-async def interrupt_chat(chat: str, db: DB, actor: CurrentActor, hub: Hub) -> Chat:
+async def interrupt_chat(chat: ChatPath, db: DB, actor: CurrentActor, hub: Hub) -> Chat:
     row = await load_chat(db, actor, chat)
     if not transitions.can_update(actor, row):
         # V1 checks only read access; the write is refused and the chat comes back unchanged.
@@ -45,7 +48,7 @@ async def interrupt_chat(chat: str, db: DB, actor: CurrentActor, hub: Hub) -> Ch
     summary="Delete a queued chat message",
 )
 async def delete_queued_message(
-    chat: str, queuedMessage: str, db: DB, actor: CurrentActor, hub: Hub
+    chat: ChatPath, queuedMessage: QueuedPath, db: DB, actor: CurrentActor, hub: Hub
 ) -> Response:
     row = await load_chat(db, actor, chat)
     queued_id = transitions.parse_queued_id(queuedMessage)
@@ -65,7 +68,7 @@ async def delete_queued_message(
     summary="Promote a queued chat message",
 )
 async def promote_queued_message(
-    chat: str, queuedMessage: str, db: DB, actor: CurrentActor, hub: Hub
+    chat: ChatPath, queuedMessage: QueuedPath, db: DB, actor: CurrentActor, hub: Hub
 ) -> ChatMessage:
     row = await load_chat(db, actor, chat)
     transitions.require_owner(
@@ -95,7 +98,7 @@ async def promote_queued_message(
     openapi_extra=json_body(SubmitToolResultsRequest),
 )
 async def submit_tool_results(
-    chat: str, request: Request, db: DB, actor: CurrentActor, hub: Hub
+    chat: ChatPath, request: Request, db: DB, actor: CurrentActor, hub: Hub
 ) -> Response:
     row = await load_chat(db, actor, chat)
     transitions.require_owner(actor, row, "Only the chat owner may submit tool results.")

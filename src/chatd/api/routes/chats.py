@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from chatd.api import chat_rules as rules
 from chatd.api.chat_diff import diff_contents
 from chatd.api.chat_input import check_labels, convert_content, sanitize_prompt
-from chatd.api.chat_param import load_chat
+from chatd.api.chat_param import ChatPath, load_chat
 from chatd.api.deps import DB, CurrentActor, Hub
 from chatd.api.errors import ERROR_RESPONSES, ApiError, not_found
 from chatd.api.openapi import json_body
@@ -123,7 +123,7 @@ async def _link_files(db: Database, chat_id: uuid.UUID, file_ids: list[uuid.UUID
 
 
 @router.get("/chats/{chat}", response_model=Chat, summary="Get chat by ID")
-async def get(chat: str, db: DB, actor: CurrentActor) -> Chat:
+async def get(chat: ChatPath, db: DB, actor: CurrentActor) -> Chat:
     row = await load_chat(db, actor, chat)
     async with db.read() as conn:
         result = await chat_store.get_chat(conn, row["id"])
@@ -147,7 +147,9 @@ async def get(chat: str, db: DB, actor: CurrentActor) -> Chat:
     summary="Update chat",
     openapi_extra=json_body(UpdateChatRequest),
 )
-async def update(chat: str, request: Request, db: DB, actor: CurrentActor, hub: Hub) -> Response:
+async def update(
+    chat: ChatPath, request: Request, db: DB, actor: CurrentActor, hub: Hub
+) -> Response:
     row = await load_chat(db, actor, chat)
     if not actor.can_update_chat(row["owner_id"]):
         raise not_found()
@@ -215,7 +217,7 @@ async def _apply_update(
 
 
 @router.get("/chats/{chat}/diff", response_model=ChatDiffContents, summary="Get chat diff contents")
-async def diff(chat: str, db: DB, actor: CurrentActor) -> ChatDiffContents:
+async def diff(chat: ChatPath, db: DB, actor: CurrentActor) -> ChatDiffContents:
     row = await load_chat(db, actor, chat)
     async with db.read() as conn:
         status_row = await get_diff_status_row(conn, row["id"])

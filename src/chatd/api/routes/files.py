@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.requests import ClientDisconnect
 
 from chatd import filetypes, mediatype
 from chatd.api.deps import DB, CurrentActor
 from chatd.api.errors import ERROR_RESPONSES, ApiError, forbidden, not_found
-from chatd.api.openapi import raw_body
+from chatd.api.openapi import query_parameter, raw_body, uuid_path
+from chatd.api.params import read_capped
 from chatd.authz import Actor
 from chatd.sdk.chats import UploadChatFileResponse
 from chatd.store import files as q
@@ -49,20 +51,12 @@ async def _check_can_upload(db: Database, actor: Actor, org_id: uuid.UUID) -> No
     raise forbidden()
 
 
-async def _read_capped(request: Request) -> bytes:
+async def _read_file(request: Request) -> bytes:
     """The body, refused with 413 past the cap without holding more than one extra chunk."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_FILE_SIZE:
-        raise _too_large()
-    body = bytearray()
     try:
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_FILE_SIZE:
-                raise _too_large()
+        return await read_capped(request, MAX_FILE_SIZE, _too_large)
     except ClientDisconnect:
         raise ApiError(400, "Failed to read file from request.", "client disconnected") from None
-    return bytes(body)
 
 
 def _filename(request: Request) -> str:
@@ -83,20 +77,24 @@ def _filename(request: Request) -> str:
     operation_id="upload_chat_file",
     status_code=201,
     response_model=UploadChatFileResponse,
-    openapi_extra=raw_body(filetypes.OCTET_STREAM, *filetypes.ALLOWED),
+    openapi_extra={
+        **raw_body(filetypes.OCTET_STREAM, *filetypes.ALLOWED),
+        # Read by hand (for the reference's messages) and documented here.
+        **query_parameter(
+            "organization",
+            {"type": "string", "format": "uuid"},
+            "The organization the file belongs to.",
+            required=True,
+        ),
+    },
 )
-async def upload_chat_file(
-    request: Request,
-    db: DB,
-    actor: CurrentActor,
-    organization: str | None = Query(None, description="Organization ID"),
-) -> UploadChatFileResponse:
+async def upload_chat_file(request: Request, db: DB, actor: CurrentActor) -> UploadChatFileResponse:
     org_id = _organization(request)
     await _check_can_upload(db, actor, org_id)
     declared = filetypes.declared_type(request.headers.get("content-type"))
     if declared != filetypes.OCTET_STREAM and not filetypes.is_allowed(declared):
         raise ApiError(400, "Unsupported file type.", filetypes.allowed_types_detail())
-    data = await _read_capped(request)
+    data = await _read_file(request)
     name = _filename(request)
     if not name:
         raise ApiError(
@@ -134,14 +132,17 @@ async def upload_chat_file(
     response_class=Response,
     responses={
         200: {
-            "description": "The file's bytes, as the stored media type",
+            "description": "The file's bytes, served as the media type it was stored as",
             "content": {
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                media_type: {"schema": {"type": "string", "format": "binary"}}
+                for media_type in filetypes.ALLOWED
             },
         }
     },
 )
-async def get_chat_file(file: str, db: DB, actor: CurrentActor) -> Response:
+async def get_chat_file(
+    file: Annotated[str, uuid_path("File ID.")], db: DB, actor: CurrentActor
+) -> Response:
     try:
         file_id = uuid.UUID(file)
     except ValueError:

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
 from chatd.api import chat_rules as rules
 from chatd.api import transitions
 from chatd.api.chat_input import convert_content
-from chatd.api.chat_param import load_chat
+from chatd.api.chat_param import ChatPath, load_chat
 from chatd.api.deps import DB, CurrentActor, Hub
 from chatd.api.errors import ERROR_RESPONSES, ApiError
-from chatd.api.openapi import json_body
+from chatd.api.openapi import int64_path, json_body
 from chatd.api.params import QueryParams, read_json
 from chatd.api.routes import chat_actions
 from chatd.sdk.chats import (
@@ -43,6 +44,7 @@ DEFAULT_PROMPTS = 500
 MAX_PROMPTS = 2000
 PLAN_MODES = ("", "plan")
 BUSY_BEHAVIORS = ("", "queue", "interrupt")
+MessagePath = Annotated[str, int64_path("Message ID.", minimum=1)]
 
 
 @router.get(
@@ -52,7 +54,7 @@ BUSY_BEHAVIORS = ("", "queue", "interrupt")
     summary="List chat messages",
 )
 async def list_messages(
-    chat: str,
+    chat: ChatPath,
     request: Request,
     db: DB,
     actor: CurrentActor,
@@ -86,7 +88,7 @@ async def list_messages(
     openapi_extra=json_body(CreateChatMessageRequest),
 )
 async def send_message(
-    chat: str, request: Request, db: DB, actor: CurrentActor, hub: Hub
+    chat: ChatPath, request: Request, db: DB, actor: CurrentActor, hub: Hub
 ) -> CreateChatMessageResponse:
     row = await load_chat(db, actor, chat)
     transitions.require_owner(actor, row, "Only the chat owner may send messages.", update=True)
@@ -146,7 +148,7 @@ async def _send(
     openapi_extra=json_body(EditChatMessageRequest),
 )
 async def edit_message(
-    chat: str, message: str, request: Request, db: DB, actor: CurrentActor, hub: Hub
+    chat: ChatPath, message: MessagePath, request: Request, db: DB, actor: CurrentActor, hub: Hub
 ) -> EditChatMessageResponse:
     row = await load_chat(db, actor, chat)
     transitions.require_owner(actor, row, "Only the chat owner may edit messages.")
@@ -180,7 +182,7 @@ async def edit_message(
     summary="List chat user prompts",
 )
 async def list_prompts(
-    chat: str,
+    chat: ChatPath,
     request: Request,
     db: DB,
     actor: CurrentActor,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter
 
 from chatd.api.deps import DB, CurrentActor
 from chatd.api.errors import ERROR_RESPONSES, not_found
+from chatd.api.openapi import uuid_path
 from chatd.api.params import parse_uuid_path
 from chatd.sdk.users import Organization
 from chatd.store import users as q
@@ -34,7 +37,9 @@ async def list_organizations(actor: CurrentActor, db: DB) -> list[Organization]:
 
 
 @router.get("/organizations/{organization}", response_model=Organization)
-async def get_organization(organization: str, actor: CurrentActor, db: DB) -> Organization:
+async def get_organization(
+    organization: Annotated[str, uuid_path("Organization ID.")], actor: CurrentActor, db: DB
+) -> Organization:
     org_id = parse_uuid_path(organization)
     if not actor.is_owner and not actor.is_member(org_id):
         raise not_found()

@@ -7,7 +7,7 @@ entry names the fields changed, never an API key.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
 
@@ -15,7 +15,7 @@ from chatd.api import provider_input as check
 from chatd.api.audit import audited_write
 from chatd.api.deps import DB, CurrentActor
 from chatd.api.errors import ERROR_RESPONSES, ApiError, bad_request, not_found
-from chatd.api.openapi import json_body
+from chatd.api.openapi import json_body, uuid_path
 from chatd.api.params import read_json
 from chatd.catalog import KEYLESS_PROVIDERS
 from chatd.sdk.audit import AuditAction, ResourceType
@@ -40,6 +40,8 @@ router = APIRouter(prefix="/api/experimental", tags=["Chats"], responses=ERROR_R
 
 BAD_PROVIDER_ID = "Invalid chat provider ID."
 BAD_MODEL_CONFIG_ID = "Invalid chat model config ID."
+ProviderPath = Annotated[str, uuid_path("Chat provider config ID.")]
+ModelConfigPath = Annotated[str, uuid_path("Chat model config ID.")]
 
 
 # --- providers ---------------------------------------------------------------------------
@@ -138,7 +140,7 @@ def _flag(value: bool | None, default: bool) -> bool:
     openapi_extra=json_body(UpdateChatProviderConfigRequest),
 )
 async def update_provider(
-    provider_id: str, request: Request, db: DB, actor: CurrentActor
+    provider_id: ProviderPath, request: Request, db: DB, actor: CurrentActor
 ) -> ChatProviderConfig:
     check.require_admin(actor)
     pid = check.parse_id(provider_id, BAD_PROVIDER_ID)
@@ -193,7 +195,7 @@ async def update_provider(
     summary="Delete chat provider",
 )
 async def delete_provider(
-    provider_id: str, request: Request, db: DB, actor: CurrentActor
+    provider_id: ProviderPath, request: Request, db: DB, actor: CurrentActor
 ) -> Response:
     check.require_admin(actor)
     pid = check.parse_id(provider_id, BAD_PROVIDER_ID)
@@ -253,7 +255,7 @@ def _provider_rank(row: RowDict) -> int:
     openapi_extra=json_body(UpsertUserChatProviderKeyRequest),
 )
 async def put_user_provider_key(
-    provider_id: str, request: Request, db: DB, actor: CurrentActor
+    provider_id: ProviderPath, request: Request, db: DB, actor: CurrentActor
 ) -> UserChatProviderConfig:
     pid = check.parse_id(provider_id, BAD_PROVIDER_ID)
     body = await read_json(request, UpsertUserChatProviderKeyRequest)
@@ -279,7 +281,9 @@ async def put_user_provider_key(
     response_class=Response,
     summary="Delete the user's own API key for a provider",
 )
-async def delete_user_provider_key(provider_id: str, db: DB, actor: CurrentActor) -> Response:
+async def delete_user_provider_key(
+    provider_id: ProviderPath, db: DB, actor: CurrentActor
+) -> Response:
     pid = check.parse_id(provider_id, BAD_PROVIDER_ID)
     async with db.write() as conn:
         if await pq.get_provider(conn, pid) is None:
@@ -352,7 +356,7 @@ async def create_model_config(request: Request, db: DB, actor: CurrentActor) -> 
     openapi_extra=json_body(UpdateChatModelConfigRequest),
 )
 async def update_model_config(
-    model_config_id: str, request: Request, db: DB, actor: CurrentActor
+    model_config_id: ModelConfigPath, request: Request, db: DB, actor: CurrentActor
 ) -> ChatModelConfig:
     check.require_admin(actor)
     cid = check.parse_id(model_config_id, BAD_MODEL_CONFIG_ID)
@@ -407,7 +411,7 @@ async def update_model_config(
     summary="Delete model config",
 )
 async def delete_model_config(
-    model_config_id: str, request: Request, db: DB, actor: CurrentActor
+    model_config_id: ModelConfigPath, request: Request, db: DB, actor: CurrentActor
 ) -> Response:
     check.require_admin(actor)
     cid = check.parse_id(model_config_id, BAD_MODEL_CONFIG_ID)

@@ -11,7 +11,7 @@ import structlog
 from fastapi import APIRouter, Request
 
 from chatd.api import transitions
-from chatd.api.chat_param import load_chat
+from chatd.api.chat_param import ChatPath, load_chat
 from chatd.api.deps import DB, CurrentActor, Hub
 from chatd.api.errors import ERROR_RESPONSES, ApiError, not_found
 from chatd.authz import Actor
@@ -53,7 +53,9 @@ def _quick_gen(request: Request, db: Database) -> QuickGen:
     response_model=Chat,
     summary="Regenerate chat title",
 )
-async def regenerate(chat: str, request: Request, db: DB, actor: CurrentActor, hub: Hub) -> Chat:
+async def regenerate(
+    chat: ChatPath, request: Request, db: DB, actor: CurrentActor, hub: Hub
+) -> Chat:
     row = await _owned_chat(db, actor, chat)
     try:
         result, outbox = await regenerate_title(_quick_gen(request, db), row["id"], actor.user_id)
@@ -74,7 +76,7 @@ async def regenerate(chat: str, request: Request, db: DB, actor: CurrentActor, h
     summary="Propose a chat title without saving it",
 )
 async def propose(
-    chat: str, request: Request, db: DB, actor: CurrentActor
+    chat: ChatPath, request: Request, db: DB, actor: CurrentActor
 ) -> ProposeChatTitleResponse:
     row = await _owned_chat(db, actor, chat)
     try:

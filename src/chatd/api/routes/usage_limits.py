@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
 
 from chatd.api.deps import DB, CurrentActor
 from chatd.api.errors import ERROR_RESPONSES, ApiError, forbidden, not_found
-from chatd.api.openapi import json_body
+from chatd.api.openapi import json_body, uuid_path
 from chatd.api.params import read_json
 from chatd.authz import Actor
 from chatd.sdk.usage import (
@@ -27,6 +28,7 @@ router = APIRouter(prefix="/api/experimental", tags=["Chats"], responses=ERROR_R
 
 BAD_PERIOD = "Invalid chat usage limit period."
 BAD_LIMIT = "Invalid chat usage limit spend limit."
+UserIdPath = Annotated[str, uuid_path("User ID.")]
 
 
 def _require_admin(actor: Actor) -> None:
@@ -120,7 +122,7 @@ def _user_id(raw: str) -> uuid.UUID | None:
     openapi_extra=json_body(UpsertChatUsageLimitOverrideRequest),
 )
 async def put_override(
-    user: str, request: Request, db: DB, actor: CurrentActor
+    user: UserIdPath, request: Request, db: DB, actor: CurrentActor
 ) -> ChatUsageLimitOverride:
     _require_admin(actor)
     body = await read_json(request, UpsertChatUsageLimitOverrideRequest)
@@ -143,7 +145,7 @@ async def put_override(
 
 
 @router.delete("/chats/usage-limits/overrides/{user}", status_code=204, response_class=Response)
-async def delete_override(user: str, db: DB, actor: CurrentActor) -> Response:
+async def delete_override(user: UserIdPath, db: DB, actor: CurrentActor) -> Response:
     _require_admin(actor)
     user_id = _user_id(user)
     async with db.write() as conn:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse
 
 from chatd import accounts
@@ -45,6 +45,8 @@ log = structlog.get_logger(__name__)
 
 # How much of an attempted login name the audit log keeps.
 MAX_AUDITED_LOGIN = 256
+
+UserPath = Annotated[str, Path(description='"me", a user ID or a username.')]
 
 
 async def user_view(db: Database, user: UserRow) -> w.User:
@@ -235,7 +237,7 @@ async def logout(
 
 
 @router.get("/users/{user}", response_model=w.User)
-async def get_user(user: str, actor: CurrentActor, db: DB) -> w.User:
+async def get_user(user: UserPath, actor: CurrentActor, db: DB) -> w.User:
     return await user_view(db, await _resolve_user(db, actor, user))
 
 
@@ -287,7 +289,7 @@ async def create_user(request: Request, actor: CurrentActor, db: DB) -> w.User:
     openapi_extra=json_body(w.CreateTokenRequest),
 )
 async def create_token(
-    user: str, request: Request, actor: CurrentActor, db: DB
+    user: UserPath, request: Request, actor: CurrentActor, db: DB
 ) -> w.GenerateAPIKeyResponse:
     target = await _resolve_user(db, actor, user)
     body = await read_json(request, w.CreateTokenRequest)
@@ -328,7 +330,7 @@ async def create_token(
 
 
 @router.get("/users/{user}/keys/tokens", response_model=list[w.APIKey])
-async def list_tokens(user: str, actor: CurrentActor, db: DB) -> list[w.APIKey]:
+async def list_tokens(user: UserPath, actor: CurrentActor, db: DB) -> list[w.APIKey]:
     target = await _resolve_user(db, actor, user)
     async with db.read() as conn:
         rows = await q.list_tokens(conn, target.id)
@@ -350,7 +352,7 @@ async def list_tokens(user: str, actor: CurrentActor, db: DB) -> list[w.APIKey]:
 
 @router.delete("/users/{user}/keys/{keyid}", status_code=204)
 async def delete_token(
-    user: str, keyid: str, request: Request, actor: CurrentActor, db: DB
+    user: UserPath, keyid: str, request: Request, actor: CurrentActor, db: DB
 ) -> Response:
     target = await _resolve_user(db, actor, user)
     async with audit.audited_write(
