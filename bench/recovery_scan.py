@@ -1,7 +1,7 @@
 """Cost of one stale-recovery pass over a large deployment (figures, not a test).
 
 Every replica runs :func:`chatd.store.recovery.recover_stale` at start and every
-``CHATD_STALE_RECOVERY_INTERVAL``; on SQLite its statements run on the event loop. This seeds
+``CHATD_STALE_RECOVERY_INTERVAL``; on SQLite every other write waits behind it. This seeds
 100,000 chats (mostly waiting, one in a thousand with a queue, none stale, so a pass finds
 nothing to do and only its reads cost) and times a pass with the partial index
 ``ix_chats_queued`` and with it dropped (the queue rule then walks every waiting chat).

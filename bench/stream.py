@@ -6,17 +6,25 @@ per chat is opened (and its snapshot read) before the message is sent; every rec
 gives ``receive time - stamp``. The same N, pacing and M are also read straight from the fake's
 SSE endpoint (the bare path), so chatd's cost shows as a throughput ratio and added latency.
 Each chatd run is paired with a bare run of the same case made just before it on the same fake
-provider (``bare/sqlite``, ``bare/pg``): the machine's speed drifts by tens of percent over
-minutes, and a pair sees the same machine. ``--repeat N`` runs every case N times and reports
-per-case medians, and for ratios and added latencies the median over the pairs.
+provider: the machine's speed drifts by tens of percent over minutes, and a pair sees the same
+machine. ``--repeat N`` runs every case N times and reports per-case medians, and for ratios
+and added latencies the median over the pairs.
 
-Processes: the fake provider (``chatd dev fake-provider``) and a real ``chatd server`` (SQLite in
+``--baseline DIR`` measures another checkout of chatd beside this one: DIR's own virtualenv
+(``DIR/.venv``) runs a second server on the same fake provider, with its own database and warm
+chats, and every repeat runs both (alternating which goes first). The last table gives, per
+case, the median over the pairs of this tree's server CPU per 1,000 deltas and throughput as a
+share of the baseline's.
+
+Processes: the fake provider (``chatd dev fake-provider``) and real ``chatd server``s (SQLite in
 a temporary data dir; also PostgreSQL when ``CHATD_BENCH_DATABASE_URL`` is set, in a database
-created and dropped on that server) are subprocesses; the clients run in this process. All on
-127.0.0.1. One fake and one server per N; both pacings run on them, each after the server has
-gone quiet. Each chat first runs a warm-up turn (it takes the title and turn-summary calls and
-loads the turn code), so the measured turn is a chat's second; its own turn summary (one
-non-streamed call per chat, after the turn) is the only model-call noise left.
+created and dropped on that server) are subprocesses; the clients run in a pool of
+``--client-procs`` processes (default 4), so that one Python process reading every stream is
+not what limits a run. All on 127.0.0.1. One fake per N; every pacing runs on it, each after
+the server has gone quiet. Each chat first runs a warm-up turn (it takes the title and
+turn-summary calls and loads the turn code), so the measured turn is a chat's second; its own
+turn summary (one non-streamed call per chat, after the turn) is the only model-call noise
+left.
 
 Figures per run: delivered deltas/s (all chats, from the first delta written to the last one
 received), p50/p99 write → receive (ms), server CPU seconds per 1,000 deltas (utime+stime
@@ -29,80 +37,13 @@ Reproduce:
     .venv/bin/python bench/stream.py                   # N in 1,10,100,500; ~10 minutes
     .venv/bin/python bench/stream.py --chats 100 --pacings full --repeat 7
     .venv/bin/python bench/stream.py --quick           # N in 1,10,100, shorter replies
-    .venv/bin/python bench/stream.py --chats 100 --pacings 50
     CHATD_BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
         .venv/bin/python bench/stream.py --backends postgresql
+    git worktree add --detach ../chatd-base <commit>     # the tree to compare against
+    (cd ../chatd-base && python3 -m venv .venv && .venv/bin/pip install -e .)
+    .venv/bin/python bench/stream.py --chats 100 --repeat 5 --baseline ../chatd-base
 
-Measured on the 2-core development machine, 2026-11-30 (session 12: ``--chats 1,10,100,500
---repeat 3``, per-run medians; statements now go from the calling coroutine to the driver,
-see ``chatd.store.direct_sql``). M = 200 at full speed, 500 at 50/s.
-
-    path          N  pace  deltas/s  p50 ms  p99 ms  steady p99  cpu s/1k  rss MiB
-    chatd/sqlite  1  full    41,707     3.7     4.4         4.4     0.050      169
-    chatd/sqlite 10  full    63,979     9.6    13.8           -     0.025      172
-    bare/sqlite 100  full    70,291    53.3   174.2           -     0.008        -
-    chatd/sqlite 100 full    53,709    11.7    17.4           -     0.023      183
-    bare/sqlite 100  50/s     4,916     0.8     2.9         2.8     0.025        -
-    chatd/sqlite 100 50/s     4,850     1.4     6.2         4.7     0.053      219
-    chatd/sqlite 500 full    46,929    11.8    22.7           -     0.025      222
-    chatd/sqlite 500 50/s    18,914    35.8    95.0        96.2     0.050      403
-    chatd/pg      1  full    61,708     2.3     2.9         2.9     0.050      170
-    chatd/pg     10  full    45,093     4.4     7.8           -     0.030      176
-    bare/pg     100  full    70,626    57.8   169.1           -     0.008        -
-    chatd/pg    100  full    39,922     4.4    13.3           -     0.027      196
-    bare/pg     100  50/s     4,907     0.8     3.8         3.7     0.025        -
-    chatd/pg    100  50/s     4,819     1.7     6.7         5.9     0.064      234
-    chatd/pg    500  full    29,822     5.8    39.2           -     0.030      238
-    chatd/pg    500  50/s    16,207    40.5   346.8       361.5     0.056      412
-
-Medians over the pairs, full-speed throughput against the bare path at 1 / 10 / 100 / 500
-chats: SQLite 83% / 92% / 76% / 97%, PostgreSQL 111% / 70% / 57% / 62%; every pair of the
-100-chat cases met the 50% target (PostgreSQL 56%, 57%, 61%). p99 added at 100 x 50/s: +3.4
-ms on SQLite (steady +2.0) and +4.0 ms on PostgreSQL (steady +2.2), each pair under +4.5. No
-delta was lost. 500 x 50/s asks for 25,000 deltas/s, more than the bare path delivers here
-(~23,000): chatd gives 82% (SQLite) and 70% (PostgreSQL) of it. Against the session's start,
-alternated runs (PostgreSQL, 100 x 200, 3 x 5 runs a side): server CPU 0.036 -> 0.028 s per
-1,000 deltas, ratio 47% -> 59% (medians of the alternations' medians). SQLite at 100 x 50/s,
-alternated the same way (2 x 3 runs a side): p99 added +4.1 / +2.9 ms at the session's start
-and +3.6 / +1.6 ms after; that day's machine met the target with either.
-
-Session 11 (``--chats 10,100 --repeat 5``): SQLite 78% / 58%, PostgreSQL 46% / 44% at 10 /
-100 chats; p99 added at 100 x 50/s +14.3 ms on SQLite (steady +3.7), +4.2 ms on PostgreSQL.
-At 100 x 50/s on SQLite the middle generation's GC pass took 45-49 ms once per 10 s run.
-
-Session 10 (its bare path was a fresh fake, 20,863-36,347 deltas/s at 100 chats that day):
-SQLite 123% / 60% / 77% / 116% at 1 / 10 / 100 / 500 chats, PostgreSQL 129% / 55% / 36% /
-73%; a second run of 10 and 100 chats: SQLite 64% / 58%, PostgreSQL 57% / 57%; p99 added
-at 100 x 50/s +8.9 / +11.0 ms (SQLite / PostgreSQL) and +15.9 / -0.4 ms in the second run.
-
-Session 10, repeated runs on one server (``run_chatd`` eight times after the warm-up,
-PostgreSQL, 100 chats, the code before that session against after, alternated): median 14,083
--> 16,359 deltas/s for its statement changes; for the pool, 15,505 (50 kept + 20 overflow) ->
-17,309 and 17,571 (70 and 30 kept, no overflow; 50 was chosen). The first run after the
-warm-up is slower: the pool's connections still prepare their statements.
-
-At 100 chats x 200 deltas nearly all of the server's CPU is per-turn work (the send, claim,
-persistence, finishing, the turn summary); the bare path has none. With 1,000 deltas per reply
-the server's CPU per turn grew by ~2.5 us per extra delta only. Switched off in a same-stack
-alternation (session 11, PostgreSQL), the turn summary alone was ~1.6 ms of the ~8-10 ms per
-turn: its reads ~1 ms, its model call ~0.6 ms. Session 9,
-with longer replies (``--deltas 1000``): 162% / 120-123% / 114% of the bare path on SQLite and
-117% / 57-78% / 61% on PostgreSQL at 10 / 100 / 500 chats.
-
-Session 9 (2026-11-29; bare path 46,327 deltas/s at 100 chats): PostgreSQL 29-47% at 100 chats
-over five runs (21,948 deltas/s in its table), SQLite 45-79%; 500 x 50/s 15,468 (SQLite) and
-9,567 (PostgreSQL) deltas/s once the provider pool's cap of 100 connections was gone.
-
-Session 8, same machine (its bare path at 100 chats: 28,520 deltas/s): PostgreSQL 44-54% at 100
-chats over four runs (13,500-13,800 deltas/s), SQLite 66-77%.
-
-Session 7: SQLite 95% / 58% / 47% at 1 / 10 / 100 chats and PostgreSQL 100% / 32% / 20%
-(PostgreSQL at 100 chats: 7,227 deltas/s at 0.15 cpu s/1k). Session 6 (a slower day): SQLite
-78% / 74% / 55%, PostgreSQL 82% / 38% / 28%.
-
-History (100 chats, SQLite): at the start of session 5, 100 x 50/s delivered 2,239 of 5,000
-deltas/s (p99 404 ms, 0.53 cpu s/1k) and 100 at full speed 4,986 deltas/s; session 5 ended at
-4,607 and 12,547 on a faster day (full table in that session's closing note).
+The latest figures are in ``bench/RESULTS.md``.
 """
 
 from __future__ import annotations

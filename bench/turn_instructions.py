@@ -16,29 +16,7 @@ Reproduce (valgrind from Debian's package; ~1 minute per backend):
     CHATD_BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
         .venv/bin/python bench/turn_instructions.py --backends sqlite,postgresql
 
-Measured 2026-11-29, 10 chats, 1 delta per reply; repeated runs agree within ~5% on SQLite
-(timing still moves a few wake-ups) and ~4% on PostgreSQL (asyncpg prepares each statement once
-per connection, so which connection a statement lands on shows):
-
-    backend      code                                            M instructions per turn
-    sqlite       session 7 end                                   33.6
-    sqlite       session 8: claim without re-read                31.4
-    sqlite       session 8 end                                   30.7-31.1
-    postgresql   session 7 end (psycopg)                         43.9
-    postgresql   session 8: claim without re-read (psycopg)      41.8
-    postgresql   session 8: asyncpg driver                       34.8
-    postgresql   session 8: LIFO pool, autocommit reads, status  34.4-35.8
-                 writes with RETURNING
-    postgresql   session 8 end: prompt rows in one statement,    33.5
-                 turn summary without a chat read
-    sqlite       session 9 end: authentication in one statement, 27.8
-                 a model config read with its provider row,
-                 provider calls through the SDK's low-level post
-    postgresql   session 9 end: the same, one-statement writes   28.3-30.7
-                 in autocommit, the claim's rows from its UPDATE
-
-Session 8's code, measured again on session 9's day alongside: 31.7-33.2 (PostgreSQL, five
-runs) and 30.5 (SQLite, two runs).
+The latest figures are in ``bench/RESULTS.md``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     http_address: str = "127.0.0.1:3000"
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str = ""
+    # PostgreSQL: test each pooled connection with a round trip before use (behind a proxy or
+    # a failover, a connection the server dropped is then replaced unseen), and close a
+    # connection idle this many seconds.
+    database_pre_ping: bool = False
+    database_idle_timeout: float = 300.0
     config_dir: Path = Field(default_factory=default_config_dir)
     # The URL users reach this server at. Its origin is the one browsers may send
     # cookie-authenticated changes from; an https URL makes the session cookie Secure.
@@ -122,6 +127,10 @@ class Settings(BaseSettings):
         if not url:
             return f"sqlite:///{self.data_dir / 'chatd.db'}"
         return to_async_url(url)
+
+    def database_options(self) -> dict[str, Any]:
+        """The connection options for :class:`chatd.store.db.Database`."""
+        return {"pre_ping": self.database_pre_ping, "recycle": self.database_idle_timeout}
 
     def is_sqlite(self) -> bool:
         return self.resolved_database_url().startswith("sqlite")

@@ -77,7 +77,7 @@ async def test_an_unhandled_error_is_a_500_and_one_log_line(api: Api, member: Ap
     (line,) = errors
     assert line["event"] == "unhandled error"
     assert line["request_id"] == rid
-    assert line["error"] in ("OperationalError", "ProgrammingError")  # SQLite, PostgreSQL
+    assert line["error"] == "StoreError"
     assert "exc_info" not in line and "exception" not in line
     # The traceback is there for whoever runs at debug level.
     (debug,) = [e for e in logs if e["log_level"] == "debug"]

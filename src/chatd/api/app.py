@@ -48,7 +48,9 @@ class ChatdApp(FastAPI):
 def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     """Build the app. ``db`` is owned by the caller when given (tests share one)."""
     owns_db = db is None
-    database = db or Database(settings.resolved_database_url(), secrets=box_for(settings))
+    database = db or Database(
+        settings.resolved_database_url(), secrets=box_for(settings), **settings.database_options()
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

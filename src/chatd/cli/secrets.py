@@ -121,7 +121,7 @@ def _reseal(settings: Settings, box: SecretBox, drop_unreadable: bool) -> Reseal
     from chatd.store.secret_columns import UnreadableSecret, reseal_all
 
     async def run() -> Resealed:
-        db = Database(settings.resolved_database_url(), secrets=box)
+        db = Database(settings.resolved_database_url(), secrets=box, **settings.database_options())
         try:
             async with db.write() as conn:
                 await lock_model_catalog(conn)

@@ -119,7 +119,9 @@ async def _serve(settings: Settings, secrets: SecretBox) -> None:
     from chatd.store.db import Database
     from chatd.store.secret_columns import UnknownSecretKeys
 
-    db = Database(settings.resolved_database_url(), secrets=secrets)
+    db = Database(
+        settings.resolved_database_url(), secrets=secrets, **settings.database_options()
+    )
     try:
         try:
             await db.migrate()
