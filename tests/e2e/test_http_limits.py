@@ -90,7 +90,7 @@ def request(headers: str = "", path: str = "/healthz") -> bytes:
 
 
 TOO_LARGE = {
-    "message": "Request header fields too large.",
+    "message": "Request headers are too large.",
     "detail": f"The request line and headers may take at most {MAX_HEADER_BYTES} bytes.",
 }
 
@@ -112,6 +112,10 @@ def test_a_header_block_over_the_cap_is_431(server: ServerProcess, headers: str)
 def test_a_long_url_counts(server: ServerProcess) -> None:
     with open_socket(server) as sock:
         send_all(sock, request(path="/healthz?" + "q" * 40_000))
+        status, body = status_and_body(read_until_closed(sock))
+    assert (status, body["message"]) == (414, "Request URL is too long.")
+    with open_socket(server) as sock:  # a URL under the cap, headers over it with the URL
+        send_all(sock, request(f"X-Big: {'h' * 10_000}\r\n", "/healthz?" + "q" * 10_000))
         assert status_and_body(read_until_closed(sock)) == (431, TOO_LARGE)
 
 

@@ -5,21 +5,20 @@ unbounded or answers them in plain text. This subclass of the public protocol cl
 the protocol level, before any ASGI app runs, and answers with the error envelope:
 
 - a request line and headers over ``max_header_bytes``: **431** (**414** when the URL alone is
-  over it), connection closed. uvicorn bounds the header block only in its h11 protocol; the
-  httptools one buffers whatever arrives;
+  over it). uvicorn bounds the header block only in its h11 protocol; the httptools one keeps
+  whatever arrives. Past the cap nothing more of the head is kept: the rest is read and
+  dropped until the head ends, so a client that sends it all before reading gets the answer
+  rather than a reset, up to :data:`DRAIN_BYTES`; beyond that the answer goes out at once
+  (such a client can see a reset);
 - headers not complete ``header_timeout`` seconds after the connection opened or the request
   began: **408** (or, when not a byte of it arrived, a silent close). uvicorn's only timeout is
   for idle keep-alive connections between requests;
 - a request the parser refuses: **414** for a URL over httptools' own limit (65,535 bytes), else
   **400**, where uvicorn answered in plain text.
 
-The byte count is a lower bound of what was received (parsed headers, and whole chunks read
-while the headers were still incomplete), so no request under the cap is refused; one over it
-is refused at most a read (64-256 KiB) late, possibly while its sender is still sending (such
-a client can see a connection reset instead of the answer). A slow request *body* is the
-application's business (bodies are read with size limits). The application's own limits
-(:mod:`chatd.api.middleware`) are lower, so a client within these sees the app's answer, with
-its request id.
+Every such answer closes the connection. A slow request *body* is the application's business
+(bodies are read with size limits). The application's own limits (:mod:`chatd.api.middleware`)
+are lower, so a client within these sees the app's answer, with its request id.
 """
 
 from __future__ import annotations
@@ -36,10 +35,12 @@ from chatd.api.middleware import headers_too_large, url_too_long
 DEFAULT_MAX_HEADER_BYTES = 64 * 1024
 DEFAULT_HEADER_TIMEOUT = 20.0
 HTTPTOOLS_MAX_URL = 65_535
+# A head over the cap is read and dropped up to this many bytes before the answer.
+DRAIN_BYTES = 1 << 20
 
 
 class HeaderBlockTooLarge(Exception):
-    """Raised from a parser callback to stop parsing a request whose headers are too large."""
+    """Raised from a parser callback to stop parsing a request whose head was too large."""
 
 
 class LimitedHttpProtocol(HttpToolsProtocol):
@@ -79,7 +80,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             return
         if whole_chunk_is_header:
             self.header_bytes_read += len(data)
-        if max(self.header_bytes_read, self.header_bytes_parsed) > self.max_header_bytes:
+        if max(self.header_bytes_read, self.header_bytes_parsed) > self.drain_bytes():
             self.header_overflow = True
             self._refuse_header_block()
 
@@ -95,18 +96,20 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._arm_header_timer()
 
     def on_url(self, url: bytes) -> None:
-        super().on_url(url)
         self.url_bytes += len(url)
-        self._count(len(url))
+        if self._kept(len(url)):
+            super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        super().on_header(name, value)
-        self._count(len(name) + len(value) + 4)  # ": " and CRLF
+        if self._kept(len(name) + len(value) + 4):  # ": " and CRLF
+            super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         self.awaiting_headers = False
         self.request_begun = False
         self._disarm_header_timer()
+        if self.header_overflow:
+            raise HeaderBlockTooLarge  # a parser error: answered by send_400_response
         super().on_headers_complete()
 
     def send_400_response(self, msg: str) -> None:
@@ -123,11 +126,15 @@ class LimitedHttpProtocol(HttpToolsProtocol):
 
     # --- the limits -------------------------------------------------------------------------
 
-    def _count(self, size: int) -> None:
+    def _kept(self, size: int) -> bool:
+        """Count ``size`` bytes of the head; False once past the cap (they are dropped)."""
         self.header_bytes_parsed += size
         if self.header_bytes_parsed > self.max_header_bytes:
             self.header_overflow = True
-            raise HeaderBlockTooLarge
+        return not self.header_overflow
+
+    def drain_bytes(self) -> int:
+        return max(DRAIN_BYTES, self.max_header_bytes)
 
     def _arm_header_timer(self) -> None:
         if self.header_timer is None:
