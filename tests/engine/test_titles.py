@@ -308,8 +308,9 @@ async def test_turn_summary_reuses_the_model_the_turn_resolved(
     label = (await s.chat())["last_turn_summary"]
     if same_config:
         assert label == "Fixed the login test"
-        # the turn's client, the summary's own client of the turn's model, the cheap model
-        assert factory.models_built == ["gpt-4o", "gpt-4o", "gpt-4o-mini"]
+        # the turn's client, the cheap model, then (once that failed) the summary's own
+        # client of the turn's model
+        assert factory.models_built == ["gpt-4o", "gpt-4o-mini", "gpt-4o"]
         assert len(turns.requests) == 1 and other.requests == []
     else:
         assert label == "Answered on the other model"

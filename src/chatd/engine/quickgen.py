@@ -16,7 +16,14 @@ from typing import Any
 
 import structlog
 
-from chatd.engine.models import ClientFactory, ResolvedModel, resolve_model, usable_key
+from chatd.engine.models import (
+    ClientFactory,
+    ModelChoice,
+    ResolvedModel,
+    build_model,
+    choose_model,
+    usable_key,
+)
 from chatd.engine.retry import RetryPolicy, Sleep, retry
 from chatd.engine.types import TurnContext
 from chatd.llm.errors import classify
@@ -80,15 +87,16 @@ class _Candidate:
 
 @dataclass(frozen=True)
 class Choices:
-    """What the candidates are made from, as read from the database.
+    """What the candidates are made from, as read from the database (no client is built yet).
 
-    ``own`` is the chat's own model, read with the rest only when it is the sole candidate
-    (None: read when the cheap models have all failed).
+    ``own`` is the chat's own model: the turn's (a :class:`ResolvedModel`) when the chat still
+    names it, else read with the rest only when it is the sole candidate (None: read when the
+    cheap models have all failed).
     """
 
     providers: Mapping[str, Mapping[Any, Any]]
     keys: dict[str, str | None]
-    own: ResolvedModel | ProviderError | None
+    own: ResolvedModel | ModelChoice | ProviderError | None
 
 
 async def read_choices(
@@ -97,7 +105,8 @@ async def read_choices(
     chat: Mapping[Any, Any],
     turn_model: ResolvedModel | None = None,
 ) -> Choices:
-    """The reads behind the candidates, in the caller's transaction.
+    """The reads behind the candidates, in the caller's transaction (only statements are
+    awaited: it may run in a transaction function).
 
     ``turn_model``: the model the chat's turn resolved as it started. When the chat still names
     that config, it is the chat's own model and is not read again: a provider or key changed
@@ -109,9 +118,11 @@ async def read_choices(
         for name, row in providers.items()
         if name in CHEAP_MODELS
     }
-    own = _reused(gen, chat, turn_model)
-    if own is None and not any(keys.values()):  # the only candidate: read it now
-        own = await _own_model(conn, gen, chat)
+    own: ResolvedModel | ModelChoice | ProviderError | None = None
+    if turn_model is not None and turn_model.config_id == chat["last_model_config_id"]:
+        own = turn_model
+    elif not any(keys.values()):  # the only candidate: read it now
+        own = await _own_choice(conn, gen, chat)
     return Choices(providers, keys, own)
 
 
@@ -126,22 +137,19 @@ async def _cheap_key(
         return None
 
 
-def _reused(
-    gen: QuickGen, chat: Mapping[Any, Any], model: ResolvedModel | None
-) -> ResolvedModel | ProviderError | None:
-    """``model`` with a client of its own, if it is the chat's model (else None)."""
-    if model is None or model.config_id != chat["last_model_config_id"]:
-        return None
+def _own_client(
+    gen: QuickGen, own: ResolvedModel | ModelChoice
+) -> ResolvedModel | ProviderError:
+    """The chat's own model with a client of its own (the turn's is the turn's to close)."""
     try:
+        if isinstance(own, ModelChoice):
+            return build_model(own, gen.client_factory)
         client = gen.build_client(
-            provider=model.provider,
-            model=model.model,
-            api_key=model.api_key,
-            base_url=model.base_url,
+            provider=own.provider, model=own.model, api_key=own.api_key, base_url=own.base_url
         )
     except ProviderError as exc:
         return exc
-    return dataclasses.replace(model, client=client)
+    return dataclasses.replace(own, client=client)
 
 
 async def generate_short(
@@ -158,8 +166,7 @@ async def generate_short(
     ``choices``: read by the caller with its other reads (None: read here).
     """
     if choices is None:
-        async with gen.db.read() as conn:
-            choices = await read_choices(conn, gen, chat)
+        choices = await gen.db.run_read(read_choices, gen, chat)
     tried: set[tuple[str, str]] = set()
     async for candidate in _candidates(gen, chat, choices):
         if (candidate.provider, candidate.model) in tried:
@@ -219,24 +226,20 @@ async def _candidates(
             continue
         yield _Candidate(provider, model, client, CallOptions())
     if own is None:
-        async with gen.db.read() as conn:
-            own = await _own_model(conn, gen, chat)
-    if isinstance(own, ProviderError):
-        log.info("chat model unavailable", error=str(own))
+        own = await gen.db.run_read(_own_choice, gen, chat)
+    resolved = own if isinstance(own, ProviderError) else _own_client(gen, own)
+    if isinstance(resolved, ProviderError):
+        log.info("chat model unavailable", error=str(resolved))
         return
-    yield _Candidate(own.provider, own.model, own.client, own.options)
+    yield _Candidate(resolved.provider, resolved.model, resolved.client, resolved.options)
 
 
-async def _own_model(
+async def _own_choice(
     conn: Connection, gen: QuickGen, chat: Mapping[Any, Any]
-) -> ResolvedModel | ProviderError:
+) -> ModelChoice | ProviderError:
     try:
-        return await resolve_model(
-            conn,
-            chat["last_model_config_id"],
-            chat["owner_id"],
-            secrets=gen.db.secrets,
-            client_factory=gen.client_factory,
+        return await choose_model(
+            conn, chat["last_model_config_id"], chat["owner_id"], secrets=gen.db.secrets
         )
     except ProviderError as exc:
         return exc

@@ -7,19 +7,27 @@ per status).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
 import structlog
 
-from chatd.engine.quickgen import GenerationFailed, QuickGen, generate_short, read_choices
+from chatd.engine.models import ResolvedModel
+from chatd.engine.quickgen import (
+    Choices,
+    GenerationFailed,
+    QuickGen,
+    generate_short,
+    read_choices,
+)
 from chatd.engine.types import TurnContext
 from chatd.llm.types import Message, SystemMessage, TextContent, UserMessage
 from chatd.sdk.chats import ChatStatus
 from chatd.store import convert
 from chatd.store import titles as store
 from chatd.store.chats import get_chat_row
-from chatd.store.sql import RowDict
+from chatd.store.sql import Connection, RowDict
 
 log = structlog.get_logger(__name__)
 
@@ -135,8 +143,9 @@ async def maybe_generate_title(ctx: TurnContext) -> None:
             max_output_tokens=TITLE_MAX_TOKENS,
             clean=normalise_title,
         )
-        async with ctx.db.write_one() as conn:
-            outbox = await store.set_title_if_unchanged(conn, ctx.chat_id, chat["title"], title)
+        outbox = await ctx.db.run_write_one(
+            store.set_title_if_unchanged, ctx.chat_id, chat["title"], title
+        )
         ctx.hub.publish(outbox)
     except GenerationFailed:
         log.info("no model produced a title", chat_id=str(ctx.chat_id))
@@ -153,12 +162,10 @@ async def update_turn_summary(
     """
     try:
         gen = QuickGen.for_turn(ctx)
-        async with ctx.db.read() as conn:
-            chat = finished if finished is not None else await get_chat_row(conn, ctx.chat_id)
-            if chat is None:
-                return
-            recent = await store.last_visible_messages(conn, ctx.chat_id, 20)
-            choices = await read_choices(conn, gen, chat, ctx.model)
+        reads = await ctx.db.run_read(_summary_reads, ctx.chat_id, finished, gen, ctx.model)
+        if reads is None:
+            return
+        chat, recent, choices = reads
         label = FALLBACK_LABELS.get(status, FALLBACK_LABEL)
         try:
             label = await generate_short(
@@ -171,11 +178,25 @@ async def update_turn_summary(
             )
         except GenerationFailed:
             log.info("turn summary fell back", chat_id=str(ctx.chat_id), status=status.value)
-        async with ctx.db.write_one() as conn:
-            outbox = await store.set_turn_summary(conn, ctx.chat_id, label)
+        outbox = await ctx.db.run_write_one(store.set_turn_summary, ctx.chat_id, label)
         ctx.hub.publish(outbox)
     except Exception:
         log.warning("turn summary failed", chat_id=str(ctx.chat_id), exc_info=True)
+
+
+async def _summary_reads(
+    conn: Connection,
+    chat_id: uuid.UUID,
+    finished: Mapping[Any, Any] | None,
+    gen: QuickGen,
+    model: ResolvedModel | None,
+) -> tuple[Mapping[Any, Any], list[RowDict], Choices] | None:
+    """What a turn summary is made from, in one read transaction (None: the chat is gone)."""
+    chat = finished if finished is not None else await get_chat_row(conn, chat_id)
+    if chat is None:
+        return None
+    recent = await store.last_visible_messages(conn, chat_id, 20)
+    return chat, recent, await read_choices(conn, gen, chat, model)
 
 
 def _label_prompt(
