@@ -191,3 +191,30 @@ async def test_a_cancelled_block_rolls_back_and_leaves_its_connection_usable(
         await task
     assert await db.run_write(_rename, org_id, "after") == 1
     assert await db.run_read(_read_name, org_id) == "after"
+
+
+async def test_a_block_cancelled_with_a_statement_in_flight_leaves_the_next_block_whole(
+    db: Database,
+) -> None:
+    """The cancelled block's statement may still run on the thread after the next block began:
+    it must not take that block's BEGIN, or the next block's statements would each commit on
+    their own and its rollback would undo nothing."""
+    (org_id,) = await add_orgs(db, 1)
+    for _ in range(20):
+
+        async def cancelled() -> None:
+            async with db.write() as conn:
+                await _rename(conn, org_id, "cancelled")
+
+        task = asyncio.create_task(cancelled())
+        await asyncio.sleep(0)  # its first statement is on its way to the thread
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        with pytest.raises(LookupError):
+            async with db.write() as conn:
+                await _rename(conn, org_id, "rolled back")
+                raise LookupError
+    async with db.read() as conn:
+        row = (await conn.execute(_BY_ID, {"org_id": org_id})).one()
+    assert (row.name, row.description) == ("org 00", "")

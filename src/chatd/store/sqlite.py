@@ -23,9 +23,10 @@ else is a bug, and raises.
 from __future__ import annotations
 
 import asyncio
+import queue
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -60,16 +61,26 @@ class _Job:
 
 
 class SqliteConnection(Connection):
-    """A connection that belongs to one lane; its statements run on that lane's thread."""
+    """One block's (or one transaction function's) use of a connection of a lane.
+
+    The block's ``BEGIN`` goes with its first statement, in the same job (one hop for both):
+    which statement that is is settled here, on the loop, as statements are sent, so a job of
+    an earlier, cancelled block that runs late on the thread cannot take this block's.
+    """
 
     dialect_name = "sqlite"
 
-    def __init__(self, raw: sqlite3.Connection, lane: Lane) -> None:
+    def __init__(
+        self, raw: sqlite3.Connection, lane: Lane, begin: str, *, on_thread: bool = False
+    ) -> None:
         self.raw = raw
         self.lane = lane
-        # Set on the loop as a block starts; sent with its first statement (one hop for both).
-        self._begin: str | None = None
-        self._on_thread = False  # a transaction function is being driven on the thread
+        self._begin: str | None = begin
+        self._on_thread = on_thread  # a transaction function driven on the thread
+
+    def _take_begin(self) -> str | None:
+        begin, self._begin = self._begin, None
+        return begin
 
     async def execute(self, statement: sa.Executable, parameters: ParameterSets = None) -> Result:
         if parameters is not None and not isinstance(parameters, Mapping):
@@ -79,8 +90,8 @@ class SqliteConnection(Connection):
         for observe in self.lane.observers:
             observe(sql)
         if self._on_thread:
-            return self._run(plan, sql, args)
-        return await self.lane.hop(self._run, plan, sql, args)
+            return _run(self.raw, self._take_begin(), plan, sql, args)
+        return await self.lane.hop(_run, self.raw, self._take_begin(), plan, sql, args)
 
     async def _execute_many(
         self, statement: sa.Executable, parameter_sets: Sequence[Parameters]
@@ -91,83 +102,87 @@ class SqliteConnection(Connection):
         bound = [plan.bind(parameters) for parameters in parameter_sets]
         for observe in self.lane.observers:
             observe(bound[0][0])
-        args = [a for _, a in bound]
+        sql, args = bound[0][0], [a for _, a in bound]
         if self._on_thread:
-            return self._run_many(bound[0][0], args)
-        return await self.lane.hop(self._run_many, bound[0][0], args)
+            return _run_many(self.raw, self._take_begin(), sql, args)
+        return await self.lane.hop(_run_many, self.raw, self._take_begin(), sql, args)
 
-    def _run_many(self, sql: str, args: list[list[Any]]) -> Result:
+
+def _run(
+    raw: sqlite3.Connection, begin: str | None, plan: Plan, sql: str, args: list[Any]
+) -> Result:
+    """On the thread: one statement (after the block's ``BEGIN``, when it is the first)."""
+    try:
+        if begin is not None:
+            raw.execute(begin)
+        cursor = raw.execute(sql, args)
         try:
-            if self._begin is not None:
-                begin, self._begin = self._begin, None
-                self.raw.execute(begin)
-            cursor = self.raw.executemany(sql, args)
-            count = cursor.rowcount
-            cursor.close()
-            return Result([], count)
-        except sqlite3.Error as error:
-            raise translate(error) from error
-
-    def _run(self, plan: Plan, sql: str, args: list[Any]) -> Result:
-        try:
-            if self._begin is not None:
-                begin, self._begin = self._begin, None
-                self.raw.execute(begin)
-            cursor = self.raw.execute(sql, args)
-            try:
-                if cursor.description is None:
-                    return Result([], cursor.rowcount)
-                records = cursor.fetchall()
-                keys = [d[0] for d in cursor.description]
-                rows = plan.rows(keys, records) if records else []
-                return Result(rows, cursor.rowcount if cursor.rowcount >= 0 else len(rows))
-            finally:
-                cursor.close()
-        except sqlite3.Error as error:
-            raise translate(error) from error
-
-    def begin_block(self, begin: str) -> None:
-        self._begin = begin
-
-    def finish(self, commit: bool) -> None:
-        """On the thread: end the transaction open on the connection, if one is."""
-        if not self.raw.in_transaction:
-            return
-        try:
-            self.raw.execute("COMMIT" if commit else "ROLLBACK")
-        except sqlite3.Error as error:
-            if self.raw.in_transaction:
-                self.raw.execute("ROLLBACK")
-            raise translate(error) from error
-
-    def drive(
-        self, begin: str, fn: Callable[..., Awaitable[T]], args: tuple[Any, ...], job: _Job
-    ) -> T:
-        """On the thread: run the transaction function ``fn(self, *args)`` to its end."""
-        self._begin = begin
-        self._on_thread = True
-        try:
-            coroutine = fn(self, *args)
-            assert asyncio.iscoroutine(coroutine)
-            try:
-                coroutine.send(None)
-            except StopIteration as done:
-                result: T = done.value
-            else:
-                coroutine.close()
-                raise RuntimeError(
-                    f"{getattr(fn, '__qualname__', fn)} awaited something other than the "
-                    "database inside a transaction function"
-                )
-        except BaseException:
-            self._begin = None
-            self.finish(commit=False)
-            raise
+            if cursor.description is None:
+                return Result([], cursor.rowcount)
+            records = cursor.fetchall()
+            keys = [d[0] for d in cursor.description]
+            rows = plan.rows(keys, records) if records else []
+            return Result(rows, cursor.rowcount if cursor.rowcount >= 0 else len(rows))
         finally:
-            self._on_thread = False
-        self._begin = None
-        self.finish(commit=not job.abandoned)
-        return result
+            cursor.close()
+    except sqlite3.Error as error:
+        raise translate(error) from error
+
+
+def _run_many(
+    raw: sqlite3.Connection, begin: str | None, sql: str, args: list[list[Any]]
+) -> Result:
+    try:
+        if begin is not None:
+            raw.execute(begin)
+        cursor = raw.executemany(sql, args)
+        count = cursor.rowcount
+        cursor.close()
+        return Result([], count)
+    except sqlite3.Error as error:
+        raise translate(error) from error
+
+
+def _finish(raw: sqlite3.Connection, commit: bool) -> None:
+    """On the thread: end the transaction open on the connection, if one is."""
+    if not raw.in_transaction:
+        return
+    try:
+        raw.execute("COMMIT" if commit else "ROLLBACK")
+    except sqlite3.Error as error:
+        if raw.in_transaction:
+            raw.execute("ROLLBACK")
+        raise translate(error) from error
+
+
+def _drive(
+    raw: sqlite3.Connection,
+    lane: Lane,
+    begin: str,
+    fn: Callable[..., Awaitable[T]],
+    args: tuple[Any, ...],
+    job: _Job,
+) -> T:
+    """On the thread: run the transaction function ``fn(conn, *args)`` to its end."""
+    conn = SqliteConnection(raw, lane, begin, on_thread=True)
+    try:
+        coroutine = fn(conn, *args)
+        assert asyncio.iscoroutine(coroutine)
+        try:
+            coroutine.send(None)
+        except StopIteration as done:
+            result: T = done.value
+        else:
+            coroutine.close()
+            raise RuntimeError(
+                f"{getattr(fn, '__qualname__', fn)} awaited something other than the "
+                "database inside a transaction function"
+            )
+    except BaseException:
+        _finish(raw, commit=False)
+        raise
+    _finish(raw, commit=not job.abandoned)
+    return result
 
 
 def _connect(path: str, busy_timeout_ms: int, read_only: bool) -> sqlite3.Connection:
@@ -183,6 +198,55 @@ def _connect(path: str, busy_timeout_ms: int, read_only: bool) -> sqlite3.Connec
     except sqlite3.Error as error:
         raise translate(error) from error
     return raw
+
+
+Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[..., Any], tuple[Any, ...]]
+
+
+class _JobThread:
+    """A thread that runs the jobs sent to it in order and settles their futures on the loop.
+
+    A job whose caller was cancelled still runs (the lane's order depends on it); its result
+    is dropped."""
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def send(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        done: asyncio.Future[Any],
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+    ) -> None:
+        self._jobs.put((loop, done, fn, args))
+
+    def stop(self) -> None:
+        self._jobs.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            loop, done, fn, args = job
+            try:
+                outcome: tuple[Any, BaseException | None] = (fn(*args), None)
+            except BaseException as error:  # handed to the caller, whatever it is
+                outcome = (None, error)
+            try:
+                loop.call_soon_threadsafe(_settle, done, *outcome)
+            except RuntimeError:  # the loop is closed: nobody waits for the answer
+                pass
+
+
+def _settle(done: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if done.cancelled():
+        return
+    if error is not None:
+        done.set_exception(error)
+    else:
+        done.set_result(result)
 
 
 class Lane:
@@ -204,60 +268,63 @@ class Lane:
         self._path = path
         self._read_only = read_only
         # Started on first use (again after close: an app's lifespan may run more than once).
-        self._executor: ThreadPoolExecutor | None = None
-        self._idle: list[SqliteConnection] = []
+        self._thread: _JobThread | None = None
+        self._idle: list[sqlite3.Connection] = []
         self._slots = asyncio.Semaphore(max_connections)
 
     async def hop(self, fn: Callable[..., T], *args: Any) -> T:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"chatd-sqlite-{self._name}")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        """``fn(*args)`` run on the lane's thread, after every job sent before it."""
+        if self._thread is None:
+            self._thread = _JobThread(f"chatd-sqlite-{self._name}")
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[T] = loop.create_future()
+        self._thread.send(loop, done, fn, args)
+        return await done
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[SqliteConnection]:
+    async def connection(self) -> AsyncIterator[sqlite3.Connection]:
+        """One of the lane's connections, for the block's length."""
         async with self._slots:
             if self._idle:
-                conn = self._idle.pop()
+                raw = self._idle.pop()
             else:
                 busy = READ_BUSY_TIMEOUT_MS if self._read_only else WRITE_BUSY_TIMEOUT_MS
                 raw = await self.hop(_connect, self._path, busy, self._read_only)
-                conn = SqliteConnection(raw, self)
             try:
-                yield conn
+                yield raw
             finally:
-                self._idle.append(conn)
+                self._idle.append(raw)
 
     @asynccontextmanager
     async def block(self, begin: str) -> AsyncIterator[SqliteConnection]:
         """A transaction whose statements the caller sends one by one."""
-        async with self.connection() as conn:
-            conn.begin_block(begin)
+        async with self.connection() as raw:
             try:
-                yield conn
+                yield SqliteConnection(raw, self, begin)
             except BaseException:
-                await asyncio.shield(self.hop(conn.finish, False))
+                await asyncio.shield(self.hop(_finish, raw, False))
                 raise
             # Shielded: a cancelled caller must not leave the transaction open on a connection
             # that goes back to the pool (the commit still runs, before the next user's work).
-            await asyncio.shield(self.hop(conn.finish, True))
+            await asyncio.shield(self.hop(_finish, raw, True))
 
     async def run(self, begin: str, fn: Callable[..., Awaitable[T]], args: tuple[Any, ...]) -> T:
         """The transaction function ``fn`` driven on the thread in one hop."""
-        async with self.connection() as conn:
+        async with self.connection() as raw:
             job = _Job()
             try:
-                return await self.hop(conn.drive, begin, fn, args, job)
+                return await self.hop(_drive, raw, self, begin, fn, args, job)
             except asyncio.CancelledError:
                 job.abandoned = True  # rolled back unless its commit had already begun
                 raise
 
     async def close(self) -> None:
-        for conn in self._idle:
-            await self.hop(conn.raw.close)
+        for raw in self._idle:
+            await self.hop(raw.close)
         self._idle.clear()
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.stop)
+            self._thread = None
 
 
 class SqliteDatabase:
@@ -292,12 +359,12 @@ class SqliteDatabase:
     async def checkpoint(self) -> bool:
         """Copy the WAL into the database file and empty it; False when a reader kept it."""
 
-        def truncate(conn: SqliteConnection) -> bool:
-            row = conn.raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        def truncate(raw: sqlite3.Connection) -> bool:
+            row = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
             return row is not None and row[0] == 0
 
-        async with self._write_lock, self._writer.connection() as conn:
-            return await self._writer.hop(truncate, conn)
+        async with self._write_lock, self._writer.connection() as raw:
+            return await self._writer.hop(truncate, raw)
 
     async def close(self) -> None:
         async with self._write_lock:
