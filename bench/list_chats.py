@@ -206,8 +206,7 @@ async def run(name: str, url: str, count: int, rounds: int) -> list[tuple[str, .
                 began = time.perf_counter()
                 order = await seed(db, owner, org, count)
                 if not db.is_sqlite:
-                    async with db.engine.connect() as conn:
-                        await conn.execution_options(isolation_level="AUTOCOMMIT")
+                    async with db.write_one() as conn:  # autocommit: VACUUM needs it
                         await conn.execute(sa.text("VACUUM ANALYZE"))
                 else:
                     async with db.write() as conn:
