@@ -203,6 +203,6 @@ def test_an_unhandled_error_is_one_log_line(running: Running) -> None:
     first, second = printed()  # one line per failed request, and nothing else
     entry = json.loads(first)
     assert entry["event"] == "unhandled error" and entry["level"] == "error"
-    assert entry["request_id"] == rid and entry["error"] == "OperationalError"
+    assert entry["request_id"] == rid and entry["error"] == "StoreError"
     assert "exception" not in entry
     assert json.loads(second)["request_id"] == "marker"
