@@ -123,7 +123,7 @@ async def test_the_cookie_from_the_servers_own_pages(
         for extra in other_pages:
             r = await http.post(CHATS, headers={**cookie(admin), **extra}, json=chat_body(admin))
             assert refused(r), (extra, r.text)
-        # The request of the security review: a form-like post with the cookie.
+        # A form-like post with the cookie, from another site.
         r = await http.post(
             CHATS,
             headers={**cookie(admin), "Origin": FOREIGN, "Content-Type": "text/plain"},

@@ -8,10 +8,18 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.dialects.sqlite import pysqlite
 
 from chatd.store.db import Database
 from chatd.store.errors import IntegrityError, StoreError
-from chatd.store.sql import Connection, MultipleResultsFound, NoResultFound, in_list
+from chatd.store.sql import (
+    MAX_PLANS,
+    Connection,
+    MultipleResultsFound,
+    NoResultFound,
+    Planner,
+    in_list,
+)
 from chatd.store.tables import organizations
 
 pytestmark = pytest.mark.anyio
@@ -218,3 +226,16 @@ async def test_a_block_cancelled_with_a_statement_in_flight_leaves_the_next_bloc
     async with db.read() as conn:
         row = (await conn.execute(_BY_ID, {"org_id": org_id})).one()
     assert (row.name, row.description) == ("org 00", "")
+
+
+def test_plans_of_statements_built_per_call_do_not_pile_up() -> None:
+    """A statement built once keeps its plan while it is used; one built per call does not
+    stay: the planner holds at most MAX_PLANS."""
+    planner = Planner(pysqlite.dialect(), [])
+    plan = planner.plan(_BY_ID, {"org_id": None})
+    for i in range(MAX_PLANS * 2):
+        per_call = sa.select(organizations.c.name).where(organizations.c.name == f"n{i}")
+        planner.plan(per_call, None)
+        if i % 50 == 0:
+            assert planner.plan(_BY_ID, {"org_id": None}) is plan
+    assert len(planner) == MAX_PLANS

@@ -26,7 +26,6 @@ REQUEST_ID_HEADER = "X-Request-Id"
 _REQUEST_ID_KEY = REQUEST_ID_HEADER.lower().encode("latin-1")
 # Ids that other systems hand out (UUIDs, ULIDs, hex, base64) and that are safe to log.
 _SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:+/=~-]{1,128}")
-_NOSNIFF = (b"x-content-type-options", b"nosniff")
 INTERNAL_ERROR = "Internal error."
 # New ids are 32 hex digits: a random prefix per process, then a counter (a fresh UUID per
 # request costs several times more, and ids need to be unique, not secret).
@@ -47,7 +46,7 @@ def internal_error(rid: str) -> ApiError:
 
 
 class BoundaryMiddleware:
-    """Request ids, ``X-Content-Type-Options: nosniff``, and a 500 for anything unhandled."""
+    """Request ids, and a 500 for anything unhandled."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -63,9 +62,11 @@ class BoundaryMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             nonlocal answered
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), id_header, _NOSNIFF]
-            elif message["type"] in ("websocket.accept", "websocket.http.response.start"):
+            if message["type"] in (
+                "http.response.start",
+                "websocket.accept",
+                "websocket.http.response.start",
+            ):
                 message["headers"] = [*message.get("headers", []), id_header]
             answered = True
             await send(message)

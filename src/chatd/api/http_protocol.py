@@ -30,7 +30,7 @@ from typing import ClassVar
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from chatd.api.errors import ApiError
-from chatd.api.middleware import headers_too_large, url_too_long
+from chatd.api.middleware import SECURITY_HEADERS, headers_too_large, url_too_long
 
 DEFAULT_MAX_HEADER_BYTES = 64 * 1024
 DEFAULT_HEADER_TIMEOUT = 20.0
@@ -185,10 +185,10 @@ def raw_response(error: ApiError, default_headers: list[tuple[bytes, bytes]]) ->
     status = http.HTTPStatus(error.status)
     lines = [f"HTTP/1.1 {status.value} {status.phrase}".encode("ascii")]
     lines += [name + b": " + value for name, value in default_headers]
+    lines += [name + b": " + value for name, value in SECURITY_HEADERS]
     lines += [
         b"content-type: application/json",
         b"content-length: " + str(len(body)).encode("ascii"),
-        b"x-content-type-options: nosniff",
         b"connection: close",
     ]
     return b"\r\n".join(lines) + b"\r\n\r\n" + body

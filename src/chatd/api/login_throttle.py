@@ -75,9 +75,9 @@ class FailureCounter:
             return record.locked_until - now
         self._expire(record, now)
         if len(record.failures) + record.in_flight >= self.limit:
-            # Attempts are running that would lock the key if they fail.
-            oldest = record.failures[0] + self.window - now if record.failures else 1.0
-            return max(1.0, oldest)
+            # Attempts are running that would lock the key if they fail: try again once they
+            # are decided (a second), not when the oldest failure leaves the window.
+            return 1.0
         return None
 
     def begin(self, key: str, now: float) -> None:

@@ -15,7 +15,7 @@ import datetime as dt
 import functools
 import uuid
 from collections.abc import Coroutine, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import structlog
@@ -53,15 +53,14 @@ T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
 
-@dataclass
-class _Start:
-    """What a turn reads as it starts: an outcome that ends it at once, or what it runs on."""
+@dataclass(frozen=True)
+class _Ready:
+    """What a turn runs on, as it read it when starting."""
 
-    outcome: TurnOutcome | None = None
-    chat: Mapping[Any, Any] | None = None
-    toolset: Toolset | None = None
-    choice: ModelChoice | None = None
-    history: list[Message] = field(default_factory=list)
+    chat: Mapping[Any, Any]
+    toolset: Toolset
+    choice: ModelChoice
+    history: list[Message]
 
 
 async def _read_start(
@@ -70,13 +69,13 @@ async def _read_start(
     chat_id: uuid.UUID,
     tools: ToolRegistry,
     secrets: SecretBox,
-) -> _Start:
+) -> _Ready | TurnOutcome:
     """The chat row (as the worker read it when announcing the turn, else read here), the
-    history and the model, in one read transaction."""
+    history and the model, in one read transaction; or the outcome that ends the turn at once."""
     chat = claimed or await get_chat_row(conn, chat_id)
     if chat is None:
         gone = ClassifiedError(ChatErrorKind.generic, False, "The chat no longer exists.")
-        return _Start(TurnOutcome(OutcomeKind.error, gone))
+        return TurnOutcome(OutcomeKind.error, gone)
     rows = await prompt_rows(conn, chat_id)
     toolset = Toolset.build(tools, chat["dynamic_tools"])
     ended = await ended_turn(conn, chat_id, rows, toolset.is_dynamic)
@@ -84,28 +83,25 @@ async def _read_start(
         # Claimed again after its worker stopped between saving the last step and the
         # finish: finish it now, without asking the model a second time.
         log.info("the turn had ended already", chat_id=str(chat_id), outcome=ended.kind.value)
-        return _Start(ended)
+        return ended
     try:
         choice = await choose_model(
             conn, chat["last_model_config_id"], chat["owner_id"], secrets=secrets
         )
     except ProviderError as exc:
-        return _Start(TurnOutcome(OutcomeKind.error, exc.error))
-    return _Start(None, chat, toolset, choice, await history_of(conn, rows))
+        return TurnOutcome(OutcomeKind.error, exc.error)
+    return _Ready(chat, toolset, choice, await history_of(conn, rows))
 
 
 async def run_turn(ctx: TurnContext) -> TurnOutcome:
     turn: _Turn | None = None
     try:
         start = await ctx.db.run_read(_read_start, ctx.chat, ctx.chat_id, ctx.tools, ctx.db.secrets)
-        if start.outcome is not None:
-            return start.outcome
-        assert start.chat is not None and start.choice is not None and start.toolset is not None
-        chat, toolset, history = start.chat, start.toolset, start.history
-        model = build_model(start.choice, ctx.client_factory)
-        ctx.model = model
-        turn = _Turn(ctx, chat, model, toolset)
-        return await turn.run(history)
+        if isinstance(start, TurnOutcome):
+            return start
+        ctx.model = build_model(start.choice, ctx.client_factory)
+        turn = _Turn(ctx, start.chat, ctx.model, start.toolset)
+        return await turn.run(start.history)
     except asyncio.CancelledError:
         if ctx.stop_reason is None:
             raise  # not the worker's stop: not ours to absorb

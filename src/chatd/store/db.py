@@ -46,14 +46,13 @@ from sqlalchemy.pool import NullPool
 from chatd.private_files import PRIVATE_FILE_MODE, narrow, open_private
 from chatd.secretbox import SecretBox
 from chatd.store.postgres import PgPool
-from chatd.store.sql import Connection
+from chatd.store.sql import Connection, StatementObserver
 from chatd.store.sqlite import SqliteDatabase
 
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 Clock = Callable[[], dt.datetime]
-StatementObserver = Callable[[str], None]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Any constant works; it only has to be the same for every replica.
@@ -212,13 +211,16 @@ class Database:
                 lock = sa.text("SELECT pg_advisory_xact_lock(:k)")
                 await conn.execute(lock, {"k": MIGRATION_LOCK_KEY})
             await check_keys(conn, self.secrets)
-            if self.is_sqlite:
+            if not self.is_sqlite:
+                sealed = await seal_plaintext(conn, self.secrets)
+            else:
                 # The plain text a sealed value replaces is zeroed, not left in free space.
                 secure = (await conn.execute(sa.text("PRAGMA secure_delete"))).scalar_one()
                 await conn.execute(sa.text("PRAGMA secure_delete=ON"))
-            sealed = await seal_plaintext(conn, self.secrets)
-            if self.is_sqlite:
-                await conn.execute(sa.text(f"PRAGMA secure_delete={int(secure)}"))
+                try:
+                    sealed = await seal_plaintext(conn, self.secrets)
+                finally:
+                    await conn.execute(sa.text(f"PRAGMA secure_delete={int(secure)}"))
         if sealed:
             log.info("sealed provider keys stored in plain text", count=sealed)
             if self._sqlite is not None and not await self._sqlite.checkpoint():

@@ -13,9 +13,10 @@ transaction (its block was cancelled) is rolled back first.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 
 import asyncpg
@@ -23,10 +24,17 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect, make_url
 
 from chatd.store.errors import IntegrityError, StoreError, Unavailable
-from chatd.store.sql import Connection, Parameters, ParameterSets, Planner, Result
+from chatd.store.sql import (
+    Connection,
+    Parameters,
+    ParameterSets,
+    Planner,
+    Result,
+    StatementObserver,
+)
 
 _ROWCOUNT = re.compile(r"(\d+)$")
-StatementObserver = Callable[[str], None]
+_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 
 
 def dialect() -> Dialect:
@@ -57,6 +65,15 @@ def translate(error: BaseException, conn: asyncpg.Connection | None = None) -> S
     return Unavailable(str(error) or type(error).__name__)
 
 
+async def _answers(conn: asyncpg.Connection) -> bool:
+    """The connection answers a round trip (the pre-ping)."""
+    try:
+        await conn.execute("SELECT 1")
+    except _DRIVER_ERRORS:
+        return False
+    return True
+
+
 def _closed(conn: asyncpg.Connection) -> bool:
     try:
         return bool(conn.is_closed())
@@ -69,27 +86,21 @@ class PgConnection(Connection):
 
     dialect_name = "postgresql"
 
-    def __init__(
-        self, raw: asyncpg.Connection, planner: Planner, observers: list[StatementObserver]
-    ) -> None:
+    def __init__(self, raw: asyncpg.Connection, planner: Planner) -> None:
         self.raw = raw
         self._planner = planner
-        self._observers = observers
 
     async def execute(self, statement: sa.Executable, parameters: ParameterSets = None) -> Result:
         if parameters is not None and not isinstance(parameters, Mapping):
             return await self._execute_many(statement, parameters)
-        plan = self._planner.plan(statement, parameters)
-        sql, args = plan.bind(parameters)
-        for observe in self._observers:
-            observe(sql)
+        plan, sql, args = self._planner.prepare(statement, parameters)
         try:
             if plan.returns_rows:
                 records = await self.raw.fetch(sql, *args)
                 keys = list(records[0].keys()) if records else []
                 return Result(plan.rows(keys, records) if records else [], len(records))
             status = await self.raw.execute(sql, *args)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+        except _DRIVER_ERRORS as error:
             raise translate(error, self.raw) from error
         match = _ROWCOUNT.search(status)
         return Result([], int(match.group(1)) if match else -1)
@@ -99,15 +110,12 @@ class PgConnection(Connection):
     ) -> Result:
         if not parameter_sets:
             return Result([], 0)
-        plan = self._planner.plan(statement, parameter_sets[0])
-        bound = [plan.bind(parameters) for parameters in parameter_sets]
-        for observe in self._observers:
-            observe(bound[0][0])
+        sql, args = self._planner.prepare_many(statement, parameter_sets)
         try:
-            await self.raw.executemany(bound[0][0], [args for _, args in bound])
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+            await self.raw.executemany(sql, args)
+        except _DRIVER_ERRORS as error:
             raise translate(error, self.raw) from error
-        return Result([], len(bound))
+        return Result([], len(args))
 
 
 class PgPool:
@@ -126,48 +134,50 @@ class PgPool:
         self._size = size
         self._pre_ping = pre_ping
         self._recycle = recycle
-        self._observers = observers
         self._pool: asyncpg.Pool | None = None
-        self.planner = Planner(dialect())
+        self._opening = asyncio.Lock()  # one pool, however many callers come first
+        self.planner = Planner(dialect(), observers)
 
     async def _get_pool(self) -> asyncpg.Pool:
-        if self._pool is None:
-            try:
-                self._pool = await asyncpg.create_pool(
-                    self._dsn,
-                    min_size=0,
-                    max_size=self._size,
-                    max_inactive_connection_lifetime=self._recycle,
-                    init=_init,
-                    reset=_reset,
-                )
-            except (asyncpg.PostgresError, OSError) as error:
-                raise translate(error) from error
-        return self._pool
+        if self._pool is not None:
+            return self._pool
+        async with self._opening:
+            if self._pool is None:
+                try:
+                    self._pool = await asyncpg.create_pool(
+                        self._dsn,
+                        min_size=0,
+                        max_size=self._size,
+                        max_inactive_connection_lifetime=self._recycle,
+                        init=_init,
+                        reset=_reset,
+                    )
+                except (asyncpg.PostgresError, OSError) as error:
+                    raise translate(error) from error
+            return self._pool
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[PgConnection]:
         """A connection in autocommit: each statement commits on its own."""
         pool = await self._get_pool()
+        raw: asyncpg.Connection | None = None
         try:
             raw = await pool.acquire()
-            if self._pre_ping:
-                raw = await self._ping(pool, raw)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
-            raise translate(error) from error
+            if self._pre_ping and not await _answers(raw):
+                # Closed as it failed: the pool opens a fresh one in its place (not pinged).
+                await pool.release(raw)
+                raw = None
+                raw = await pool.acquire()
+        except BaseException as error:  # cancelled too: the connection goes back
+            if raw is not None:
+                await pool.release(raw)
+            if isinstance(error, _DRIVER_ERRORS):
+                raise translate(error) from error
+            raise
         try:
-            yield PgConnection(raw, self.planner, self._observers)
+            yield PgConnection(raw, self.planner)
         finally:
             await pool.release(raw)
-
-    async def _ping(self, pool: asyncpg.Pool, raw: asyncpg.Connection) -> asyncpg.Connection:
-        """``raw`` if it answers; else it is closed and a fresh connection takes its place."""
-        try:
-            await raw.execute("SELECT 1")
-            return raw
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
-            await pool.release(raw)  # closed: the pool opens a fresh one in its place
-            return await pool.acquire()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PgConnection]:
@@ -176,18 +186,21 @@ class PgPool:
             transaction = conn.raw.transaction()
             try:
                 await transaction.start()
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
-                raise translate(error) from error
+            except _DRIVER_ERRORS as error:
+                raise translate(error, conn.raw) from error
             try:
                 yield conn
             except BaseException:
-                if not conn.raw.is_closed():
-                    await transaction.rollback()
+                if not _closed(conn.raw):
+                    try:
+                        await transaction.rollback()
+                    except _DRIVER_ERRORS as error:
+                        raise translate(error, conn.raw) from error
                 raise
             try:
                 await transaction.commit()
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
-                raise translate(error) from error
+            except _DRIVER_ERRORS as error:
+                raise translate(error, conn.raw) from error
 
     async def close(self) -> None:
         if self._pool is not None:

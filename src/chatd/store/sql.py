@@ -11,14 +11,16 @@ their driver themselves and wrap what comes back in a :class:`Result`.
 Plans are cached per statement object (and the set of parameter names given with it), so a
 statement built once at import and run with bound parameters is compiled once; a statement
 built anew on each call is compiled on each call (a few hundred µs), which is fine off the hot
-paths. ``IN`` lists given as expanding parameters are rendered per call from the cached plan.
+paths (:class:`Planner`). ``IN`` lists given as expanding parameters are rendered per call
+from the cached plan; :func:`in_list` binds a whole list as one parameter instead.
 """
 
 from __future__ import annotations
 
 import abc
 import json
-import weakref
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from keyword import iskeyword
@@ -34,6 +36,10 @@ from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.types import NullType
 
 Processor = Callable[[Any], Any]
+StatementObserver = Callable[[str], None]
+# Plans kept (see Planner): several times the statements chatd builds once (~150), each plan
+# some 16 KB.
+MAX_PLANS = 512
 # A row as ``{column: value}`` (:meth:`Row.as_dict`).
 RowDict = dict[str, Any]
 Parameters = Mapping[str, Any]
@@ -201,24 +207,61 @@ class Plan:
 
 
 class Planner:
-    """Compiles statements for one dialect and keeps the plans of long-lived ones."""
+    """Compiles statements for one dialect, keeps the plans of the ones run again, and tells
+    the observers (:meth:`chatd.store.db.Database.observe`) about every statement sent.
 
-    def __init__(self, dialect: Dialect) -> None:
+    The plans are kept per statement object in a bounded LRU: statements built once at
+    import stay in it while they are used; one built per call is compiled on each call and
+    soon pushed out. The store's threads and the event loop share it, under a lock.
+    """
+
+    def __init__(self, dialect: Dialect, observers: list[StatementObserver]) -> None:
         self.dialect = dialect
-        self._plans: weakref.WeakKeyDictionary[
-            ClauseElement, dict[frozenset[str], Plan]
-        ] = weakref.WeakKeyDictionary()
+        self.observers = observers
+        # (id of the statement, parameter names) -> (the statement, kept alive while its id
+        # is a key, and its plan)
+        self._plans: OrderedDict[tuple[int, frozenset[str]], tuple[ClauseElement, Plan]] = (
+            OrderedDict()
+        )
+        self._lock = threading.Lock()
 
     def plan(self, statement: sa.Executable, parameters: Parameters | None) -> Plan:
         assert isinstance(statement, ClauseElement)
-        names = frozenset(parameters) if parameters else frozenset()
-        by_names = self._plans.get(statement)
-        if by_names is None:
-            by_names = self._plans[statement] = {}
-        plan = by_names.get(names)
-        if plan is None:
-            plan = by_names[names] = self._compile(statement, names)
+        key = (id(statement), frozenset(parameters) if parameters else frozenset())
+        with self._lock:
+            found = self._plans.get(key)
+            if found is not None:
+                self._plans.move_to_end(key)
+                return found[1]
+        plan = self._compile(statement, key[1])
+        with self._lock:
+            self._plans[key] = (statement, plan)
+            if len(self._plans) > MAX_PLANS:
+                self._plans.popitem(last=False)
         return plan
+
+    def __len__(self) -> int:
+        return len(self._plans)
+
+    def prepare(
+        self, statement: sa.Executable, parameters: Parameters | None
+    ) -> tuple[Plan, str, list[Any]]:
+        """The plan, SQL and positional parameters of one run (the observers are told)."""
+        plan = self.plan(statement, parameters)
+        sql, args = plan.bind(parameters)
+        for observe in self.observers:
+            observe(sql)
+        return plan, sql, args
+
+    def prepare_many(
+        self, statement: sa.Executable, parameter_sets: Sequence[Parameters]
+    ) -> tuple[str, list[list[Any]]]:
+        """The SQL and the positional parameters of each set, for an ``executemany``."""
+        plan = self.plan(statement, parameter_sets[0])
+        bound = [plan.bind(parameters) for parameters in parameter_sets]
+        for observe in self.observers:
+            observe(bound[0][0])
+        return bound[0][0], [args for _, args in bound]
 
     def _compile(self, statement: ClauseElement, names: frozenset[str]) -> Plan:
         dialect = self.dialect

@@ -23,6 +23,7 @@ else is a bug, and raises.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import queue
 import sqlite3
 import threading
@@ -35,10 +36,17 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import pysqlite
 
 from chatd.store.errors import IntegrityError, StoreError, Unavailable
-from chatd.store.sql import Connection, Parameters, ParameterSets, Plan, Planner, Result
+from chatd.store.sql import (
+    Connection,
+    Parameters,
+    ParameterSets,
+    Plan,
+    Planner,
+    Result,
+    StatementObserver,
+)
 
 T = TypeVar("T")
-StatementObserver = Callable[[str], None]
 
 # A write waits this long for another process's lock before it fails (the loop does not wait).
 WRITE_BUSY_TIMEOUT_MS = 30_000
@@ -85,10 +93,7 @@ class SqliteConnection(Connection):
     async def execute(self, statement: sa.Executable, parameters: ParameterSets = None) -> Result:
         if parameters is not None and not isinstance(parameters, Mapping):
             return await self._execute_many(statement, parameters)
-        plan = self.lane.planner.plan(statement, parameters)
-        sql, args = plan.bind(parameters)
-        for observe in self.lane.observers:
-            observe(sql)
+        plan, sql, args = self.lane.planner.prepare(statement, parameters)
         if self._on_thread:
             return _run(self.raw, self._take_begin(), plan, sql, args)
         return await self.lane.hop(_run, self.raw, self._take_begin(), plan, sql, args)
@@ -98,11 +103,7 @@ class SqliteConnection(Connection):
     ) -> Result:
         if not parameter_sets:
             return Result([], 0)
-        plan = self.lane.planner.plan(statement, parameter_sets[0])
-        bound = [plan.bind(parameters) for parameters in parameter_sets]
-        for observe in self.lane.observers:
-            observe(bound[0][0])
-        sql, args = bound[0][0], [a for _, a in bound]
+        sql, args = self.lane.planner.prepare_many(statement, parameter_sets)
         if self._on_thread:
             return _run_many(self.raw, self._take_begin(), sql, args)
         return await self.lane.hop(_run_many, self.raw, self._take_begin(), sql, args)
@@ -135,10 +136,8 @@ def _run_many(
     try:
         if begin is not None:
             raw.execute(begin)
-        cursor = raw.executemany(sql, args)
-        count = cursor.rowcount
-        cursor.close()
-        return Result([], count)
+        raw.executemany(sql, args).close()
+        return Result([], len(args))  # as on PostgreSQL: one per parameter set
     except sqlite3.Error as error:
         raise translate(error) from error
 
@@ -164,6 +163,8 @@ def _drive(
     job: _Job,
 ) -> T:
     """On the thread: run the transaction function ``fn(conn, *args)`` to its end."""
+    if job.abandoned:  # its caller was cancelled before it began: nothing to do
+        raise asyncio.CancelledError
     conn = SqliteConnection(raw, lane, begin, on_thread=True)
     try:
         coroutine = fn(conn, *args)
@@ -257,19 +258,18 @@ class Lane:
         name: str,
         path: str,
         planner: Planner,
-        observers: list[StatementObserver],
         *,
         read_only: bool,
         max_connections: int,
     ) -> None:
         self.planner = planner
-        self.observers = observers
         self._name = name
         self._path = path
         self._read_only = read_only
         # Started on first use (again after close: an app's lifespan may run more than once).
         self._thread: _JobThread | None = None
         self._idle: list[sqlite3.Connection] = []
+        self._max_connections = max_connections
         self._slots = asyncio.Semaphore(max_connections)
 
     async def hop(self, fn: Callable[..., T], *args: Any) -> T:
@@ -312,16 +312,24 @@ class Lane:
         """The transaction function ``fn`` driven on the thread in one hop."""
         async with self.connection() as raw:
             job = _Job()
+            context = contextvars.copy_context()  # the caller's log context (request id)
             try:
-                return await self.hop(_drive, raw, self, begin, fn, args, job)
+                return await self.hop(context.run, _drive, raw, self, begin, fn, args, job)
             except asyncio.CancelledError:
                 job.abandoned = True  # rolled back unless its commit had already begun
                 raise
 
     async def close(self) -> None:
-        for raw in self._idle:
-            await self.hop(raw.close)
-        self._idle.clear()
+        """Close the connections once every block using one has ended, then the thread."""
+        for _ in range(self._max_connections):
+            await self._slots.acquire()
+        try:
+            for raw in self._idle:
+                await self.hop(raw.close)
+            self._idle.clear()
+        finally:
+            for _ in range(self._max_connections):
+                self._slots.release()
         if self._thread is not None:
             await asyncio.to_thread(self._thread.stop)
             self._thread = None
@@ -332,10 +340,10 @@ class SqliteDatabase:
 
     def __init__(self, path: str, observers: list[StatementObserver]) -> None:
         self.path = path
-        planner = Planner(pysqlite.dialect())
-        self._writer = Lane("writer", path, planner, observers, read_only=False, max_connections=1)
-        self._reader = Lane("reader", path, planner, observers, read_only=True, max_connections=32)
-        self._scanner = Lane("scan", path, planner, observers, read_only=True, max_connections=8)
+        planner = Planner(pysqlite.dialect(), observers)
+        self._writer = Lane("writer", path, planner, read_only=False, max_connections=1)
+        self._reader = Lane("reader", path, planner, read_only=True, max_connections=32)
+        self._scanner = Lane("scan", path, planner, read_only=True, max_connections=8)
         # Writers queue here before the writer's connection: one transaction at a time.
         self._write_lock = asyncio.Lock()
 

@@ -199,17 +199,13 @@ async def _login(
             lifetime=accounts.SESSION_LIFETIME,
         )
         change.resource_id = user.id
-        change.resource_target = _key_id(token)
+        change.resource_target = token.partition("-")[0]  # the key id, never the secret
         change.fields = {"login_type": "password"}
     response = JSONResponse(
         w.LoginWithPasswordResponse(session_token=token).model_dump(), status_code=201
     )
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=secure_cookie)
     return response
-
-
-def _key_id(token: str) -> str:
-    return token.partition("-")[0]
 
 
 @router.post("/users/logout", response_model=Response_)
@@ -324,7 +320,7 @@ async def create_token(
             token_name=name,
         )
         change.resource_id = target.id
-        change.resource_target = _key_id(token)
+        change.resource_target = token.partition("-")[0]  # the key id, never the secret
         change.fields = {"token_name": name, "lifetime_seconds": int(lifetime.total_seconds())}
     return w.GenerateAPIKeyResponse(key=token)
 
