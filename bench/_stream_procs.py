@@ -13,14 +13,12 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 import httpx2
-import psycopg
 
 STARTUP_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
@@ -174,17 +172,3 @@ def chatd_server(
         yield Server(process, str(session["token"]))
     finally:
         process.stop()
-
-
-@contextlib.contextmanager
-def pg_database(base: str) -> Iterator[str]:
-    """A database created (and afterwards dropped) on the server at ``base``."""
-    name = f"chatd_bench_{uuid.uuid4().hex[:10]}"
-    admin = base.replace("postgresql+asyncpg://", "postgresql://")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield admin.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -113,9 +113,10 @@ def burst_rss(concurrent: int, hash_concurrency: int) -> dict[str, float]:
 
 
 def login_timings(rounds: int) -> tuple[list[float], list[float]]:
-    with tempfile.TemporaryDirectory() as tmp, chatd_server(
-        Path(tmp), None, NO_THROTTLES
-    ) as server:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        chatd_server(Path(tmp), None, NO_THROTTLES) as server,
+    ):
         create_user(server, "alice")
         url = server.process.url
         known: list[float] = []
@@ -193,9 +194,10 @@ def simulate(settings: Settings) -> dict[str, tuple[int, int]]:
 
 def live_limits(api_seconds: float) -> dict[str, tuple[int, int]]:
     """The same limits against a server with its defaults (the API part shortened)."""
-    with tempfile.TemporaryDirectory() as tmp, chatd_server(
-        Path(tmp), None, {"CHATD_WORKERS_ENABLED": "false"}
-    ) as server:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        chatd_server(Path(tmp), None, {"CHATD_WORKERS_ENABLED": "false"}) as server,
+    ):
         url = server.process.url
         create_user(server, "victim")
         figures = {}

@@ -18,33 +18,31 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
-import os
 import random
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx2
-import psycopg
 import sqlalchemy as sa
 
 from chatd.api.app import create_app
 from chatd.bootstrap import create_first_user
 from chatd.secret_key import box_for
-from chatd.settings import Settings, to_async_url
+from chatd.settings import Settings
 from chatd.store.db import Database
 from chatd.store.model_configs import insert_model_config
 from chatd.store.providers import create_provider
 from chatd.store.tables import chat_diff_statuses, chat_messages, chats, organizations, users
 
-PG_ENV = "CHATD_BENCH_DATABASE_URL"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _databases import backends  # noqa: E402
+
 BATCH = 5_000
 OTHER_USERS = 20
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
@@ -232,27 +230,6 @@ async def run(name: str, url: str, count: int, rounds: int) -> list[tuple[str, .
         finally:
             await db.close()
     return table
-
-
-@contextlib.contextmanager
-def pg_database(base: str) -> Iterator[str]:
-    name = f"chatd_bench_{uuid.uuid4().hex[:10]}"
-    admin = base.replace("postgresql+asyncpg://", "postgresql://")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield to_async_url(admin.rsplit("/", 1)[0] + "/" + name)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-async def backends() -> AsyncIterator[tuple[str, str]]:
-    with tempfile.TemporaryDirectory() as tmp:
-        yield "sqlite", f"sqlite:///{tmp}/bench.db"
-    if os.environ.get(PG_ENV):
-        with pg_database(os.environ[PG_ENV]) as url:
-            yield "postgresql", url
 
 
 async def main() -> None:

@@ -20,41 +20,30 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
-import os
 import random
 import statistics
-import tempfile
+import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
-import psycopg
 import sqlalchemy as sa
 
 from chatd.secretbox import SecretBox
-from chatd.settings import to_async_url
 from chatd.store.db import Database
-from chatd.store.migrate import upgrade
 from chatd.store.model_configs import insert_model_config
 from chatd.store.providers import create_provider
 from chatd.store.recovery import recover_stale
 from chatd.store.tables import chat_queued_messages, chats, organizations, users
 
-PG_ENV = "CHATD_BENCH_DATABASE_URL"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _databases import backends  # noqa: E402
+
 BATCH = 5_000
 STALE_AFTER = 300.0
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
-
-
-def migrate(url: str) -> None:
-    sync = url.replace("postgresql+asyncpg://", "postgresql+psycopg://")
-    engine = sa.create_engine(sync)
-    with engine.begin() as conn:
-        upgrade(conn)
-    engine.dispose()
 
 
 async def insert(db: Database, table: sa.Table, rows: list[dict[str, Any]]) -> None:
@@ -129,9 +118,9 @@ async def passes(db: Database, rounds: int) -> float:
 
 
 async def run(name: str, url: str, count: int, rounds: int) -> None:
-    migrate(url)
     db = Database(url, secrets=SecretBox(bytes(32)))
     try:
+        await db.migrate()
         await seed(db, count)
         with_index = await passes(db, rounds)
         async with db.write() as conn:
@@ -142,27 +131,6 @@ async def run(name: str, url: str, count: int, rounds: int) -> None:
         await db.close()
     print(f"{name:<10} {count:>8} chats  pass: {with_index:8.2f} ms with ix_chats_queued, ", end="")
     print(f"{without:8.2f} ms without")
-
-
-@contextlib.contextmanager
-def pg_database(base: str) -> Iterator[str]:
-    name = f"chatd_bench_{uuid.uuid4().hex[:10]}"
-    admin = base.replace("postgresql+asyncpg://", "postgresql://")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield to_async_url(admin.rsplit("/", 1)[0] + "/" + name)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-async def backends() -> AsyncIterator[tuple[str, str]]:
-    with tempfile.TemporaryDirectory() as tmp:
-        yield "sqlite", f"sqlite:///{tmp}/bench.db"
-    if os.environ.get(PG_ENV):
-        with pg_database(os.environ[PG_ENV]) as url:
-            yield "postgresql", url
 
 
 async def main() -> None:

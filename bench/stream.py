@@ -66,6 +66,7 @@ import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _databases import PG_ENV, pg_database  # noqa: E402
 from _stream_clients import Tally, gather_bounded  # noqa: E402
 from _stream_pool import ClientPool  # noqa: E402
 from _stream_procs import (  # noqa: E402
@@ -75,11 +76,9 @@ from _stream_procs import (  # noqa: E402
     cpu_seconds,
     fake_provider,
     peak_rss_mb,
-    pg_database,
     reset_peak_rss,
 )
 
-PG_ENV = "CHATD_BENCH_DATABASE_URL"
 API = "/api/experimental/chats"
 WARM_UP_TEXT = "warm up"
 CONCURRENT_REQUESTS = 50
