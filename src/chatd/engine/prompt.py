@@ -53,7 +53,8 @@ async def history_of(conn: Connection, rows: Sequence[Row]) -> list[Message]:
     return to_messages(rows, files)
 
 
-def _parts(row: Row) -> list[dict[str, Any]]:
+def content_parts(row: Row) -> list[dict[str, Any]]:
+    """The row's content parts (the JSON objects of its ``content`` list)."""
     content = row["content"]
     return [p for p in content if isinstance(p, dict)] if isinstance(content, list) else []
 
@@ -63,7 +64,7 @@ def _file_ids(rows: Sequence[Row]) -> list[uuid.UUID]:
     for row in rows:
         if row["role"] != "user" or row["visibility"] == "user":
             continue
-        for part in _parts(row):
+        for part in content_parts(row):
             if part.get("type") == "file" and part.get("file_id"):
                 ids.append(uuid.UUID(str(part["file_id"])))
     return list(dict.fromkeys(ids))
@@ -100,7 +101,7 @@ def to_messages(rows: Sequence[Row], files: Mapping[uuid.UUID, FileContent]) -> 
 
 
 def _convert(row: Row, files: Mapping[uuid.UUID, FileContent]) -> Message | None:
-    parts = _parts(row)
+    parts = content_parts(row)
     role = row["role"]
     if role == "system":
         text = "".join(str(p.get("text") or "") for p in parts if p.get("type") == "text")

@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from chatd.engine.prompt import args_object
+from chatd.engine.prompt import args_object, content_parts
 from chatd.llm.types import ToolCallContent
 from chatd.store.messages import history_tail
 from chatd.store.sql import Connection
@@ -73,11 +73,6 @@ def outcome_of(rows: Sequence[Row], is_dynamic: Callable[[str], bool]) -> TurnOu
     return None
 
 
-def _parts(row: Row) -> list[dict[str, Any]]:
-    content = row["content"]
-    return [p for p in content if isinstance(p, dict)] if isinstance(content, list) else []
-
-
 def _calls(row: Row) -> list[ToolCallContent]:
     """The tool calls the turn answers itself (a provider-executed one carries its result)."""
     return [
@@ -86,10 +81,14 @@ def _calls(row: Row) -> list[ToolCallContent]:
             name=str(p.get("tool_name") or ""),
             args_json=args_object(p.get("args")),
         )
-        for p in _parts(row)
+        for p in content_parts(row)
         if p.get("type") == "tool-call" and not p.get("provider_executed")
     ]
 
 
 def _answered(row: Row) -> set[str]:
-    return {str(p.get("tool_call_id") or "") for p in _parts(row) if p.get("type") == "tool-result"}
+    return {
+        str(p.get("tool_call_id") or "")
+        for p in content_parts(row)
+        if p.get("type") == "tool-result"
+    }
