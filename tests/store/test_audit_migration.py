@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from chatd.store.tables import metadata
-from tests.store.test_queue_length import fresh_database, migrate
+from tests.store.schema import fresh_database, migrate
 
 
 def sync_engine(url: str) -> sa.Engine:

@@ -3,15 +3,11 @@ by the migration that added it."""
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
 
 from chatd.sdk.chats import ChatMessagePart, ChatMessagePartType
 from chatd.settings import Settings, to_async_url
@@ -19,13 +15,11 @@ from chatd.store import chat_state
 from chatd.store import worker_state as ws
 from chatd.store.db import Database
 from chatd.store.messages import queued_messages, visible_messages
-from chatd.store.migrate import alembic_config
 from chatd.store.tables import chat_queued_messages, chats
 from chatd.store.turn_outcome import OutcomeKind, TurnOutcome
-from tests.conftest import PG_ENV
-from tests.e2e.server import postgres_database
 from tests.engine.worker_support import queue_message, set_columns
 from tests.helpers import TEST_SECRETS, ApiUser, bootstrap_admin, make_chat, seed_model_config
+from tests.store.schema import fresh_database, migrate
 
 pytestmark = pytest.mark.anyio
 
@@ -90,27 +84,6 @@ async def test_every_queue_change_keeps_the_count(db: Database, settings: Settin
 
 
 # ---- the migration ---------------------------------------------------------------------------
-
-
-@contextmanager
-def fresh_database(backend: str, tmp_path: Path) -> Iterator[str]:
-    """An empty database of its own (the migration test moves its schema back and forth)."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migrate.db'}"
-        return
-    with postgres_database(os.environ[PG_ENV], "chatd_migrate") as url:
-        yield url
-
-
-def migrate(url: str, revision: str) -> None:
-    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
-    with engine.begin() as conn:
-        cfg = alembic_config(conn)
-        if revision == "head":
-            command.upgrade(cfg, revision)
-        else:
-            command.downgrade(cfg, revision)
-    engine.dispose()
 
 
 async def test_the_migration_counts_the_queues_already_stored(

@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
 
 from chatd.settings import Settings
 from chatd.store import chat_state, recovery
@@ -21,15 +17,13 @@ from chatd.store import worker_state as ws
 from chatd.store.chat_state import NewUserMessage, SendOptions
 from chatd.store.db import Database
 from chatd.store.messages import queued_messages, visible_messages
-from chatd.store.migrate import alembic_config
 from chatd.store.outbox import Outbox
 from chatd.store.steps import Step, StepRefused, save_step
 from chatd.store.titles import REGENERATION_WORKER_ID
 from chatd.store.turn_outcome import OutcomeKind, TurnOutcome
-from tests.conftest import PG_ENV
-from tests.e2e.server import postgres_database
 from tests.engine.worker_support import chat_row, label, set_columns, text_part
 from tests.helpers import ApiUser, bootstrap_admin, make_chat, seed_model_config
+from tests.store.schema import chat_indexes, fresh_database, migrate
 from tests.store.test_worker_state import action_chat, ago
 
 pytestmark = pytest.mark.anyio
@@ -273,37 +267,16 @@ async def test_the_rest_of_the_queue_follows_through_the_normal_finish(
 # ---- the index the third rule reads -----------------------------------------------------------
 
 
-@contextmanager
-def fresh_database(backend: str, tmp_path: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migrate.db'}"
-        return
-    with postgres_database(os.environ[PG_ENV], "chatd_migrate") as url:
-        yield url
-
-
-def migrate_to(url: str, revision: str) -> set[str]:
-    """Move the schema to ``revision``; returns the chats table's index names there."""
-    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
-    try:
-        with engine.begin() as conn:
-            cfg = alembic_config(conn)
-            if revision == "head":
-                command.upgrade(cfg, revision)
-            else:
-                command.downgrade(cfg, revision)
-        return {str(i["name"]) for i in sa.inspect(engine).get_indexes("chats")}
-    finally:
-        engine.dispose()
-
-
 async def test_the_migration_adds_and_removes_the_queued_chats_index(
     backend: str, tmp_path: Path
 ) -> None:
     with fresh_database(backend, tmp_path) as url:
-        assert "ix_chats_queued" in migrate_to(url, "head")
-        assert "ix_chats_queued" not in migrate_to(url, "0004")
-        assert "ix_chats_queued" in migrate_to(url, "head")
+        migrate(url, "head")
+        assert "ix_chats_queued" in chat_indexes(url)
+        migrate(url, "0004")
+        assert "ix_chats_queued" not in chat_indexes(url)
+        migrate(url, "head")
+        assert "ix_chats_queued" in chat_indexes(url)
 
 
 async def test_sqlite_reads_left_behind_queues_through_the_partial_index(

@@ -3,10 +3,7 @@ older chatd left them in plain text, re-sealed under a new key. SQLite and Postg
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +24,8 @@ from chatd.store.secret_columns import (
     reseal_all,
 )
 from chatd.store.tables import chat_providers, metadata, user_chat_provider_keys
-from tests.conftest import PG_ENV
-from tests.e2e.server import postgres_database
 from tests.helpers import TEST_SECRET_KEY, Api, ApiUser, bootstrap_admin, seed_model_config
-from tests.store.test_queue_length import migrate
+from tests.store.schema import fresh_database, migrate
 
 pytestmark = pytest.mark.anyio
 
@@ -273,15 +268,6 @@ async def test_a_server_without_the_key_of_stored_secrets_refuses_to_start(
 
 
 # ---- an older database, with plain-text keys -----------------------------------------------
-
-
-@contextmanager
-def fresh_database(backend: str, tmp_path: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    with postgres_database(os.environ[PG_ENV], "chatd_secrets") as url:
-        yield url
 
 
 async def test_migrating_an_old_database_seals_its_plain_keys_once(
