@@ -9,6 +9,7 @@ connected, or gone mid-call). Tools turn both into error results for the model.
 from __future__ import annotations
 
 import abc
+import uuid
 from typing import Any
 
 
@@ -35,6 +36,11 @@ class AgentUnavailable(AgentError):
 class AgentConn(abc.ABC):
     """One live connection to a workspace's agent."""
 
+    # The workspace's agent, and this connection of it (a new ``build_id`` each time the agent
+    # connects; chats record both).
+    workspace_id: uuid.UUID
+    agent_id: uuid.UUID
+    build_id: uuid.UUID
     # What the agent said of itself when it connected.
     directory: str
     home: str
