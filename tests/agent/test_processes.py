@@ -120,7 +120,7 @@ async def test_wait_ms_answers_while_running(agent: Dispatcher) -> None:
 
 async def test_kill_reaches_the_children(agent: Dispatcher) -> None:
     started = await call(
-        agent, "process_start", command="sleep 100 & sleep 100 & echo started; wait", wait_ms=0
+        agent, "process_start", command="echo started; sleep 100 & sleep 100 & wait", wait_ms=0
     )
     pgid = started["pid"]
     await running_members(pgid, 3)

@@ -9,6 +9,7 @@ started over one connection are still there, with their output, over the next.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import random
 import time
@@ -110,6 +111,7 @@ async def _serve(
                 additional_headers={protocol.TOKEN_HEADER: token},
                 max_size=protocol.MAX_FRAME_BYTES,
                 user_agent_header="chatd-agent",
+                proxy=None if _loopback(target) else True,
             ) as ws:
                 refusals = 0
                 log.info("connected to %s", target)
@@ -228,6 +230,17 @@ def hello(dispatcher: Dispatcher) -> dict[str, Any]:
         "home": str(dispatcher.home),
         "operating_system": operating_system(),
     }
+
+
+def _loopback(url: str) -> bool:
+    """Whether ``url`` names this host (never reached through a configured proxy)."""
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _close_reason(ws: ClientConnection) -> str:
