@@ -1,0 +1,38 @@
+"""An agent's operations on a temporary workspace directory, in-process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chatd.agent.dispatcher import Dispatcher
+from chatd.agent.errors import OpError
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    directory = tmp_path / "ws"
+    directory.mkdir()
+    return directory.resolve()
+
+
+@pytest.fixture
+async def agent(workspace: Path) -> AsyncIterator[Dispatcher]:
+    dispatcher = Dispatcher(workspace)
+    yield dispatcher
+    await dispatcher.close()
+
+
+async def call(agent: Dispatcher, op: str, **args: Any) -> dict[str, Any]:
+    return await agent.handle(op, args)
+
+
+async def fails(agent: Dispatcher, op: str, code: str, **args: Any) -> str:
+    """The message of the error ``op`` answers, which must have ``code``."""
+    with pytest.raises(OpError) as caught:
+        await agent.handle(op, args)
+    assert caught.value.code == code, caught.value.message
+    return caught.value.message
