@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -168,7 +169,7 @@ async def run_local_calls(
     """Run every call at once; each result lands in ``results`` (by call id) as it finishes."""
 
     async def one(call: ToolCall) -> None:
-        output = await _run_one(toolset, call, context(call))
+        output = await run_call(toolset, call, context(call))
         results[call.id] = call_result(toolset, call, output, clock())
 
     async with asyncio.TaskGroup() as group:
@@ -176,7 +177,8 @@ async def run_local_calls(
             group.create_task(one(call))
 
 
-async def _run_one(toolset: Toolset, call: ToolCall, ctx: ToolCallContext) -> ToolOutput:
+async def run_call(toolset: Toolset, call: ToolCall, ctx: ToolCallContext) -> ToolOutput:
+    """One call's output: a tool's failure (and a call of no active tool) is an error result."""
     tool = toolset.active.get(call.name)
     if tool is None:
         if call.name in toolset.registry:
@@ -200,7 +202,7 @@ async def _run_one(toolset: Toolset, call: ToolCall, ctx: ToolCallContext) -> To
 
 
 def tool_context(
-    chat_id: Any, owner_id: Any, scope: TurnScope | None = None
+    chat_id: uuid.UUID, owner_id: uuid.UUID, scope: TurnScope | None = None
 ) -> Callable[[ToolCall], ToolCallContext]:
     return lambda call: ToolCallContext(
         chat_id=chat_id, owner_id=owner_id, tool_call_id=call.id, turn=scope

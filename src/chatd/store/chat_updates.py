@@ -223,12 +223,12 @@ async def bind_workspace(
 _RECORD_AGENT = (
     chats.update()
     .where(
-        chats.c.id == sa.bindparam("chat_id"),
-        chats.c.workspace_id == sa.bindparam("workspace_id", type_=chats.c.workspace_id.type),
+        chats.c.id == sa.bindparam("chat_key"),
+        chats.c.workspace_id == sa.bindparam("bound_workspace", type_=chats.c.workspace_id.type),
     )
     .values(
-        agent_id=sa.bindparam("agent_id", type_=chats.c.agent_id.type),
-        build_id=sa.bindparam("build_id", type_=chats.c.build_id.type),
+        agent_id=sa.bindparam("new_agent", type_=chats.c.agent_id.type),
+        build_id=sa.bindparam("new_build", type_=chats.c.build_id.type),
     )
 )
 
@@ -245,10 +245,10 @@ async def record_workspace_agent(
     await conn.execute(
         _RECORD_AGENT,
         {
-            "chat_id": chat_id,
-            "workspace_id": workspace_id,
-            "agent_id": agent_id,
-            "build_id": build_id,
+            "chat_key": chat_id,
+            "bound_workspace": workspace_id,
+            "new_agent": agent_id,
+            "new_build": build_id,
         },
     )
 
