@@ -20,8 +20,15 @@ def workspace(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def agent(workspace: Path) -> AsyncIterator[Dispatcher]:
-    dispatcher = Dispatcher(workspace)
+def home(tmp_path: Path) -> Path:
+    directory = tmp_path / "home"
+    directory.mkdir()
+    return directory.resolve()
+
+
+@pytest.fixture
+async def agent(workspace: Path, home: Path) -> AsyncIterator[Dispatcher]:
+    dispatcher = Dispatcher(workspace, home=home)
     yield dispatcher
     await dispatcher.close()
 
