@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,25 @@ class DispatcherConn(AgentConn):
 # Makes a connection to the agent (workspace id, agent id) of a workspace whose files are in
 # a directory. The contract suite runs the tool tests with every kind of agent behind this.
 ConnFactory = Callable[[uuid.UUID, uuid.UUID, Path], Awaitable[AgentConn]]
+
+
+@asynccontextmanager
+async def dispatcher_agents() -> AsyncIterator[ConnFactory]:
+    """Connections to in-process agents: one Dispatcher per directory (its home too),
+    outliving its connections; every Dispatcher is closed at the end."""
+    agents: dict[Path, Dispatcher] = {}
+
+    async def connect(workspace_id: uuid.UUID, agent_id: uuid.UUID, directory: Path) -> AgentConn:
+        dispatcher = agents.get(directory)
+        if dispatcher is None:
+            dispatcher = agents[directory] = Dispatcher(directory, home=directory)
+        return DispatcherConn(dispatcher, workspace_id, agent_id)
+
+    try:
+        yield connect
+    finally:
+        for dispatcher in agents.values():
+            await dispatcher.close()
 
 
 @dataclass

@@ -13,35 +13,18 @@ from typing import Any
 
 import pytest
 
-from chatd.agent.dispatcher import Dispatcher
 from chatd.engine.toolset import Toolset, run_call
 from chatd.events.hub import EventHub
 from chatd.llm.types import ToolCall
 from chatd.settings import Settings
 from chatd.store.chat_updates import set_workspace
 from chatd.store.db import Database
-from chatd.tools.registry import ToolCallContext, ToolOutput, default_registry
+from chatd.tools.builtin import builtin_registry
+from chatd.tools.registry import ToolCallContext, ToolOutput
 from chatd.tools.scope import ChatFacts, TurnScope
 from chatd.tools.workspace_access import WorkspaceAccess
-from chatd.workspace.conn import AgentConn
 from tests.helpers import ApiUser, bootstrap_admin, make_chat, seed_model_config
-from tests.tools.agents import ConnFactory, DispatcherConn, LocalWorkspaces, Template, Workspace
-
-
-@pytest.fixture(params=["dispatcher"])
-async def agent_conn(request: pytest.FixtureRequest) -> AsyncIterator[ConnFactory]:
-    """Connections to workspace agents: one agent per directory, outliving its connections."""
-    agents: dict[Path, Dispatcher] = {}
-
-    async def connect(workspace_id: uuid.UUID, agent_id: uuid.UUID, directory: Path) -> AgentConn:
-        dispatcher = agents.get(directory)
-        if dispatcher is None:
-            dispatcher = agents[directory] = Dispatcher(directory)
-        return DispatcherConn(dispatcher, workspace_id, agent_id)
-
-    yield connect
-    for dispatcher in agents.values():
-        await dispatcher.close()
+from tests.tools.agents import ConnFactory, LocalWorkspaces, Template, Workspace
 
 
 @dataclass
@@ -65,7 +48,7 @@ class ToolEnv:
         return ToolCallContext(self.chat_id, self.owner.id, call_id, scope)
 
     def toolset(self) -> Toolset:
-        return Toolset.build(default_registry(), None, self.facts, has_skills=True)
+        return Toolset.build(builtin_registry(), None, self.facts, has_skills=True)
 
     async def run(self, name: str, /, **args: Any) -> ToolOutput:
         call = ToolCall(f"call_{name}", name, json.dumps(args))

@@ -142,7 +142,7 @@ async def test_process_tool_errors(env: ToolEnv) -> None:
     unknown = await env.error("process_output", process_id="p999")
     assert "p999" in unknown
     bad = await env.error("process_signal", process_id="p1", signal="hup")
-    assert bad == "signal must be \"terminate\" or \"kill\", not 'hup'"
+    assert bad == 'signal must be "terminate" or "kill", not \'hup\''
     assert "p999" in await env.error("process_signal", process_id="p999", signal="kill")
 
 

@@ -96,9 +96,7 @@ async def test_edit_files_applies_nothing_when_one_edit_fails(env: ToolEnv) -> N
 
 async def test_edit_files_argument_errors_name_the_entry(env: ToolEnv) -> None:
     assert "files is required" in await env.error("edit_files", files=[])
-    bad = await env.error(
-        "edit_files", files=[{"path": "a.txt", "edits": [{"old_text": "x"}]}]
-    )
+    bad = await env.error("edit_files", files=[{"path": "a.txt", "edits": [{"old_text": "x"}]}])
     assert bad == "files[0].edits[0] needs old_text and new_text as strings. Nothing was applied."
     assert "files[0].edits must be a non-empty list" in await env.error(
         "edit_files", files=[{"path": "a.txt", "edits": []}]

@@ -7,7 +7,7 @@ from chatd.tools.execute import EXECUTE
 from chatd.tools.files import ATTACH_FILE, EDIT_FILES, READ_FILE, WRITE_FILE
 from chatd.tools.plan import ASK_USER_QUESTION, PROPOSE_PLAN
 from chatd.tools.processes import PROCESS_LIST, PROCESS_OUTPUT, PROCESS_SIGNAL
-from chatd.tools.registry import Tool
+from chatd.tools.registry import Tool, ToolRegistry
 from chatd.tools.skills import READ_SKILL, READ_SKILL_FILE
 from chatd.tools.templates import LIST_TEMPLATES, READ_TEMPLATE
 from chatd.tools.workspace_tools import CREATE_WORKSPACE, START_WORKSPACE
@@ -64,3 +64,8 @@ PLAN_ALLOWED_ROOT = frozenset(
         "wait_agent",
     }
 )
+
+
+def builtin_registry() -> ToolRegistry:
+    """A registry of the built-in tools alone."""
+    return ToolRegistry(list(BUILTIN_TOOLS))

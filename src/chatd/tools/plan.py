@@ -30,8 +30,6 @@ async def _propose_plan(args: dict[str, Any], ctx: ToolCallContext) -> ToolOutpu
     path = resolve(conn.directory, given) if given else expected
     if facts.plan_mode and path != expected:
         raise ToolError(f"propose_plan reads the chat's plan file {expected}, not {given}")
-    if not path.endswith(".md"):
-        raise ToolError(f"a plan is a Markdown file ending in .md, not {path}")
     result = await call(conn, protocol.READ_BYTES, {"path": path, "max_bytes": PLAN_MAX})
     data = decode_bytes(result)
     if not data.decode("utf-8", errors="replace").strip():
