@@ -1,7 +1,8 @@
 """Bringing a chat's workspace context up to date at the start of a turn (§9.3, §12).
 
 When the chat has a workspace whose agent has no context message yet, the turn asks the
-agent (op ``context``, within :data:`CONTEXT_TIMEOUT`) for its instruction files and skills
+agent (op ``context``, within ``settings.workspace_context_timeout``, 5 s) for its
+instruction files and skills
 and stores them once (:func:`chatd.store.workspace_context.persist_context`). An agent that
 does not answer leaves nothing stored: the next turn asks again. An agent without files
 gets a blank marker part, so it is not asked again.
@@ -24,7 +25,6 @@ from chatd.tools.workspace_access import WorkspaceAccess
 from chatd.workspace.conn import AgentError
 
 log = structlog.get_logger(__name__)
-CONTEXT_TIMEOUT = 5.0
 Parts = list[dict[str, Any]]
 
 
@@ -83,9 +83,10 @@ async def refresh_context(
     else asked of the agent and stored; None when the agent does not answer in time."""
     if access.workspace_id is None or not access.available:
         return None
+    limit = ctx.settings.workspace_context_timeout
     try:
-        async with asyncio.timeout(CONTEXT_TIMEOUT):
-            conn = await access.conn(wait=CONTEXT_TIMEOUT)
+        async with asyncio.timeout(limit):
+            conn = await access.conn(wait=limit)
             known = current(stored, conn.agent_id)
             if known is not None:
                 return known
