@@ -18,6 +18,7 @@ from chatd.settings import Settings
 from chatd.store import convert
 from chatd.store.db import Database
 from chatd.store.turn_outcome import OutcomeKind
+from chatd.store.workspace_context import is_context_message
 from chatd.testing import FakeProvider, serve_fake
 from tests.engine.tool_turns import ToolTurn, tool_turn
 from tests.tools.agents import ConnFactory
@@ -195,3 +196,11 @@ def test_rendering() -> None:
     ]
     appended = insert_system([SystemMessage("a")], ["c"])
     assert [m.text for m in appended if isinstance(m, SystemMessage)] == ["a", "c"]
+
+
+def test_context_messages_are_nobodys_words() -> None:
+    part = {"type": "context-file", "context_file_path": ""}
+    assert is_context_message({"role": "user", "created_by": None, "content": [part]})
+    assert not is_context_message({"role": "user", "created_by": uuid.uuid4(), "content": [part]})
+    text = {"type": "text", "text": "hi"}
+    assert not is_context_message({"role": "user", "created_by": None, "content": [text]})

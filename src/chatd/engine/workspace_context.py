@@ -95,6 +95,9 @@ async def refresh_context(
         reason = exc.message if isinstance(exc, ToolError | AgentError) else "timed out"
         log.info("workspace context unavailable", chat_id=str(ctx.chat_id), reason=reason)
         return None
+    except Exception:  # the context helps the model; its failure must not fail the turn
+        log.exception("workspace context lookup failed", chat_id=str(ctx.chat_id))
+        return None
     parts = context_parts(result, conn.agent_id)
     outbox = await ctx.db.run_write(
         persist_context, ctx.db.now(), ctx.chat_id, ctx.worker_id, parts

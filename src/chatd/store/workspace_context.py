@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -52,6 +52,17 @@ async def latest_context(conn: Connection, chat_id: uuid.UUID) -> list[dict[str,
         if any(p.get("type") in _CONTEXT_TYPES for p in parts):
             return parts
     return None
+
+
+def is_context_message(row: Mapping[str, Any]) -> bool:
+    """A chat's context message (nobody's words: titles and prompts pass over it)."""
+    content = row.get("content")
+    return (
+        row.get("role") == ChatMessageRole.user.value
+        and row.get("created_by") is None
+        and isinstance(content, list)
+        and any(isinstance(p, dict) and p.get("type") in _CONTEXT_TYPES for p in content)
+    )
 
 
 def context_agent(parts: Sequence[dict[str, Any]] | None) -> str | None:
