@@ -89,7 +89,7 @@ async def _read_start(
     context = await latest_context(conn, chat_id) if chat["workspace_id"] else None
     skills = has_skills(current(context, chat["agent_id"]))
     toolset = Toolset.build(tools, chat["dynamic_tools"], ChatFacts.of(chat), has_skills=skills)
-    ended = await ended_turn(conn, chat_id, rows, toolset.is_dynamic)
+    ended = await ended_turn(conn, chat_id, rows, toolset.is_dynamic, toolset.stops_turn)
     if ended is not None:
         # Claimed again after its worker stopped between saving the last step and the
         # finish: finish it now, without asking the model a second time.

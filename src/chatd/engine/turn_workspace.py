@@ -72,7 +72,7 @@ class TurnWorkspace:
             is_root=self.facts.is_root,
         )
         skills = has_skills(context)
-        if skills != any(t == "read_skill" for t in self.toolset.active):
+        if skills != ("read_skill" in self.toolset.active):
             self.toolset = Toolset.build(
                 self.toolset.registry, self.dynamic_tools, self.facts, has_skills=skills
             )
