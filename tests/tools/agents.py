@@ -162,15 +162,21 @@ class LocalWorkspaces(Workspaces):
             directory=directory.resolve(),
             agent=Agent(uuid.uuid4()),
         )
-        async with self.db.write() as conn:
+        now = self.db.now()
+        row = {
+            "id": workspace.id,
+            "owner_id": owner_id,
+            "organization_id": organization_id,
+            "name": name,
+            "created_at": now,
+            "updated_at": now,
+            "kind": template.kind,
+            "parameters": {},
+            "agent_id": workspace.agent.id,
+        }
+        async with self.db.write() as conn:  # the row chats.workspace_id refers to
             await conn.execute(
-                workspaces.insert().values(
-                    id=workspace.id,
-                    owner_id=owner_id,
-                    organization_id=organization_id,
-                    name=name,
-                    created_at=self.db.now(),
-                )
+                workspaces.insert().values({k: v for k, v in row.items() if k in workspaces.c})
             )
         workspace.up.set()
         self.workspaces[workspace.id] = workspace
