@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from chatd.agent.dispatcher import Dispatcher
@@ -43,3 +46,28 @@ async def fails(agent: Dispatcher, op: str, code: str, **args: Any) -> str:
         await agent.handle(op, args)
     assert caught.value.code == code, caught.value.message
     return caught.value.message
+
+
+def members(pgid: int) -> int:
+    """How many processes of the group still run (zombies excluded)."""
+    count = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{name}/stat").read_bytes()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            count += 1
+    return count
+
+
+async def running_members(pgid: int, count: int) -> None:
+    """Wait until ``count`` processes of the group run (polled: nothing signals a fork)."""
+    with anyio.fail_after(30):
+        for _ in itertools.count():
+            if members(pgid) >= count:
+                return
+            await anyio.sleep(0.01)

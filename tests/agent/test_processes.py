@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import anyio
 import pytest
 
 from chatd.agent import groups, protocol
@@ -15,7 +13,7 @@ from chatd.agent.dispatcher import Dispatcher
 from chatd.agent.errors import OpError
 from chatd.agent.process import Output
 from chatd.agent.processes import ProcessTable
-from tests.agent.conftest import call, fails
+from tests.agent.conftest import call, fails, members, running_members
 
 pytestmark = pytest.mark.anyio
 
@@ -31,31 +29,6 @@ LONG = 30_000  # ms: a wait a quick command never reaches
 def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, bool]]:
     """The agent runs on uvloop where it is installed: processes work on both loops."""
     return request.param  # type: ignore[no-any-return]
-
-
-def members(pgid: int) -> int:
-    """How many processes of the group still run (zombies excluded)."""
-    count = 0
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{name}/stat").read_bytes()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        if int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
-            count += 1
-    return count
-
-
-async def running_members(pgid: int, count: int) -> None:
-    """Wait until ``count`` processes of the group run (polled: nothing signals a fork)."""
-    with anyio.fail_after(30):
-        for _ in itertools.count():
-            if members(pgid) >= count:
-                return
-            await anyio.sleep(0.01)
 
 
 async def test_fast_command_in_one_call(agent: Dispatcher, workspace: Path) -> None:
@@ -147,7 +120,7 @@ async def test_wait_ms_answers_while_running(agent: Dispatcher) -> None:
 
 async def test_kill_reaches_the_children(agent: Dispatcher) -> None:
     started = await call(
-        agent, "process_start", command="sleep 100 & sleep 100 & echo started; wait", wait_ms=0
+        agent, "process_start", command="echo started; sleep 100 & sleep 100 & wait", wait_ms=0
     )
     pgid = started["pid"]
     await running_members(pgid, 3)

@@ -13,25 +13,31 @@ from datetime import UTC, datetime
 from typing import Any
 
 READ_CHUNK = 64 * 1024
+# Reads per wake-up at most: a command that writes without pause cannot hold the loop.
+READS_PER_TURN = 16
 
 
 class Output:
-    """The last ``kept`` bytes of a stream, and how many came before them."""
+    """The last ``kept`` bytes of a stream, and how many came before them. The buffer grows
+    to twice ``kept`` before the front is cut, so a flood costs O(1) per byte."""
 
     def __init__(self, kept: int) -> None:
         self._kept = kept
         self._data = bytearray()
-        self.dropped = 0
+        self._total = 0
+
+    @property
+    def dropped(self) -> int:
+        return self._total - min(len(self._data), self._kept)
 
     def add(self, chunk: bytes) -> None:
         self._data += chunk
-        excess = len(self._data) - self._kept
-        if excess > 0:
-            del self._data[:excess]
-            self.dropped += excess
+        self._total += len(chunk)
+        if len(self._data) > 2 * self._kept:
+            del self._data[: len(self._data) - self._kept]
 
     def text(self) -> str:
-        data = bytes(self._data)
+        data = bytes(self._data[-self._kept :]) if self._kept else b""
         if self.dropped:
             # The cut may have split a character: skip its continuation bytes.
             start = 0
@@ -122,7 +128,7 @@ class Process:
 
     def _on_readable(self) -> None:
         assert self._fd is not None
-        while True:
+        for _ in range(READS_PER_TURN):
             try:
                 chunk = os.read(self._fd, READ_CHUNK)
             except BlockingIOError:

@@ -51,6 +51,8 @@ class ProcessTable:
         self._drain_grace = drain_grace
         self._ids = itertools.count(1)
         self._processes: dict[str, Process] = {}
+        # Groups of forgotten processes: what they left running is killed on close.
+        self._forgotten_groups: set[int] = set()
 
     async def start(self, args: dict[str, Any]) -> dict[str, Any]:
         command = a.string(args, "command")
@@ -110,7 +112,8 @@ class ProcessTable:
         """Kill every process group that still runs, see the commands exit, and stop
         reading their output."""
         live = [p for p in self._processes.values() if p.running or groups.alive(p.pid)]
-        await asyncio.gather(*(groups.kill(p.pid) for p in live))
+        left = [pgid for pgid in self._forgotten_groups if groups.alive(pgid)]
+        await asyncio.gather(*(groups.kill(pgid) for pgid in [p.pid for p in live] + left))
         await asyncio.gather(*(p.ended(CLOSE_WAIT) for p in live))
         for process in self._processes.values():
             process.close()
@@ -168,6 +171,11 @@ class ProcessTable:
         for process in finished[: max(excess, 0)]:
             process.close()
             del self._processes[process.process_id]
+            if groups.alive(process.pid):
+                self._forgotten_groups = {
+                    pgid for pgid in self._forgotten_groups if groups.send(pgid, 0)
+                }
+                self._forgotten_groups.add(process.pid)
 
 
 def _check_env(env: dict[str, str]) -> None:
