@@ -27,6 +27,7 @@ from chatd.store.db import Database
 from chatd.store.migrate import upgrade
 from chatd.store.tables import metadata
 from tests.helpers import TEST_SECRETS, Api, ApiUser, bootstrap_admin
+from tests.tools.agents import ConnFactory, dispatcher_agents
 
 PG_ENV = "CHATD_TEST_DATABASE_URL"
 TEST_RATE_LIMIT_BURST = 1_000_000
@@ -97,6 +98,14 @@ async def db(
         yield database
     finally:
         await database.close()
+
+
+@pytest.fixture(params=["dispatcher"])
+async def agent_conn(request: pytest.FixtureRequest) -> AsyncIterator[ConnFactory]:
+    """Makes connections to workspace agents for the tool tests (every kind of agent they
+    should pass against is a parameter)."""
+    async with dispatcher_agents() as connect:
+        yield connect
 
 
 @pytest.fixture

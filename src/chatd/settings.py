@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     retry_initial_delay: float = 1.0
     retry_max_delay: float = 60.0
     retry_max_attempts: int = 25
+    # How long a turn's start waits for the workspace agent's instruction files and skills.
+    workspace_context_timeout: float = 5.0
 
     # Abuse resistance. Failed logins: this many within the window lock the account name (each
     # lockout twice the one before, up to login_max_lockout) or the client address out; 0 turns

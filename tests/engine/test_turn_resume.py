@@ -10,7 +10,7 @@ from typing import Any
 import anyio
 import pytest
 
-from chatd.engine.resume import ended_turn
+from chatd.engine.resume import ended_turn, outcome_of
 from chatd.engine.turn import run_turn
 from chatd.engine.worker import Worker
 from chatd.events.hub import EventHub
@@ -268,3 +268,34 @@ async def test_a_recovered_chat_whose_turn_had_ended_is_finished_and_its_queue_p
         ("assistant", "The follow-up answer."),
     ]
     assert (await chat_row(db, chat_id))["worker_id"] is None
+
+
+def test_a_step_whose_stop_after_tool_succeeded_ended_the_turn() -> None:
+    def row(role: str, *parts: dict[str, Any]) -> dict[str, Any]:
+        return {"role": role, "content": list(parts), "compressed": False}
+
+    asked = row(
+        "assistant",
+        {"type": "tool-call", "tool_call_id": "c1", "tool_name": "propose_plan", "args": {}},
+    )
+    ok = row("tool", {"type": "tool-result", "tool_call_id": "c1", "tool_name": "propose_plan"})
+    failed = row(
+        "tool",
+        {
+            "type": "tool-result",
+            "tool_call_id": "c1",
+            "tool_name": "propose_plan",
+            "is_error": True,
+        },
+    )
+
+    def stops(name: str) -> bool:
+        return name == "propose_plan"
+
+    def never(name: str) -> bool:
+        return False
+
+    ended = outcome_of([asked, ok], never, stops)
+    assert ended is not None and ended.kind == OutcomeKind.done
+    assert outcome_of([asked, failed], never, stops) is None
+    assert outcome_of([asked, ok], never) is None

@@ -24,6 +24,8 @@ WORKSPACE_ATTACHED = (
     "and run commands in it."
 )
 NO_WORKSPACE = (
-    "No workspace is attached to this chat yet. Answer from the conversation when you can; "
-    "create a workspace only when the task needs files or commands."
+    "No workspace is attached to this chat yet, so the file and command tools have nowhere "
+    "to run. Answer from the conversation when you can. When the task does need files or "
+    "commands, call list_templates to find a suitable template, then create_workspace; the "
+    "workspace tools work once it exists."
 )

@@ -6,7 +6,7 @@ say how far that turn got:
 
 * the user's message ends them: nothing of the turn was saved; run it.
 * tool results end them: a step was saved, the next was not; run on (the model continues from
-  the results).
+  the results), unless a stop-after tool succeeded in that step: then the turn is done.
 * an assistant message without open tool calls ends them: the model had stopped and only the
   finishing transaction was lost; the turn is done (the worker's finish then ends the chat
   waiting, promoting the queue head if any) and the model is not asked again.
@@ -43,31 +43,39 @@ async def ended_turn(
     chat_id: uuid.UUID,
     prompt_rows: Sequence[Row],
     is_dynamic: Callable[[str], bool],
+    stops_turn: Callable[[str], bool] = lambda name: False,
 ) -> TurnOutcome | None:
     """The outcome of a turn that already ended, or None when it must run (module docstring).
 
     ``prompt_rows``: the chat's prompt rows as the turn read them; ``is_dynamic``: whether a
-    tool name is one of the chat's client-side tools this turn.
+    tool name is one of the chat's client-side tools this turn; ``stops_turn``: whether its
+    success ends the turn.
     """
     rows: Sequence[Row] = prompt_rows
     if rows and rows[-1]["compressed"]:  # a context summary: the turn's rows precede it
         rows = await history_tail(conn, chat_id)
-    return outcome_of(rows, is_dynamic)
+    return outcome_of(rows, is_dynamic, stops_turn)
 
 
-def outcome_of(rows: Sequence[Row], is_dynamic: Callable[[str], bool]) -> TurnOutcome | None:
+def outcome_of(
+    rows: Sequence[Row],
+    is_dynamic: Callable[[str], bool],
+    stops_turn: Callable[[str], bool] = lambda name: False,
+) -> TurnOutcome | None:
     """:func:`ended_turn` on the rows of a history (oldest first)."""
     answered: set[str] = set()
+    stopped = False
     last = len(rows) - 1
     while last >= 0 and rows[last]["role"] == "tool":
         answered |= _answered(rows[last])
+        stopped = stopped or _stopped(rows[last], stops_turn)
         last -= 1
     if last < 0 or rows[last]["role"] != "assistant":
         return None
     open_calls = [c for c in _calls(rows[last]) if c.id not in answered]
     if not open_calls:
         ends_with_results = last < len(rows) - 1
-        return None if ends_with_results else TurnOutcome(OutcomeKind.done)
+        return None if ends_with_results and not stopped else TurnOutcome(OutcomeKind.done)
     if all(is_dynamic(c.name) for c in open_calls):
         return TurnOutcome(OutcomeKind.requires_action, tool_calls=open_calls)
     return None
@@ -84,6 +92,16 @@ def _calls(row: Row) -> list[ToolCallContent]:
         for p in content_parts(row)
         if p.get("type") == "tool-call" and not p.get("provider_executed")
     ]
+
+
+def _stopped(row: Row, stops_turn: Callable[[str], bool]) -> bool:
+    """The row holds a successful result of a tool whose success ends the turn."""
+    return any(
+        p.get("type") == "tool-result"
+        and not p.get("is_error")
+        and stops_turn(str(p.get("tool_name") or ""))
+        for p in content_parts(row)
+    )
 
 
 def _answered(row: Row) -> set[str]:

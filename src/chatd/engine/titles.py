@@ -28,6 +28,7 @@ from chatd.store import convert
 from chatd.store import titles as store
 from chatd.store.chats import get_chat_row
 from chatd.store.sql import Connection, RowDict
+from chatd.store.workspace_context import is_context_message
 
 log = structlog.get_logger(__name__)
 
@@ -123,7 +124,9 @@ async def maybe_generate_title(ctx: TurnContext) -> None:
         return  # a turn has ended before (each leaves a summary): not the first
     try:
         async with ctx.db.read() as conn:
-            shown = await store.first_visible_messages(conn, ctx.chat_id, 2)
+            # The first turn's workspace context message may be stored meanwhile: not a turn.
+            shown = await store.first_visible_messages(conn, ctx.chat_id, 3)
+            shown = [row for row in shown if not is_context_message(row)]
             if len(shown) != 1 or shown[0]["role"] != "user":
                 return  # not the first turn
             chat = ctx.chat or await get_chat_row(conn, ctx.chat_id)

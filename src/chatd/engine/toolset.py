@@ -1,9 +1,14 @@
-"""The tools of one turn and running a step's calls (engine-behaviour §5.3, §5.6, §11).
+"""The tools of one turn and running a step's calls (engine-behaviour §5.3, §5.4, §5.6, §11).
 
-Built-ins come from the registry; the chat's client-side (dynamic) tools are offered to the
-model too, except a dynamic name that collides with a built-in (the built-in wins). Local
-calls run concurrently; each finished result is recorded as it completes, so an interrupted
-step keeps the results it already has.
+The built-ins a turn offers depend on the chat (§5.3): the workspace tools always; on root
+chats the platform tools, and on plan turns ask_user_question and propose_plan; the skill
+tools when the workspace has skills. A plan turn then keeps only what plan mode allows
+(§5.4). Tools of the registry that are not built-ins (the testing tools, a test's own) are
+always offered. Last come the chat's client-side (dynamic) tools, except on plan turns and
+except a name an offered tool already has (the offered tool wins).
+
+Local calls run concurrently; each finished result is recorded as it completes, so an
+interrupted step keeps the results it already has.
 """
 
 from __future__ import annotations
@@ -13,49 +18,117 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
 from chatd.llm.types import ToolCall, ToolSpec
 from chatd.sdk.chats import ChatMessagePart, ChatMessagePartType
-from chatd.tools.registry import ToolCallContext, ToolOutput, ToolRegistry, encode_result
+from chatd.tools import builtin
+from chatd.tools.registry import (
+    Tool,
+    ToolCallContext,
+    ToolError,
+    ToolOutput,
+    ToolRegistry,
+    encode_result,
+)
+from chatd.tools.scope import ChatFacts, TurnScope
+from chatd.workspace.conn import AgentError
 
 log = structlog.get_logger(__name__)
 Clock = Callable[[], dt.datetime]
 EMPTY_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
 
 
+def builtin_names(facts: ChatFacts | None, *, has_skills: bool) -> list[str]:
+    """The built-in tools a turn of this chat offers, in order (§5.3, then the §5.4 filter)."""
+    root = facts is None or facts.is_root
+    plan = facts is not None and facts.plan_mode
+    tools = list(builtin.WORKSPACE_TOOLS)
+    if root and plan:
+        tools.append(builtin.PLAN_QUESTION)
+    if root:
+        tools.extend(builtin.PLATFORM_TOOLS)
+        if plan:
+            tools.append(builtin.PLAN_PROPOSAL)
+    if has_skills:
+        tools.extend(builtin.SKILL_TOOLS)
+    names = [t.name for t in tools]
+    if plan:
+        allowed = builtin.PLAN_ALLOWED | (builtin.PLAN_ALLOWED_ROOT if root else frozenset())
+        names = [n for n in names if n in allowed]
+    return names
+
+
 @dataclass(frozen=True)
 class Toolset:
     registry: ToolRegistry
-    dynamic: dict[str, ToolSpec]
+    # The registry's tools this turn offers, in order.
+    active: dict[str, Tool]
+    dynamic: dict[str, ToolSpec] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, registry: ToolRegistry, dynamic_tools: Any) -> Toolset:
-        """The registry plus the chat's ``dynamic_tools`` column (malformed entries skipped)."""
-        dynamic: dict[str, ToolSpec] = {}
-        for raw in dynamic_tools if isinstance(dynamic_tools, list) else []:
-            name = str(raw.get("name") or "") if isinstance(raw, dict) else ""
-            if not name:
-                continue
-            if name in registry:
-                log.warning("dynamic tool shadowed by a built-in", tool=name)
-                continue
-            schema = raw.get("input_schema")
-            dynamic[name] = ToolSpec(
-                name=name,
-                description=str(raw.get("description") or ""),
-                input_schema=schema if isinstance(schema, dict) else EMPTY_SCHEMA,
-            )
-        return cls(registry, dynamic)
+    def build(
+        cls,
+        registry: ToolRegistry,
+        dynamic_tools: Any,
+        facts: ChatFacts | None = None,
+        *,
+        has_skills: bool = False,
+    ) -> Toolset:
+        """The turn's tools; ``dynamic_tools`` is the chat's column (malformed entries
+        skipped). Without ``facts``: a root chat, not planning."""
+        active: dict[str, Tool] = {}
+        for name in builtin_names(facts, has_skills=has_skills):
+            tool = registry.get(name)
+            if tool is not None:
+                active[name] = tool
+        for tool in registry:
+            if tool.name not in builtin.BUILTIN_NAMES:
+                active[tool.name] = tool
+        plan = facts is not None and facts.plan_mode
+        dynamic = {} if plan else _dynamic(dynamic_tools, active)
+        return cls(registry, active, dynamic)
 
     def specs(self) -> list[ToolSpec]:
-        return [tool.spec() for tool in self.registry] + list(self.dynamic.values())
+        return [tool.spec() for tool in self.active.values()] + list(self.dynamic.values())
 
     def is_dynamic(self, name: str) -> bool:
         return name in self.dynamic
+
+    def stops_turn(self, name: str) -> bool:
+        tool = self.active.get(name)
+        return tool is not None and tool.stop_after
+
+
+def _dynamic(dynamic_tools: Any, active: dict[str, Tool]) -> dict[str, ToolSpec]:
+    dynamic: dict[str, ToolSpec] = {}
+    for raw in dynamic_tools if isinstance(dynamic_tools, list) else []:
+        name = str(raw.get("name") or "") if isinstance(raw, dict) else ""
+        if not name:
+            continue
+        if name in active:
+            log.warning("dynamic tool shadowed by a built-in", tool=name)
+            continue
+        schema = raw.get("input_schema")
+        dynamic[name] = ToolSpec(
+            name=name,
+            description=str(raw.get("description") or ""),
+            input_schema=schema if isinstance(schema, dict) else EMPTY_SCHEMA,
+        )
+    return dynamic
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """A finished call: its ``tool-result`` part, the ``file`` parts of its attachments, and
+    whether it ends the turn (a stop-after tool that succeeded)."""
+
+    part: ChatMessagePart
+    files: list[ChatMessagePart] = field(default_factory=list)
+    stops: bool = False
 
 
 def result_part(call: ToolCall, output: ToolOutput, finished_at: dt.datetime) -> ChatMessagePart:
@@ -69,27 +142,47 @@ def result_part(call: ToolCall, output: ToolOutput, finished_at: dt.datetime) ->
     )
 
 
+def call_result(
+    toolset: Toolset, call: ToolCall, output: ToolOutput, finished_at: dt.datetime
+) -> CallResult:
+    files = [
+        ChatMessagePart(
+            type=ChatMessagePartType.file,
+            file_id=a.file_id,
+            media_type=a.media_type,
+            name=a.name,
+            created_at=finished_at,
+        )
+        for a in output.attachments
+    ]
+    stops = toolset.stops_turn(call.name) and not output.is_error
+    return CallResult(result_part(call, output, finished_at), files, stops)
+
+
 async def run_local_calls(
     toolset: Toolset,
     calls: list[ToolCall],
     context: Callable[[ToolCall], ToolCallContext],
-    results: dict[str, ChatMessagePart],
+    results: dict[str, CallResult],
     clock: Clock,
 ) -> None:
     """Run every call at once; each result lands in ``results`` (by call id) as it finishes."""
 
     async def one(call: ToolCall) -> None:
-        output = await _run_one(toolset.registry, call, context(call))
-        results[call.id] = result_part(call, output, clock())
+        output = await run_call(toolset, call, context(call))
+        results[call.id] = call_result(toolset, call, output, clock())
 
     async with asyncio.TaskGroup() as group:
         for call in calls:
             group.create_task(one(call))
 
 
-async def _run_one(registry: ToolRegistry, call: ToolCall, ctx: ToolCallContext) -> ToolOutput:
-    tool = registry.get(call.name)
+async def run_call(toolset: Toolset, call: ToolCall, ctx: ToolCallContext) -> ToolOutput:
+    """One call's output: a tool's failure (and a call of no active tool) is an error result."""
+    tool = toolset.active.get(call.name)
     if tool is None:
+        if call.name in toolset.registry:
+            return ToolOutput(f"Tool not active in this turn: {call.name}", is_error=True)
         return ToolOutput(f"Tool not found: {call.name}", is_error=True)
     try:
         args = json.loads(call.args_json or "{}")
@@ -99,10 +192,18 @@ async def _run_one(registry: ToolRegistry, call: ToolCall, ctx: ToolCallContext)
         return ToolOutput(f"invalid arguments for {call.name}: not a JSON object", is_error=True)
     try:
         return await tool.run(args, ctx)
+    except ToolError as exc:
+        return ToolOutput(exc.message, is_error=True)
+    except AgentError as exc:
+        return ToolOutput(exc.message, is_error=True)
     except Exception as exc:
         log.warning("tool failed", tool=call.name, exc_info=exc)
         return ToolOutput(f"tool failed: {exc or type(exc).__name__}", is_error=True)
 
 
-def tool_context(chat_id: uuid.UUID, owner_id: uuid.UUID) -> Callable[[ToolCall], ToolCallContext]:
-    return lambda call: ToolCallContext(chat_id=chat_id, owner_id=owner_id, tool_call_id=call.id)
+def tool_context(
+    chat_id: uuid.UUID, owner_id: uuid.UUID, scope: TurnScope | None = None
+) -> Callable[[ToolCall], ToolCallContext]:
+    return lambda call: ToolCallContext(
+        chat_id=chat_id, owner_id=owner_id, tool_call_id=call.id, turn=scope
+    )

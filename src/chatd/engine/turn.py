@@ -3,8 +3,10 @@
 Each step builds the prompt from the database, streams one model call (retried per §7, with
 a startup guard on the first part), publishes the parts as they arrive, runs the step's local
 tool calls concurrently, and persists the step. The turn ends when the model stops calling
-tools (done), calls a client-side tool (requires_action), fails (error) or reaches
-``max_steps`` (done). When the worker cancels the task it saves what the step has so far and
+tools (done), a stop-after tool succeeds (done), calls a client-side tool (requires_action),
+fails (error) or reaches ``max_steps`` (done). A chat with a workspace gets its workspace
+context into the prompt (:mod:`chatd.engine.workspace_context`), at the start and again after
+a tool binds a workspace. When the worker cancels the task it saves what the step has so far and
 returns the outcome ``ctx.stop_reason`` names.
 """
 
@@ -21,14 +23,17 @@ from typing import Any, TypeVar
 import structlog
 
 from chatd.engine import compaction
+from chatd.engine.context_prompt import has_skills
 from chatd.engine.cost import cost_micros
 from chatd.engine.models import ModelChoice, ResolvedModel, build_model, choose_model
 from chatd.engine.prompt import INTERRUPTED_RESULT, history_of, load_history
 from chatd.engine.resume import ended_turn
 from chatd.engine.retry import RetryPolicy, retry
 from chatd.engine.step import StepBuilder
-from chatd.engine.toolset import Toolset, result_part, run_local_calls, tool_context
+from chatd.engine.toolset import CallResult, Toolset, call_result, run_local_calls
+from chatd.engine.turn_workspace import TurnWorkspace
 from chatd.engine.types import StopReason, TurnContext
+from chatd.engine.workspace_context import current
 from chatd.llm.errors import classify, retry_message, startup_timeout_error
 from chatd.llm.types import (
     ClassifiedError,
@@ -39,7 +44,7 @@ from chatd.llm.types import (
     ToolCallContent,
     Usage,
 )
-from chatd.sdk.chats import ChatErrorKind, ChatMessagePart, ChatMessageRole
+from chatd.sdk.chats import ChatErrorKind, ChatMessageRole
 from chatd.sdk.events import ChatStreamRetry
 from chatd.secretbox import SecretBox
 from chatd.store.chats import get_chat_row
@@ -47,7 +52,9 @@ from chatd.store.messages import prompt_rows
 from chatd.store.sql import Connection
 from chatd.store.steps import Step, StepRefused, save_step
 from chatd.store.turn_outcome import OutcomeKind, TurnOutcome
+from chatd.store.workspace_context import latest_context
 from chatd.tools.registry import ToolOutput, ToolRegistry
+from chatd.tools.scope import ChatFacts
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
@@ -61,6 +68,8 @@ class _Ready:
     toolset: Toolset
     choice: ModelChoice
     history: list[Message]
+    # The chat's newest stored workspace context (parts with their internal fields).
+    context: list[dict[str, Any]] | None
 
 
 async def _read_start(
@@ -77,8 +86,10 @@ async def _read_start(
         gone = ClassifiedError(ChatErrorKind.generic, False, "The chat no longer exists.")
         return TurnOutcome(OutcomeKind.error, gone)
     rows = await prompt_rows(conn, chat_id)
-    toolset = Toolset.build(tools, chat["dynamic_tools"])
-    ended = await ended_turn(conn, chat_id, rows, toolset.is_dynamic)
+    context = await latest_context(conn, chat_id) if chat["workspace_id"] else None
+    skills = has_skills(current(context, chat["agent_id"]))
+    toolset = Toolset.build(tools, chat["dynamic_tools"], ChatFacts.of(chat), has_skills=skills)
+    ended = await ended_turn(conn, chat_id, rows, toolset.is_dynamic, toolset.stops_turn)
     if ended is not None:
         # Claimed again after its worker stopped between saving the last step and the
         # finish: finish it now, without asking the model a second time.
@@ -90,7 +101,7 @@ async def _read_start(
         )
     except ProviderError as exc:
         return TurnOutcome(OutcomeKind.error, exc.error)
-    return _Ready(chat, toolset, choice, await history_of(conn, rows))
+    return _Ready(chat, toolset, choice, await history_of(conn, rows), context)
 
 
 async def run_turn(ctx: TurnContext) -> TurnOutcome:
@@ -101,6 +112,7 @@ async def run_turn(ctx: TurnContext) -> TurnOutcome:
             return start
         ctx.model = build_model(start.choice, ctx.client_factory)
         turn = _Turn(ctx, start.chat, ctx.model, start.toolset)
+        await turn.workspace.prepare(start.context)
         return await turn.run(start.history)
     except asyncio.CancelledError:
         if ctx.stop_reason is None:
@@ -146,21 +158,24 @@ class _Turn:
     ) -> None:
         self.ctx = ctx
         self.model = model
-        self.toolset = toolset
-        self.tool_context = tool_context(ctx.chat_id, chat["owner_id"])
+        self.workspace = TurnWorkspace(ctx, chat, toolset)
         self.policy = RetryPolicy.from_settings(ctx.settings)
         # The step being built and not yet saved (None when there is nothing to save).
         self.builder: StepBuilder | None = None
-        self.results: dict[str, ChatMessagePart] = {}
+        self.results: dict[str, CallResult] = {}
         # The model the chat's row names as its last (each saved step makes it the turn's).
         self.chat_model: uuid.UUID = chat["last_model_config_id"]
+
+    @property
+    def toolset(self) -> Toolset:
+        return self.workspace.toolset
 
     async def run(self, history: list[Message]) -> TurnOutcome:
         for _ in range(self.ctx.settings.max_steps):
             started = asyncio.get_running_loop().time()
             request = ModelRequest(
                 model=self.model.model,
-                messages=history,
+                messages=self.workspace.prompt(history),
                 tools=self.toolset.specs(),
                 options=self.model.options,
             )
@@ -181,12 +196,13 @@ class _Turn:
             assistant = builder.assistant_parts()
             if not assistant:
                 return TurnOutcome(OutcomeKind.done)
+            finished = [self.results[c.id] for c in local]
             finish = builder.finish
             usage = finish.usage if finish else None
             step = Step(
                 model_config_id=self.model.config_id,
-                assistant=assistant,
-                tool_results=[self.results[c.id] for c in local],
+                assistant=assistant + [f for r in finished for f in r.files],
+                tool_results=[r.part for r in finished],
                 usage=usage,
                 context_limit=self.model.context_limit,
                 cost_micros=cost_micros(usage, self.model.cost),
@@ -196,6 +212,8 @@ class _Turn:
             )
             if not await _uncancellable(self._save(step)):
                 return self._lost()
+            if any(r.stops for r in finished):  # §5.4: a stop-after tool succeeded
+                return TurnOutcome(OutcomeKind.done)
             limit = self.model.context_limit
             if compaction.needed(self.model, usage or Usage(), limit):
                 history = await self._history()
@@ -205,6 +223,8 @@ class _Turn:
                     history = await self._history()
             elif local:  # the next step's prompt (a last step needs no reload)
                 history = await self._history()
+            if local:
+                await self.workspace.after_tools()
             if dynamic:
                 calls = [ToolCallContent(c.id, c.name, c.args_json) for c in dynamic]
                 return TurnOutcome(OutcomeKind.requires_action, tool_calls=calls)
@@ -271,10 +291,17 @@ class _Turn:
     # ---- tools and persistence ----------------------------------------------------------
 
     async def _run_tools(self, calls: list[ToolCall]) -> None:
-        """Run the calls at once, then publish every result in call order."""
-        await run_local_calls(self.toolset, calls, self.tool_context, self.results, self.ctx.db.now)
+        """Run the calls at once, then publish every result in call order, then the files
+        the tools attached (§5.6)."""
+        await run_local_calls(
+            self.toolset, calls, self.workspace.tool_context, self.results, self.ctx.db.now
+        )
+        publish = self.ctx.hub.publish_part
         for call in calls:
-            self.ctx.hub.publish_part(self.ctx.chat_id, ChatMessageRole.tool, self.results[call.id])
+            publish(self.ctx.chat_id, ChatMessageRole.tool, self.results[call.id].part)
+        for call in calls:
+            for file in self.results[call.id].files:
+                publish(self.ctx.chat_id, ChatMessageRole.assistant, file)
 
     async def _save(self, step: Step) -> bool:
         """Persist and publish a step; False when the chat is no longer ours."""
@@ -310,12 +337,13 @@ class _Turn:
         now = self.ctx.db.now()
         interrupted = ToolOutput(INTERRUPTED_RESULT, is_error=True)
         results = [
-            self.results.get(call.id) or result_part(call, interrupted, now) for call in calls
+            self.results.get(call.id) or call_result(self.toolset, call, interrupted, now)
+            for call in calls
         ]
         step = Step(
             model_config_id=self.model.config_id,
-            assistant=assistant,
-            tool_results=results,
+            assistant=assistant + [f for r in results for f in r.files],
+            tool_results=[r.part for r in results],
             model_is_current=self.chat_model == self.model.config_id,
         )
         await self._save(step)

@@ -22,6 +22,7 @@ from chatd.events.hub import EventHub
 from chatd.settings import Settings
 from chatd.store.db import Database
 from chatd.tools.registry import ToolRegistry, default_registry
+from chatd.workspace.service import Workspaces
 
 
 class StopReason(StrEnum):
@@ -72,3 +73,5 @@ class TurnContext:
     # The model the turn resolved as it started (None: it resolved none); the turn summary
     # reuses it.
     model: ResolvedModel | None = None
+    # Where the chat's workspace tools run (None: workspaces are not available).
+    workspaces: Workspaces | None = None

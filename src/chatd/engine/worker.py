@@ -43,6 +43,7 @@ from chatd.store import recovery, worker_state
 from chatd.store.db import Clock, Database
 from chatd.store.outbox import Outbox, next_stamp
 from chatd.store.turn_outcome import OutcomeKind, TurnOutcome
+from chatd.workspace.service import Workspaces
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -99,8 +100,11 @@ class Worker:
         clock: Clock | None = None,
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
         client_factory: ClientFactory | None = None,
+        *,
+        workspaces: Workspaces | None = None,
     ) -> None:
-        """``client_factory`` is given to every turn (None: the real provider clients)."""
+        """``client_factory`` is given to every turn (None: the real provider clients), and
+        so is ``workspaces`` (None: the workspace tools answer that there are none)."""
         self.db = db
         self.hub = hub
         self.settings = settings
@@ -109,6 +113,7 @@ class Worker:
         self.clock = clock or db.now
         self.shutdown_timeout = shutdown_timeout
         self.client_factory = client_factory
+        self.workspaces = workspaces
         self._running: dict[uuid.UUID, _Running] = {}
         self._start_places = asyncio.Semaphore(TURN_STARTS_AT_ONCE)
         self._summary_places = asyncio.Semaphore(SUMMARIES_AT_ONCE)
@@ -261,6 +266,7 @@ class Worker:
             client_factory=self.client_factory,
             start_slot=StartSlot(self._start_places),
             chat=row,
+            workspaces=self.workspaces,
         )
         self._running[ctx.chat_id] = _Running(ctx, claim_stamp)
         return ctx

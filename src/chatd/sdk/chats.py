@@ -99,6 +99,16 @@ class ChatMessagePart(WireModel):
     skill_description: str | None = None
 
 
+class StoredMessagePart(ChatMessagePart):
+    """A part as the database keeps it: the wire fields plus internal ones the server never
+    sends (reading a stored part as :class:`ChatMessagePart` drops them)."""
+
+    context_file_content: str | None = None
+    context_file_os: str | None = None
+    context_file_directory: str | None = None
+    skill_dir: str | None = None
+
+
 # A line number in a file reference: 1-based, 0 when not given.
 LineNumber = Annotated[int, Field(strict=True, ge=0, le=INT32_MAX)]
 

@@ -208,6 +208,51 @@ async def set_workspace(
     )
 
 
+async def bind_workspace(
+    conn: Connection, now: dt.datetime, chat_id: uuid.UUID, workspace_id: uuid.UUID
+) -> Outbox:
+    """A tool bound a workspace to the chat (§12): :func:`set_workspace`, and a watch
+    ``status_change`` so clients show the workspace."""
+    await set_workspace(conn, now, chat_id, workspace_id)
+    row = await get_chat_row(conn, chat_id)
+    assert row is not None  # locked by set_workspace
+    event = ChatWatchEvent(kind=ChatWatchEventKind.status_change, chat=convert.chat(row))
+    return Outbox(watch=[(row["owner_id"], event)])
+
+
+_RECORD_AGENT = (
+    chats.update()
+    .where(
+        chats.c.id == sa.bindparam("chat_key"),
+        chats.c.workspace_id == sa.bindparam("bound_workspace", type_=chats.c.workspace_id.type),
+    )
+    .values(
+        agent_id=sa.bindparam("new_agent", type_=chats.c.agent_id.type),
+        build_id=sa.bindparam("new_build", type_=chats.c.build_id.type),
+    )
+)
+
+
+async def record_workspace_agent(
+    conn: Connection,
+    chat_id: uuid.UUID,
+    workspace_id: uuid.UUID,
+    agent_id: uuid.UUID,
+    build_id: uuid.UUID,
+) -> None:
+    """The agent (and its connection's build) the chat's tools reach, while the chat is
+    still bound to ``workspace_id``; ``updated_at`` untouched. One statement."""
+    await conn.execute(
+        _RECORD_AGENT,
+        {
+            "chat_key": chat_id,
+            "bound_workspace": workspace_id,
+            "new_agent": agent_id,
+            "new_build": build_id,
+        },
+    )
+
+
 async def set_plan_mode(conn: Connection, chat_id: uuid.UUID, plan_mode: str | None) -> None:
     """Set or (with ``None``) clear plan mode; ``updated_at`` untouched."""
     await _locked(conn, chat_id)

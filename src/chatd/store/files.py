@@ -86,3 +86,29 @@ async def link_files(
             chat_file_links.insert().values([{"chat_id": chat_id, "file_id": f} for f in new])
         )
     return []
+
+
+async def insert_chat_file(
+    conn: Connection,
+    *,
+    chat_id: uuid.UUID,
+    owner_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    name: str,
+    mimetype: str,
+    data: bytes,
+    created_at: dt.datetime,
+) -> uuid.UUID:
+    """A file a tool made for the chat (attach_file, propose_plan): stored, and linked to the
+    chat while the chat is under its cap of linked files."""
+    file_id = await insert_file(
+        conn,
+        owner_id=owner_id,
+        organization_id=organization_id,
+        name=name,
+        mimetype=mimetype,
+        data=data,
+        created_at=created_at,
+    )
+    await link_files(conn, chat_id, [file_id])
+    return file_id

@@ -1,9 +1,9 @@
 """A registry of built-in tools, each with a JSON-schema argument object and an async body.
 
-Built-ins (workspace, platform, sub-agent tools) register themselves in the process-wide
-:func:`default_registry`; a turn reads the registry from its context, so tests inject their own.
-A tool answers with a :class:`ToolOutput`; :func:`encode_result` turns it into the stored
-``tool-result`` value (engine-behaviour §2.3).
+Built-ins (workspace, platform, plan and skill tools, :mod:`chatd.tools.builtin`) fill the
+process-wide :func:`default_registry`; a turn reads the registry from its context, so tests
+inject their own. A tool answers with a :class:`ToolOutput` (or raises :class:`ToolError`);
+:func:`encode_result` turns it into the stored ``tool-result`` value (engine-behaviour §2.3).
 """
 
 from __future__ import annotations
@@ -12,20 +12,47 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import JsonValue
 
 from chatd.llm.types import ToolSpec
 
+if TYPE_CHECKING:
+    from chatd.tools.scope import TurnScope
+
+
+class ToolError(Exception):
+    """A tool cannot do what it was asked; ``message`` is the error result the model reads."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
 
 @dataclass(frozen=True)
 class ToolCallContext:
-    """What a running tool knows about its call."""
+    """What a running tool knows about its call and its turn."""
 
     chat_id: uuid.UUID
     owner_id: uuid.UUID
     tool_call_id: str
+    # The chat's facts and the turn's services (None: run outside a turn, as some tests do).
+    turn: TurnScope | None = None
+
+    def scope(self) -> TurnScope:
+        if self.turn is None:
+            raise ToolError("this tool only runs inside a chat turn")
+        return self.turn
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A chat file a tool made; the turn shows it as an assistant ``file`` part (§5.6)."""
+
+    file_id: uuid.UUID
+    media_type: str
+    name: str
 
 
 @dataclass(frozen=True)
@@ -34,6 +61,7 @@ class ToolOutput:
 
     text: str
     is_error: bool = False
+    attachments: tuple[Attachment, ...] = ()
 
 
 ToolRun = Callable[[dict[str, Any], ToolCallContext], Awaitable[ToolOutput]]
@@ -45,6 +73,8 @@ class Tool:
     description: str
     input_schema: dict[str, Any]
     run: ToolRun
+    # A successful (non-error) result ends the turn once its step is saved (§5.4).
+    stop_after: bool = False
 
     def spec(self) -> ToolSpec:
         return ToolSpec(self.name, self.description, self.input_schema)
@@ -71,11 +101,16 @@ class ToolRegistry:
         return iter(self._tools.values())
 
 
-_DEFAULT = ToolRegistry()
+_DEFAULT: ToolRegistry | None = None
 
 
 def default_registry() -> ToolRegistry:
-    """The process-wide registry built-in tools register into."""
+    """The process-wide registry: the built-in tools, and whatever registers into it."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        from chatd.tools.builtin import BUILTIN_TOOLS  # the tools import this module
+
+        _DEFAULT = ToolRegistry(list(BUILTIN_TOOLS))
     return _DEFAULT
 
 
@@ -88,3 +123,8 @@ def encode_result(output: ToolOutput) -> JsonValue:
     except ValueError:
         return {"output": output.text}
     return value
+
+
+def json_output(value: Any, *attachments: Attachment) -> ToolOutput:
+    """A result object as JSON text with sorted keys (as the reference's results read)."""
+    return ToolOutput(json.dumps(value, sort_keys=True, ensure_ascii=False), False, attachments)

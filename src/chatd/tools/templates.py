@@ -1,0 +1,134 @@
+"""Platform tools for choosing a template: list_templates, read_template (§13.2).
+
+Templates come from :class:`~chatd.workspace.service.Workspaces` (``chatd.sdk.workspaces``
+objects); only those of the chat's organization that a tool can create a workspace from are
+offered: an external template needs an agent someone runs by hand.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from typing import Any
+
+from chatd.tools import args as a
+from chatd.tools.registry import Tool, ToolCallContext, ToolError, ToolOutput, json_output
+from chatd.tools.schema import obj
+
+PAGE_SIZE = 10
+DESCRIPTION_MAX = 300
+EXTERNAL = "external"
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _short(text: str, limit: int = DESCRIPTION_MAX) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+async def usable_templates(ctx: ToolCallContext) -> list[Any]:
+    """The organization's templates a workspace can be created from here."""
+    scope = ctx.scope()
+    templates = await scope.workspace.service().list_templates(scope.facts.organization_id)
+    return [t for t in templates if getattr(t, "kind", None) != EXTERNAL]
+
+
+async def find_template(ctx: ToolCallContext, template_id: uuid.UUID) -> Any:
+    for template in await usable_templates(ctx):
+        if template.id == template_id:
+            return template
+    raise ToolError(f"template {template_id} not found; call list_templates to see the choices")
+
+
+def _subsequence(needle: str, haystack: str) -> bool:
+    letters = iter(haystack)
+    return all(ch in letters for ch in needle)
+
+
+def matches(template: Any, query: str) -> bool:
+    """Every word of ``query`` is in the name, display name or description (any case), or
+    its letters appear in order in the name."""
+    name = _text(template.name).lower()
+    fields = " ".join((name, _text(template.display_name), _text(template.description))).lower()
+    return all(w in fields or _subsequence(w, name) for w in query.lower().split())
+
+
+def _summary(template: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {"id": str(template.id), "name": template.name}
+    organization_id = getattr(template, "organization_id", None)
+    if organization_id is not None:
+        entry["organization_id"] = str(organization_id)
+    if _text(template.display_name):
+        entry["display_name"] = template.display_name
+    if _text(template.description):
+        entry["description"] = _short(template.description)
+    return entry
+
+
+async def _list_templates(args: dict[str, Any], ctx: ToolCallContext) -> ToolOutput:
+    query = a.string(args, "query", required=False).strip()
+    page = a.integer(args, "page", 1)
+    found = [t for t in await usable_templates(ctx) if not query or matches(t, query)]
+    total_pages = max(1, math.ceil(len(found) / PAGE_SIZE))
+    shown = found[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    return json_output(
+        {
+            "templates": [_summary(t) for t in shown],
+            "count": len(shown),
+            "page": page,
+            "total_pages": total_pages,
+            "total_count": len(found),
+        }
+    )
+
+
+def _field(item: Any, key: str) -> Any:
+    return item.get(key) if isinstance(item, dict) else getattr(item, key, None)
+
+
+def _parameter(parameter: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "name": _field(parameter, "name"),
+        "type": "string",
+        "required": bool(_field(parameter, "required")),
+    }
+    description = _text(_field(parameter, "description"))
+    if description:
+        entry["description"] = _short(description)
+    default = _text(_field(parameter, "default"))
+    if default:
+        entry["default"] = default
+    return entry
+
+
+async def _read_template(args: dict[str, Any], ctx: ToolCallContext) -> ToolOutput:
+    template = await find_template(ctx, a.identifier(args, "template_id"))
+    summary = {k: v for k, v in _summary(template).items() if k != "organization_id"}
+    if _text(template.description):
+        summary["description"] = template.description
+    parameters = [_parameter(p) for p in getattr(template, "parameters", None) or []]
+    return json_output({"template": summary, "parameters": parameters})
+
+
+LIST_TEMPLATES = Tool(
+    name="list_templates",
+    description=(
+        "List the workspace templates you can create a workspace from, 10 per page. "
+        "query filters by name, display name or description."
+    ),
+    input_schema=obj(
+        {
+            "query": {"type": "string", "description": "Words to look for."},
+            "page": {"type": "integer", "description": "Page number, from 1."},
+        }
+    ),
+    run=_list_templates,
+)
+READ_TEMPLATE = Tool(
+    name="read_template",
+    description="A template's details and the parameters create_workspace takes for it.",
+    input_schema=obj({"template_id": {"type": "string", "format": "uuid"}}, "template_id"),
+    run=_read_template,
+)

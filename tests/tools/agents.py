@@ -1,0 +1,249 @@
+"""Agent connections and a Workspaces service for tool tests, over real agent Dispatchers.
+
+:class:`DispatcherConn` is an :class:`~chatd.workspace.conn.AgentConn` that hands each
+operation (through JSON, as the wire would) to a real :class:`chatd.agent.dispatcher.Dispatcher`
+on a directory: real files, real subprocesses. :class:`LocalWorkspaces` is the
+:class:`~chatd.workspace.service.Workspaces` interface over such connections, with handles
+to stop, start and restart an agent the way a crash or a redeploy would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chatd.agent import protocol
+from chatd.agent.dispatcher import Dispatcher
+from chatd.agent.errors import OpError
+from chatd.store.db import Database
+from chatd.store.tables import workspaces
+from chatd.workspace.conn import AgentConn, AgentOpError, AgentUnavailable
+from chatd.workspace.service import CreatedWorkspace, WorkspaceInputError, Workspaces
+
+
+class DispatcherConn(AgentConn):
+    def __init__(self, dispatcher: Dispatcher, workspace_id: uuid.UUID, agent_id: uuid.UUID):
+        self.dispatcher = dispatcher
+        self.workspace_id = workspace_id
+        self.agent_id = agent_id
+        self.build_id = uuid.uuid4()
+        self.directory = str(dispatcher.directory)
+        self.home = str(dispatcher.directory)
+        self.operating_system = "linux"
+        self.version = protocol.PROTOCOL_VERSION
+        self.calls: list[str] = []
+        self.called = asyncio.Event()  # set as each operation is sent
+        self._closed = asyncio.Event()
+
+    async def call(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
+        """The operation's result; closing the connection ends every call still waiting
+        (:class:`AgentUnavailable`), and a cancelled caller cancels its operation."""
+        if self._closed.is_set():
+            raise AgentUnavailable("the workspace agent is not connected")
+        self.calls.append(op)
+        self.called.set()
+        work = asyncio.ensure_future(self.dispatcher.handle(op, json.loads(json.dumps(args))))
+        closing = asyncio.ensure_future(self._closed.wait())
+        try:
+            await asyncio.wait({work, closing}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closing.cancel()
+            if not work.done():
+                work.cancel()
+        if not work.done() or work.cancelled():
+            raise AgentUnavailable("the workspace agent disconnected during the call")
+        try:
+            result = work.result()
+        except OpError as exc:
+            raise AgentOpError(exc.code, exc.message) from None
+        decoded: dict[str, Any] = json.loads(json.dumps(result))
+        return decoded
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    def close(self) -> None:
+        self._closed.set()
+
+
+# Makes a connection to the agent (workspace id, agent id) of a workspace whose files are in
+# a directory. The contract suite runs the tool tests with every kind of agent behind this.
+ConnFactory = Callable[[uuid.UUID, uuid.UUID, Path], Awaitable[AgentConn]]
+
+
+@asynccontextmanager
+async def dispatcher_agents() -> AsyncIterator[ConnFactory]:
+    """Connections to in-process agents: one Dispatcher per directory (its home too),
+    outliving its connections; every Dispatcher is closed at the end."""
+    agents: dict[Path, Dispatcher] = {}
+
+    async def connect(workspace_id: uuid.UUID, agent_id: uuid.UUID, directory: Path) -> AgentConn:
+        dispatcher = agents.get(directory)
+        if dispatcher is None:
+            dispatcher = agents[directory] = Dispatcher(directory, home=directory)
+        return DispatcherConn(dispatcher, workspace_id, agent_id)
+
+    try:
+        yield connect
+    finally:
+        for dispatcher in agents.values():
+            await dispatcher.close()
+
+
+@dataclass
+class Template:
+    """A template as the service lists it (the fields of ``chatd.sdk.workspaces.Template``)."""
+
+    name: str
+    organization_id: uuid.UUID
+    display_name: str = ""
+    description: str = ""
+    kind: str = "local"
+    parameters: list[dict[str, Any]] = field(default_factory=list)
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+@dataclass
+class Agent:
+    id: uuid.UUID
+    status: str = "connected"
+
+
+@dataclass
+class Workspace:
+    id: uuid.UUID
+    name: str
+    owner_id: uuid.UUID
+    organization_id: uuid.UUID
+    template_id: uuid.UUID
+    directory: Path
+    agent: Agent
+    conn: AgentConn | None = None
+    up: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class LocalWorkspaces(Workspaces):
+    """Workspaces in directories under ``root``; each agent comes from ``connect``."""
+
+    def __init__(self, db: Database, root: Path, connect: ConnFactory) -> None:
+        self.db = db
+        self.root = root
+        self.connect = connect
+        self.templates: list[Template] = []
+        self.workspaces: dict[uuid.UUID, Workspace] = {}
+        self.created: list[dict[str, Any]] = []
+        self.connections = 0
+
+    async def list_templates(self, organization_id: uuid.UUID) -> list[Any]:
+        found = [t for t in self.templates if t.organization_id == organization_id]
+        return sorted(found, key=lambda t: t.name)
+
+    async def get_template(self, template_id: uuid.UUID) -> Any | None:
+        return next((t for t in self.templates if t.id == template_id), None)
+
+    async def add(self, owner_id: uuid.UUID, organization_id: uuid.UUID, name: str) -> Workspace:
+        """A workspace with a running agent, as if created earlier."""
+        template = self.templates[0] if self.templates else Template("scratch", organization_id)
+        directory = self.root / name
+        directory.mkdir(parents=True)
+        workspace = Workspace(
+            id=uuid.uuid4(),
+            name=name,
+            owner_id=owner_id,
+            organization_id=organization_id,
+            template_id=template.id,
+            directory=directory.resolve(),
+            agent=Agent(uuid.uuid4()),
+        )
+        now = self.db.now()
+        row = {
+            "id": workspace.id,
+            "owner_id": owner_id,
+            "organization_id": organization_id,
+            "name": name,
+            "created_at": now,
+            "updated_at": now,
+            "kind": template.kind,
+            "parameters": {},
+            "agent_id": workspace.agent.id,
+        }
+        async with self.db.write() as conn:  # the row chats.workspace_id refers to
+            await conn.execute(
+                workspaces.insert().values({k: v for k, v in row.items() if k in workspaces.c})
+            )
+        workspace.up.set()
+        self.workspaces[workspace.id] = workspace
+        return workspace
+
+    async def create(
+        self,
+        *,
+        owner_id: uuid.UUID,
+        organization_id: uuid.UUID,
+        template_id: uuid.UUID,
+        name: str | None,
+        parameters: dict[str, str],
+    ) -> CreatedWorkspace:
+        template = await self.get_template(template_id)
+        if template is None or template.organization_id != organization_id:
+            raise WorkspaceInputError("Template not found.")
+        for parameter in template.parameters:
+            if parameter.get("required") and parameter["name"] not in parameters:
+                raise WorkspaceInputError(f"Parameter {parameter['name']!r} is required.")
+        self.created.append({"template_id": template_id, "name": name, "parameters": parameters})
+        workspace = await self.add(owner_id, organization_id, name or f"{template.name}-ab12")
+        return CreatedWorkspace(workspace=workspace, agent_token=None)
+
+    async def get(self, workspace_id: uuid.UUID) -> Any | None:
+        return self.workspaces.get(workspace_id)
+
+    async def start(self, workspace_id: uuid.UUID) -> None:
+        self.workspaces[workspace_id].up.set()
+
+    async def connection(self, workspace_id: uuid.UUID, *, wait: float) -> AgentConn:
+        workspace = self.workspaces.get(workspace_id)
+        if workspace is None:
+            raise AgentUnavailable("the workspace no longer exists; call create_workspace")
+        try:
+            async with asyncio.timeout(wait):
+                await workspace.up.wait()
+        except TimeoutError:
+            raise AgentUnavailable(
+                "the workspace agent is disconnected; call start_workspace to start it"
+            ) from None
+        if workspace.conn is None or workspace.conn.closed:
+            workspace.conn = await self.connect(
+                workspace_id, workspace.agent.id, workspace.directory
+            )
+            self.connections += 1
+        return workspace.conn
+
+    def stop(self, workspace_id: uuid.UUID) -> None:
+        """The agent goes away: its connection closes, and none comes until a start."""
+        workspace = self.workspaces[workspace_id]
+        workspace.up.clear()
+        workspace.agent.status = "disconnected"
+        close = getattr(workspace.conn, "close", None)
+        if close is not None:
+            close()
+
+    def restart(self, workspace_id: uuid.UUID) -> None:
+        """The agent is killed and comes back at once (a new connection, a new build)."""
+        self.stop(workspace_id)
+        self.workspaces[workspace_id].up.set()
+        self.workspaces[workspace_id].agent.status = "connected"
+
+    async def delete(self, workspace_id: uuid.UUID) -> None:
+        self.stop(workspace_id)
+        del self.workspaces[workspace_id]
+
+    async def close(self) -> None:
+        for workspace_id in list(self.workspaces):
+            self.stop(workspace_id)
