@@ -182,4 +182,8 @@ class Process:
         # command left behind may hold the pipe open for longer, and is not waited for.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._eof.wait(), self._drain_grace)
+        if self._fd is not None:
+            # A busy loop may not have run the reader yet: what the pipe holds now was
+            # written before the exit, so it belongs to this answer.
+            self._on_readable()
         self._done.set()
