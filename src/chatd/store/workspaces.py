@@ -42,10 +42,10 @@ _CONNECTED = (
     .where(ws.c.id == sa.bindparam("workspace_id"))
     .values(
         agent_status=CONNECTED,
-        build_id=sa.bindparam("build_id"),
-        agent_directory=sa.bindparam("directory"),
-        agent_os=sa.bindparam("operating_system"),
-        agent_version=sa.bindparam("version"),
+        build_id=sa.bindparam("new_build_id"),
+        agent_directory=sa.bindparam("hello_directory"),
+        agent_os=sa.bindparam("hello_os"),
+        agent_version=sa.bindparam("hello_version"),
         updated_at=sa.bindparam("now"),
     )
 )
@@ -54,7 +54,7 @@ _DISCONNECTED = (
     ws.update()
     .where(
         ws.c.id == sa.bindparam("workspace_id"),
-        ws.c.build_id == sa.bindparam("build_id"),
+        ws.c.build_id == sa.bindparam("ended_build_id"),
         ws.c.agent_status == CONNECTED,
     )
     .values(agent_status=DISCONNECTED, updated_at=sa.bindparam("now"))
@@ -121,10 +121,10 @@ async def agent_connected(
     """Record a connection (``hello``: directory, operating_system, version)."""
     params = {
         "workspace_id": workspace_id,
-        "build_id": build_id,
-        "directory": hello["directory"],
-        "operating_system": hello["operating_system"],
-        "version": hello["version"],
+        "new_build_id": build_id,
+        "hello_directory": hello["directory"],
+        "hello_os": hello["operating_system"],
+        "hello_version": hello["version"],
         "now": now,
     }
     return (await conn.execute(_CONNECTED, params)).rowcount > 0
@@ -134,7 +134,7 @@ async def agent_disconnected(
     conn: Connection, now: dt.datetime, workspace_id: uuid.UUID, build_id: uuid.UUID
 ) -> bool:
     """The connection ``build_id`` ended; nothing changes if a newer one replaced it."""
-    params = {"workspace_id": workspace_id, "build_id": build_id, "now": now}
+    params = {"workspace_id": workspace_id, "ended_build_id": build_id, "now": now}
     return (await conn.execute(_DISCONNECTED, params)).rowcount > 0
 
 

@@ -41,6 +41,8 @@ log = structlog.get_logger(__name__)
 # Tries at a free generated name before giving up.
 NAME_TRIES = 5
 REPLACED = "replaced by a newer connection of the same agent"
+# An external agent in these states is not waited for.
+AWAY = (WorkspaceAgentStatus.disconnected, WorkspaceAgentStatus.timeout)
 
 
 @dataclass(frozen=True)
@@ -234,8 +236,8 @@ class Workspaces:
             raise AgentUnavailable("the workspace no longer exists")
         if row["kind"] in wq.STARTED_BY_SERVER:
             await self._ensure_running(row)
-        elif self._view(row).agent.status is not WorkspaceAgentStatus.connecting:
-            raise AgentUnavailable(_unavailable(row, self._view(row).agent.status))
+        elif (status := self._view(row).agent.status) in AWAY:
+            raise AgentUnavailable(_unavailable(row, status))  # its owner must start it
         conn = await self.agents.wait(workspace_id, wait)
         if conn is not None:
             return conn
