@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import typer
 
-from chatd.cli import accounts, chat, dev, secrets, server
+from chatd.cli import accounts, agent, chat, dev, secrets, server
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="chatd: AI coding-agent chats.")
 app.command("server")(server.server)
+app.command("agent", context_settings=agent.SETTINGS, add_help_option=False)(agent.agent)
 app.command("login")(accounts.login)
 app.add_typer(accounts.users_app, name="users")
 app.add_typer(accounts.tokens_app, name="tokens")

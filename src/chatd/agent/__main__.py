@@ -1,0 +1,7 @@
+"""``python -m chatd.agent``."""
+
+import sys
+
+from chatd.agent.main import main
+
+sys.exit(main())

@@ -1,0 +1,76 @@
+"""The operations of one agent, by name: the one entry point the connection loop calls."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from chatd.agent import context, edits, files, protocol, skills
+from chatd.agent.errors import OpError
+from chatd.agent.processes import ProcessTable
+
+# The agent's own dial-in never reaches the commands it runs.
+HIDDEN_ENV = (protocol.TOKEN_ENV, protocol.URL_ENV)
+
+_Op = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def home_directory() -> Path:
+    return Path(os.environ.get("HOME") or Path.home())
+
+
+class Dispatcher:
+    """Runs the operations of :mod:`chatd.agent.protocol` in ``directory``. It outlives
+    connections: the processes it started keep running between them."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        env: Mapping[str, str] | None = None,
+        home: Path | None = None,
+    ) -> None:
+        self.directory = directory.resolve()
+        if not self.directory.is_dir():
+            raise NotADirectoryError(f"{directory} is not a directory")
+        self.home = home if home is not None else home_directory()
+        environment = dict(os.environ if env is None else env)
+        for name in HIDDEN_ENV:
+            environment.pop(name, None)
+        self.processes = ProcessTable(self.directory, environment)
+        root = self.directory
+        # These block on the disk: they run in worker threads.
+        self._blocking: dict[str, _Op] = {
+            protocol.READ_FILE: functools.partial(files.read_file, root),
+            protocol.READ_BYTES: functools.partial(files.read_bytes, root),
+            protocol.WRITE_FILE: functools.partial(files.write_file, root),
+            protocol.EDIT_FILES: functools.partial(edits.edit_files, root),
+            protocol.CONTEXT: functools.partial(context.context, root, self.home),
+            protocol.READ_SKILL: functools.partial(skills.read_skill, root),
+            protocol.READ_SKILL_FILE: functools.partial(skills.read_skill_file, root),
+        }
+
+    async def handle(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
+        """The result of ``op``; raises :class:`OpError`."""
+        if not isinstance(args, dict):
+            raise OpError(protocol.BAD_REQUEST, "args must be a JSON object")
+        blocking = self._blocking.get(op)
+        if blocking is not None:
+            return await asyncio.to_thread(blocking, args)
+        if op == protocol.PROCESS_START:
+            return await self.processes.start(args)
+        if op == protocol.PROCESS_OUTPUT:
+            return await self.processes.output(args)
+        if op == protocol.PROCESS_LIST:
+            return self.processes.list(args)
+        if op == protocol.PROCESS_SIGNAL:
+            return await self.processes.signal(args)
+        raise OpError(protocol.BAD_REQUEST, f"unknown operation {op!r}")
+
+    async def close(self) -> None:
+        """Kill what still runs (the agent is stopping)."""
+        await self.processes.close()
