@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import stat
-import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from chatd.store.db import Database
 from tests.api.chat_helpers import insert_org, make_org_admin, stored_chat
 from tests.api.crosssite_support import snapshot
 from tests.helpers import Api, ApiUser, envelope, make_chat, seed_model_config
+from tests.workspace.repos import make_repo
 
 pytestmark = pytest.mark.anyio
 
@@ -63,31 +63,6 @@ def workspace_dirs(settings: Settings) -> list[Path]:
 
 def exists(path: str) -> bool:
     return Path(path).exists()
-
-
-def git(*args: str, cwd: Path) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return done.stdout
-
-
-def make_repo(path: Path) -> Path:
-    path.mkdir(parents=True)
-    git("init", "--quiet", "--initial-branch=main", cwd=path)
-    (path / "README.md").write_text("hello\n")
-    git("add", "README.md", cwd=path)
-    git("commit", "--quiet", "-m", "first", cwd=path)
-    git("checkout", "--quiet", "-b", "feature", cwd=path)
-    (path / "feature.txt").write_text("feature\n")
-    git("add", "feature.txt", cwd=path)
-    git("commit", "--quiet", "-m", "feature", cwd=path)
-    git("checkout", "--quiet", "main", cwd=path)
-    return path
 
 
 async def test_an_external_workspace_shows_its_token_once(api: Api, member: ApiUser) -> None:

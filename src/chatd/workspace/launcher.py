@@ -81,12 +81,18 @@ class Launcher:
         self.stop_grace = stop_grace
         self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._wake: dict[uuid.UUID, asyncio.Event] = {}
+        self._procs: dict[uuid.UUID, asyncio.subprocess.Process] = {}
         self._closed = False
 
     def running(self, workspace_id: uuid.UUID) -> bool:
         """A supervisor runs for the workspace (its process may be between restarts)."""
         task = self._tasks.get(workspace_id)
         return task is not None and not task.done()
+
+    def pid(self, workspace_id: uuid.UUID) -> int | None:
+        """The process id of the workspace's running process (None between restarts)."""
+        proc = self._procs.get(workspace_id)
+        return proc.pid if proc is not None and proc.returncode is None else None
 
     def ensure(self, spec: AgentSpec) -> None:
         """Supervise the workspace's agent; wake a supervisor waiting to restart it."""
@@ -173,10 +179,12 @@ class Launcher:
         finally:
             prepared.close_fds()
         log.info("workspace agent started", workspace_id=str(spec.workspace_id), pid=proc.pid)
+        self._procs[spec.workspace_id] = proc
         pump = asyncio.create_task(_log_output(proc, spec.workspace_id))
         try:
             return await proc.wait()
         finally:
+            self._procs.pop(spec.workspace_id, None)
             if proc.returncode is None:
                 await _terminate(proc, self.stop_grace)
             # A process left behind in another session may hold the output pipe open.
