@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import os
 import signal
 import sys
@@ -102,7 +103,10 @@ class Launcher:
             self._wake[spec.workspace_id].set()
             return
         self._wake[spec.workspace_id] = asyncio.Event()
-        task = asyncio.create_task(self._supervise(spec), name=f"agent {spec.workspace_id}")
+        # A context of its own: not the log context of the request that happened to start it.
+        task = asyncio.create_task(
+            self._supervise(spec), name=f"agent {spec.workspace_id}", context=contextvars.Context()
+        )
         self._tasks[spec.workspace_id] = task
         task.add_done_callback(lambda t: self._forget(spec.workspace_id, t))
 
