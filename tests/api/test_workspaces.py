@@ -140,25 +140,16 @@ async def test_a_clone_from_inside_the_roots(
     assert (cloned / "feature.txt").read_text() == "feature\n"
 
 
+# Representative refusals (tests/workspace/test_provision.py holds the whole policy).
 @pytest.mark.parametrize(
     "url",
     [
         "ext::sh -c touch% /tmp/owned",
-        "fd::17",
-        "-uhelp",
         "--upload-pack=touch /tmp/owned",
         "http://example.com/repo.git",
-        "ftp://example.com/repo.git",
-        "https:///no-host",
-        "ssh://-oProxyCommand=touch%20owned/x",
-        "relative/path",
-        "repo with spaces",
-        "",
         "OUTSIDE",  # a real repository outside the roots
-        "file://OUTSIDE",
         "LINK",  # a symlink inside the roots to a repository outside them
         "ROOT/../elsewhere/repo",
-        "file://example.com/srv/repo",
     ],
 )
 async def test_refused_clone_urls_leave_nothing(
