@@ -26,7 +26,7 @@ from chatd.security import agent_token_hash, new_agent_token
 from chatd.settings import Settings
 from chatd.store import templates as tq
 from chatd.store import workspaces as wq
-from chatd.store.db import Database
+from chatd.store.db import Database, sqlite_path
 from chatd.store.sql import RowDict
 from chatd.workspace import provision, rules
 from chatd.workspace.agents import AgentHub, WebSocketAgentConn
@@ -77,10 +77,15 @@ class Workspaces:
     ) -> None:
         self.db = db
         self.settings = settings
-        self.data_dir = settings.data_dir
+        self.data_dir = settings.data_dir.expanduser().absolute()
         self.connect_timeout = settings.agent_connect_timeout
         self.agents = AgentHub()
-        hidden = [settings.data_dir, settings.config_dir]
+        # What a sandboxed agent must not see: the data directory (the database, the secret
+        # key, the other workspaces), the config directory, a SQLite database kept elsewhere.
+        hidden = [self.data_dir, settings.config_dir.expanduser().absolute()]
+        database = sqlite_path(settings.resolved_database_url())
+        if database is not None:
+            hidden.append(database.expanduser().absolute().parent)
         sandbox = Sandbox(settings.sandbox, hidden)
         self.launcher = Launcher(
             server_url=server_url or agent_url(settings.http_address),
