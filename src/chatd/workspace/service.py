@@ -227,7 +227,10 @@ class Workspaces:
         if row is None:
             raise WorkspaceInputError("the workspace does not exist")
         if row["kind"] in wq.STARTED_BY_SERVER:
-            await self._ensure_running(row)
+            try:
+                await self._ensure_running(row)
+            except AgentUnavailable as exc:
+                raise WorkspaceInputError(exc.message) from None
 
     async def connection(self, workspace_id: uuid.UUID, *, wait: float) -> AgentConn:
         """The live connection to the workspace's agent, starting a local agent that is not
