@@ -119,6 +119,25 @@ def new_token() -> tuple[str, str, bytes]:
     return key_id, f"{key_id}-{secret}", hash_secret(secret)
 
 
+# A workspace agent's token: its own format, never taken for a user's API key (which
+# :func:`split_token` parses), and stored only as its SHA-256 (found by that hash).
+AGENT_TOKEN_PREFIX = "chatd-agent-"
+AGENT_TOKEN_MAX = 128
+
+
+def new_agent_token() -> tuple[str, bytes]:
+    """A fresh workspace agent token and the hash to store."""
+    token = AGENT_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    return token, hash_secret(token)
+
+
+def agent_token_hash(token: str) -> bytes | None:
+    """The hash to look a presented agent token up by (None: not an agent token)."""
+    if not token.startswith(AGENT_TOKEN_PREFIX) or len(token) > AGENT_TOKEN_MAX:
+        return None
+    return hash_secret(token)
+
+
 def hash_secret(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 

@@ -94,6 +94,16 @@ class Settings(BaseSettings):
     # or networks, "*" for any). Empty: the client address is the socket peer's.
     forwarded_allow_ips: str = ""
 
+    # Workspaces. Local agents run inside bubblewrap ("bwrap"; without it installed they run
+    # unsandboxed, with one warning at start) or directly ("none"). A git template clones only
+    # https, ssh and git URLs, plus local paths and file:// URLs under these directories
+    # (comma-separated in the environment; empty: none). An agent that has not dialled in this
+    # many seconds after it was started (or its workspace created) is reported as timed out.
+    sandbox: Literal["bwrap", "none"] = "bwrap"
+    workspace_clone_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    workspace_clone_timeout: float = Field(default=600.0, gt=0)
+    agent_connect_timeout: float = Field(default=120.0, gt=0)
+
     # Development/testing aid: register the shipped test tools (echo, wait, fail; see
     # chatd.testing.tools) so fake-provider scripts can run tool-calling turns. Off in production.
     testing_tools: bool = False
@@ -113,6 +123,13 @@ class Settings(BaseSettings):
             value = value.split(",")
         if isinstance(value, list | tuple):
             return [_bare_origin(str(item)) for item in value if str(item).strip()]
+        return value
+
+    @field_validator("workspace_clone_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
     def access_origin(self) -> str | None:

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from chatd.sdk.chats import ChatMessagePart, ChatMessagePartType
+from chatd.store import workspaces as store_workspaces
 from chatd.store.chat_create import NewChat, create_chat
 from chatd.store.db import Database
 from chatd.store.tables import (
@@ -17,7 +18,6 @@ from chatd.store.tables import (
     chats,
     organization_members,
     organizations,
-    workspaces,
 )
 from chatd.store.users import ORG_ADMIN_ROLE
 from tests.helpers import ApiUser
@@ -80,19 +80,13 @@ async def make_org_admin(db: Database, user: ApiUser) -> None:
 
 
 async def insert_workspace(
-    db: Database, owner_id: uuid.UUID, org_id: uuid.UUID, name: str = "ws"
+    db: Database, owner_id: uuid.UUID, org_id: uuid.UUID, name: str | None = None
 ) -> uuid.UUID:
+    """An external workspace without template, straight into the store."""
     workspace_id = uuid.uuid4()
-    async with db.write() as conn:
-        await conn.execute(
-            workspaces.insert().values(
-                id=workspace_id,
-                owner_id=owner_id,
-                organization_id=org_id,
-                name=name,
-                created_at=db.now(),
-            )
-        )
+    name = name or f"ws-{workspace_id.hex[:8]}"
+    values = {"id": workspace_id, "owner_id": owner_id, "organization_id": org_id, "name": name}
+    await db.run_write(store_workspaces.insert_workspace, db.now(), values)
     return workspace_id
 
 

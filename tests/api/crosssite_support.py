@@ -21,7 +21,13 @@ from chatd.llm.errors import config_error
 from chatd.llm.types import ProviderError
 from chatd.settings import Settings
 from chatd.store.db import Database
-from chatd.store.tables import chat_messages, chat_providers, chat_queued_messages, metadata
+from chatd.store.tables import (
+    chat_messages,
+    chat_providers,
+    chat_queued_messages,
+    metadata,
+    templates,
+)
 from tests.helpers import Api, ApiUser, make_chat, seed_model_config
 
 CHATS = "/api/experimental/chats"
@@ -163,6 +169,9 @@ async def build_world(api: Api, db: Database) -> World:
                 sa.select(chat_providers.c.id).where(chat_providers.c.provider == "openai")
             )
         ).scalar_one()
+        template_id = (
+            await conn.execute(sa.select(templates.c.id).where(templates.c.name == "scratch"))
+        ).scalar_one()
     ids = {
         "provider_id": str(provider_id),
         "chat": str(chat_id),
@@ -171,6 +180,8 @@ async def build_world(api: Api, db: Database) -> World:
         "model_config_id": str(model_id),
         "user": str(admin.id),
         "keyid": key_id,
+        "organization": str(admin.org_id),
+        "template": str(template_id),
     }
     return World(admin=admin, ids=ids)
 

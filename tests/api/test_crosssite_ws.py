@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from httpx2 import Response
 from httpx2.websockets import AsyncWebSocketSession, WebSocketUpgradeError
 
+from chatd.agent.protocol import AGENT_PATH
 from chatd.api.crosssite import REFUSED
 from chatd.settings import Settings
 from chatd.store.db import Database
@@ -71,9 +72,12 @@ async def expect_refused(app: FastAPI, path: str, headers: dict[str, str], **par
 
 
 async def test_both_sockets_are_walked(app: FastAPI) -> None:
+    # The workspace agents' socket takes no user credential at all, a cookie included
+    # (tests/api/test_agent_rpc.py).
     assert sorted(websocket_routes(app)) == [
         "/api/experimental/chats/watch",
         "/api/experimental/chats/{chat}/stream",
+        AGENT_PATH,
     ]
 
 

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.anyio
 
 METHODS = ("get", "put", "post", "delete", "patch")
 # Documented as GET, as the reference's document does, but served only as WebSockets.
-WEBSOCKETS = {"/watch", "/stream", "/stream/desktop", "/stream/git"}
+WEBSOCKETS = {"/watch", "/stream", "/stream/desktop", "/stream/git", "/workspaceagents/me/rpc"}
 UUID_SCHEMA = {"type": "string", "format": "uuid"}
 INT64_SCHEMA = {"type": "integer", "format": "int64"}
 
@@ -55,6 +55,8 @@ async def test_path_ids_are_documented_as_what_the_server_parses(spec: dict[str,
         ("chats", "queuedMessage"): INT64_SCHEMA,
         ("chats", "user"): UUID_SCHEMA,  # a usage-limit override names a user by id only
         ("v2", "organization"): UUID_SCHEMA,
+        ("v2", "template"): UUID_SCHEMA,
+        ("v2", "workspace"): UUID_SCHEMA,
         # "me", an id or a username; a key id is a short random string.
         ("v2", "user"): {"type": "string"},
         ("v2", "keyid"): {"type": "string"},

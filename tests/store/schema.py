@@ -25,13 +25,13 @@ def fresh_database(backend: str, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-def migrate(url: str, revision: str) -> None:
-    """Upgrade to ``"head"``, or downgrade to ``revision``."""
+def migrate(url: str, revision: str, *, up: bool = False) -> None:
+    """Upgrade to ``"head"`` (or to ``revision`` with ``up``), or downgrade to ``revision``."""
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
     try:
         with engine.begin() as conn:
             cfg = alembic_config(conn)
-            if revision == "head":
+            if revision == "head" or up:
                 command.upgrade(cfg, revision)
             else:
                 command.downgrade(cfg, revision)

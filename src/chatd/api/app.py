@@ -15,8 +15,8 @@ from chatd.api.crosssite import CrossSiteGuard
 from chatd.api.login_throttle import LoginLimits, LoginThrottle
 from chatd.api.middleware import RequestLimitsMiddleware, SecurityHeadersMiddleware
 from chatd.api.rate_limit import TokenBuckets
-from chatd.api.routes import audit as audit_routes
 from chatd.api.routes import (
+    agent_rpc,
     chat_list,
     chats,
     files,
@@ -25,18 +25,23 @@ from chatd.api.routes import (
     organizations,
     providers,
     streams,
+    templates,
     titles,
     usage_limits,
     users,
+    workspaces,
 )
+from chatd.api.routes import audit as audit_routes
 from chatd.engine.worker import Worker
 from chatd.events.hub import EventHub
 from chatd.provider_bootstrap import bootstrap_providers
 from chatd.secret_key import box_for
 from chatd.security import limit_hashing, prepare_dummy_hash
 from chatd.settings import Settings
+from chatd.store import templates as template_queries
 from chatd.store import users as user_queries
 from chatd.store.db import Database
+from chatd.workspace.service import Workspaces
 
 
 class ChatdApp(FastAPI):
@@ -57,6 +62,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         await database.migrate()
         async with database.write() as conn:
             await user_queries.ensure_default_org(conn, database.now())
+            await template_queries.ensure_builtin_templates(conn, database.now())
+        await app.state.workspaces.open()
         await bootstrap_providers(database, settings)
         await prepare_dummy_hash()  # so that no login pays for it
         if settings.testing_tools:
@@ -73,6 +80,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         finally:
             if worker is not None:
                 await worker.stop()  # running chats go back to pending
+            await app.state.workspaces.close()  # the local agents stop
             if owns_db:
                 await database.close()
 
@@ -100,6 +108,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.rate_limit = TokenBuckets(settings.rate_limit_per_minute, settings.rate_limit_burst)
     errors.install(app)
     app.state.hub = EventHub()
+    # Templates, workspaces, and the agents connected to (or started by) this replica.
+    app.state.workspaces = Workspaces(database, settings)
     # Fixed paths (/chats/files, /chats/models, /chats/watch, ...) before /chats/{chat}.
     app.include_router(streams.router)
     for module in (
@@ -113,12 +123,16 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         chat_list,
         chats,
         messages,
+        templates,
+        workspaces,
+        agent_rpc,
     ):
         app.include_router(module.router)
     app.include_router(titles.router)
     app.include_router(metrics.router)
     app.include_router(docs.router)
     streams.document()
+    agent_rpc.document()
 
     @app.get("/healthz", tags=["General"], response_model=dict[str, str])
     async def healthz() -> dict[str, str]:

@@ -84,7 +84,8 @@ async def audited_write(
 
 
 async def record_alone(db: Database, recorded: AuditEntry) -> None:
-    """An entry for something that changed nothing (a failed login): a write of its own."""
+    """An entry in a write of its own: for something that changed nothing (a failed login),
+    or a change a service made in transactions of its own (a workspace created)."""
     async with db.write_one() as tx:
         await audit.record(tx, db.now(), recorded)
     audit.emit(recorded)

@@ -23,6 +23,7 @@ from chatd.security import secret_matches, split_token
 from chatd.settings import Settings
 from chatd.store import users as q
 from chatd.store.db import Database
+from chatd.workspace.service import Workspaces
 
 SESSION_HEADER = "Coder-Session-Token"
 SESSION_COOKIE = "coder_session_token"
@@ -43,6 +44,11 @@ async def get_db(request: Request) -> Database:
 async def get_hub(request: Request) -> EventHub:
     hub: EventHub = request.app.state.hub
     return hub
+
+
+async def get_workspaces(request: Request) -> Workspaces:
+    workspaces: Workspaces = request.app.state.workspaces
+    return workspaces
 
 
 async def get_settings(request: Request) -> Settings:
@@ -152,3 +158,4 @@ CurrentActor = Annotated[Actor, Depends(current_actor)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
 Hub = Annotated[EventHub, Depends(get_hub)]
 Throttle = Annotated[LoginThrottle, Depends(get_login_throttle)]
+WorkspacesService = Annotated[Workspaces, Depends(get_workspaces)]

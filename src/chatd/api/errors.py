@@ -22,6 +22,7 @@ from starlette.routing import compile_path
 
 from chatd.sdk.errors import Response, ValidationError
 from chatd.store.usage_limits import UsageLimitExceeded
+from chatd.workspace.errors import WorkspaceExists, WorkspaceInputError
 
 log = structlog.get_logger(__name__)
 
@@ -140,6 +141,22 @@ async def _usage_limit(_request: Request, exc: Exception) -> JSONResponse:
     ).response()
 
 
+def workspace_input(exc: WorkspaceInputError) -> ApiError:
+    """400 (409 for a name taken) naming the input to change."""
+    status = 409 if isinstance(exc, WorkspaceExists) else 400
+    message = exc.message[:1].upper() + exc.message[1:]
+    if exc.field is None:
+        return ApiError(status, message)
+    return ApiError(
+        status, message, validations=[ValidationError(field=exc.field, detail=exc.message)]
+    )
+
+
+async def _workspace_input(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, WorkspaceInputError)
+    return workspace_input(exc).response()
+
+
 async def _client_disconnected(request: Request, _exc: Exception) -> JSONResponse:
     """The client hung up before its request body was read: nothing was changed, and no one
     is left to read the answer, so this is not logged as an error."""
@@ -152,6 +169,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(UsageLimitExceeded, _usage_limit)
+    app.add_exception_handler(WorkspaceInputError, _workspace_input)
     app.add_exception_handler(ClientDisconnect, _client_disconnected)
 
 

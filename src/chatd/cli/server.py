@@ -113,6 +113,7 @@ async def _serve(settings: Settings, secrets: SecretBox) -> None:
     # Imported here so that the client commands start without loading the server stack.
     import uvicorn
 
+    from chatd.agent.protocol import MAX_FRAME_BYTES
     from chatd.api.app import create_app
     from chatd.api.http_protocol import LimitedHttpProtocol
     from chatd.bootstrap import create_first_user
@@ -152,6 +153,8 @@ async def _serve(settings: Settings, secrets: SecretBox) -> None:
             # log) is the socket peer's unless configured.
             proxy_headers=bool(forwarded),
             forwarded_allow_ips=forwarded or None,
+            # The largest frame a workspace agent sends (a file read whole, in base64).
+            ws_max_size=MAX_FRAME_BYTES,
         )
         server = uvicorn.Server(config)
         typer.echo(f"chatd listening on {url}")

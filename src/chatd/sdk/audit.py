@@ -29,6 +29,8 @@ class ResourceType(StrEnum):
     api_key = "api_key"
     chat_provider = "chat_provider"
     chat_model_config = "chat_model_config"
+    template = "template"
+    workspace = "workspace"
 
 
 class AuditLog(WireModel):

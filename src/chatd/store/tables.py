@@ -72,6 +72,33 @@ api_keys = sa.Table(
     sa.Index("ix_api_keys_user_id", "user_id"),
 )
 
+# Workspace templates: how a workspace is made and where its agent runs (kind "local": the
+# server starts it on its host, "command": the server runs the admin's command, which starts
+# it, "external": the user runs it). Built-in ones exist in every organization.
+templates = sa.Table(
+    "templates",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column(
+        "organization_id",
+        sa.Uuid,
+        sa.ForeignKey("organizations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("display_name", sa.Text, nullable=False, server_default=""),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("builtin", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("setup", sa.Text, nullable=True),  # local kinds: "scratch" or "git"
+    sa.Column("command", sa.Text, nullable=True),  # command kind: run with sh -c
+    # [{name, description, required, default}]
+    sa.Column("parameters", JSONType, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("organization_id", "name"),
+)
+
 workspaces = sa.Table(
     "workspaces",
     metadata,
@@ -85,6 +112,27 @@ workspaces = sa.Table(
     ),
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column(
+        "template_id", sa.Uuid, sa.ForeignKey("templates.id", ondelete="SET NULL"), nullable=True
+    ),
+    sa.Column("template_name", sa.Text, nullable=False, server_default=""),
+    sa.Column("kind", sa.Text, nullable=False, server_default="external"),
+    sa.Column("parameters", JSONType, nullable=False),  # {name: value}
+    # The server's directory of a local workspace (NULL for the other kinds).
+    sa.Column("directory", sa.Text, nullable=True),
+    # The workspace's one agent: fixed id; the hash of its current token (a local agent gets a
+    # fresh one at each start); its status and what it said of itself when it connected.
+    sa.Column("agent_id", sa.Uuid, nullable=False),
+    sa.Column("agent_token_hash", sa.LargeBinary, nullable=True),
+    sa.Column("agent_status", sa.Text, nullable=False, server_default="disconnected"),
+    sa.Column("agent_directory", sa.Text, nullable=False, server_default=""),
+    sa.Column("agent_os", sa.Text, nullable=False, server_default=""),
+    sa.Column("agent_version", sa.Text, nullable=False, server_default=""),
+    sa.Column("build_id", sa.Uuid, nullable=True),  # new at each agent connection
+    sa.Column("agent_started_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("owner_id", "name"),
+    sa.Index("ix_workspaces_agent_token_hash", "agent_token_hash", unique=True),
 )
 
 chat_providers = sa.Table(

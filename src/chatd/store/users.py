@@ -91,6 +91,13 @@ async def get_user_by_login(conn: Connection, login: str) -> UserRow | None:
     return _user(row) if row else None
 
 
+async def get_user_by_username(conn: Connection, username: str) -> UserRow | None:
+    row = (
+        await conn.execute(sa.select(users).where(users.c.username == username.lower()))
+    ).first()
+    return _user(row) if row else None
+
+
 async def user_exists(conn: Connection, email: str, username: str) -> bool:
     row = (
         await conn.execute(
