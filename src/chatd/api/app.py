@@ -71,7 +71,11 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
             from chatd.tools.registry import default_registry
 
             register_testing_tools(default_registry())
-        worker = Worker(database, app.state.hub, settings) if settings.workers_enabled else None
+        worker = (
+            Worker(database, app.state.hub, settings, workspaces=app.state.workspaces)
+            if settings.workers_enabled
+            else None
+        )
         if worker is not None:
             await worker.start()
         app.state.worker = worker
