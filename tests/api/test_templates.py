@@ -114,6 +114,38 @@ async def test_an_org_admin_manages_templates(api: Api, db: Database) -> None:
     assert made["name"] == "vm"
 
 
+async def test_only_site_owners_set_commands(api: Api, admin: ApiUser, db: Database) -> None:
+    """A command runs on the server's host: an organization's admin may neither add a
+    command template nor change a command; everything else of it is theirs to manage."""
+    boss = await api.create_user("boss")
+    await make_org_admin(db, boss)
+    before = await snapshot(db)
+    r = await api.request(
+        "POST", templates_url(boss), boss, json={"name": "run", "kind": "command", "command": "id"}
+    )
+    assert r.status_code == 403, r.text
+    assert "site owners" in envelope(r)["message"]
+    assert await snapshot(db) == before
+    made = await create(api, admin, name="run", kind="command", command="true")
+    url = f"/api/v2/templates/{made['id']}"
+    before = await snapshot(db)
+    r = await api.request("PATCH", url, boss, json={"command": "id > /tmp/owned"})
+    assert r.status_code == 403, r.text
+    envelope(r)
+    r = await api.request("PATCH", url, boss, json={"display_name": "Run", "command": "id"})
+    assert r.status_code == 403, r.text
+    assert await snapshot(db) == before
+    r = await api.request("GET", url, boss)
+    assert r.json()["command"] == "true"
+    r = await api.request("PATCH", url, boss, json={"display_name": "Run it"})
+    assert r.status_code == 200, r.text
+    assert r.json()["display_name"] == "Run it" and r.json()["command"] == "true"
+    r = await api.request("PATCH", url, admin, json={"command": "exec true"})
+    assert r.status_code == 200 and r.json()["command"] == "exec true"
+    r = await api.request("DELETE", url, boss)
+    assert r.status_code == 204
+
+
 async def test_members_are_refused(api: Api, admin: ApiUser, member: ApiUser, db: Database) -> None:
     made = await create(api, admin, name="vm", kind="external")
     before = await snapshot(db)

@@ -2,7 +2,9 @@
 
 Administrators add ``external`` and ``command`` templates (the ``local`` ones are built in,
 ``scratch`` and ``git``, and cannot be deleted; only their display name and description
-change). A template's ``command`` is shown to administrators only. Changes are audited.
+change). A ``command`` template's command runs on the server's host, unsandboxed, as the
+server's user: only site owners create one or change its command (an organization's admins
+get 403). A template's ``command`` is shown to administrators only. Changes are audited.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ router = APIRouter(prefix="/api/v2", tags=["Templates"], responses=ERROR_RESPONS
 TemplatePath = Annotated[str, uuid_path("Template ID.")]
 CREATABLE_KINDS = (TemplateKind.external, TemplateKind.command)
 BUILTIN_FIXED = "A built-in template's name, command and parameters cannot be changed."
+OWNERS_ONLY = (
+    "Only site owners may set a command template's command: it runs on the server's host."
+)
 
 
 def _view(row: RowDict, actor: Actor) -> Template:
@@ -58,6 +63,12 @@ async def _load(db: Database, actor: Actor, raw: str) -> RowDict:
 def _require_manager(actor: Actor, org_id: uuid.UUID) -> None:
     if not can_manage(actor, org_id):
         raise forbidden()
+
+
+def _require_site_owner(actor: Actor) -> None:
+    """A command is code run on the server's host: a site owner's decision."""
+    if not actor.is_owner:
+        raise forbidden(OWNERS_ONLY)
 
 
 def _parameters(items: list[TemplateParameterRequest]) -> list[dict[str, Any]]:
@@ -112,6 +123,8 @@ async def create_template(
             "Invalid template kind.",
             validations=[_validation("kind", "kind must be one of: external, command")],
         )
+    if body.kind == TemplateKind.command:
+        _require_site_owner(actor)
     command = _command(body.command) if body.kind == TemplateKind.command else None
     if body.kind == TemplateKind.external and body.command:
         raise bad_request("Only a command template takes a command.")
@@ -183,6 +196,7 @@ async def update_template(
     if body.command is not None:
         if row["kind"] != TemplateKind.command:
             raise bad_request("Only a command template takes a command.")
+        _require_site_owner(actor)
         values["command"] = _command(body.command)
     if body.parameters is not None:
         values["parameters"] = _parameters(body.parameters)
