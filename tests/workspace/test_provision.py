@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import socket
 import stat
 from collections.abc import AsyncIterator
@@ -12,7 +14,7 @@ import pytest
 
 from chatd.workspace import provision
 from chatd.workspace.errors import WorkspaceInputError
-from tests.workspace.repos import make_repo
+from tests.workspace.repos import git, make_repo
 
 pytestmark = pytest.mark.anyio
 
@@ -134,3 +136,85 @@ async def test_a_clone_that_hangs_is_stopped(tmp_path: Path, silent_git_server: 
     url = f"git://127.0.0.1:{silent_git_server}/repo.git"
     with pytest.raises(WorkspaceInputError, match="timed out after 0.3 seconds"):
         await provision.clone(target, url, "", roots=[], time_limit=0.3)
+
+
+SERVER_ONLY = "CHATD_TEST_PROVISION_MARKER"
+ALLOWED_ENV = {
+    "PATH",
+    "LANG",
+    "LC_ALL",
+    "HOME",
+    "GIT_CONFIG_NOSYSTEM",
+    "GIT_CONFIG_GLOBAL",
+    "GIT_TERMINAL_PROMPT",
+    "GIT_SSH_COMMAND",
+}
+
+
+def test_git_gets_a_minimal_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SERVER_ONLY, "server-only")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-server")
+    monkeypatch.setenv("SSH_AUTH_SOCK", "/run/agent.sock")
+    env = provision.git_environment(tmp_path)
+    assert set(env) == ALLOWED_ENV
+    assert env["HOME"] == str(tmp_path) and env["PATH"] == os.environ["PATH"]
+    assert env["GIT_CONFIG_NOSYSTEM"] == "1" and env["GIT_CONFIG_GLOBAL"] == os.devnull
+    assert env["GIT_TERMINAL_PROMPT"] == "0"
+    ssh = env["GIT_SSH_COMMAND"].split()
+    assert ssh[:3] == ["ssh", "-F", os.devnull]
+    assert {"IdentitiesOnly=yes", "BatchMode=yes", "IdentityFile=none"} <= set(ssh)
+    assert provision.GIT_OPTIONS[:2] == ("-c", "credential.helper=")
+
+
+def spy_git(directory: Path, record: Path) -> Path:
+    """A ``git`` first on PATH that writes the environment it was given to ``record``, then
+    runs the real git."""
+    real = shutil.which("git")
+    assert real is not None
+    directory.mkdir()
+    spy = directory / "git"
+    spy.write_text(
+        f'#!/bin/sh\nenv -0 >> "{record}"\nprintf "\\0\\0" >> "{record}"\nexec {real} "$@"\n'
+    )
+    spy.chmod(0o755)
+    return directory
+
+
+async def test_a_clone_sees_nothing_of_the_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server's variables, its user's git configuration and credential helpers stay
+    out of a real clone."""
+    operator_home = tmp_path / "operator"
+    operator_home.mkdir()
+    (operator_home / ".gitconfig").write_text(
+        "[clone]\n\tdefaultRemoteName = operator\n[credential]\n\thelper = store\n"
+    )
+    repo = await asyncio.to_thread(make_repo, tmp_path / "repos" / "r")
+    record = tmp_path / "env.txt"
+    spies = spy_git(tmp_path / "bin", record)
+    with monkeypatch.context() as server:
+        server.setenv("HOME", str(operator_home))
+        server.setenv("PATH", f"{spies}{os.pathsep}{os.environ['PATH']}")
+        server.setenv(SERVER_ONLY, "server-only")
+        server.setenv("ANTHROPIC_API_KEY", "sk-server")
+        clone = tmp_path / "data" / "workspaces" / "one"
+        provision.make_directory(clone)
+        await provision.clone(clone, str(repo), "", roots=[tmp_path / "repos"], time_limit=30)
+
+    assert git("remote", cwd=clone).split() == ["origin"]  # not the operator's setting
+    check_recorded(record, operator_home)
+
+
+def check_recorded(record: Path, operator_home: Path) -> None:
+    """Every git the spy saw ran without the server's variables, in a fresh HOME."""
+    seen = [
+        dict(item.split("=", 1) for item in block.split("\0") if item)
+        for block in record.read_text().split("\0\0\0")
+        if block.strip("\0")
+    ]
+    assert seen, "git did not run through the spy"
+    for env in seen:
+        assert SERVER_ONLY not in env and "ANTHROPIC_API_KEY" not in env, env
+        assert env["HOME"] != str(operator_home) and env["GIT_CONFIG_GLOBAL"] == os.devnull
+        assert not os.path.exists(env["HOME"])  # made for the call, removed after it

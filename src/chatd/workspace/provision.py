@@ -6,6 +6,11 @@ the directories the administrator lists (``CHATD_WORKSPACE_CLONE_ROOTS``), check
 resolving symlinks; anything else (remote helpers such as ``ext::``, other schemes, a URL
 that git could take for an option) is refused. git runs without a terminal to prompt on,
 with the ``ext`` transport off, and is killed past its timeout.
+
+git runs with nothing of the server's environment or of its user's configuration and
+credentials: a minimal environment (:func:`git_environment`) whose ``HOME`` is an empty
+directory made for the call, no system or global git configuration, no credential helper, and
+ssh without its configuration files, keys or agent, never asking a question.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import asyncio
 import os
 import re
 import signal
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -35,8 +41,31 @@ _SCP_LIKE = re.compile(
 _BRANCH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._/+-]*$")
 MAX_URL = 2048
 MAX_ERROR_OUTPUT = 2000
-# git's own errors are kept in English whatever the server's locale.
-GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_ASKPASS": "", "SSH_ASKPASS": ""}
+DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+# ssh reads neither the user's nor the system's configuration, offers no key (not even the
+# user's default key files, which it finds through the password database, not HOME), and
+# never prompts.
+GIT_SSH_COMMAND = (
+    "ssh -F /dev/null -o IdentitiesOnly=yes -o IdentityFile=none -o BatchMode=yes"
+)
+# Options of every git command: no credential helper, no remote helper running commands.
+GIT_OPTIONS = ("-c", "credential.helper=", "-c", "protocol.ext.allow=never")
+
+
+def git_environment(home: Path, path: str | None = None) -> dict[str, str]:
+    """The whole environment of a git command: ``home`` (an empty directory) as ``HOME``,
+    the server's ``PATH`` (to find git and ssh; ``path`` replaces it), messages in English
+    whatever the server's locale, and git's configuration and prompts off."""
+    return {
+        "PATH": path if path is not None else os.environ.get("PATH", DEFAULT_PATH),
+        "LANG": "C",
+        "LC_ALL": "C",
+        "HOME": str(home),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_SSH_COMMAND": GIT_SSH_COMMAND,
+    }
 
 
 def clone_source(url: str, roots: Sequence[Path]) -> tuple[str, bool]:
@@ -119,9 +148,7 @@ async def clone(
     """Clone ``url`` (checked by :func:`clone_source`) into the empty ``directory``."""
     source, local = clone_source(url, roots)
     check_branch(branch)
-    args = ["-c", "protocol.ext.allow=never"]
-    if not local:
-        args += ["-c", "protocol.file.allow=never"]
+    args = [] if local else ["-c", "protocol.file.allow=never"]
     args += ["clone", "--quiet"]
     if branch:
         args += ["--branch", branch]
@@ -129,11 +156,15 @@ async def clone(
 
 
 async def _git(args: list[str], time_limit: float, what: str) -> None:
-    env = {**os.environ, **GIT_ENV}
-    env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
+    with tempfile.TemporaryDirectory(prefix="chatd-git-home-", ignore_cleanup_errors=True) as home:
+        await _run_git(args, git_environment(Path(home)), time_limit, what)
+
+
+async def _run_git(args: list[str], env: dict[str, str], time_limit: float, what: str) -> None:
     try:
         proc = await asyncio.create_subprocess_exec(
             "git",
+            *GIT_OPTIONS,
             *args,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
