@@ -284,6 +284,39 @@ async def test_bad_requests_change_nothing(
     assert workspace_dirs(settings) == []
 
 
+@pytest.mark.parametrize("value", ["a\x00b", "two\nlines", "tab\there", "del\x7f", "\x85"])
+async def test_control_characters_in_parameters_change_nothing(
+    api: Api, member: ApiUser, db: Database, value: str
+) -> None:
+    """A parameter value becomes a variable in a process's environment: a NUL cannot be
+    there (no JSON body takes one), and no other control character is taken either."""
+    r = await api.request(
+        "POST",
+        f"/api/v2/organizations/{api.admin.org_id}/templates",
+        api.admin,
+        json={"name": "run", "kind": "command", "command": "true", "parameters": [{"name": "p"}]},
+    )
+    assert r.status_code == 201, r.text
+    template = r.json()["id"]
+    before = await snapshot(db)
+    body = {"template_id": template, "rich_parameter_values": [{"name": "p", "value": value}]}
+    r = await api.request("POST", create_url(member), member, json=body)
+    assert r.status_code == 400, r.text
+    error = envelope(r)
+    r = await api.request(
+        "POST",
+        f"/api/v2/organizations/{api.admin.org_id}/templates",
+        api.admin,
+        json={"name": "other", "kind": "external", "parameters": [{"name": "p", "default": value}]},
+    )
+    assert r.status_code == 400, r.text
+    if "\x00" not in value:
+        assert "control characters" in error["message"]
+        assert [v["field"] for v in error["validations"]] == ["parameters"]
+        assert [v["field"] for v in envelope(r)["validations"]] == ["parameters.0.default"]
+    assert await snapshot(db) == before
+
+
 async def test_others_workspaces_are_missing(api: Api, member: ApiUser, admin: ApiUser) -> None:
     vm = await external_template(api)
     theirs = await create(api, admin, template_id=vm, name="admins")

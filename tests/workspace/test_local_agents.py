@@ -185,6 +185,37 @@ async def test_a_command_template_runs_its_command_with_the_dial_in(
     assert target.is_dir()  # not the server's directory: left alone
 
 
+async def test_an_agent_printing_a_huge_line_is_still_supervised(
+    url: str, api: Api, admin: ApiUser, service: Workspaces, tmp_path: Path, sandbox: str
+) -> None:
+    """A line of output longer than any buffer is logged cut; the process still connects,
+    and is started again when killed."""
+    if sandbox == "bwrap":
+        pytest.skip("a command template's command runs outside the sandbox")
+    command = (
+        "head -c 70000 /dev/zero | tr '\\0' x; echo; "
+        f'exec {sys.executable} -m chatd.agent --url "$CHATD_AGENT_URL" '
+        f"--dir {tmp_path} --exit-on-stdin-eof"
+    )
+    r = await api.request(
+        "POST",
+        f"/api/v2/organizations/{admin.org_id}/templates",
+        admin,
+        json={"name": "loud", "kind": "command", "command": command},
+    )
+    assert r.status_code == 201, r.text
+    key = uuid.UUID((await create(api, admin, "loud"))["id"])
+    first = await service.connection(key, wait=CONNECT)
+    pid = service.launcher.pid(key)
+    assert pid is not None
+    os.killpg(pid, signal.SIGKILL)
+    await wait_until(lambda: first.closed)
+    # Started again by its supervisor, not by someone asking for it.
+    await wait_until(lambda: service.launcher.pid(key) not in (None, pid), CONNECT)
+    second = await service.connection(key, wait=CONNECT)
+    assert second is not first and (await run(second, "true"))[0] == 0
+
+
 async def test_commands_see_nothing_of_the_server(
     url: str,
     api: Api,

@@ -9,8 +9,11 @@ import pytest
 from fastapi import FastAPI
 
 from chatd.workspace.conn import AgentUnavailable
+from chatd.workspace.launcher import AgentSpec, Launcher
+from chatd.workspace.sandbox import Sandbox
 from chatd.workspace.service import WorkspaceInputError, Workspaces
 from tests.helpers import Api, ApiUser
+from tests.workspace.support import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -53,3 +56,51 @@ async def test_a_command_workspace_whose_template_is_gone(
         await service.start(uuid.uuid4())
     with pytest.raises(AgentUnavailable, match="no longer exists"):
         await service.connection(uuid.uuid4(), wait=0.05)
+
+
+async def test_a_nul_in_a_parameter_is_refused(app: FastAPI, api: Api, admin: ApiUser) -> None:
+    """What a tool passes (a REST body cannot hold a NUL) is checked like the REST input."""
+    service: Workspaces = app.state.workspaces
+    r = await api.request(
+        "POST",
+        f"/api/v2/organizations/{admin.org_id}/templates",
+        admin,
+        json={"name": "run", "kind": "command", "command": "true", "parameters": [{"name": "p"}]},
+    )
+    assert r.status_code == 201, r.text
+    for value in ("a\x00b", "\ud800"):
+        with pytest.raises(WorkspaceInputError, match="control characters") as refused:
+            await service.create(
+                owner_id=admin.id,
+                organization_id=admin.org_id,
+                template_id=uuid.UUID(r.json()["id"]),
+                name="run",
+                parameters={"p": value},
+            )
+        assert refused.value.field == "parameters"
+    assert await service.list_owned(admin.id) == []
+
+
+async def test_a_process_that_cannot_start_is_tried_again() -> None:
+    """An environment variable holding a NUL (a value stored before it was refused) makes
+    starting the process fail: supervision goes on, trying again after its delay."""
+    issued: list[uuid.UUID] = []
+
+    async def issue_token(workspace_id: uuid.UUID) -> str | None:
+        issued.append(workspace_id)
+        return "token"
+
+    launcher = Launcher(
+        server_url="ws://127.0.0.1:9",
+        sandbox=Sandbox("none", []),
+        issue_token=issue_token,
+        backoff=(0.01, 0.02),
+    )
+    key = uuid.uuid4()
+    launcher.ensure(AgentSpec(key, "command", command="true", parameters={"p": "a\x00b"}))
+    try:
+        await wait_until(lambda: len(issued) >= 3)
+        assert launcher.running(key)
+    finally:
+        await launcher.close()
+    assert not launcher.running(key)

@@ -13,6 +13,11 @@ and ``CHATD_AGENT_TOKEN`` (and its parameters as ``CHATD_PARAM_<NAME>``) in its 
 The token is only ever in the environment. Every process has a pipe as stdin that the server
 holds open: it reads end of file when the server goes away. Stopping one closes that pipe,
 then sends SIGTERM to its process group, then SIGKILL.
+
+A process's output (stdout and stderr) is logged line by line; a line longer than
+``MAX_LOG_LINE`` bytes is cut there (marked, with the number of bytes left out). Nothing a
+process does ends its supervision: a failure to start it or to read its output is logged,
+and it is started again after the delay.
 """
 
 from __future__ import annotations
@@ -42,7 +47,8 @@ AGENT_COMMAND = (sys.executable, "-m", "chatd.agent")
 BACKOFF = (1.0, 60.0)
 RESET_AFTER = 60.0
 STOP_GRACE = 3.0
-MAX_LOG_LINE = 2000
+MAX_LOG_LINE = 8192  # bytes of one output line that are logged
+READ_CHUNK = 65536
 
 # Gives a new token for the workspace's agent (its hash stored), or None: the workspace is gone.
 IssueToken = Callable[[uuid.UUID], Awaitable[str | None]]
@@ -91,7 +97,8 @@ class Launcher:
         return task is not None and not task.done()
 
     def pid(self, workspace_id: uuid.UUID) -> int | None:
-        """The process id of the workspace's running process (None between restarts)."""
+        """The process id of the workspace's running process (None between restarts); the
+        tests use it to kill an agent."""
         proc = self._procs.get(workspace_id)
         return proc.pid if proc is not None and proc.returncode is None else None
 
@@ -139,6 +146,11 @@ class Launcher:
             except StoreError:
                 log.exception("could not record a workspace agent's start")
                 code = None
+            except Exception:
+                log.exception(
+                    "workspace agent run failed", workspace_id=str(spec.workspace_id)
+                )
+                code = None
             if code is _GONE:
                 return
             if loop.time() - started >= RESET_AFTER:
@@ -173,7 +185,7 @@ class Launcher:
                 pass_fds=prepared.pass_fds,
                 start_new_session=True,
             )
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: a NUL in an argument or variable
             log.error(
                 "could not start a workspace agent",
                 workspace_id=str(spec.workspace_id),
@@ -224,11 +236,59 @@ class Launcher:
 _GONE = object()
 
 
+class OutputLines:
+    """Splits a process's output into lines, each cut at ``limit`` bytes: however long a
+    line, no more than ``limit`` bytes of it are held."""
+
+    def __init__(self, limit: int = MAX_LOG_LINE) -> None:
+        self.limit = limit
+        self._line = bytearray()
+        self._dropped = 0
+
+    def feed(self, chunk: bytes) -> list[str]:
+        """The lines ``chunk`` completes."""
+        *complete, rest = chunk.split(b"\n")
+        lines = []
+        for piece in complete:
+            self._hold(piece)
+            lines.append(self._take())
+        self._hold(rest)
+        return lines
+
+    def finish(self) -> list[str]:
+        """The last line, when the output does not end with a newline."""
+        return [self._take()] if self._line or self._dropped else []
+
+    def _hold(self, piece: bytes) -> None:
+        room = self.limit - len(self._line)
+        self._line += piece[:room]
+        self._dropped += max(0, len(piece) - room)
+
+    def _take(self) -> str:
+        text = self._line.decode(errors="replace").rstrip()
+        if self._dropped:
+            text += f" [cut: {self._dropped} more bytes]"
+        self._line.clear()
+        self._dropped = 0
+        return text
+
+
 async def _log_output(proc: asyncio.subprocess.Process, workspace_id: uuid.UUID) -> None:
+    """Log the process's output until it closes. A failure is logged, and the rest of the
+    output read unlogged (a process writing to a pipe nobody reads would block)."""
     assert proc.stdout is not None
-    while line := await proc.stdout.readline():
-        text = line.decode(errors="replace").rstrip()[:MAX_LOG_LINE]
-        log.info("workspace agent output", workspace_id=str(workspace_id), line=text)
+    lines = OutputLines()
+    try:
+        while chunk := await proc.stdout.read(READ_CHUNK):
+            for line in lines.feed(chunk):
+                log.info("workspace agent output", workspace_id=str(workspace_id), line=line)
+        for line in lines.finish():
+            log.info("workspace agent output", workspace_id=str(workspace_id), line=line)
+    except Exception:
+        log.exception("reading a workspace agent's output failed", workspace_id=str(workspace_id))
+        with contextlib.suppress(Exception):
+            while await proc.stdout.read(READ_CHUNK):
+                pass
 
 
 async def _terminate(proc: asyncio.subprocess.Process, grace: float) -> None:

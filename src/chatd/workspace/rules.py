@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
+import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -45,6 +46,18 @@ def check_text(value: str, field: str, limit: int) -> str:
     return value
 
 
+def check_parameter_value(value: str, field: str, what: str) -> str:
+    """A parameter value: at most ``MAX_PARAMETER_VALUE`` characters of text without control
+    characters (it becomes an environment variable of a process)."""
+    if len(value) > MAX_PARAMETER_VALUE:
+        raise WorkspaceInputError(f"{what} is longer than {MAX_PARAMETER_VALUE} characters", field)
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
+        raise WorkspaceInputError(
+            f"{what} must not contain control characters (a NUL, a newline, a tab, ...)", field
+        )
+    return value
+
+
 def template_parameters(parameters: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """A template's parameter definitions, checked: ``[{name, description, required,
     default}]`` with distinct names."""
@@ -73,10 +86,10 @@ def template_parameters(parameters: Sequence[Mapping[str, Any]]) -> list[dict[st
                     MAX_DESCRIPTION,
                 ),
                 "required": bool(item.get("required") or False),
-                "default": check_text(
+                "default": check_parameter_value(
                     str(item.get("default") or ""),
                     f"parameters.{index}.default",
-                    MAX_PARAMETER_VALUE,
+                    f"the default of parameter {name!r}",
                 ),
             }
         )
@@ -98,8 +111,7 @@ def parameter_values(
     values: dict[str, str] = {}
     for name, definition in known.items():
         value = given.get(name) or definition.get("default") or ""
-        if len(value) > MAX_PARAMETER_VALUE:
-            raise WorkspaceInputError(f"parameter {name!r} is too long", "parameters")
+        check_parameter_value(value, "parameters", f"parameter {name!r}")
         if definition.get("required") and not value:
             raise WorkspaceInputError(f"parameter {name!r} is required", "parameters")
         values[name] = value
