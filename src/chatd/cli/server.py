@@ -117,6 +117,7 @@ async def _serve(settings: Settings, secrets: SecretBox) -> None:
     from chatd.api.app import create_app
     from chatd.api.http_protocol import LimitedHttpProtocol
     from chatd.bootstrap import create_first_user
+    from chatd.cli.serving import ChatdServer
     from chatd.store.db import Database
     from chatd.store.secret_columns import UnknownSecretKeys
 
@@ -153,10 +154,20 @@ async def _serve(settings: Settings, secrets: SecretBox) -> None:
             # log) is the socket peer's unless configured.
             proxy_headers=bool(forwarded),
             forwarded_allow_ips=forwarded or None,
-            # The largest frame a workspace agent sends (a file read whole, in base64).
+            # The largest message uvicorn takes on any WebSocket. A workspace agent's answer
+            # is the largest one sent to this server (a file read whole, in base64); the
+            # other sockets carry small messages. 16 MiB, uvicorn's default, stated here so
+            # that it follows the agent protocol's limit.
             ws_max_size=MAX_FRAME_BYTES,
         )
-        server = uvicorn.Server(config)
+
+        async def stop_turns() -> None:
+            worker = getattr(app.state, "worker", None)
+            if worker is not None:  # its stop, in the lifespan, waits for the rest
+                worker.begin_shutdown()
+                await worker.turns_ended()
+
+        server = ChatdServer(config, stop_turns)
         typer.echo(f"chatd listening on {url}")
         await server.serve()
     finally:

@@ -17,6 +17,12 @@ means setting ``ctx.stop_reason`` and cancelling the turn task; the turn persist
 and returns, and the finishing write (:func:`~chatd.store.worker_state.finish`) decides the
 chat's next status: one guarded UPDATE while the chat still runs here with nothing to promote,
 else a transaction under the row lock.
+
+Shutting down is two calls: :meth:`Worker.begin_shutdown` stops claiming and stops every turn
+at once (reason shutdown: the partial step is saved with its calls answered as interrupted,
+the chat goes back to pending), and :meth:`Worker.stop` waits for the turns and the loops.
+The server calls the first before it closes its connections, so that no turn sees its
+workspace agent go away in the middle of a call (engine-behaviour §5.7).
 """
 
 from __future__ import annotations
@@ -121,6 +127,8 @@ class Worker:
         self._background: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
+        # When the turns stopped by begin_shutdown are given up on (loop time).
+        self._shutdown_deadline: float | None = None
         self._pool: httpx2.AsyncClient | None = None
 
     @property
@@ -141,14 +149,34 @@ class Worker:
         ]
         log.info("worker started", worker_id=str(self.worker_id))
 
-    async def stop(self) -> None:
-        """Stop claiming; stop every turn (its chat goes back to pending); wait for them."""
+    def begin_shutdown(self) -> None:
+        """Stop claiming and stop every running turn (reason shutdown) without waiting for
+        them; :meth:`turns_ended` and :meth:`stop` wait, ``shutdown_timeout`` at most from
+        the first call."""
+        if self._shutdown_deadline is None:
+            self._shutdown_deadline = asyncio.get_running_loop().time() + self.shutdown_timeout
         self._stopping.set()
-        await asyncio.gather(*self._loops)
         for running in list(self._running.values()):
             running.stop(StopReason.shutdown)
-        if self._chat_tasks:
-            _, late = await asyncio.wait(set(self._chat_tasks), timeout=self.shutdown_timeout)
+
+    async def turns_ended(self) -> set[asyncio.Task[None]]:
+        """Stop the turns (:meth:`begin_shutdown`: again, for any registered since) and wait
+        for them to save what they have and finish, until the deadline; returns the ones
+        still running then."""
+        self.begin_shutdown()
+        if not self._chat_tasks:
+            return set()
+        assert self._shutdown_deadline is not None
+        left = max(0.0, self._shutdown_deadline - asyncio.get_running_loop().time())
+        _, late = await asyncio.wait(set(self._chat_tasks), timeout=left)
+        return late
+
+    async def stop(self) -> None:
+        """Stop claiming; stop every turn (its chat goes back to pending); wait for them."""
+        self.begin_shutdown()
+        await asyncio.gather(*self._loops)
+        late = await self.turns_ended()
+        if late:
             # Turns that ignore the stop: abandon them; stale recovery gives their chats back.
             for running in self._running.values():
                 if running.turn is not None:
