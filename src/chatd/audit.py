@@ -4,13 +4,49 @@ has committed, its structured log line (``audit.<action>``)."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
+from chatd.sdk.audit import AuditAction, ResourceType
 from chatd.store.audit import AuditEntry, insert_entry
 from chatd.store.sql import Connection
 
 log = structlog.get_logger("chatd.audit")
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who asked for a change, as its audit entry names them: the user and, for a request
+    over HTTP, the client's address and user agent (empty for a change a chat's tool made)."""
+
+    user_id: uuid.UUID | None
+    ip: str = ""
+    user_agent: str = ""
+
+    def entry(
+        self,
+        action: AuditAction,
+        resource_type: ResourceType,
+        status_code: int,
+        *,
+        resource_id: uuid.UUID | None = None,
+        resource_target: str = "",
+        fields: dict[str, Any] | None = None,
+    ) -> AuditEntry:
+        return AuditEntry(
+            action=action,
+            resource_type=resource_type,
+            status_code=status_code,
+            user_id=self.user_id,
+            ip=self.ip,
+            user_agent=self.user_agent,
+            resource_id=resource_id,
+            resource_target=resource_target,
+            additional_fields=fields or {},
+        )
 
 
 async def record(conn: Connection, now: dt.datetime, entry: AuditEntry) -> None:

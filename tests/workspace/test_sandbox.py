@@ -153,3 +153,22 @@ def test_the_workspace_is_writable_and_the_rest_read_only(tmp_path: Path) -> Non
     assert lines[:3] == [str(workspace), "wrote", "read-only"]
     assert lines[3:] == ["ws", "0"]  # only the workspace of the host's /tmp, no /home
     assert (workspace / "here.txt").read_text() == "hi\n"
+
+
+@pytest.mark.parametrize("mode", ["bwrap", "none"])
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"X": "a\0--bind\0/\0/"},
+        {"X\0--bind": "x"},
+        {"A=B": "x"},
+        {"": "x"},
+    ],
+)
+def test_a_variable_that_cannot_be_passed_is_refused(
+    tmp_path: Path, mode: str, env: dict[str, str]
+) -> None:
+    """A NUL would end a ``--setenv`` argument early and start an option of its own."""
+    sandbox = Sandbox(mode, [], bwrap=shutil.which("bwrap") or "/usr/bin/bwrap")
+    with pytest.raises(ValueError, match="cannot be passed"):
+        sandbox.prepare(["env"], tmp_path, env)

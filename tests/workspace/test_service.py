@@ -104,3 +104,44 @@ async def test_a_process_that_cannot_start_is_tried_again() -> None:
     finally:
         await launcher.close()
     assert not launcher.running(key)
+
+
+async def test_workspaces_are_audited_however_created(
+    app: FastAPI, api: Api, admin: ApiUser, member: ApiUser
+) -> None:
+    """Over REST (with the client's address) and by a chat's tool (as the owner)."""
+    service: Workspaces = app.state.workspaces
+    r = await api.request(
+        "POST",
+        f"/api/v2/organizations/{admin.org_id}/templates",
+        admin,
+        json={"name": "vm", "kind": "external"},
+    )
+    assert r.status_code == 201, r.text
+    template = uuid.UUID(r.json()["id"])
+    r = await api.request(
+        "POST",
+        f"/api/v2/organizations/{member.org_id}/members/me/workspaces",
+        member,
+        json={"template_id": str(template), "name": "by-rest"},
+    )
+    assert r.status_code == 201, r.text
+    await service.create(
+        owner_id=member.id,
+        organization_id=member.org_id,
+        template_id=template,
+        name="by-tool",
+        parameters={},
+    )
+    r = await api.request("GET", "/api/v2/audit", admin)
+    assert r.status_code == 200, r.text
+    entries = {
+        e["resource_target"]: e
+        for e in r.json()["audit_logs"]
+        if e["resource_type"] == "workspace" and e["action"] == "create"
+    }
+    assert sorted(entries) == ["by-rest", "by-tool"]
+    for entry in entries.values():
+        assert entry["user_id"] == str(member.id) and entry["status_code"] == 201
+        assert entry["additional_fields"] == {"owner_id": str(member.id), "template": "vm"}
+    assert entries["by-rest"]["ip"] and not entries["by-tool"]["ip"]

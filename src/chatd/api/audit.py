@@ -21,6 +21,15 @@ from chatd.store.sql import Connection
 MAX_USER_AGENT = 512
 
 
+def requester(conn: HTTPConnection, user_id: uuid.UUID | None) -> audit.Requester:
+    """The user, and the client's address and user agent, of a request."""
+    return audit.Requester(
+        user_id=user_id,
+        ip=client_address(conn),
+        user_agent=conn.headers.get("user-agent", "")[:MAX_USER_AGENT],
+    )
+
+
 def entry(
     conn: HTTPConnection,
     action: AuditAction,
@@ -32,16 +41,13 @@ def entry(
     resource_target: str = "",
     fields: dict[str, Any] | None = None,
 ) -> AuditEntry:
-    return AuditEntry(
-        action=action,
-        resource_type=resource_type,
-        status_code=status_code,
-        user_id=user_id,
-        ip=client_address(conn),
-        user_agent=conn.headers.get("user-agent", "")[:MAX_USER_AGENT],
+    return requester(conn, user_id).entry(
+        action,
+        resource_type,
+        status_code,
         resource_id=resource_id,
         resource_target=resource_target,
-        additional_fields=fields or {},
+        fields=fields,
     )
 
 
@@ -85,7 +91,7 @@ async def audited_write(
 
 async def record_alone(db: Database, recorded: AuditEntry) -> None:
     """An entry in a write of its own: for something that changed nothing (a failed login),
-    or a change a service made in transactions of its own (a workspace created)."""
+    or a change a service made in transactions of its own (a workspace deleted)."""
     async with db.write_one() as tx:
         await audit.record(tx, db.now(), recorded)
     audit.emit(recorded)

@@ -1,4 +1,4 @@
-"""Making a local workspace's directory: an empty git repository, or a clone.
+"""Making a local workspace's directory (an empty git repository, or a clone) and removing it.
 
 Clone URLs are checked before git sees them: https, ssh (``ssh://`` and scp-like
 ``user@host:path``) and ``git://`` are allowed; local paths and ``file://`` URLs only inside
@@ -18,10 +18,14 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import signal
+import stat
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import structlog
@@ -130,6 +134,35 @@ def make_directory(directory: Path) -> None:
     """The workspace directory, new and 0700 (its parent too)."""
     directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     directory.mkdir(mode=0o700)
+
+
+def remove_directory(directory: Path, data_dir: Path) -> None:
+    """Remove a workspace directory (only ever one in the data directory's ``workspaces``),
+    whatever modes its contents were left with."""
+    parent = (data_dir / "workspaces").resolve()
+    if directory.parent.resolve() != parent or directory.is_symlink():
+        log.warning("not removing a directory outside the workspaces", path=str(directory))
+        return
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(directory, onexc=_writable_and_retry)
+    else:
+        shutil.rmtree(directory, onerror=_writable_and_retry)
+
+
+def _writable_and_retry(function: Any, path: str, _exc: Any) -> None:
+    """rmtree's error handler: make the entry and its directory writable, try again."""
+    parent = os.path.dirname(path)
+    for target in (parent, path):
+        try:
+            mode = os.lstat(target).st_mode
+            if not stat.S_ISLNK(mode):
+                os.chmod(target, stat.S_IMODE(mode) | stat.S_IRWXU)
+        except OSError:
+            pass
+    try:
+        function(path)
+    except FileNotFoundError:
+        pass
 
 
 async def init_scratch(directory: Path, time_limit: float) -> None:

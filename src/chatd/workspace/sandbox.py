@@ -79,6 +79,7 @@ class Sandbox:
     def prepare(self, argv: Sequence[str], directory: Path, env: Mapping[str, str]) -> Prepared:
         """``argv`` to run in ``directory`` with exactly ``env`` added to the base one."""
         environment = agent_environment(directory, env)
+        _check_no_nul(environment)
         if self.bwrap is None:
             return Prepared(argv=list(argv), env=environment, cwd=directory)
         read, write = os.pipe()
@@ -97,6 +98,14 @@ class Sandbox:
             raise
         command = [self.bwrap, *bwrap_options(directory, self.hidden, args_fd=read), "--", *argv]
         return Prepared(argv=command, env={}, cwd=directory, pass_fds=(read,), _open=[read])
+
+
+def _check_no_nul(environment: Mapping[str, str]) -> None:
+    """The ``--setenv`` arguments are NUL-separated: a NUL inside a name or value would add
+    options of its own. Raises ValueError (never stripped, unlike an assert)."""
+    for name, value in environment.items():
+        if "\0" in name or "\0" in value or "=" in name or not name:
+            raise ValueError(f"environment variable {name!r} cannot be passed to the agent")
 
 
 def bwrap_options(directory: Path, hidden: Sequence[Path], *, args_fd: int) -> list[str]:

@@ -9,10 +9,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import stat
-import sys
+import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,13 +18,16 @@ from typing import Any
 
 import structlog
 
+from chatd import audit
+from chatd.sdk.audit import AuditAction, ResourceType
 from chatd.sdk.workspaces import Template, Workspace, WorkspaceAgentStatus
 from chatd.security import agent_token_hash, new_agent_token
 from chatd.settings import Settings
 from chatd.store import templates as tq
 from chatd.store import workspaces as wq
+from chatd.store.audit import AuditEntry
 from chatd.store.db import Database, sqlite_path
-from chatd.store.sql import RowDict
+from chatd.store.sql import Connection, RowDict
 from chatd.workspace import provision, rules
 from chatd.workspace.agents import AgentHub, WebSocketAgentConn
 from chatd.workspace.conn import AgentConn, AgentUnavailable
@@ -111,6 +111,7 @@ class Workspaces:
         return [rules.template_view(row) for row in rows]
 
     async def get_template(self, template_id: uuid.UUID) -> Template | None:
+        """One template, whatever its organization (None: there is no such template)."""
         row = await self.db.run_read(tq.get_template, template_id)
         return rules.template_view(row) if row else None
 
@@ -127,9 +128,11 @@ class Workspaces:
         template_id: uuid.UUID,
         name: str | None,
         parameters: dict[str, str],
+        requester: audit.Requester | None = None,
     ) -> CreatedWorkspace:
         """Create the workspace and start its agent (local and command kinds); does not wait
-        for the agent. Raises :class:`WorkspaceInputError` (:class:`WorkspaceExists` for a
+        for the agent. Audited, as done by ``requester`` (default: the owner, as when a chat's
+        tool creates it). Raises :class:`WorkspaceInputError` (:class:`WorkspaceExists` for a
         name the owner has already)."""
         template = await self.db.run_read(tq.get_template, template_id)
         if template is None or template["organization_id"] != organization_id:
@@ -156,14 +159,23 @@ class Workspaces:
             "agent_started_at": self.db.now(),
             "agent_token_hash": token_hash if template["kind"] == "external" else None,
         }
+        entry = (requester or audit.Requester(owner_id)).entry(
+            AuditAction.create,
+            ResourceType.workspace,
+            201,
+            resource_id=workspace_id,
+            resource_target=name,
+            fields={"owner_id": str(owner_id), "template": template["name"]},
+        )
         try:
-            row = await self.db.run_write(wq.insert_workspace, self.db.now(), row_values)
+            row = await self.db.run_write(_insert_audited, self.db.now(), row_values, entry)
         except BaseException as exc:
             if directory is not None:
                 await asyncio.to_thread(self._remove_directory, directory)
             if isinstance(exc, wq.WorkspaceExists):
                 raise _exists(name) from None
             raise
+        audit.emit(entry)
         log.info(
             "workspace created",
             workspace_id=str(workspace_id),
@@ -304,16 +316,7 @@ class Workspaces:
             log.info("workspace deleted", workspace_id=str(workspace_id))
 
     def _remove_directory(self, directory: Path) -> None:
-        """Remove a workspace directory (only ever one under the data directory's
-        ``workspaces``), whatever modes its contents were left with."""
-        parent = (self.data_dir / "workspaces").resolve()
-        if directory.parent.resolve() != parent or directory.is_symlink():
-            log.warning("not removing a directory outside the workspaces", path=str(directory))
-            return
-        if sys.version_info >= (3, 12):
-            shutil.rmtree(directory, onexc=_writable_and_retry)
-        else:
-            shutil.rmtree(directory, onerror=_writable_and_retry)
+        provision.remove_directory(directory, self.data_dir)
 
     # --- the agent endpoint ------------------------------------------------------------
 
@@ -362,6 +365,14 @@ class Workspaces:
         await self.agents.close()
 
 
+async def _insert_audited(
+    conn: Connection, now: dt.datetime, values: dict[str, Any], entry: AuditEntry
+) -> RowDict:
+    row = await wq.insert_workspace(conn, now, values)
+    await audit.record(conn, now, entry)
+    return row
+
+
 def _exists(name: str) -> WorkspaceExists:
     return WorkspaceExists(f"you already have a workspace named {name!r}", "name")
 
@@ -380,19 +391,3 @@ def _unavailable(row: RowDict, status: WorkspaceAgentStatus, waited: float | Non
             "token): once it runs, call start_workspace"
         )
     return f"{text}; call start_workspace to start it"
-
-
-def _writable_and_retry(function: Any, path: str, _exc: Any) -> None:
-    """rmtree's error handler: make the entry and its directory writable, try again."""
-    parent = os.path.dirname(path)
-    for target in (parent, path):
-        try:
-            mode = os.lstat(target).st_mode
-            if not stat.S_ISLNK(mode):
-                os.chmod(target, stat.S_IMODE(mode) | stat.S_IRWXU)
-        except OSError:
-            pass
-    try:
-        function(path)
-    except FileNotFoundError:
-        pass

@@ -97,22 +97,9 @@ async def create_workspace(
         template_id=body.template_id,
         name=body.name or None,
         parameters=_parameters(body),
+        requester=audit.requester(request, actor.user_id),
     )
-    workspace = created.workspace
-    await audit.record_alone(
-        db,
-        audit.entry(
-            request,
-            AuditAction.create,
-            ResourceType.workspace,
-            201,
-            user_id=actor.user_id,
-            resource_id=workspace.id,
-            resource_target=workspace.name,
-            fields={"owner_id": str(owner.id), "template": workspace.template_name},
-        ),
-    )
-    return workspace
+    return created.workspace
 
 
 async def _owner_filter(db: Database, actor: Actor, request: Request) -> uuid.UUID | None:
