@@ -226,6 +226,7 @@ async def real_agents(root: Path, template: Path) -> AsyncIterator[RealAgents]:
     settings = agents_settings(root)
     async with served(settings, template) as (app, db, url):
         service: Workspaces = app.state.workspaces
+        service.launcher.backoff = (0.05, 0.2)  # a killed local agent comes back at once
         admin = await bootstrap_admin(db, settings)
         async with httpx2.AsyncClient(base_url=url, timeout=30) as http:
             api = Api(http, admin)
