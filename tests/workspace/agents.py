@@ -35,7 +35,7 @@ from chatd.workspace.service import Workspaces
 from tests.e2e.server import free_port
 from tests.helpers import TEST_SECRETS, Api, ApiUser, bootstrap_admin
 from tests.tools.agents import AgentPool, Provisioned
-from tests.workspace.support import external_workspace, serving
+from tests.workspace.support import create, external_workspace, serving
 
 # The first start of an agent (Python, and bubblewrap around it) may take a while on a
 # loaded machine; nothing waits that long when it goes well.
@@ -209,6 +209,7 @@ async def served(
     database; yields it, its database and its http URL."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     path = Path(settings.resolved_database_url().removeprefix("sqlite:///"))
+    path.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(template, path)
     db = Database(f"sqlite:///{path}", secrets=TEST_SECRETS)
     app = create_app(settings, db)
@@ -230,7 +231,7 @@ async def real_agents(root: Path, template: Path) -> AsyncIterator[RealAgents]:
         admin = await bootstrap_admin(db, settings)
         async with httpx2.AsyncClient(base_url=url, timeout=30) as http:
             api = Api(http, admin)
-            local = await create_local(api, admin)
+            local = uuid.UUID((await create(api, admin, "scratch", name="local"))["id"])
             external_id, token = await external_workspace(api, admin)
         directory = (root / "external").resolve()
         directory.mkdir()
@@ -242,20 +243,6 @@ async def real_agents(root: Path, template: Path) -> AsyncIterator[RealAgents]:
             yield RealAgents(app, service, db, url, admin, local_made, external, agent)
         finally:
             await agent.stop()
-
-
-async def create_local(api: Api, user: ApiUser, name: str = "local") -> uuid.UUID:
-    """A scratch workspace of ``user``, made through the API."""
-    r = await api.request("GET", f"/api/v2/organizations/{user.org_id}/templates", user)
-    scratch = {t["name"]: t["id"] for t in r.json()}["scratch"]
-    r = await api.request(
-        "POST",
-        f"/api/v2/organizations/{user.org_id}/members/me/workspaces",
-        user,
-        json={"template_id": scratch, "name": name},
-    )
-    assert r.status_code == 201, r.text
-    return uuid.UUID(r.json()["id"])
 
 
 async def provisioned(
