@@ -57,9 +57,8 @@ class ExternalAgent:
         self._log_file: IO[bytes] | None = None
 
     @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
+    def running(self) -> bool:
+        return self.proc is not None
 
     async def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CHATD_")}
@@ -138,7 +137,10 @@ class RealAgents:
         return await self.service.connection(workspace_id, wait=CONNECT)
 
     async def reset(self, made: Provisioned) -> None:
-        """Kill what still runs in the workspace and empty its directory."""
+        """Kill what still runs in the workspace and empty its directory (starting the
+        external agent again if a test killed it and failed before it restarted it)."""
+        if made is self.external and not self.external_agent.running:
+            await self.external_agent.start()
         conn = await self.conn(made.workspace_id)
         listed = await conn.call(protocol.PROCESS_LIST, {})
         for process in listed["processes"]:
