@@ -243,6 +243,7 @@ def test_an_external_agent_restarted_between_two_calls(dep: Deployment, tmp_path
             r = httpx2.post(f"{dep.fake.url}/fake/gates/{gate}", timeout=10)
             assert r.status_code == 204
             events = stream.until(ev.settles(), timeout=120)
+        assert rest.agent_status(made["id"]) == "connected"  # the agent started again
     finally:
         agent.stop()
 
