@@ -27,7 +27,10 @@ from chatd.store.db import Database
 from chatd.store.migrate import upgrade
 from chatd.store.tables import metadata
 from tests.helpers import TEST_SECRETS, Api, ApiUser, bootstrap_admin
-from tests.tools.agents import ConnFactory, dispatcher_agents
+from tests.tools.agents import AgentPool, DispatcherPool
+from tests.workspace.agents import KINDS as REAL_KINDS
+from tests.workspace.agents import RealAgents
+from tests.workspace.agents import real_agents as serve_real_agents
 
 PG_ENV = "CHATD_TEST_DATABASE_URL"
 TEST_RATE_LIMIT_BURST = 1_000_000
@@ -100,12 +103,60 @@ async def db(
         await database.close()
 
 
-@pytest.fixture(params=["dispatcher"])
-async def agent_conn(request: pytest.FixtureRequest) -> AsyncIterator[ConnFactory]:
-    """Makes connections to workspace agents for the tool tests (every kind of agent they
-    should pass against is a parameter)."""
-    async with dispatcher_agents() as connect:
-        yield connect
+# The kinds of workspace agent the tool tests run against: in-process Dispatchers, and real
+# agents behind a real server (tests/workspace/agents.py). A test marked
+# ``agent_kinds("dispatcher")`` runs with the ones named only. The real agents run with the
+# test's chat on SQLite alone: what they add is the agent's side, not the store's.
+AGENT_KINDS = ("dispatcher", *REAL_KINDS)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "agent_kind" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("agent_kinds")
+    kinds = marker.args if marker else AGENT_KINDS
+    if "backend" not in metafunc.fixturenames:
+        metafunc.parametrize("agent_kind", kinds, indirect=True)
+        return
+    combos = [
+        (backend, kind)
+        for kind in kinds
+        for backend in (("sqlite", "postgres") if kind == "dispatcher" else ("sqlite",))
+    ]
+    # As a mark, so that it takes the place of the backend fixture's own parameters.
+    mark = pytest.mark.parametrize(("backend", "agent_kind"), combos, indirect=True)
+    metafunc.definition.add_marker(mark)
+
+
+@pytest.fixture(scope="module")
+async def real_agents(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path
+) -> AsyncIterator[RealAgents]:
+    """A server with a local and an external workspace, for a whole test module."""
+    async with serve_real_agents(tmp_path_factory.mktemp("agents"), sqlite_template) as agents:
+        yield agents
+
+
+@pytest.fixture
+def agent_kind(request: pytest.FixtureRequest) -> tuple[str, RealAgents | None]:
+    """The kind of agent of a tool test, with the real agents when it needs them."""
+    kind = str(request.param)
+    if kind == "dispatcher":
+        return kind, None
+    real: RealAgents = request.getfixturevalue("real_agents")
+    return kind, real
+
+
+@pytest.fixture
+async def agent_pool(agent_kind: tuple[str, RealAgents | None]) -> AsyncIterator[AgentPool]:
+    """Where the tool tests' workspaces live and how their agents are reached."""
+    kind, real = agent_kind
+    pool = DispatcherPool() if real is None else real.pool(kind)
+    try:
+        yield pool
+    finally:
+        await pool.close()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from chatd.tools.plan_file import plan_path
 from chatd.tools.workspace_access import NO_WORKSPACE
 from tests.engine.tool_turns import ToolTurn, call, tool_turn
 from tests.engine.turn_fakes import payloads
-from tests.tools.agents import ConnFactory
+from tests.tools.agents import AgentPool
 
 pytestmark = pytest.mark.anyio
 
@@ -44,10 +44,10 @@ async def turn(
     db: Database,
     settings: Settings,
     tmp_path: Path,
-    agent_conn: ConnFactory,
+    agent_pool: AgentPool,
     fake: tuple[FakeProvider, str],
 ) -> AsyncIterator[ToolTurn]:
-    made = await tool_turn(db, settings, tmp_path, agent_conn, *fake)
+    made = await tool_turn(db, settings, tmp_path, agent_pool, *fake)
     yield made
     await made.service.close()
 
@@ -57,10 +57,10 @@ async def planning(
     db: Database,
     settings: Settings,
     tmp_path: Path,
-    agent_conn: ConnFactory,
+    agent_pool: AgentPool,
     fake: tuple[FakeProvider, str],
 ) -> AsyncIterator[ToolTurn]:
-    made = await tool_turn(db, settings, tmp_path, agent_conn, *fake, plan=True)
+    made = await tool_turn(db, settings, tmp_path, agent_pool, *fake, plan=True)
     yield made
     await made.service.close()
 
@@ -70,10 +70,10 @@ async def bare(
     db: Database,
     settings: Settings,
     tmp_path: Path,
-    agent_conn: ConnFactory,
+    agent_pool: AgentPool,
     fake: tuple[FakeProvider, str],
 ) -> AsyncIterator[ToolTurn]:
-    made = await tool_turn(db, settings, tmp_path, agent_conn, *fake, bound=False)
+    made = await tool_turn(db, settings, tmp_path, agent_pool, *fake, bound=False)
     yield made
     await made.service.close()
 
@@ -134,6 +134,7 @@ async def test_an_agent_error_is_an_error_result_and_the_turn_goes_on(turn: Tool
     assert result["is_error"] is True and "outside the workspace" in result["result"]["error"]
 
 
+@pytest.mark.agent_kinds("dispatcher")  # no agent is reached
 async def test_without_a_workspace_the_tools_say_to_create_one(bare: ToolTurn) -> None:
     outcome, _ = await bare.run(
         {"tool_calls": [call("execute", command="ls")]}, {"text": "I need a workspace."}

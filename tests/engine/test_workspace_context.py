@@ -21,7 +21,7 @@ from chatd.store.turn_outcome import OutcomeKind
 from chatd.store.workspace_context import is_context_message
 from chatd.testing import FakeProvider, serve_fake
 from tests.engine.tool_turns import ToolTurn, tool_turn
-from tests.tools.agents import ConnFactory
+from tests.tools.agents import AgentPool
 from tests.tools.workspace_files import add_skill
 
 pytestmark = pytest.mark.anyio
@@ -29,12 +29,12 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 async def turn(
-    db: Database, settings: Settings, tmp_path: Path, agent_conn: ConnFactory
+    db: Database, settings: Settings, tmp_path: Path, agent_pool: AgentPool
 ) -> AsyncIterator[ToolTurn]:
     provider = FakeProvider()
     async with serve_fake(provider) as url:
         made = await tool_turn(
-            db, settings, tmp_path, agent_conn, provider, url, workspace_context_timeout=0.2
+            db, settings, tmp_path, agent_pool, provider, url, workspace_context_timeout=0.2
         )
         yield made
         await made.service.close()
@@ -107,6 +107,7 @@ async def test_context_is_stored_once_per_agent_and_rendered(turn: ToolTurn) -> 
     assert turn.system_texts(1)[1:3] == [context, skills]
 
 
+@pytest.mark.agent_kinds("dispatcher")  # the stand-in's restart and stop
 async def test_a_new_agent_stores_its_own_context(turn: ToolTurn) -> None:
     assert turn.workspace is not None
     await turn.run({"text": "One."})
@@ -140,6 +141,7 @@ async def test_an_agent_without_files_gets_a_blank_marker(turn: ToolTurn) -> Non
     )
 
 
+@pytest.mark.agent_kinds("dispatcher")  # the stand-in's restart and stop
 async def test_an_unreachable_agent_stores_nothing_and_the_next_turn_asks_again(
     turn: ToolTurn,
 ) -> None:

@@ -20,7 +20,7 @@ from chatd.store.turn_outcome import TurnOutcome
 from chatd.testing import FakeProvider
 from chatd.tools.builtin import builtin_registry
 from tests.engine.turn_fakes import Harness, ScriptedClient, harness
-from tests.tools.agents import ConnFactory, LocalWorkspaces, Template, Workspace
+from tests.tools.agents import AgentPool, LocalWorkspaces, Template, Workspace
 
 
 @dataclass
@@ -69,7 +69,7 @@ async def tool_turn(
     db: Database,
     settings: Settings,
     root: Path,
-    connect: ConnFactory,
+    pool: AgentPool,
     provider: FakeProvider,
     url: str,
     *,
@@ -79,7 +79,7 @@ async def tool_turn(
 ) -> ToolTurn:
     h = await harness(db, settings, ScriptedClient(), tools=builtin_registry(), **overrides)
     h.ctx.client_factory = None  # the real adapters, to the fake provider
-    service = LocalWorkspaces(db, root, connect)
+    service = LocalWorkspaces(db, root, pool)
     service.templates.append(Template("scratch", h.owner.org_id, "Scratch"))
     h.ctx.workspaces = service
     workspace = None

@@ -152,6 +152,33 @@ async def test_control_endpoints(served: tuple[FakeProvider, str, httpx2.AsyncCl
     assert recorded == [{"endpoint": "openai", "body": {"model": "m", "messages": []}}]
 
 
+async def test_a_reply_waits_behind_its_gate(
+    served: tuple[FakeProvider, str, httpx2.AsyncClient],
+) -> None:
+    fake, url, http = served
+    fake.add([{"text": "after the gate", "wait_for": "go"}, {"text": "open already"}])
+    fake.add([{"text": "gated too", "wait_for": "go"}])
+    answers: list[str] = []
+
+    async def ask() -> None:
+        r = await http.post(url + "/v1/chat/completions", json={"messages": []})
+        answers.append(r.json()["choices"][0]["message"]["content"])
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as group:
+            group.start_soon(ask)
+            for _ in range(1000):  # polled: the request is in, then held
+                if fake.requests:
+                    break
+                await anyio.sleep(0.01)
+            await ask()  # the next entry is not gated: it passes the held one
+            assert answers == ["open already"]
+            opened = await http.post(url + "/fake/gates/go")
+            assert opened.status_code == 204
+        await ask()  # an open gate stays open
+    assert answers == ["open already", "after the gate", "gated too"]
+
+
 def test_thread_runner_serves_sync_callers() -> None:
     fake = FakeProvider([{"text": "from a thread"}])
     with serve_fake_in_thread(fake) as url:

@@ -1,19 +1,22 @@
-"""Agent connections and a Workspaces service for tool tests, over real agent Dispatchers.
+"""Workspace agents for tool tests, and a Workspaces service over them.
 
-:class:`DispatcherConn` is an :class:`~chatd.workspace.conn.AgentConn` that hands each
-operation (through JSON, as the wire would) to a real :class:`chatd.agent.dispatcher.Dispatcher`
-on a directory: real files, real subprocesses. :class:`LocalWorkspaces` is the
-:class:`~chatd.workspace.service.Workspaces` interface over such connections, with handles
-to stop, start and restart an agent the way a crash or a redeploy would.
+:class:`AgentPool` is where a test's workspace directory comes from and how its agent is
+reached; the tool tests run with every kind of pool (the ``agent_pool`` fixture). Here:
+:class:`DispatcherPool`, whose :class:`DispatcherConn` hands each operation (through JSON, as
+the wire would) to a real :class:`chatd.agent.dispatcher.Dispatcher` on a directory: real
+files, real subprocesses, in this process. ``tests/workspace/agents.py`` has the pools of
+real agents behind a real server. :class:`LocalWorkspaces` is the
+:class:`~chatd.workspace.service.Workspaces` interface over a pool's connections, with
+handles to stop, start and restart an agent the way a crash or a redeploy would (for
+dispatcher connections).
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,28 +76,61 @@ class DispatcherConn(AgentConn):
         self._closed.set()
 
 
-# Makes a connection to the agent (workspace id, agent id) of a workspace whose files are in
-# a directory. The contract suite runs the tool tests with every kind of agent behind this.
-ConnFactory = Callable[[uuid.UUID, uuid.UUID, Path], Awaitable[AgentConn]]
+@dataclass(frozen=True)
+class Provisioned:
+    """A workspace a pool made ready for a test: its ids and its directory (resolved)."""
+
+    workspace_id: uuid.UUID
+    agent_id: uuid.UUID
+    directory: Path
 
 
-@asynccontextmanager
-async def dispatcher_agents() -> AsyncIterator[ConnFactory]:
+class AgentPool(abc.ABC):
+    """Where a test's workspaces live and how their agents are reached."""
+
+    @abc.abstractmethod
+    async def provision(self, suggested: Path) -> Provisioned:
+        """A new, empty workspace (in ``suggested`` when the pool makes directories)."""
+
+    @abc.abstractmethod
+    async def connect(
+        self, workspace_id: uuid.UUID, agent_id: uuid.UUID, directory: Path
+    ) -> AgentConn:
+        """A live connection to the workspace's agent (``agent_id`` and ``directory``: what
+        the test's service knows of it)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """The end of the test."""
+
+
+class DispatcherPool(AgentPool):
     """Connections to in-process agents: one Dispatcher per directory (its home too),
     outliving its connections; every Dispatcher is closed at the end."""
-    agents: dict[Path, Dispatcher] = {}
 
-    async def connect(workspace_id: uuid.UUID, agent_id: uuid.UUID, directory: Path) -> AgentConn:
-        dispatcher = agents.get(directory)
+    def __init__(self) -> None:
+        self.agents: dict[Path, Dispatcher] = {}
+
+    async def provision(self, suggested: Path) -> Provisioned:
+        directory = await asyncio.to_thread(_make_directory, suggested)
+        return Provisioned(uuid.uuid4(), uuid.uuid4(), directory)
+
+    async def connect(
+        self, workspace_id: uuid.UUID, agent_id: uuid.UUID, directory: Path
+    ) -> AgentConn:
+        dispatcher = self.agents.get(directory)
         if dispatcher is None:
-            dispatcher = agents[directory] = Dispatcher(directory, home=directory)
+            dispatcher = self.agents[directory] = Dispatcher(directory, home=directory)
         return DispatcherConn(dispatcher, workspace_id, agent_id)
 
-    try:
-        yield connect
-    finally:
-        for dispatcher in agents.values():
+    async def close(self) -> None:
+        for dispatcher in self.agents.values():
             await dispatcher.close()
+
+
+def _make_directory(path: Path) -> Path:
+    path.mkdir(parents=True)
+    return path.resolve()
 
 
 @dataclass
@@ -130,12 +166,13 @@ class Workspace:
 
 
 class LocalWorkspaces(Workspaces):
-    """Workspaces in directories under ``root``; each agent comes from ``connect``."""
+    """Workspaces in directories under ``root`` (for pools that make them); each agent
+    comes from ``pool``."""
 
-    def __init__(self, db: Database, root: Path, connect: ConnFactory) -> None:
+    def __init__(self, db: Database, root: Path, pool: AgentPool) -> None:
         self.db = db
         self.root = root
-        self.connect = connect
+        self.pool = pool
         self.templates: list[Template] = []
         self.workspaces: dict[uuid.UUID, Workspace] = {}
         self.created: list[dict[str, Any]] = []
@@ -151,16 +188,15 @@ class LocalWorkspaces(Workspaces):
     async def add(self, owner_id: uuid.UUID, organization_id: uuid.UUID, name: str) -> Workspace:
         """A workspace with a running agent, as if created earlier."""
         template = self.templates[0] if self.templates else Template("scratch", organization_id)
-        directory = self.root / name
-        directory.mkdir(parents=True)
+        made = await self.pool.provision(self.root / name)
         workspace = Workspace(
-            id=uuid.uuid4(),
+            id=made.workspace_id,
             name=name,
             owner_id=owner_id,
             organization_id=organization_id,
             template_id=template.id,
-            directory=directory.resolve(),
-            agent=Agent(uuid.uuid4()),
+            directory=made.directory,
+            agent=Agent(made.agent_id),
         )
         now = self.db.now()
         row = {
@@ -219,7 +255,7 @@ class LocalWorkspaces(Workspaces):
                 "the workspace agent is disconnected; call start_workspace to start it"
             ) from None
         if workspace.conn is None or workspace.conn.closed:
-            workspace.conn = await self.connect(
+            workspace.conn = await self.pool.connect(
                 workspace_id, workspace.agent.id, workspace.directory
             )
             self.connections += 1
@@ -230,9 +266,8 @@ class LocalWorkspaces(Workspaces):
         workspace = self.workspaces[workspace_id]
         workspace.up.clear()
         workspace.agent.status = "disconnected"
-        close = getattr(workspace.conn, "close", None)
-        if close is not None:
-            close()
+        if isinstance(workspace.conn, DispatcherConn):  # a real agent is not the test's
+            workspace.conn.close()
 
     def restart(self, workspace_id: uuid.UUID) -> None:
         """The agent is killed and comes back at once (a new connection, a new build)."""

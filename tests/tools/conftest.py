@@ -24,7 +24,7 @@ from chatd.tools.registry import ToolCallContext, ToolOutput
 from chatd.tools.scope import ChatFacts, TurnScope
 from chatd.tools.workspace_access import WorkspaceAccess
 from tests.helpers import ApiUser, bootstrap_admin, make_chat, seed_model_config
-from tests.tools.agents import ConnFactory, LocalWorkspaces, Template, Workspace
+from tests.tools.agents import AgentPool, LocalWorkspaces, Template, Workspace
 
 
 @dataclass
@@ -94,13 +94,13 @@ async def tool_env(
     db: Database,
     settings: Settings,
     root: Path,
-    connect: ConnFactory,
+    pool: AgentPool,
     *,
     bound: bool = True,
 ) -> ToolEnv:
     owner = await bootstrap_admin(db, settings)
     chat_id = await make_chat(db, owner, await seed_model_config(db))
-    service = LocalWorkspaces(db, root, connect)
+    service = LocalWorkspaces(db, root, pool)
     service.templates.append(Template("scratch", owner.org_id, "Scratch", "An empty git repo."))
     facts = ChatFacts(chat_id=chat_id, owner_id=owner.id, organization_id=owner.org_id)
     workspace = None
@@ -122,19 +122,19 @@ async def tool_env(
 
 @pytest.fixture
 async def env(
-    db: Database, settings: Settings, tmp_path: Path, agent_conn: ConnFactory
+    db: Database, settings: Settings, tmp_path: Path, agent_pool: AgentPool
 ) -> AsyncIterator[ToolEnv]:
     """A chat bound to a workspace with a running agent."""
-    environment = await tool_env(db, settings, tmp_path / "workspaces", agent_conn)
+    environment = await tool_env(db, settings, tmp_path / "workspaces", agent_pool)
     yield environment
     await environment.service.close()
 
 
 @pytest.fixture
 async def bare(
-    db: Database, settings: Settings, tmp_path: Path, agent_conn: ConnFactory
+    db: Database, settings: Settings, tmp_path: Path, agent_pool: AgentPool
 ) -> AsyncIterator[ToolEnv]:
     """A chat without a workspace."""
-    environment = await tool_env(db, settings, tmp_path / "workspaces", agent_conn, bound=False)
+    environment = await tool_env(db, settings, tmp_path / "workspaces", agent_pool, bound=False)
     yield environment
     await environment.service.close()

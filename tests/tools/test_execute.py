@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import uuid
 
+import anyio
 import pytest
 
 from chatd.tools.durations import DurationError, format_duration, parse_duration
@@ -149,3 +152,30 @@ async def test_process_tool_errors(env: ToolEnv) -> None:
 async def test_results_are_json_with_sorted_keys(env: ToolEnv) -> None:
     output = await env.run("execute", command="true")
     assert output.text == json.dumps(json.loads(output.text), sort_keys=True, ensure_ascii=False)
+
+
+async def test_a_fork_storm_is_killed_whole(env: ToolEnv) -> None:
+    # A tree of shells, each starting two more down to a depth of 6, every one then a sleep
+    # with a mark of its own: 127 processes in the command's group.
+    mark = f"3000.{uuid.uuid4().int % 10**9}"
+    storm = (
+        'f() { if [ "$1" -gt 0 ]; then f $(($1 - 1)) & f $(($1 - 1)) & fi; '
+        f"exec sleep {mark}; }}; f 6"
+    )
+    # The bracket keeps the counting command from matching itself.
+    count = f"pgrep -c -f 'slee[p] {mark}'"
+    started = await env.ok("execute", command=storm, run_in_background=True)
+    pid = started["background_process_id"]
+    with anyio.fail_after(60):  # polled: nothing tells when the last fork has run
+        for _ in itertools.count():
+            if (await env.ok("execute", command=count))["output"].strip() == "127":
+                break
+            await anyio.sleep(0.05)
+    killed = await env.ok("process_signal", process_id=pid, signal="kill")
+    assert killed["success"] is True
+    left = await env.ok("execute", command=count)
+    assert (left["exit_code"], left["output"].strip()) == (1, "0")
+    ended = await env.ok("process_output", process_id=pid, wait_timeout="10s")
+    assert ended["success"] is False and ended["exit_code"] == 137
+    again = await env.error("process_signal", process_id=pid, signal="kill")
+    assert "already exited" in again

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 
+from chatd.agent.files import TEXT_FILE_MAX
 from chatd.store.tables import chat_file_links, chat_files
 from tests.tools.conftest import ToolEnv
 
@@ -39,6 +42,14 @@ async def test_read_file_errors(env: ToolEnv) -> None:
     assert "binary" in (await env.error("read_file", path="blob.bin")).lower()
 
 
+async def test_read_file_refuses_what_is_too_large(env: ToolEnv) -> None:
+    (env.directory / "huge.txt").write_bytes(b"a line\n" * (TEXT_FILE_MAX // 7 + 1))
+    text = await env.error("read_file", path="huge.txt")
+    assert "huge.txt" in text and f"over the limit of {TEXT_FILE_MAX}" in text
+    (env.directory / "dir").mkdir()
+    assert "is a directory" in await env.error("read_file", path="dir")
+
+
 async def test_write_file_creates_parents_and_answers_ok(env: ToolEnv) -> None:
     assert await env.ok("write_file", path="src/app/main.py", content="print(1)\n") == {"ok": True}
     assert (env.directory / "src/app/main.py").read_text() == "print(1)\n"
@@ -49,6 +60,18 @@ async def test_write_file_creates_parents_and_answers_ok(env: ToolEnv) -> None:
         "write_file", path="../elsewhere.txt", content="no"
     )
     assert not (env.directory.parent / "elsewhere.txt").exists()
+
+
+async def test_write_file_never_follows_a_symlink_out(env: ToolEnv, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (env.directory / "out").symlink_to(outside)
+    (env.directory / "target.txt").symlink_to(outside / "target.txt")
+    for path in ("out/new.txt", "target.txt"):
+        text = await env.error("write_file", path=path, content="no")
+        assert "outside the workspace" in text, path
+    assert list(outside.iterdir()) == []
+    assert "is a directory" in await env.error("write_file", path=".", content="no")
 
 
 async def test_edit_files_applies_every_edit_with_diffs(env: ToolEnv) -> None:
@@ -92,6 +115,26 @@ async def test_edit_files_applies_nothing_when_one_edit_fails(env: ToolEnv) -> N
     assert "matches 2 places" in several and "Nothing was applied" in several
     assert (env.directory / "a.txt").read_text() == "alpha\n"
     assert (env.directory / "b.txt").read_text() == "beta\nbeta\n"
+
+
+async def test_edit_files_refuses_paths_it_cannot_edit(env: ToolEnv, tmp_path: Path) -> None:
+    (env.directory / "a.txt").write_text("alpha\n")
+    (env.directory / "blob.bin").write_bytes(b"\x00alpha")
+    outside = tmp_path / "outside.txt"
+    outside.write_text("alpha\n")
+    (env.directory / "link.txt").symlink_to(outside)
+    first = {"path": "a.txt", "edits": [{"old_text": "alpha", "new_text": "ALPHA"}]}
+    for path, says in [
+        ("../outside.txt", "outside the workspace"),
+        ("link.txt", "outside the workspace"),
+        ("missing.txt", "missing.txt"),
+        ("blob.bin", "binary"),
+    ]:
+        second = {"path": path, "edits": [{"old_text": "alpha", "new_text": "B"}]}
+        text = await env.error("edit_files", files=[first, second])
+        assert says in text, (path, text)
+    assert (env.directory / "a.txt").read_text() == "alpha\n"
+    assert outside.read_text() == "alpha\n"
 
 
 async def test_edit_files_argument_errors_name_the_entry(env: ToolEnv) -> None:

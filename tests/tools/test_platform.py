@@ -1,4 +1,5 @@
-"""list_templates, read_template, create_workspace and start_workspace."""
+"""list_templates, read_template, create_workspace and start_workspace, on the stand-in
+service (the templates and workspaces it knows are the tests' own)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from chatd.store.tables import chats
 from tests.tools.agents import Template
 from tests.tools.conftest import ToolEnv
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.agent_kinds("dispatcher")]
 
 
 def _templates(env: ToolEnv, count: int) -> list[Template]:

@@ -1,5 +1,8 @@
 """How tools reach the chat's workspace agent: no workspace, no service, a stopped agent, an
-agent restarted between two calls, and the agent and build recorded on the chat."""
+agent restarted between two calls, and the agent and build recorded on the chat.
+
+On the stand-in service, whose agents the tests stop and restart at will; the same with real
+agents is in tests/workspace/test_tool_contract.py."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from chatd.tools.workspace_access import NO_WORKSPACE, WORKSPACES_OFF
 from tests.tools.agents import DispatcherConn
 from tests.tools.conftest import ToolEnv
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.agent_kinds("dispatcher")]
 
 
 async def _chat(env: ToolEnv) -> sa.Row[tuple[object, ...]]:

@@ -16,6 +16,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from chatd.agent.protocol import AGENT_PATH, MAX_FRAME_BYTES, TOKEN_HEADER
 from chatd.sdk.workspaces import Workspace
+from chatd.workspace.conn import AgentConn
 from chatd.workspace.service import Workspaces
 from tests.helpers import Api, ApiUser
 
@@ -196,3 +197,28 @@ async def eventually_status(
 
     await wait_until(reached, within)
     return await workspace(app, workspace_id)
+
+
+async def create(api: Api, user: ApiUser, template: str, **body: Any) -> dict[str, Any]:
+    """A new workspace of ``user`` from the template named ``template``: the create answer."""
+    r = await api.request("GET", f"/api/v2/organizations/{user.org_id}/templates", user)
+    template_id = {t["name"]: t["id"] for t in r.json()}[template]
+    r = await api.request(
+        "POST",
+        f"/api/v2/organizations/{user.org_id}/members/me/workspaces",
+        user,
+        json={"template_id": template_id, **body},
+    )
+    assert r.status_code == 201, r.text
+    result: dict[str, Any] = r.json()
+    return result
+
+
+async def run(conn: AgentConn, command: str) -> tuple[int, str]:
+    """Run ``command`` in the workspace: (exit code, output)."""
+    snapshot = await conn.call("process_start", {"command": command, "wait_ms": 30_000})
+    while snapshot["running"]:
+        snapshot = await conn.call(
+            "process_output", {"process_id": snapshot["process_id"], "wait_ms": 30_000}
+        )
+    return snapshot["exit_code"], snapshot["output"]

@@ -90,6 +90,17 @@ def test_a_hidden_directory_inside_a_bound_one_is_covered(
     assert options.index(str(inside_prefix)) < options.index("--bind")
 
 
+def test_a_missing_hidden_directory_inside_a_bound_one_is_made_and_covered(
+    inside_prefix: Path, tmp_path: Path
+) -> None:
+    config = inside_prefix / "config" / "chatd"
+    outside = tmp_path / "not-bound"
+    options = bwrap_options(tmp_path / "ws", [config, outside], args_fd=3)
+    assert config.is_dir() and (config.stat().st_mode & 0o777) == 0o700
+    assert pairs(options, "--tmpfs") == [("/tmp",), (str(config),)]
+    assert not outside.exists()  # not bound: nothing to cover, nothing made
+
+
 def test_without_bwrap_installed_one_warning(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -6,7 +6,8 @@ their answers from one shared script queue (see :mod:`chatd.testing.script` for 
 and record every request body in :attr:`FakeProvider.requests`.
 
 For processes that cannot reach the object (end-to-end tests), the same app offers
-``POST /fake/script`` (append entries; JSON list) and ``GET /fake/requests``.
+``POST /fake/script`` (append entries; JSON list), ``GET /fake/requests`` and
+``POST /fake/gates/{name}`` (open a gate that replies wait behind, :mod:`chatd.testing.gates`).
 
 Given ``api_keys``, it checks the key of every model call (``Authorization: Bearer`` or
 ``x-api-key``) and answers one that is not among them with the provider's 401, before the
@@ -20,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Collection, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,7 @@ from starlette.routing import Route
 
 from chatd.testing import anthropic_wire, openai_wire
 from chatd.testing.frames import DELTA, END, Frame
+from chatd.testing.gates import Gates
 from chatd.testing.script import HttpFault, Reply, StreamFault, default_reply, parse_script
 
 OPENAI, ANTHROPIC = "openai", "anthropic"
@@ -89,12 +91,14 @@ class FakeProvider:
         self._released = False
         self._release_event: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.gates = Gates()
         self.app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self._openai, methods=["POST"]),
                 Route("/v1/messages", self._anthropic, methods=["POST"]),
                 Route("/fake/script", self._add_script, methods=["POST"]),
                 Route("/fake/requests", self._list_requests, methods=["GET"]),
+                Route("/fake/gates/{name}", self._open_gate, methods=["POST"]),
             ]
         )
         if script:
@@ -159,6 +163,10 @@ class FakeProvider:
         self.add(entries)
         return JSONResponse({"remaining": self.remaining})
 
+    async def _open_gate(self, request: Request) -> Response:
+        self.gates.open(request.path_params["name"])
+        return Response(status_code=204)
+
     async def _list_requests(self, request: Request) -> Response:
         return JSONResponse([{"endpoint": r.endpoint, "body": r.body} for r in self.requests])
 
@@ -172,8 +180,12 @@ class FakeProvider:
         reply = self._take(endpoint, stream)
         model = str(body.get("model", "fake-model"))
         reply_id = wire.id_prefix + uuid.uuid4().hex[:24]
+        if reply.wait_for is not None and not await self._hold(
+            request, self.gates.wait(reply.wait_for)
+        ):
+            return Response(status_code=499)
         if reply.stall_after == 0:
-            await self._stall(request)
+            await self._hold(request)
             return Response(status_code=499)
         if reply.error is not None:
             headers = {}
@@ -190,8 +202,10 @@ class FakeProvider:
             headers={"cache-control": "no-cache"},
         )
 
-    async def _stall(self, request: Request) -> None:
-        """Wait until the client goes away or the fake is released."""
+    async def _hold(self, request: Request, until: Awaitable[None] | None = None) -> bool:
+        """Wait until ``until`` is done (True), or the client goes away or the fake is
+        released (False). Without ``until``: until one of the last two."""
+        done = False
         async with anyio.create_task_group() as group:
 
             async def until_disconnect() -> None:
@@ -199,9 +213,19 @@ class FakeProvider:
                     pass
                 group.cancel_scope.cancel()
 
+            async def until_released() -> None:
+                await self._wait_released()
+                group.cancel_scope.cancel()
+
             group.start_soon(until_disconnect)
-            await self._wait_released()
+            group.start_soon(until_released)
+            if until is not None:
+                await until
+                done = True
+            else:
+                await anyio.sleep_forever()
             group.cancel_scope.cancel()
+        return done
 
     async def _send(self, reply: Reply, wire: _Wire, frames: Iterator[Frame]) -> AsyncIterator[str]:
         sent = 0

@@ -26,6 +26,9 @@ Faults:
 ``truncate_after``   end the stream after this many deltas, before the terminal event.
 ``stall_after``      stop sending after this many deltas until the client gives up
                      (``0``: not even the response headers are sent).
+Gates:
+``wait_for``         a gate's name: the reply waits, before anything is sent, until the gate
+                     is opened (``POST /fake/gates/<name>``) or the client gives up.
 
 When no entry fits, the call gets :data:`DEFAULT_TEXT` (usage 10 in / 5 out).
 """
@@ -112,6 +115,7 @@ class Reply:
     stream_error: StreamFault | None = None
     truncate_after: int | None = None
     stall_after: int | None = None
+    wait_for: str | None = None
 
     def fits(self, endpoint: str, stream: bool) -> bool:
         return self.match_endpoint in (None, endpoint) and self.match_stream in (None, stream)
@@ -162,6 +166,7 @@ def parse_entry(raw: dict[str, Any], position: int = 0) -> Reply:
         stream_error=StreamFault(**stream_error) if stream_error is not None else None,
         truncate_after=raw.get("truncate_after"),
         stall_after=raw.get("stall_after"),
+        wait_for=str(raw["wait_for"]) if raw.get("wait_for") else None,
     )
 
 

@@ -4,7 +4,8 @@ The agent sees the system read-only (``/usr``, ``/etc``, the merged-usr links, `
 Python it runs on and chatd's own package), its workspace directory read-write at its own
 path, a fresh ``/tmp``, ``/dev`` and ``/proc``, and nothing else of the host's files: not the
 data directory (the database, the secret key, other workspaces) nor the config directory;
-where one of them lies inside a path bound in, an empty tmpfs covers it. It runs in its own
+where one of them lies inside a path bound in, an empty tmpfs covers it (made first when it
+is missing, so that it stays covered once the server creates it). It runs in its own
 PID, IPC and UTS namespaces and session, dies with the server, and starts from an empty
 environment: ``HOME`` is the workspace, ``PATH`` the system's, and the variables the launcher
 gives. The network is the host's (the agent dials the server on loopback).
@@ -18,6 +19,7 @@ the same environment, as the server's user: its commands see what that user sees
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -136,6 +138,8 @@ def bwrap_options(directory: Path, hidden: Sequence[Path], *, args_fd: int) -> l
     options += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
     covered: list[Path] = []
     for path in hidden:
+        if _inside_any(path, bound) or _inside_any(path.resolve(), bound):
+            _make_coverable(path)
         for variant in (path, path.resolve()):
             if variant not in covered and variant.is_dir() and _inside_any(variant, bound):
                 options += ["--tmpfs", str(variant)]
@@ -156,6 +160,13 @@ def runtime_paths() -> list[Path]:
     if not any(package_root.is_relative_to(p.resolve()) for p in paths):
         paths.append(package_root)
     return paths
+
+
+def _make_coverable(path: Path) -> None:
+    """Only a directory that exists is covered: one made after the agent started would show
+    through the bound path it lies in. So a missing one is made now (the server's own)."""
+    with contextlib.suppress(OSError):
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 def _inside_any(path: Path, parents: Iterable[Path]) -> bool:
