@@ -4,7 +4,7 @@ resolving (symlinks followed) inside that directory."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from chatd.agent import protocol
 from chatd.agent.errors import OpError
@@ -30,3 +30,13 @@ def resolve(root: Path, path: str) -> Path:
 
 def inside(root: Path, real: Path) -> bool:
     return real == root or real.is_relative_to(root)
+
+
+def text(name: str | PurePath) -> str:
+    """A file name as text any frame can carry: bytes that are not UTF-8 (which Python keeps
+    as lone surrogates) become U+FFFD."""
+    value = str(name)
+    try:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a surrogate that did not come from the file system
+        return value.encode("utf-8", "replace").decode("utf-8")
