@@ -9,6 +9,7 @@ import pytest
 
 from chatd.agent import protocol
 from chatd.agent.dispatcher import Dispatcher
+from chatd.agent.files import TEXT_FILE_MAX
 from tests.agent.conftest import call, fails
 
 pytestmark = pytest.mark.anyio
@@ -225,3 +226,30 @@ async def test_refusals_change_nothing(agent: Dispatcher, workspace: Path) -> No
         files=[{"path": "a.txt", "edits": [edit("", "x")]}],
     )
     assert "write_file" in message
+
+
+async def test_an_edit_growing_the_file_past_the_limit_is_refused_early(
+    agent: Dispatcher, workspace: Path
+) -> None:
+    """replace_all of a short text with a long one is refused before the result is built."""
+    (workspace / "a.txt").write_text("a" * 1_000_000)
+    (workspace / "lines.txt").write_text("x\n" * 200_000)
+    for path, old in (("a.txt", "a"), ("lines.txt", "  x")):  # exact, then tolerant lines
+        message = await fails(
+            agent,
+            "edit_files",
+            protocol.TOO_LARGE,
+            files=[{"path": path, "edits": [edit(old, "b" * 50, replace_all=True)]}],
+        )
+        assert f"over the limit of {TEXT_FILE_MAX}" in message and "Nothing was applied" in message
+    assert (workspace / "a.txt").read_text() == "a" * 1_000_000
+    assert (workspace / "lines.txt").read_text() == "x\n" * 200_000
+    # Counted in bytes once every edit is done: multi-byte text and CRLF endings count too.
+    (workspace / "crlf.txt").write_bytes(b"x\r\n" * (TEXT_FILE_MAX // 4 + 1))
+    await fails(
+        agent,
+        "edit_files",
+        protocol.TOO_LARGE,
+        files=[{"path": "crlf.txt", "edits": [edit("x", "\u00e9", replace_all=True)]}],
+    )
+    assert (workspace / "crlf.txt").read_bytes() == b"x\r\n" * (TEXT_FILE_MAX // 4 + 1)

@@ -64,6 +64,15 @@ def _plan(root: Path, args: dict[str, Any]) -> list[_File]:
         files[real] = file
         for edit_index, edit in enumerate(edits):
             _apply(file, edit, f"{where}.edits[{edit_index}]")
+    for file in files.values():
+        # Characters were counted as the edits went; bytes (and CRLF endings) count here.
+        size = len(file.after.encode("utf-8")) + (file.after.count("\n") if file.crlf else 0)
+        if size > TEXT_FILE_MAX:
+            raise OpError(
+                protocol.TOO_LARGE,
+                f"{file.shown}: the edited file would be {size} bytes, over the limit of "
+                f"{TEXT_FILE_MAX}.",
+            )
     return list(files.values())
 
 
@@ -101,7 +110,15 @@ def _apply(file: _File, edit: dict[str, Any], where: str) -> None:
             "to create a file or replace all of it use write_file.",
         )
     try:
-        file.after = matching.replace(file.after, old, new, replace_all=replace_all)
+        file.after = matching.replace(
+            file.after, old, new, replace_all=replace_all, limit=TEXT_FILE_MAX
+        )
+    except matching.TooLarge:
+        raise OpError(
+            protocol.TOO_LARGE,
+            f"{where} ({file.shown}): the edited file would be over the limit of "
+            f"{TEXT_FILE_MAX} bytes.",
+        ) from None
     except matching.NoMatch:
         raise OpError(
             protocol.EDIT_FAILED,
