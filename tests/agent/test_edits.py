@@ -9,6 +9,7 @@ import pytest
 
 from chatd.agent import protocol
 from chatd.agent.dispatcher import Dispatcher
+from chatd.agent.edits import DIFFS_MAX
 from chatd.agent.files import TEXT_FILE_MAX
 from tests.agent.conftest import call, fails
 
@@ -253,3 +254,24 @@ async def test_an_edit_growing_the_file_past_the_limit_is_refused_early(
         files=[{"path": "crlf.txt", "edits": [edit("x", "\u00e9", replace_all=True)]}],
     )
     assert (workspace / "crlf.txt").read_bytes() == b"x\r\n" * (TEXT_FILE_MAX // 4 + 1)
+
+
+async def test_long_diffs_are_cut_and_marked(agent: Dispatcher, workspace: Path) -> None:
+    (workspace / "small.txt").write_text("one\n")
+    (workspace / "big.txt").write_text(("x" * 60 + "\n") * 50_000)
+    result = await call(
+        agent,
+        "edit_files",
+        files=[
+            {"path": "small.txt", "edits": [edit("one", "two")]},
+            {"path": "big.txt", "edits": [edit("x" * 60, "y" * 60, replace_all=True)]},
+        ],
+    )
+    small, big = result["files"]
+    assert small == {
+        "path": "small.txt",
+        "diff": "--- small.txt\n+++ small.txt\n@@ -1 +1 @@\n-one\n+two\n",
+    }
+    assert big["diff_truncated"] is True and len(big["diff"]) <= DIFFS_MAX - len(small["diff"])
+    assert big["diff"].startswith("--- big.txt\n") and big["diff"].endswith("\n")
+    assert (workspace / "big.txt").read_text() == ("y" * 60 + "\n") * 50_000

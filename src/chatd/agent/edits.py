@@ -16,6 +16,8 @@ from chatd.agent.files import TEXT_FILE_MAX, atomic_write, load, refuse_binary
 from chatd.agent.paths import resolve
 
 NOTHING_APPLIED = "Nothing was applied: no file was changed."
+# The diffs of one answer hold at most this many characters in all (the rest is cut).
+DIFFS_MAX = 2 * 1024 * 1024
 
 _T = TypeVar("_T")
 
@@ -45,12 +47,17 @@ def edit_files(root: Path, args: dict[str, Any]) -> dict[str, Any]:
             done = f" The edits of {', '.join(written)} were applied." if written else ""
             raise OpError(exc.code, f"{exc.message}.{done}") from None
         written.append(file.shown)
-    return {
-        "ok": True,
-        "files": [
-            {"path": f.shown, "diff": unified_diff(f.shown, f.before, f.after)} for f in planned
-        ],
-    }
+    budget = DIFFS_MAX
+    files: list[dict[str, Any]] = []
+    for file in planned:
+        diff = unified_diff(file.shown, file.before, file.after)
+        entry: dict[str, Any] = {"path": file.shown, "diff": diff}
+        if len(diff) > budget:
+            cut = diff.rfind("\n", 0, budget) + 1
+            entry.update(diff=diff[:cut], diff_truncated=True)
+        budget -= len(entry["diff"])
+        files.append(entry)
+    return {"ok": True, "files": files}
 
 
 def _plan(root: Path, args: dict[str, Any]) -> list[_File]:
