@@ -291,5 +291,9 @@ async def test_text_that_is_not_unicode_is_answered(tmp_path: Path, home: Path) 
             command = {"command": "true #\udcfe", "wait_ms": 0}
             await peer.ws.send(json.dumps(protocol.request(2, "process_start", command)))
             assert (await peer.receive())["result"]["command"] == "true #\ufffd"
+            outside = (await peer.call(3, "read_file", path="/etc/hostname"))["error"]
+            assert (
+                outside["code"] == protocol.OUTSIDE_WORKSPACE and "ws-\ufffd" in outside["message"]
+            )
     finally:
         await dispatcher.close()

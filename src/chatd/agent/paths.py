@@ -22,8 +22,8 @@ def resolve(root: Path, path: str) -> Path:
     if not inside(root, real):
         raise OpError(
             protocol.OUTSIDE_WORKSPACE,
-            f"{path} is outside the workspace directory {root}; "
-            f"only paths inside {root} can be used",
+            f"{text(path)} is outside the workspace directory {text(root)}; "
+            f"only paths inside {text(root)} can be used",
         )
     return real
 

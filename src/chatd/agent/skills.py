@@ -129,7 +129,8 @@ def read_skill_file(root: Path, args: dict[str, Any]) -> dict[str, Any]:
     real = Path(os.path.realpath(skill.dir / path))
     if not inside(skill.dir, real):
         raise OpError(
-            protocol.OUTSIDE_WORKSPACE, f"{path} is outside the skill's directory {skill.dir}"
+            protocol.OUTSIDE_WORKSPACE,
+            f"{text(path)} is outside the skill's directory {text(skill.dir)}",
         )
     data = load(real, path, protocol.SKILL_FILE_MAX)
     refuse_binary(data, path)
