@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
 import platform
 from collections.abc import AsyncIterator
 from http import HTTPStatus
@@ -267,3 +269,31 @@ def test_agent_url() -> None:
     for bad in ("ftp://host", "host:3000", "http://"):
         with pytest.raises(ValueError):
             agent_url(bad)
+
+
+async def test_text_that_is_not_unicode_is_answered(tmp_path: Path, home: Path) -> None:
+    """A directory and file names that are not UTF-8 reach the server replaced; an answer
+    that still cannot be encoded is an error answer, not silence."""
+    workspace = tmp_path / os.fsdecode(b"ws-\xff")
+    workspace.mkdir()
+    (workspace / os.fsdecode(b"\xfe.txt")).write_text("odd\n")
+    dispatcher = Dispatcher(workspace, home=home)
+    try:
+        async with fake_server() as server, running_agent(server.url, dispatcher):
+            peer = await server.next_peer()
+            assert peer.hello["directory"] == str(tmp_path / "ws-\ufffd")
+            # Lone surrogates arrive as JSON escapes.
+            missing = {"path": os.fsdecode(b"\xfd")}
+            await peer.ws.send(json.dumps(protocol.request(1, "read_file", missing)))
+            answer = await peer.receive()
+            assert answer["id"] == 1 and answer["error"]["code"] == protocol.FAILED
+            assert "not valid Unicode" in answer["error"]["message"]
+            command = {"command": "true #\udcfe", "wait_ms": 0}
+            await peer.ws.send(json.dumps(protocol.request(2, "process_start", command)))
+            assert (await peer.receive())["result"]["command"] == "true #\ufffd"
+            outside = (await peer.call(3, "read_file", path="/etc/hostname"))["error"]
+            assert (
+                outside["code"] == protocol.OUTSIDE_WORKSPACE and "ws-\ufffd" in outside["message"]
+            )
+    finally:
+        await dispatcher.close()

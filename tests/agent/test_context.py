@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 from pathlib import Path
 
@@ -149,3 +150,36 @@ def test_frontmatter_parsing() -> None:
     )
     assert frontmatter("no frontmatter") is None
     assert frontmatter("---\nnot a field\n---\n") is None
+
+
+async def test_skill_files_symlinked_out_of_the_skill_are_refused(
+    agent: Dispatcher, workspace: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "SKILL.md").write_text("---\nname: leak\ndescription: Elsewhere.\n---\nSecret.\n")
+    (outside / "secret.txt").write_text("secret")
+    leak = workspace / ".agents" / "skills" / "leak"
+    leak.mkdir(parents=True)
+    (leak / "SKILL.md").symlink_to(outside / "SKILL.md")
+    assert (await call(agent, "context"))["skills"] == []
+    await fails(agent, "read_skill", protocol.NOT_FOUND, name="leak")
+    # Supporting files and directories pointing out are neither listed nor read.
+    good = write_skill(workspace, "good", "---\nname: good\ndescription: Fine.\n---\nBody\n")
+    (good / "notes.md").write_text("notes")
+    (good / "secret.txt").symlink_to(outside / "secret.txt")
+    (good / "elsewhere").symlink_to(outside)
+    assert (await call(agent, "read_skill", name="good"))["files"] == ["notes.md"]
+    await fails(
+        agent, "read_skill_file", protocol.OUTSIDE_WORKSPACE, name="good", path="secret.txt"
+    )
+
+
+async def test_names_that_are_not_utf8_are_listed_replaced(
+    agent: Dispatcher, workspace: Path
+) -> None:
+    skill = write_skill(workspace, "odd", "---\nname: odd\ndescription: Odd names.\n---\nBody\n")
+    (skill / os.fsdecode(b"caf\xe9.txt")).write_text("latin-1 name")
+    result = await call(agent, "read_skill", name="odd")
+    assert result["files"] == ["caf\ufffd.txt"]
+    protocol.encode(result).encode("utf-8")  # a frame can carry it

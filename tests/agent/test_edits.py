@@ -9,6 +9,8 @@ import pytest
 
 from chatd.agent import protocol
 from chatd.agent.dispatcher import Dispatcher
+from chatd.agent.edits import DIFFS_MAX
+from chatd.agent.files import TEXT_FILE_MAX
 from tests.agent.conftest import call, fails
 
 pytestmark = pytest.mark.anyio
@@ -225,3 +227,51 @@ async def test_refusals_change_nothing(agent: Dispatcher, workspace: Path) -> No
         files=[{"path": "a.txt", "edits": [edit("", "x")]}],
     )
     assert "write_file" in message
+
+
+async def test_an_edit_growing_the_file_past_the_limit_is_refused_early(
+    agent: Dispatcher, workspace: Path
+) -> None:
+    """replace_all of a short text with a long one is refused before the result is built."""
+    (workspace / "a.txt").write_text("a" * 1_000_000)
+    (workspace / "lines.txt").write_text("x\n" * 200_000)
+    for path, old in (("a.txt", "a"), ("lines.txt", "  x")):  # exact, then tolerant lines
+        message = await fails(
+            agent,
+            "edit_files",
+            protocol.TOO_LARGE,
+            files=[{"path": path, "edits": [edit(old, "b" * 50, replace_all=True)]}],
+        )
+        assert f"over the limit of {TEXT_FILE_MAX}" in message and "Nothing was applied" in message
+    assert (workspace / "a.txt").read_text() == "a" * 1_000_000
+    assert (workspace / "lines.txt").read_text() == "x\n" * 200_000
+    # Counted in bytes once every edit is done: multi-byte text and CRLF endings count too.
+    (workspace / "crlf.txt").write_bytes(b"x\r\n" * (TEXT_FILE_MAX // 4 + 1))
+    await fails(
+        agent,
+        "edit_files",
+        protocol.TOO_LARGE,
+        files=[{"path": "crlf.txt", "edits": [edit("x", "\u00e9", replace_all=True)]}],
+    )
+    assert (workspace / "crlf.txt").read_bytes() == b"x\r\n" * (TEXT_FILE_MAX // 4 + 1)
+
+
+async def test_long_diffs_are_cut_and_marked(agent: Dispatcher, workspace: Path) -> None:
+    (workspace / "small.txt").write_text("one\n")
+    (workspace / "big.txt").write_text(("x" * 60 + "\n") * 50_000)
+    result = await call(
+        agent,
+        "edit_files",
+        files=[
+            {"path": "small.txt", "edits": [edit("one", "two")]},
+            {"path": "big.txt", "edits": [edit("x" * 60, "y" * 60, replace_all=True)]},
+        ],
+    )
+    small, big = result["files"]
+    assert small == {
+        "path": "small.txt",
+        "diff": "--- small.txt\n+++ small.txt\n@@ -1 +1 @@\n-one\n+two\n",
+    }
+    assert big["diff_truncated"] is True and len(big["diff"]) <= DIFFS_MAX - len(small["diff"])
+    assert big["diff"].startswith("--- big.txt\n") and big["diff"].endswith("\n")
+    assert (workspace / "big.txt").read_text() == ("y" * 60 + "\n") * 50_000

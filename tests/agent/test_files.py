@@ -11,7 +11,7 @@ import pytest
 
 from chatd.agent import protocol
 from chatd.agent.dispatcher import Dispatcher
-from chatd.agent.files import LINE_MAX_CHARS, TEXT_FILE_MAX
+from chatd.agent.files import LINE_MAX_CHARS, READ_FILE_BUDGET, TEXT_FILE_MAX
 from tests.agent.conftest import call, fails
 
 pytestmark = pytest.mark.anyio
@@ -154,3 +154,16 @@ async def test_read_bytes(agent: Dispatcher, workspace: Path) -> None:
     await fails(agent, "read_bytes", protocol.NOT_FOUND, path="nope", max_bytes=9)
     await fails(agent, "read_bytes", protocol.BAD_REQUEST, path="img.png")
     await fails(agent, "read_bytes", protocol.OUTSIDE_WORKSPACE, path="/etc/hostname", max_bytes=9)
+
+
+async def test_read_file_stops_at_its_byte_budget(agent: Dispatcher, workspace: Path) -> None:
+    (workspace / "wide.txt").write_text(("y" * 1000 + "\n") * 2000)
+    result = await call(agent, "read_file", path="wide.txt")
+    assert result["truncated"] is True and result["total_lines"] == 2000
+    lines = result["content"].split("\n")
+    assert len(lines) == result["lines_read"] < 2000
+    assert [int(line.split("\t")[0]) for line in lines] == list(range(1, len(lines) + 1))
+    assert len(result["content"].encode()) <= READ_FILE_BUDGET
+    # Reading on from where it stopped gets the next lines.
+    more = await call(agent, "read_file", path="wide.txt", offset=len(lines) + 1, limit=5)
+    assert more["lines_read"] == 5 and "truncated" not in more

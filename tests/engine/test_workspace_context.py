@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from chatd.agent.protocol import CONTEXT_FILE_MAX
 from chatd.engine.context_prompt import insert_system, skill_index, workspace_context
+from chatd.engine.workspace_context import RESOURCES_MAX, TOTAL_MAX, context_parts
 from chatd.llm.types import SystemMessage, TextContent, UserMessage
 from chatd.settings import Settings
 from chatd.store import convert
@@ -206,3 +208,31 @@ def test_context_messages_are_nobodys_words() -> None:
     assert not is_context_message({"role": "user", "created_by": uuid.uuid4(), "content": [part]})
     text = {"type": "text", "text": "hi"}
     assert not is_context_message({"role": "user", "created_by": None, "content": [text]})
+
+
+def test_an_agents_context_is_limited_again_on_the_server() -> None:
+    """Any agent may answer: each file is cut at 64 KiB (marked), and past 2 MiB in all or
+    500 files and skills the rest is dropped, with a log line."""
+    agent_id = uuid.uuid4()
+    files = [{"path": "/w/AGENTS.md", "content": "é" * CONTEXT_FILE_MAX, "truncated": False}]
+    files += [{"path": f"/w/{n}.md", "content": "x" * 60_000} for n in range(40)]
+    skills = [{"name": f"s{n}", "description": "d" * 5000, "dir": f"/w/s{n}"} for n in range(600)]
+    with capture_logs() as logs:
+        parts = context_parts({"files": files, "skills": skills}, agent_id)
+    stored = [p for p in parts if p.type == "context-file"]
+    first = stored[0]
+    assert first.context_file_truncated is True
+    assert first.context_file_content == "é" * (CONTEXT_FILE_MAX // 2)
+    total = sum(len((p.context_file_content or "").encode()) for p in stored)
+    assert total <= TOTAL_MAX and len(stored) < len(files)
+    skill_parts = [p for p in parts if p.type == "skill"]
+    assert all(len(p.skill_description or "") == 1024 for p in skill_parts)
+    assert len(parts) <= RESOURCES_MAX and [p.skill_name for p in skill_parts[:1]] == ["s0"]
+    [line] = [entry for entry in logs if entry["event"] == "workspace context cut"]
+    assert line["dropped"] == len(files) + len(skills) - len(parts)
+    many = context_parts({"skills": [{"name": f"s{n}"} for n in range(600)]}, agent_id)
+    assert len(many) == 1 + RESOURCES_MAX and many[-1].skill_name == "s499"  # marker + 500
+    # A context within the limits is kept whole.
+    small = context_parts({"files": files[1:3], "skills": skills[:2]}, agent_id)
+    assert [p.context_file_content for p in small[:2]] == ["x" * 60_000] * 2
+    assert not any(p.context_file_truncated for p in small)

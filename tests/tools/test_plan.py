@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from chatd.store.tables import chat_files
+from chatd.tools.plan import ASK_USER_QUESTION
 from chatd.tools.plan_file import plan_path
 from tests.tools.conftest import ToolEnv
 
@@ -97,3 +98,15 @@ async def test_ask_user_question_echoes_valid_questions(env: ToolEnv) -> None:
     assert text == "questions[1].header is required (a non-empty string)"
     blank_label = {**QUESTION, "options": [{"label": " ", "description": ""}] * 2}
     assert "options[0].label" in await env.error("ask_user_question", questions=[blank_label])
+
+
+async def test_ask_user_question_requires_option_descriptions(env: ToolEnv) -> None:
+    """As its schema says: every option has a description (it may be empty)."""
+    env = env.planning()
+    question = ASK_USER_QUESTION.input_schema["properties"]["questions"]["items"]
+    assert question["properties"]["options"]["items"]["required"] == ["label", "description"]
+    bare = {**QUESTION, "options": [{"label": "A"}, {"label": "B", "description": "b"}]}
+    text = await env.error("ask_user_question", questions=[bare])
+    assert text == "questions[0].options[0].description is required (a string)"
+    empty = {**QUESTION, "options": [{"label": "A", "description": ""}] * 2}
+    assert (await env.ok("ask_user_question", questions=[empty]))["questions"] == [empty]

@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from chatd.sdk.events import ChatWatchEventKind
+from chatd.sdk.workspaces import TemplateParameter
 from chatd.store.tables import chats
 from tests.tools.agents import Template
 from tests.tools.conftest import ToolEnv
@@ -66,8 +67,8 @@ async def test_read_template(bare: ToolEnv) -> None:
         "Git repository",
         "Clones a repository.",
         parameters=[
-            {"name": "repo_url", "description": "What to clone.", "required": True},
-            {"name": "branch", "description": "", "required": False, "default": "main"},
+            TemplateParameter(name="repo_url", description="What to clone.", required=True),
+            TemplateParameter(name="branch", default="main"),
         ],
     )
     bare.service.templates.append(template)
@@ -109,7 +110,6 @@ async def test_create_workspace_binds_it_and_waits_for_the_agent(bare: ToolEnv) 
     assert result == {
         "created": True,
         "workspace_name": "my-ws",
-        "agent_status": "connected",
         "build_id": str(workspace.conn.build_id),
         "directory": str(workspace.directory),
     }
@@ -177,7 +177,6 @@ async def test_create_workspace_whose_agent_does_not_come(bare: ToolEnv) -> None
     assert started == {
         "started": True,
         "workspace_name": workspace.name,
-        "agent_status": "connected",
         "build_id": str(workspace.conn.build_id),  # type: ignore[union-attr]
         "directory": str(workspace.directory),
     }
@@ -201,3 +200,14 @@ async def test_create_and_start_never_run_at_once(bare: ToolEnv) -> None:
     )
     assert sorted(r["created"] for r in results) == [False, True]
     assert len(bare.service.workspaces) == 1
+
+
+async def test_already_exists_says_only_whether_the_agent_is_ready(env: ToolEnv) -> None:
+    """agent_status takes the reference's values only: left out for a ready agent."""
+    assert env.workspace is not None
+    template_id = str(env.service.templates[0].id)
+    ready = await env.ok("create_workspace", template_id=template_id)
+    assert ready["status"] == "already_exists" and "agent_status" not in ready
+    env.service.stop(env.workspace.id)
+    stopped = await env.ok("create_workspace", template_id=template_id)
+    assert stopped["status"] == "already_exists" and stopped["agent_status"] == "not_ready"

@@ -38,8 +38,9 @@ async def test_no_workspace_tells_the_model_to_create_one(bare: ToolEnv) -> None
         ("process_list", {}),
         ("attach_file", {"path": "a"}),
     ]:
-        assert await bare.error(name, **args) == NO_WORKSPACE
-    assert "create_workspace" in NO_WORKSPACE and "list_templates" in NO_WORKSPACE
+        text = await bare.error(name, **args)
+        assert text == NO_WORKSPACE
+        assert "create_workspace" in text and "list_templates" in text
 
 
 async def test_without_the_workspaces_service(env: ToolEnv) -> None:

@@ -25,6 +25,7 @@ from chatd.agent import protocol
 from chatd.agent.context import operating_system
 from chatd.agent.dispatcher import Dispatcher
 from chatd.agent.errors import OpError
+from chatd.agent.paths import text
 
 log = logging.getLogger("chatd.agent")
 
@@ -156,7 +157,7 @@ class Session:
 
     async def run(self) -> None:
         try:
-            await self._ws.send(protocol.encode(hello(self._dispatcher)))
+            await self._ws.send(protocol.encode(hello(self._dispatcher)).encode(), text=True)
             async for message in self._ws:
                 self._on_frame(message)
         except ConnectionClosed:
@@ -205,29 +206,37 @@ class Session:
         except Exception as exc:
             log.exception("operation %s failed", op)
             frame = protocol.error_response(request_id, protocol.FAILED, f"{op} failed: {exc}")
-        text = protocol.encode(frame)
-        if len(text) * 4 > protocol.MAX_FRAME_BYTES and (
-            len(text.encode("utf-8")) > protocol.MAX_FRAME_BYTES
-        ):
-            text = protocol.encode(
-                protocol.error_response(
-                    request_id,
-                    protocol.TOO_LARGE,
-                    f"the result of {op} is larger than a frame ({protocol.MAX_FRAME_BYTES} bytes)",
-                )
-            )
         try:
-            await self._ws.send(text)
+            await self._ws.send(wire(request_id, op, frame), text=True)
         except ConnectionClosed:
             pass
+
+
+def wire(request_id: int, op: object, frame: dict[str, Any]) -> bytes:
+    """The answer ``frame`` as UTF-8, or an error answer instead when it cannot be sent: text
+    that is not Unicode (a lone surrogate), or more than a frame holds."""
+    name = text(str(op))
+    try:
+        data = protocol.encode(frame).encode("utf-8")
+    except UnicodeEncodeError:
+        message = f"the result of {name} holds text that is not valid Unicode"
+        return _error(request_id, protocol.FAILED, message)
+    if len(data) > protocol.MAX_FRAME_BYTES:
+        message = f"the result of {name} is larger than a frame ({protocol.MAX_FRAME_BYTES} bytes)"
+        return _error(request_id, protocol.TOO_LARGE, message)
+    return data
+
+
+def _error(request_id: int, code: str, message: str) -> bytes:
+    return protocol.encode(protocol.error_response(request_id, code, message)).encode("utf-8")
 
 
 def hello(dispatcher: Dispatcher) -> dict[str, Any]:
     return {
         "type": "hello",
         "version": protocol.PROTOCOL_VERSION,
-        "directory": str(dispatcher.directory),
-        "home": str(dispatcher.home),
+        "directory": text(dispatcher.directory),
+        "home": text(dispatcher.home),
         "operating_system": operating_system(),
     }
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from chatd.agent import protocol, skills
-from chatd.agent.paths import inside
+from chatd.agent.paths import inside, text
 
 INSTRUCTION_FILE = "AGENTS.md"
 HOME_INSTRUCTIONS = Path(".coder") / INSTRUCTION_FILE
@@ -27,8 +27,8 @@ def operating_system() -> str:
 
 def context(root: Path, home: Path, args: dict[str, Any]) -> dict[str, Any]:
     return {
-        "directory": str(root),
-        "home": str(home),
+        "directory": text(root),
+        "home": text(home),
         "operating_system": operating_system(),
         "files": instruction_files(root, home),
         "skills": [skill.summary() for skill in skills.scan(root)],
@@ -45,7 +45,7 @@ def instruction_files(root: Path, home: Path) -> list[dict[str, Any]]:
         seen.add(real)
         part = _instruction_file(real)
         if part is not None:
-            found.append({"path": str(path), **part})
+            found.append({"path": text(path), **part})
     return found
 
 

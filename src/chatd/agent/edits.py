@@ -16,6 +16,8 @@ from chatd.agent.files import TEXT_FILE_MAX, atomic_write, load, refuse_binary
 from chatd.agent.paths import resolve
 
 NOTHING_APPLIED = "Nothing was applied: no file was changed."
+# The diffs of one answer hold at most this many characters in all (the rest is cut).
+DIFFS_MAX = 2 * 1024 * 1024
 
 _T = TypeVar("_T")
 
@@ -45,12 +47,17 @@ def edit_files(root: Path, args: dict[str, Any]) -> dict[str, Any]:
             done = f" The edits of {', '.join(written)} were applied." if written else ""
             raise OpError(exc.code, f"{exc.message}.{done}") from None
         written.append(file.shown)
-    return {
-        "ok": True,
-        "files": [
-            {"path": f.shown, "diff": unified_diff(f.shown, f.before, f.after)} for f in planned
-        ],
-    }
+    budget = DIFFS_MAX
+    files: list[dict[str, Any]] = []
+    for file in planned:
+        diff = unified_diff(file.shown, file.before, file.after)
+        entry: dict[str, Any] = {"path": file.shown, "diff": diff}
+        if len(diff) > budget:
+            cut = diff.rfind("\n", 0, budget) + 1
+            entry.update(diff=diff[:cut], diff_truncated=True)
+        budget -= len(entry["diff"])
+        files.append(entry)
+    return {"ok": True, "files": files}
 
 
 def _plan(root: Path, args: dict[str, Any]) -> list[_File]:
@@ -64,6 +71,15 @@ def _plan(root: Path, args: dict[str, Any]) -> list[_File]:
         files[real] = file
         for edit_index, edit in enumerate(edits):
             _apply(file, edit, f"{where}.edits[{edit_index}]")
+    for file in files.values():
+        # Characters were counted as the edits went; bytes (and CRLF endings) count here.
+        size = len(file.after.encode("utf-8")) + (file.after.count("\n") if file.crlf else 0)
+        if size > TEXT_FILE_MAX:
+            raise OpError(
+                protocol.TOO_LARGE,
+                f"{file.shown}: the edited file would be {size} bytes, over the limit of "
+                f"{TEXT_FILE_MAX}.",
+            )
     return list(files.values())
 
 
@@ -101,7 +117,15 @@ def _apply(file: _File, edit: dict[str, Any], where: str) -> None:
             "to create a file or replace all of it use write_file.",
         )
     try:
-        file.after = matching.replace(file.after, old, new, replace_all=replace_all)
+        file.after = matching.replace(
+            file.after, old, new, replace_all=replace_all, limit=TEXT_FILE_MAX
+        )
+    except matching.TooLarge:
+        raise OpError(
+            protocol.TOO_LARGE,
+            f"{where} ({file.shown}): the edited file would be over the limit of "
+            f"{TEXT_FILE_MAX} bytes.",
+        ) from None
     except matching.NoMatch:
         raise OpError(
             protocol.EDIT_FAILED,

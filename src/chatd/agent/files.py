@@ -20,6 +20,8 @@ TEXT_FILE_MAX = 4 * 1024 * 1024
 DEFAULT_LINE_LIMIT = 2000
 # A longer line is cut at this many characters and marked.
 LINE_MAX_CHARS = 2000
+# read_file stops adding lines past this many bytes (and says ``truncated``).
+READ_FILE_BUDGET = 256 * 1024
 # A NUL byte in this many leading bytes makes a file binary.
 BINARY_PROBE = 8192
 # read_bytes returns at most this much: its base64 must fit in one frame.
@@ -49,16 +51,29 @@ def read_file(root: Path, args: dict[str, Any]) -> dict[str, Any]:
             protocol.BAD_REQUEST,
             f"offset {offset} is past the end of {shown}, which has {total} lines",
         )
-    window = lines[offset - 1 : offset - 1 + limit]
-    content = "\n".join(
-        f"{number:>6}\t{_cap_line(line)}" for number, line in enumerate(window, start=offset)
-    )
-    return {
-        "content": content,
+    numbered = _numbered(lines[offset - 1 : offset - 1 + limit], offset)
+    result: dict[str, Any] = {
+        "content": "\n".join(numbered),
         "file_size": len(data),
-        "lines_read": len(window),
+        "lines_read": len(numbered),
         "total_lines": total,
     }
+    if len(numbered) < min(limit, total - offset + 1):
+        result["truncated"] = True
+    return result
+
+
+def _numbered(window: list[str], offset: int) -> list[str]:
+    """The lines numbered, up to about ``READ_FILE_BUDGET`` bytes in all (at least one)."""
+    numbered: list[str] = []
+    size = 0
+    for number, line in enumerate(window, start=offset):
+        entry = f"{number:>6}\t{_cap_line(line)}"
+        size += len(entry.encode("utf-8")) + 1
+        if numbered and size > READ_FILE_BUDGET:
+            break
+        numbered.append(entry)
+    return numbered
 
 
 def read_bytes(root: Path, args: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,8 @@ _PR_SET_DUMPABLE = 4
 
 
 def limit_processes(maximum: int) -> None:
-    """Lower the soft RLIMIT_NPROC to ``maximum`` (0: leave it)."""
+    """Lower RLIMIT_NPROC to ``maximum`` (0: leave it), the hard limit with the soft one so
+    that a command cannot raise it back (``ulimit -Su unlimited``). A lower limit is kept."""
     if maximum <= 0:
         return
     try:
@@ -24,9 +25,10 @@ def limit_processes(maximum: int) -> None:
         return
     soft, hard = resource.getrlimit(resource.RLIMIT_NPROC)
     wanted = maximum if hard == resource.RLIM_INFINITY else min(maximum, hard)
-    if soft == resource.RLIM_INFINITY or soft > wanted:
+    lower_soft = wanted if soft == resource.RLIM_INFINITY else min(soft, wanted)
+    if (lower_soft, wanted) != (soft, hard):
         try:
-            resource.setrlimit(resource.RLIMIT_NPROC, (wanted, hard))
+            resource.setrlimit(resource.RLIMIT_NPROC, (lower_soft, wanted))
         except (ValueError, OSError) as exc:
             log.warning("cannot limit processes to %d: %s", wanted, exc)
 

@@ -15,6 +15,10 @@ class NoMatch(Exception):
     """``old_text`` is not in the text, even ignoring whitespace."""
 
 
+class TooLarge(Exception):
+    """The replaced text would be longer than allowed (found out before it is built)."""
+
+
 class Ambiguous(Exception):
     """``old_text`` matches several places and replacing all was not asked for."""
 
@@ -23,16 +27,21 @@ class Ambiguous(Exception):
         self.count = count
 
 
-def replace(text: str, old: str, new: str, *, replace_all: bool) -> str:
-    """``text`` with ``old`` replaced by ``new``; raises :class:`NoMatch` or
-    :class:`Ambiguous`."""
+def replace(text: str, old: str, new: str, *, replace_all: bool, limit: int) -> str:
+    """``text`` with ``old`` replaced by ``new``; raises :class:`NoMatch`,
+    :class:`Ambiguous`, or :class:`TooLarge` when the result would be longer than ``limit``
+    characters."""
     count = text.count(old)
     if count:
         if count > 1 and not replace_all:
             raise Ambiguous(count)
+        if len(text) + count * (len(new) - len(old)) > limit:
+            raise TooLarge
         return text.replace(old, new, -1 if replace_all else 1)
     for key, reindent in ((str.rstrip, False), (str.strip, True)):
-        result = _replace_lines(text, old, new, replace_all=replace_all, key=key, reindent=reindent)
+        result = _replace_lines(
+            text, old, new, replace_all=replace_all, key=key, reindent=reindent, limit=limit
+        )
         if result is not None:
             return result
     raise NoMatch
@@ -55,6 +64,7 @@ def _replace_lines(
     replace_all: bool,
     key: Callable[[str], str],
     reindent: bool,
+    limit: int,
 ) -> str | None:
     old_lines = old.split("\n")
     if old.endswith("\n"):
@@ -71,14 +81,20 @@ def _replace_lines(
         raise Ambiguous(len(starts))
     size = len(wanted)
     out: list[str] = []
+    length = 0  # of what ``out`` holds, checked against ``limit`` as it grows
     done = 0
     for start in starts:
         block = lines[start : start + size]
         out.extend(lines[done:start])
         replacement = _reindent(new, old_lines, block) if reindent else new
         out.append(_fit_end(replacement, block[-1].endswith("\n"), old.endswith("\n")))
+        length += sum(len(line) for line in lines[done:start]) + len(out[-1])
+        if length > limit:
+            raise TooLarge
         done = start + size
     out.extend(lines[done:])
+    if length + sum(len(line) for line in lines[done:]) > limit:
+        raise TooLarge
     return "".join(out)
 
 

@@ -4,7 +4,7 @@ resolving (symlinks followed) inside that directory."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from chatd.agent import protocol
 from chatd.agent.errors import OpError
@@ -22,11 +22,21 @@ def resolve(root: Path, path: str) -> Path:
     if not inside(root, real):
         raise OpError(
             protocol.OUTSIDE_WORKSPACE,
-            f"{path} is outside the workspace directory {root}; "
-            f"only paths inside {root} can be used",
+            f"{text(path)} is outside the workspace directory {text(root)}; "
+            f"only paths inside {text(root)} can be used",
         )
     return real
 
 
 def inside(root: Path, real: Path) -> bool:
     return real == root or real.is_relative_to(root)
+
+
+def text(name: str | PurePath) -> str:
+    """A file name as text any frame can carry: bytes that are not UTF-8 (which Python keeps
+    as lone surrogates) become U+FFFD."""
+    value = str(name)
+    try:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a surrogate that did not come from the file system
+        return value.encode("utf-8", "replace").decode("utf-8")

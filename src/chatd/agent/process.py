@@ -12,6 +12,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from chatd.agent.paths import text
+
 READ_CHUNK = 64 * 1024
 # Reads per wake-up at most: a command that writes without pause cannot hold the loop.
 READS_PER_TURN = 16
@@ -96,7 +98,7 @@ class Process:
         end = self._ended if self._ended is not None else time.monotonic()
         snapshot: dict[str, Any] = {
             "process_id": self.process_id,
-            "command": self.command,
+            "command": text(self.command),
             "pid": self.pid,
             "running": self.running,
             "exit_code": self.exit_code,

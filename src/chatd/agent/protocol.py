@@ -17,13 +17,15 @@ Frames::
 The operations (``op``), their arguments and results:
 
 ``read_file`` ``{path, offset?=1, limit?=2000}``
-    ``{content (numbered lines), file_size, lines_read, total_lines}``
+    ``{content (numbered lines), file_size, lines_read, total_lines, truncated?}``:
+    ``truncated`` when fewer lines than asked for came back, to keep the answer small
 ``read_bytes`` ``{path, max_bytes}``
     ``{data (base64), size}``: a whole file, refused when larger than ``max_bytes`` or empty
 ``write_file`` ``{path, content}``
     ``{ok: true}``: creates parent directories, replaces the file
 ``edit_files`` ``{files: [{path, edits: [{old_text, new_text, replace_all?}]}]}``
-    ``{ok: true, files: [{path, diff}]}``: every edit checked before any file is written
+    ``{ok: true, files: [{path, diff, diff_truncated?}]}``: every edit checked before any
+    file is written; long diffs are cut (and marked)
 ``process_start`` ``{command, workdir?, env?: {name: value}, background?, wait_ms?}``
     a process snapshot (below), after waiting up to ``wait_ms`` for it to end
 ``process_output`` ``{process_id, wait_ms?=0}``

@@ -14,7 +14,7 @@ from chatd.agent import args as a
 from chatd.agent import protocol
 from chatd.agent.errors import OpError
 from chatd.agent.files import load, refuse_binary
-from chatd.agent.paths import inside
+from chatd.agent.paths import inside, text
 
 SKILLS_DIR = ".agents/skills"
 SKILL_META = "SKILL.md"
@@ -34,7 +34,7 @@ class Skill:
     body: str
 
     def summary(self) -> dict[str, Any]:
-        return {"name": self.name, "description": self.description, "dir": str(self.dir)}
+        return {"name": self.name, "description": self.description, "dir": text(self.dir)}
 
 
 def scan(root: Path) -> list[Skill]:
@@ -59,10 +59,11 @@ def load_skill(root: Path, name: str) -> Skill | None:
     if not valid_name(name):
         return None
     directory = Path(os.path.realpath(root / SKILLS_DIR / name))
-    if not inside(root, directory):
+    meta = Path(os.path.realpath(directory / SKILL_META))
+    if not inside(root, directory) or not inside(directory, meta):
         return None
     try:
-        data = load(directory / SKILL_META, SKILL_META, protocol.SKILL_FILE_MAX)
+        data = load(meta, SKILL_META, protocol.SKILL_FILE_MAX)
     except OpError:
         return None
     parsed = frontmatter(data.decode("utf-8", errors="replace").replace("\r\n", "\n"))
@@ -109,7 +110,7 @@ def read_skill(root: Path, args: dict[str, Any]) -> dict[str, Any]:
     skill = _find(root, args)
     return {
         "name": skill.name,
-        "dir": str(skill.dir),
+        "dir": text(skill.dir),
         "body": skill.body,
         "files": _supporting_files(skill.dir),
     }
@@ -128,7 +129,8 @@ def read_skill_file(root: Path, args: dict[str, Any]) -> dict[str, Any]:
     real = Path(os.path.realpath(skill.dir / path))
     if not inside(skill.dir, real):
         raise OpError(
-            protocol.OUTSIDE_WORKSPACE, f"{path} is outside the skill's directory {skill.dir}"
+            protocol.OUTSIDE_WORKSPACE,
+            f"{text(path)} is outside the skill's directory {text(skill.dir)}",
         )
     data = load(real, path, protocol.SKILL_FILE_MAX)
     refuse_binary(data, path)
@@ -147,22 +149,30 @@ def _find(root: Path, args: dict[str, Any]) -> Skill:
 
 
 def _supporting_files(directory: Path) -> list[str]:
-    """Paths below the skill's directory (not hidden, not its SKILL.md); directories end
-    with ``/``."""
+    """Paths below the skill's directory (not hidden, not its SKILL.md, not a symlink out of
+    it); directories end with ``/``."""
     listed: list[str] = []
     for current, dirs, names in os.walk(directory):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        relative = PurePosixPath(Path(current).relative_to(directory))
+        here = Path(current)
+        dirs[:] = sorted(d for d in dirs if _listable(directory, here, d))
+        relative = PurePosixPath(here.relative_to(directory))
         for entry in dirs:
-            listed.append(f"{relative / entry}/")
+            listed.append(f"{text(relative / entry)}/")
         for entry in sorted(names):
-            if not entry.startswith(".") and not (
-                current == str(directory) and entry == SKILL_META
+            if _listable(directory, here, entry) and not (
+                here == directory and entry == SKILL_META
             ):
-                listed.append(str(relative / entry))
+                listed.append(text(relative / entry))
         if len(listed) >= MAX_LISTED:
             break
     return sorted(listed)[:MAX_LISTED]
+
+
+def _listable(directory: Path, parent: Path, name: str) -> bool:
+    """Not hidden, and inside the skill's directory once symlinks are followed."""
+    if name.startswith("."):
+        return False
+    return inside(directory, Path(os.path.realpath(parent / name)))
 
 
 def _unquote(value: str) -> str:

@@ -17,15 +17,23 @@ from typing import Any
 import structlog
 
 from chatd.agent import protocol
+from chatd.agent.protocol import CONTEXT_FILE_MAX
 from chatd.engine.types import TurnContext
 from chatd.sdk.chats import ChatMessagePartType, StoredMessagePart, parts_json
 from chatd.store.workspace_context import context_agent, persist_context
+from chatd.tools import caps
 from chatd.tools.registry import ToolError
 from chatd.tools.workspace_access import WorkspaceAccess
 from chatd.workspace.conn import AgentError
 
 log = structlog.get_logger(__name__)
 Parts = list[dict[str, Any]]
+
+# What a stored context holds at most (engine-behaviour §9.3): each file cut at
+# CONTEXT_FILE_MAX bytes, this many bytes in all, this many files and skills.
+TOTAL_MAX = 2 * 1024 * 1024
+RESOURCES_MAX = 500
+SKILL_DESCRIPTION_MAX = 1024
 
 
 def _clean(text: Any) -> str:
@@ -35,38 +43,78 @@ def _clean(text: Any) -> str:
 
 def context_parts(result: dict[str, Any], agent_id: uuid.UUID) -> list[StoredMessagePart]:
     """The parts of a ``context`` answer: a ``context-file`` per instruction file (a blank
-    marker when there is none), then a ``skill`` per skill."""
+    marker when there is none), then a ``skill`` per skill; re-limited here, whatever the
+    agent sent (see :class:`_Budget`)."""
     where = {
         "context_file_agent_id": agent_id,
         "context_file_os": _clean(result.get("operating_system")) or None,
         "context_file_directory": _clean(result.get("directory")) or None,
     }
-    parts = [
-        StoredMessagePart(
-            type=ChatMessagePartType.context_file,
-            context_file_path=_clean(f.get("path")),
-            context_file_content=_clean(f.get("content")),
-            context_file_truncated=bool(f.get("truncated")) or None,
-            **where,
-        )
-        for f in result.get("files") or []
-        if isinstance(f, dict)
-    ]
+    budget = _Budget()
+    parts: list[StoredMessagePart] = []
+    for f in _entries(result, "files"):
+        content, cut = caps.cut(_clean(f.get("content")), CONTEXT_FILE_MAX)
+        path = _clean(f.get("path"))
+        if budget.take(path, content):
+            parts.append(
+                StoredMessagePart(
+                    type=ChatMessagePartType.context_file,
+                    context_file_path=path,
+                    context_file_content=content,
+                    context_file_truncated=bool(f.get("truncated")) or cut or None,
+                    **where,
+                )
+            )
     if not parts:
         parts = [
             StoredMessagePart(type=ChatMessagePartType.context_file, context_file_path="", **where)
         ]
-    parts += [
-        StoredMessagePart(
-            type=ChatMessagePartType.skill,
-            skill_name=_clean(s.get("name")),
-            skill_description=_clean(s.get("description")) or None,
-            skill_dir=_clean(s.get("dir")) or None,
+    for s in _entries(result, "skills"):
+        name = _clean(s.get("name"))
+        description = _clean(s.get("description"))[:SKILL_DESCRIPTION_MAX]
+        directory = _clean(s.get("dir"))
+        if name and budget.take(name, description, directory):
+            parts.append(
+                StoredMessagePart(
+                    type=ChatMessagePartType.skill,
+                    skill_name=name,
+                    skill_description=description or None,
+                    skill_dir=directory or None,
+                )
+            )
+    if budget.dropped:
+        log.warning(
+            "workspace context cut",
+            agent_id=str(agent_id),
+            dropped=budget.dropped,
+            kept=budget.count,
+            kept_bytes=budget.size,
         )
-        for s in result.get("skills") or []
-        if isinstance(s, dict) and s.get("name")
-    ]
     return parts
+
+
+def _entries(result: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    found = result.get(key)
+    return [e for e in found if isinstance(e, dict)] if isinstance(found, list) else []
+
+
+class _Budget:
+    """What a context may hold in all, as the reference limits it: ``RESOURCES_MAX`` files
+    and skills, ``TOTAL_MAX`` bytes of their text. What does not fit is dropped."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.size = 0
+        self.dropped = 0
+
+    def take(self, *texts: str) -> bool:
+        size = sum(len(text.encode("utf-8", errors="replace")) for text in texts)
+        if self.count >= RESOURCES_MAX or self.size + size > TOTAL_MAX:
+            self.dropped += 1
+            return False
+        self.count += 1
+        self.size += size
+        return True
 
 
 def current(stored: Parts | None, agent_id: uuid.UUID | None) -> Parts | None:

@@ -8,6 +8,7 @@ from typing import Any
 from chatd import filetypes
 from chatd.agent import protocol
 from chatd.tools import args as a
+from chatd.tools import caps
 from chatd.tools.agent_calls import call, connect, run_op
 from chatd.tools.chat_files import decode_bytes, store_file
 from chatd.tools.plan_file import require_plan_target, resolve
@@ -21,10 +22,11 @@ ATTACH_TIMEOUT = 120.0
 
 async def _read_file(args: dict[str, Any], ctx: ToolCallContext) -> ToolOutput:
     path = a.string(args, "path")
-    request: dict[str, Any] = {"path": path, "offset": a.integer(args, "offset", 1)}
+    offset = a.integer(args, "offset", 1)
+    request: dict[str, Any] = {"path": path, "offset": offset}
     if args.get("limit") is not None:
         request["limit"] = a.integer(args, "limit", 0)
-    return json_output(await run_op(ctx, protocol.READ_FILE, request))
+    return json_output(caps.read_file(await run_op(ctx, protocol.READ_FILE, request), offset))
 
 
 async def _write_file(args: dict[str, Any], ctx: ToolCallContext) -> ToolOutput:
@@ -76,7 +78,7 @@ async def _edit_files(args: dict[str, Any], ctx: ToolCallContext) -> ToolOutput:
     files = _edit_request(args)
     conn = await connect(ctx)
     require_plan_target(ctx, conn, [f["path"] for f in files])
-    return json_output(await call(conn, protocol.EDIT_FILES, {"files": files}))
+    return json_output(caps.diffs(await call(conn, protocol.EDIT_FILES, {"files": files})))
 
 
 async def _attach_file(args: dict[str, Any], ctx: ToolCallContext) -> ToolOutput:

@@ -71,9 +71,9 @@ def check_questions(raw: Any) -> list[dict[str, Any]]:
             at = f"{where}.options[{j}]"
             if not isinstance(option, dict):
                 raise ToolError(f"{at} must be an object")
-            description = option.get("description", "")
+            description = option.get("description")
             if not isinstance(description, str):
-                raise ToolError(f"{at}.description must be a string")
+                raise ToolError(f"{at}.description is required (a string)")
             label = _text_field(option, "label", at)
             checked_options.append({"label": label, "description": description})
         questions.append(

@@ -7,6 +7,7 @@ from typing import Any
 
 from chatd.agent import protocol
 from chatd.tools import args as a
+from chatd.tools import caps
 from chatd.tools.agent_calls import call, connect, run_op
 from chatd.tools.execute import timeout_of
 from chatd.tools.process_results import (
@@ -42,7 +43,7 @@ async def _process_output(args: dict[str, Any], ctx: ToolCallContext) -> ToolOut
 
 
 async def _process_list(args: dict[str, Any], ctx: ToolCallContext) -> ToolOutput:
-    return json_output(await run_op(ctx, protocol.PROCESS_LIST, {}))
+    return json_output(caps.process_list(await run_op(ctx, protocol.PROCESS_LIST, {})))
 
 
 async def _process_signal(args: dict[str, Any], ctx: ToolCallContext) -> ToolOutput:

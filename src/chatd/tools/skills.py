@@ -7,6 +7,7 @@ from typing import Any
 
 from chatd.agent import protocol
 from chatd.tools import args as a
+from chatd.tools import caps
 from chatd.tools.agent_calls import run_op
 from chatd.tools.registry import Tool, ToolCallContext, ToolError, ToolOutput, json_output
 from chatd.tools.schema import obj
@@ -26,14 +27,14 @@ def check_skill_path(path: str) -> str:
 
 async def _read_skill(args: dict[str, Any], ctx: ToolCallContext) -> ToolOutput:
     name = a.string(args, "name").strip()
-    return json_output(await run_op(ctx, protocol.READ_SKILL, {"name": name}))
+    return json_output(caps.skill(await run_op(ctx, protocol.READ_SKILL, {"name": name})))
 
 
 async def _read_skill_file(args: dict[str, Any], ctx: ToolCallContext) -> ToolOutput:
     name = a.string(args, "name").strip()
     path = check_skill_path(a.string(args, "path"))
     result = await run_op(ctx, protocol.READ_SKILL_FILE, {"name": name, "path": path})
-    return json_output({"content": result.get("content", "")})
+    return json_output(caps.skill_file(result))
 
 
 _NAME = {"type": "string", "description": "The skill's name, as the skill index lists it."}

@@ -11,31 +11,27 @@ import math
 import uuid
 from typing import Any
 
+from chatd.sdk.workspaces import Template, TemplateKind, TemplateParameter
 from chatd.tools import args as a
 from chatd.tools.registry import Tool, ToolCallContext, ToolError, ToolOutput, json_output
 from chatd.tools.schema import obj
 
 PAGE_SIZE = 10
 DESCRIPTION_MAX = 300
-EXTERNAL = "external"
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
 
 
 def _short(text: str, limit: int = DESCRIPTION_MAX) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-async def usable_templates(ctx: ToolCallContext) -> list[Any]:
+async def usable_templates(ctx: ToolCallContext) -> list[Template]:
     """The organization's templates a workspace can be created from here."""
     scope = ctx.scope()
     templates = await scope.workspace.service().list_templates(scope.facts.organization_id)
-    return [t for t in templates if getattr(t, "kind", None) != EXTERNAL]
+    return [t for t in templates if t.kind != TemplateKind.external]
 
 
-async def find_template(ctx: ToolCallContext, template_id: uuid.UUID) -> Any:
+async def find_template(ctx: ToolCallContext, template_id: uuid.UUID) -> Template:
     for template in await usable_templates(ctx):
         if template.id == template_id:
             return template
@@ -47,22 +43,23 @@ def _subsequence(needle: str, haystack: str) -> bool:
     return all(ch in letters for ch in needle)
 
 
-def matches(template: Any, query: str) -> bool:
+def matches(template: Template, query: str) -> bool:
     """Every word of ``query`` is in the name, display name or description (any case), or
     its letters appear in order in the name."""
-    name = _text(template.name).lower()
-    fields = " ".join((name, _text(template.display_name), _text(template.description))).lower()
+    name = template.name.lower()
+    fields = " ".join((name, template.display_name, template.description)).lower()
     return all(w in fields or _subsequence(w, name) for w in query.lower().split())
 
 
-def _summary(template: Any) -> dict[str, Any]:
-    entry: dict[str, Any] = {"id": str(template.id), "name": template.name}
-    organization_id = getattr(template, "organization_id", None)
-    if organization_id is not None:
-        entry["organization_id"] = str(organization_id)
-    if _text(template.display_name):
+def _summary(template: Template) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "id": str(template.id),
+        "name": template.name,
+        "organization_id": str(template.organization_id),
+    }
+    if template.display_name:
         entry["display_name"] = template.display_name
-    if _text(template.description):
+    if template.description:
         entry["description"] = _short(template.description)
     return entry
 
@@ -84,31 +81,25 @@ async def _list_templates(args: dict[str, Any], ctx: ToolCallContext) -> ToolOut
     )
 
 
-def _field(item: Any, key: str) -> Any:
-    return item.get(key) if isinstance(item, dict) else getattr(item, key, None)
-
-
-def _parameter(parameter: Any) -> dict[str, Any]:
+def _parameter(parameter: TemplateParameter) -> dict[str, Any]:
     entry: dict[str, Any] = {
-        "name": _field(parameter, "name"),
+        "name": parameter.name,
         "type": "string",
-        "required": bool(_field(parameter, "required")),
+        "required": parameter.required,
     }
-    description = _text(_field(parameter, "description"))
-    if description:
-        entry["description"] = _short(description)
-    default = _text(_field(parameter, "default"))
-    if default:
-        entry["default"] = default
+    if parameter.description:
+        entry["description"] = _short(parameter.description)
+    if parameter.default:
+        entry["default"] = parameter.default
     return entry
 
 
 async def _read_template(args: dict[str, Any], ctx: ToolCallContext) -> ToolOutput:
     template = await find_template(ctx, a.identifier(args, "template_id"))
     summary = {k: v for k, v in _summary(template).items() if k != "organization_id"}
-    if _text(template.description):
+    if template.description:
         summary["description"] = template.description
-    parameters = [_parameter(p) for p in getattr(template, "parameters", None) or []]
+    parameters = [_parameter(p) for p in template.parameters]
     return json_output({"template": summary, "parameters": parameters})
 
 

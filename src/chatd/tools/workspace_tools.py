@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chatd.sdk.workspaces import Workspace, WorkspaceAgentStatus
 from chatd.tools import args as a
 from chatd.tools.registry import Tool, ToolCallContext, ToolError, ToolOutput, json_output
 from chatd.tools.schema import obj
@@ -22,10 +23,9 @@ ALREADY_EXISTS = (
 )
 
 
-def _agent_status(workspace: Any) -> str | None:
-    agent = getattr(workspace, "agent", None)
-    status = getattr(agent, "status", None)
-    return str(status) if status else None
+# agent_status (engine-behaviour §13.2) says only what is wrong; it is left out when the
+# agent is ready.
+NOT_READY = "not_ready"
 
 
 async def _agent_fields(access: WorkspaceAccess) -> dict[str, Any]:
@@ -33,12 +33,21 @@ async def _agent_fields(access: WorkspaceAccess) -> dict[str, Any]:
     try:
         conn = await access.conn(wait=access.agent_wait)
     except ToolError as exc:
-        return {"agent_status": "not_ready", "agent_error": exc.message}
-    return {
-        "agent_status": "connected",
-        "build_id": str(conn.build_id),
-        "directory": conn.directory,
+        return {"agent_status": NOT_READY, "agent_error": exc.message}
+    return {"build_id": str(conn.build_id), "directory": conn.directory}
+
+
+def _existing(workspace: Workspace) -> dict[str, Any]:
+    """What create_workspace answers for the chat's workspace."""
+    result: dict[str, Any] = {
+        "created": False,
+        "status": "already_exists",
+        "workspace_name": workspace.name,
+        "message": ALREADY_EXISTS,
     }
+    if workspace.agent.status != WorkspaceAgentStatus.connected:
+        result["agent_status"] = NOT_READY
+    return result
 
 
 async def _create_workspace(args: dict[str, Any], ctx: ToolCallContext) -> ToolOutput:
@@ -52,16 +61,7 @@ async def _create_workspace(args: dict[str, Any], ctx: ToolCallContext) -> ToolO
         if access.workspace_id is not None:
             existing = await service.get(access.workspace_id)
             if existing is not None:
-                result: dict[str, Any] = {
-                    "created": False,
-                    "status": "already_exists",
-                    "workspace_name": existing.name,
-                    "message": ALREADY_EXISTS,
-                }
-                status = _agent_status(existing)
-                if status:
-                    result["agent_status"] = status
-                return json_output(result)
+                return json_output(_existing(existing))
         await find_template(ctx, template_id)
         try:
             created = await service.create(
