@@ -32,10 +32,18 @@ async def usable_templates(ctx: ToolCallContext) -> list[Template]:
 
 
 async def find_template(ctx: ToolCallContext, template_id: uuid.UUID) -> Template:
-    for template in await usable_templates(ctx):
-        if template.id == template_id:
-            return template
-    raise ToolError(f"template {template_id} not found; call list_templates to see the choices")
+    """One template a workspace can be created from here (as :func:`usable_templates`)."""
+    scope = ctx.scope()
+    template = await scope.workspace.service().get_template(template_id)
+    if (
+        template is None
+        or template.organization_id != scope.facts.organization_id
+        or template.kind == TemplateKind.external
+    ):
+        raise ToolError(
+            f"template {template_id} not found; call list_templates to see the choices"
+        )
+    return template
 
 
 def _subsequence(needle: str, haystack: str) -> bool:
