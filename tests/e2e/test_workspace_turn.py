@@ -9,10 +9,6 @@ gate of the fake provider meanwhile).
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,8 +18,8 @@ import httpx2
 import pytest
 
 from tests.e2e import events as ev
-from tests.e2e.server import wait_for
 from tests.e2e.turn_harness import Deployment, Fake, deployment, fake_provider
+from tests.e2e.workspace_support import ChatdAgent, Rest, call
 
 pytestmark = pytest.mark.slow
 
@@ -49,41 +45,6 @@ def dep(
 def script_used_up(fake: Fake) -> Iterator[None]:
     yield
     assert fake.remaining() == 0, "a test left fake replies unused"
-
-
-class Rest:
-    """The server's /api/v2 as its first admin."""
-
-    def __init__(self, dep: Deployment) -> None:
-        self.base = dep.api.url + "/api/v2"
-        self.headers = dep.api.headers
-        self.org = dep.api.org_id()
-
-    def call(self, method: str, path: str, expect: int = 200, **kw: Any) -> Any:
-        r = httpx2.request(method, self.base + path, headers=self.headers, timeout=10, **kw)
-        assert r.status_code == expect, r.text
-        return r.json() if r.content else None
-
-    def template(self, name: str, **create: Any) -> str:
-        """The id of the organization's template ``name`` (made with ``create`` if missing)."""
-        listed = self.call("GET", f"/organizations/{self.org}/templates")
-        found = {t["name"]: t["id"] for t in listed}
-        if name not in found and create:
-            made = self.call(
-                "POST", f"/organizations/{self.org}/templates", 201, json={"name": name, **create}
-            )
-            found[name] = made["id"]
-        return str(found[name])
-
-    def agent_status(self, workspace_id: str) -> str:
-        return str(self.call("GET", f"/workspaces/{workspace_id}")["agent"]["status"])
-
-    def wait_agent(self, workspace_id: str, status: str) -> None:
-        wait_for(lambda: self.agent_status(workspace_id) == status, f"the agent to be {status}")
-
-
-def call(name: str, call_id: str, /, **args: Any) -> dict[str, Any]:
-    return {"tool_calls": [{"name": name, "args": args, "id": call_id}]}
 
 
 def workspace_script(template_id: str, name: str) -> list[dict[str, Any]]:
@@ -157,61 +118,6 @@ def test_a_turn_makes_a_local_workspace_and_works_in_it(dep: Deployment) -> None
     directory = dep.server.data_dir / "workspaces" / workspace_id
     assert created["directory"] == workspace["agent"]["directory"] == str(directory)
     assert (directory / SCRIPT).read_text() == "print('goodbye')\n"
-
-
-class ChatdAgent:
-    """``chatd agent`` serving an external workspace, as its owner would run it."""
-
-    def __init__(self, url: str, token: str, directory: Path) -> None:
-        self.command = [
-            sys.executable,
-            "-m",
-            "chatd.cli.main",
-            "agent",
-            "--url",
-            url,
-            "--dir",
-            str(directory),
-            "--exit-on-stdin-eof",
-            "--max-retry-delay",
-            "0.5",
-        ]
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("CHATD_")}
-        self.env["CHATD_AGENT_TOKEN"] = token
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            self.command,
-            env=self.env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(20)
-        self._close()
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self._close()  # end of stdin: it stops, with its commands
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self._close()
-
-    def _close(self) -> None:
-        assert self.proc is not None
-        if self.proc.stdin is not None and not self.proc.stdin.closed:
-            self.proc.stdin.close()
 
 
 def test_an_external_agent_restarted_between_two_calls(dep: Deployment, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from chatd.api.middleware import RequestLimitsMiddleware, SecurityHeadersMiddlew
 from chatd.api.rate_limit import TokenBuckets
 from chatd.api.routes import (
     agent_rpc,
+    chat_git,
     chat_list,
     chats,
     files,
@@ -113,7 +114,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     errors.install(app)
     app.state.hub = EventHub()
     # Templates, workspaces, and the agents connected to (or started by) this replica.
-    app.state.workspaces = Workspaces(database, settings)
+    app.state.workspaces = Workspaces(database, settings, hub=app.state.hub)
     # Fixed paths (/chats/files, /chats/models, /chats/watch, ...) before /chats/{chat}.
     app.include_router(streams.router)
     for module in (
@@ -130,6 +131,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         templates,
         workspaces,
         agent_rpc,
+        chat_git,
     ):
         app.include_router(module.router)
     app.include_router(titles.router)

@@ -13,6 +13,7 @@ Dead peers are found by uvicorn's protocol-level pings (``ws_ping_interval`` and
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 
 import anyio
@@ -53,8 +54,13 @@ async def _discard_client_frames(websocket: WebSocket) -> None:
         pass
 
 
-async def serve(websocket: WebSocket, writer: Callable[[], Awaitable[None]]) -> None:
-    """Run ``writer`` on an accepted socket until it returns or the client goes away."""
+async def serve(
+    websocket: WebSocket,
+    writer: Callable[[], Awaitable[None]],
+    reader: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Run ``writer`` on an accepted socket until it returns or the client goes away;
+    ``reader`` (default: discard) takes the client's frames until the disconnect."""
 
     async with anyio.create_task_group() as tasks:
 
@@ -73,9 +79,11 @@ async def serve(websocket: WebSocket, writer: Callable[[], Awaitable[None]]) -> 
 
         async def read() -> None:
             try:
-                await _discard_client_frames(websocket)
+                await (reader or functools.partial(_discard_client_frames, websocket))()
             except (WebSocketDisconnect, WebSocketDisconnected, OSError):
                 pass
+            except Exception:
+                log.exception("websocket reader failed", path=websocket.url.path)
             tasks.cancel_scope.cancel()
 
         tasks.start_soon(write)

@@ -19,6 +19,7 @@ from typing import Any
 import structlog
 
 from chatd import audit
+from chatd.events.hub import EventHub
 from chatd.sdk.audit import AuditAction, ResourceType
 from chatd.sdk.workspaces import Template, Workspace, WorkspaceAgentStatus
 from chatd.security import agent_token_hash, new_agent_token
@@ -26,6 +27,7 @@ from chatd.settings import Settings
 from chatd.store import templates as tq
 from chatd.store import workspaces as wq
 from chatd.store.audit import AuditEntry
+from chatd.store.chat_git_state import GitSummary, record_git_state
 from chatd.store.db import Database, sqlite_path
 from chatd.store.sql import Connection, RowDict
 from chatd.workspace import provision, rules
@@ -33,6 +35,7 @@ from chatd.workspace.agents import AgentHub, WebSocketAgentConn
 from chatd.workspace.conn import AgentConn, AgentUnavailable
 from chatd.workspace.errors import WorkspaceExists as WorkspaceExists
 from chatd.workspace.errors import WorkspaceInputError as WorkspaceInputError
+from chatd.workspace.git_states import GitStates
 from chatd.workspace.launcher import AGENT_COMMAND, BACKOFF, STOP_GRACE, AgentSpec, Launcher
 from chatd.workspace.sandbox import Sandbox
 
@@ -74,12 +77,16 @@ class Workspaces:
         agent_command: Sequence[str] = AGENT_COMMAND,
         backoff: tuple[float, float] = BACKOFF,
         stop_grace: float = STOP_GRACE,
+        hub: EventHub | None = None,
     ) -> None:
         self.db = db
+        self.hub = hub
         self.settings = settings
         self.data_dir = settings.data_dir.expanduser().absolute()
         self.connect_timeout = settings.agent_connect_timeout
         self.agents = AgentHub()
+        # Each connected agent's git state; with a hub, it keeps the bound chats' diff status.
+        self.git = GitStates(self._record_git if hub is not None else None)
         # What a sandboxed agent must not see: the data directory (the database, the secret
         # key, the other workspaces), the config directory, a SQLite database kept elsewhere.
         hidden = [self.data_dir, settings.config_dir.expanduser().absolute()]
@@ -343,6 +350,7 @@ class Workspaces:
         previous = self.agents.register(conn)
         if previous is not None:
             await previous.close(reason=REPLACED)
+        self.git.follow(conn)
         log.info(
             "workspace agent connected",
             workspace_id=str(conn.workspace_id),
@@ -359,8 +367,14 @@ class Workspaces:
         if changed:
             log.info("workspace agent disconnected", workspace_id=str(conn.workspace_id))
 
+    async def _record_git(self, workspace_id: uuid.UUID, summary: GitSummary) -> None:
+        outbox = await self.db.run_write(record_git_state, self.db.now(), workspace_id, summary)
+        if self.hub is not None:
+            self.hub.publish(outbox)
+
     async def close(self) -> None:
         """Stop the local agents this replica started (server shutdown)."""
+        await self.git.close()
         await self.launcher.close()
         await self.agents.close()
 

@@ -14,6 +14,7 @@ from chatd.api.deps import DB, CurrentActor, Hub
 from chatd.api.errors import ERROR_RESPONSES, ApiError, not_found
 from chatd.api.openapi import json_body
 from chatd.api.params import read_json
+from chatd.api.workspace_diff import with_workspace
 from chatd.authz import Actor
 from chatd.engine.prompts import DEFAULT_SYSTEM_PROMPT, NO_WORKSPACE, WORKSPACE_ATTACHED
 from chatd.engine.titles import title_from_text
@@ -27,6 +28,7 @@ from chatd.store.db import Database
 from chatd.store.errors import StoreError
 from chatd.store.files import link_files
 from chatd.store.usage_limits import check_spend
+from chatd.workspace.service import Workspaces
 
 router = APIRouter(prefix="/api/experimental", tags=["Chats"], responses=ERROR_RESPONSES)
 
@@ -217,8 +219,14 @@ async def _apply_update(
 
 
 @router.get("/chats/{chat}/diff", response_model=ChatDiffContents, summary="Get chat diff contents")
-async def diff(chat: ChatPath, db: DB, actor: CurrentActor) -> ChatDiffContents:
+async def diff(
+    request: Request, chat: ChatPath, db: DB, actor: CurrentActor
+) -> ChatDiffContents:
     row = await load_chat(db, actor, chat)
     async with db.read() as conn:
         status_row = await get_diff_status_row(conn, row["id"])
-    return diff_contents(row["id"], status_row)
+    contents = diff_contents(row["id"], status_row)
+    if row["workspace_id"] is not None:
+        workspaces: Workspaces = request.app.state.workspaces
+        contents = with_workspace(contents, workspaces.git.main_repository(row["workspace_id"]))
+    return contents

@@ -1,0 +1,101 @@
+"""The workspace's git state on the diff status of the chats bound to it.
+
+:func:`record_git_state` is the one write: the branch, remote origin and change counts of
+the workspace's main repository, copied to every chat bound to the workspace. The counts are
+left alone on a row that has a pull request (its numbers come from the hosting provider). A
+chat whose visible status changed gets a watch ``diff_status_change``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from chatd.sdk.events import ChatWatchEvent, ChatWatchEventKind
+from chatd.store import convert
+from chatd.store.chats import CHAT_WITH_OWNER
+from chatd.store.outbox import Outbox
+from chatd.store.sql import Connection
+from chatd.store.tables import chat_diff_statuses, chats
+
+
+@dataclass(frozen=True)
+class GitSummary:
+    """What a diff status shows of a workspace's repository."""
+
+    branch: str = ""
+    remote_origin: str = ""
+    additions: int = 0
+    deletions: int = 0
+    changed_files: int = 0
+
+
+_COUNTS = ("additions", "deletions", "changed_files")
+
+
+async def record_git_state(
+    conn: Connection, now: dt.datetime, workspace_id: uuid.UUID, summary: GitSummary
+) -> Outbox:
+    """Write ``summary`` to the diff status of each chat bound to the workspace."""
+    outbox = Outbox()
+    bound = (
+        await conn.execute(
+            CHAT_WITH_OWNER.where(chats.c.workspace_id == workspace_id)
+            .order_by(chats.c.id)
+            .with_for_update(of=chats)
+        )
+    ).all()
+    if not bound:
+        return outbox
+    ids = [row.id for row in bound]
+    existing = {
+        row.chat_id: row.as_dict()
+        for row in (
+            await conn.execute(
+                sa.select(chat_diff_statuses).where(chat_diff_statuses.c.chat_id.in_(ids))
+            )
+        ).all()
+    }
+    wanted = {
+        "git_branch": summary.branch,
+        "git_remote_origin": summary.remote_origin,
+        "additions": summary.additions,
+        "deletions": summary.deletions,
+        "changed_files": summary.changed_files,
+    }
+    for chat in bound:
+        row = existing.get(chat.id)
+        if row is None:
+            values = {"chat_id": chat.id, **wanted, "stale_at": now}
+            await conn.execute(
+                chat_diff_statuses.insert().values(**values, created_at=now, updated_at=now)
+            )
+            # A new branch or origin: the pull-request refresher looks at it at once.
+        else:
+            changes = {
+                name: value
+                for name, value in wanted.items()
+                if row[name] != value and not (name in _COUNTS and row["pr_number"] is not None)
+            }
+            if not changes:
+                continue
+            if "git_branch" in changes or "git_remote_origin" in changes:
+                changes["stale_at"] = now
+            await conn.execute(
+                chat_diff_statuses.update()
+                .where(chat_diff_statuses.c.chat_id == chat.id)
+                .values(**changes, updated_at=now)
+            )
+        status_row = (
+            await conn.execute(
+                sa.select(chat_diff_statuses).where(chat_diff_statuses.c.chat_id == chat.id)
+            )
+        ).one()
+        view = convert.chat(chat.as_dict())
+        view.diff_status = convert.diff_status(status_row.as_dict())
+        event = ChatWatchEvent(kind=ChatWatchEventKind.diff_status_change, chat=view)
+        outbox.watch.append((chat.owner_id, event))
+    return outbox
