@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import json
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,9 +26,16 @@ from typing import Any
 from chatd.agent import protocol
 from chatd.agent.dispatcher import Dispatcher
 from chatd.agent.errors import OpError
+from chatd.agent.streams import Channel
 from chatd.store.db import Database
 from chatd.store.tables import workspaces
-from chatd.workspace.conn import AgentConn, AgentOpError, AgentUnavailable
+from chatd.workspace.conn import (
+    AgentConn,
+    AgentOpError,
+    AgentStream,
+    AgentStreamEnded,
+    AgentUnavailable,
+)
 from chatd.workspace.service import CreatedWorkspace, WorkspaceInputError, Workspaces
 
 
@@ -68,12 +77,60 @@ class DispatcherConn(AgentConn):
         decoded: dict[str, Any] = json.loads(json.dumps(result))
         return decoded
 
+    @contextlib.asynccontextmanager
+    async def stream(self, op: str, args: dict[str, Any]) -> AsyncIterator[AgentStream]:
+        """The streaming operation run on the dispatcher in a task of this process."""
+        if self._closed.is_set():
+            raise AgentUnavailable("the workspace agent is not connected")
+        self.calls.append(op)
+        stream = DispatcherStream()
+        channel = Channel(stream.push_event, stream.push_data)
+        stream.channel = channel
+
+        async def run() -> None:
+            try:
+                result = await self.dispatcher.stream(op, json.loads(json.dumps(args)), channel)
+                stream.items.put_nowait(AgentStreamEnded(result))
+            except OpError as exc:
+                stream.items.put_nowait(AgentOpError(exc.code, exc.message))
+
+        task = asyncio.ensure_future(run())
+        try:
+            yield stream
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     @property
     def closed(self) -> bool:
         return self._closed.is_set()
 
     def close(self) -> None:
         self._closed.set()
+
+
+class DispatcherStream(AgentStream):
+    def __init__(self) -> None:
+        self.items: asyncio.Queue[dict[str, Any] | bytes | Exception] = asyncio.Queue()
+        self.channel: Channel | None = None
+
+    async def push_event(self, event: dict[str, Any]) -> None:
+        self.items.put_nowait(json.loads(json.dumps(event)))
+
+    async def push_data(self, data: bytes) -> None:
+        self.items.put_nowait(data)
+
+    async def receive(self) -> dict[str, Any] | bytes:
+        item = await self.items.get()
+        if isinstance(item, Exception):
+            self.items.put_nowait(item)
+            raise item
+        return item
+
+    async def send_data(self, data: bytes) -> None:
+        assert self.channel is not None
+        self.channel.feed(data)
 
 
 @dataclass(frozen=True)

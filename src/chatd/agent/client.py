@@ -26,6 +26,7 @@ from chatd.agent.context import operating_system
 from chatd.agent.dispatcher import Dispatcher
 from chatd.agent.errors import OpError
 from chatd.agent.paths import text
+from chatd.agent.streams import Channel, StreamOverflow
 
 log = logging.getLogger("chatd.agent")
 
@@ -154,6 +155,7 @@ class Session:
         self._ws = ws
         self._dispatcher = dispatcher
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._channels: dict[int, Channel] = {}
 
     async def run(self) -> None:
         try:
@@ -170,6 +172,9 @@ class Session:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     def _on_frame(self, message: str | bytes) -> None:
+        if isinstance(message, bytes):
+            self._on_data(message)
+            return
         try:
             frame = protocol.decode(message)
         except protocol.ProtocolError as exc:
@@ -188,19 +193,65 @@ class Session:
         else:
             log.warning("ignored a frame of unknown type %r", kind)
 
+    def _on_data(self, message: bytes) -> None:
+        """Bytes for a streaming request (dropped when it has ended)."""
+        try:
+            request_id, data = protocol.parse_data_frame(message)
+        except protocol.ProtocolError as exc:
+            log.warning("ignored a frame: %s", exc)
+            return
+        channel = self._channels.get(request_id)
+        if channel is None:
+            return
+        try:
+            channel.feed(data)
+        except StreamOverflow:
+            log.warning("request %d: the server sent more than it read; ending it", request_id)
+            task = self._tasks.get(request_id)
+            if task is not None:
+                task.cancel()
+
     def _start(self, request_id: int, op: Any, args: Any) -> None:
         if request_id in self._tasks:
             log.warning("request %d is already running: the new one is ignored", request_id)
             return
-        task = asyncio.create_task(self._answer(request_id, op, args))
+        channel = None
+        if isinstance(op, str) and op in self._dispatcher.streams:
+            channel = self._channel(request_id)
+            self._channels[request_id] = channel
+        task = asyncio.create_task(self._answer(request_id, op, args, channel))
         self._tasks[request_id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(request_id, None))
 
-    async def _answer(self, request_id: int, op: Any, args: Any) -> None:
+        def done(_: object) -> None:
+            self._tasks.pop(request_id, None)
+            self._channels.pop(request_id, None)
+
+        task.add_done_callback(done)
+
+    def _channel(self, request_id: int) -> Channel:
+        async def send_event(payload: dict[str, Any]) -> None:
+            try:
+                data = protocol.encode(protocol.event(request_id, payload)).encode("utf-8")
+            except UnicodeEncodeError:
+                raise OpError(protocol.FAILED, "an event held text that is not Unicode") from None
+            if len(data) > protocol.MAX_FRAME_BYTES:
+                raise OpError(protocol.TOO_LARGE, "an event is larger than a frame")
+            await self._ws.send(data, text=True)
+
+        async def send_data(data: bytes) -> None:
+            await self._ws.send(protocol.data_frame(request_id, data))
+
+        return Channel(send_event, send_data)
+
+    async def _answer(self, request_id: int, op: Any, args: Any, channel: Channel | None) -> None:
         try:
             if not isinstance(op, str):
                 raise OpError(protocol.BAD_REQUEST, "a request needs a string 'op'")
-            frame = protocol.response(request_id, await self._dispatcher.handle(op, args))
+            if channel is not None:
+                result = await self._dispatcher.stream(op, args, channel)
+            else:
+                result = await self._dispatcher.handle(op, args)
+            frame = protocol.response(request_id, result)
         except OpError as exc:
             frame = protocol.error_response(request_id, exc.code, exc.message)
         except Exception as exc:

@@ -12,6 +12,7 @@ from typing import Any
 from chatd.agent import context, edits, files, protocol, skills
 from chatd.agent.errors import OpError
 from chatd.agent.processes import ProcessTable
+from chatd.agent.streams import Channel, StreamOp
 
 # The agent's own dial-in never reaches the commands it runs.
 HIDDEN_ENV = (protocol.TOKEN_ENV, protocol.URL_ENV)
@@ -53,6 +54,8 @@ class Dispatcher:
             protocol.READ_SKILL: functools.partial(skills.read_skill, root),
             protocol.READ_SKILL_FILE: functools.partial(skills.read_skill_file, root),
         }
+        # Streaming operations (``protocol.STREAMS``), by name.
+        self.streams: dict[str, StreamOp] = {}
 
     async def handle(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
         """The result of ``op``; raises :class:`OpError`."""
@@ -70,6 +73,15 @@ class Dispatcher:
         if op == protocol.PROCESS_SIGNAL:
             return await self.processes.signal(args)
         raise OpError(protocol.BAD_REQUEST, f"unknown operation {op!r}")
+
+    async def stream(self, op: str, args: dict[str, Any], channel: Channel) -> dict[str, Any]:
+        """Run the streaming ``op`` over ``channel`` until it ends; raises :class:`OpError`."""
+        if not isinstance(args, dict):
+            raise OpError(protocol.BAD_REQUEST, "args must be a JSON object")
+        run = self.streams.get(op)
+        if run is None:
+            raise OpError(protocol.BAD_REQUEST, f"unknown streaming operation {op!r}")
+        return await run(args, channel)
 
     async def close(self) -> None:
         """Kill what still runs (the agent is stopping)."""

@@ -13,6 +13,13 @@ Frames::
     agent  -> server  {"type": "response", "id": int, "result": {...}}
     agent  -> server  {"type": "response", "id": int, "error": {"code": str, "message": str}}
     server -> agent   {"type": "cancel", "id": int}
+    agent  -> server  {"type": "event", "id": int, "event": {...}}
+    either way        a binary frame: the request id (4 bytes, big-endian), then raw bytes
+
+A streaming operation (``STREAMS``) answers with any number of ``event`` frames (JSON) and
+binary frames (bytes) before its one ``response``, which ends it; the server sends binary
+frames with the request's id to feed it bytes, and ``cancel`` to end it early (the agent then
+sends nothing more for it).
 
 The operations (``op``), their arguments and results:
 
@@ -41,6 +48,18 @@ The operations (``op``), their arguments and results:
     ``{name, dir, body, files}``
 ``read_skill_file`` ``{name, path}``
     ``{content}``
+
+Streaming operations:
+
+``git_watch`` ``{}``
+    events: ``changes`` messages (``WorkspaceAgentGitServerMessage`` of the chats API plus
+    per-repository counts): first every repository, then whenever something changed, only
+    the repositories whose state changed (one that went away once, with ``removed``)
+``desktop`` ``{}``
+    the event ``{ready: true, width, height}`` once connected to the workspace's VNC server,
+    then raw RFB bytes both ways; the error code ``unavailable`` when it has no desktop
+
+and ``git_scan`` ``{}`` answers once with a ``changes`` message holding every repository.
 
 A process snapshot: ``{process_id, command, running, exit_code (null while running),
 output, output_truncated, wall_duration_ms, started_at}``; ``output`` is what the agent
@@ -77,6 +96,10 @@ PROCESS_SIGNAL = "process_signal"
 CONTEXT = "context"
 READ_SKILL = "read_skill"
 READ_SKILL_FILE = "read_skill_file"
+GIT_SCAN = "git_scan"
+GIT_WATCH = "git_watch"
+DESKTOP = "desktop"
+STREAMS = frozenset({GIT_WATCH, DESKTOP})
 OPERATIONS = frozenset(
     {
         READ_FILE,
@@ -90,7 +113,9 @@ OPERATIONS = frozenset(
         CONTEXT,
         READ_SKILL,
         READ_SKILL_FILE,
+        GIT_SCAN,
     }
+    | STREAMS
 )
 
 # Error codes (the message is for the model and says what went wrong in words).
@@ -100,6 +125,7 @@ NOT_FOUND = "not_found"
 TOO_LARGE = "too_large"
 BINARY = "binary"
 EDIT_FAILED = "edit_failed"
+UNAVAILABLE = "unavailable"  # the workspace cannot do this at all (no desktop installed)
 LIMIT = "limit"  # a per-workspace cap (processes running at once, processes kept)
 FAILED = "failed"  # anything else the operation could not do
 
@@ -146,3 +172,21 @@ def error_response(request_id: int, code: str, message: str) -> dict[str, Any]:
 
 def cancel(request_id: int) -> dict[str, Any]:
     return {"type": "cancel", "id": request_id}
+
+
+def event(request_id: int, payload: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "event", "id": request_id, "event": payload}
+
+
+_ID_BYTES = 4
+
+
+def data_frame(request_id: int, data: bytes) -> bytes:
+    """A binary frame carrying ``data`` for the streaming request ``request_id``."""
+    return request_id.to_bytes(_ID_BYTES, "big") + data
+
+
+def parse_data_frame(frame: bytes) -> tuple[int, bytes]:
+    if len(frame) < _ID_BYTES:
+        raise ProtocolError("a binary frame starts with a 4-byte request id")
+    return int.from_bytes(frame[:_ID_BYTES], "big"), frame[_ID_BYTES:]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,13 @@ import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chatd.agent import protocol
-from chatd.workspace.conn import AgentConn, AgentOpError, AgentUnavailable
+from chatd.workspace.conn import (
+    AgentConn,
+    AgentOpError,
+    AgentStream,
+    AgentStreamEnded,
+    AgentUnavailable,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -32,6 +38,10 @@ NOT_CONNECTED = "the workspace agent is not connected"
 CLOSE_NORMAL = 1000
 CLOSE_POLICY = 1008
 MAX_REASON_BYTES = 123
+# What one stream holds that its reader has not taken yet (events or byte frames); a reader
+# that falls this far behind loses the stream (it is cancelled on the agent).
+STREAM_BACKLOG = 256
+STREAM_FELL_BEHIND = "the stream's reader fell behind"
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,44 @@ class Hello:
         return cls(**values)
 
 
+class _Stream(AgentStream):
+    """A streaming request on a :class:`WebSocketAgentConn`: the reader loop pushes what the
+    agent sends into a bounded queue; the last item pushed is the exception that ends it."""
+
+    def __init__(self, conn: WebSocketAgentConn, request_id: int) -> None:
+        self._conn = conn
+        self.request_id = request_id
+        self._items: asyncio.Queue[dict[str, Any] | bytes | Exception] = asyncio.Queue()
+        self.ended = False
+
+    def push(self, item: dict[str, Any] | bytes) -> bool:
+        """Queue ``item``; False (and the stream ended) when the reader fell behind."""
+        if self.ended:
+            return True
+        if self._items.qsize() >= STREAM_BACKLOG:
+            self.end(AgentUnavailable(STREAM_FELL_BEHIND))
+            return False
+        self._items.put_nowait(item)
+        return True
+
+    def end(self, exc: Exception) -> None:
+        if not self.ended:
+            self.ended = True
+            self._items.put_nowait(exc)
+
+    async def receive(self) -> dict[str, Any] | bytes:
+        item = await self._items.get()
+        if isinstance(item, Exception):
+            self._items.put_nowait(item)  # every later receive raises it too
+            raise item
+        return item
+
+    async def send_data(self, data: bytes) -> None:
+        if self.ended:
+            raise AgentUnavailable("the stream has ended")
+        await self._conn.send_bytes(protocol.data_frame(self.request_id, data))
+
+
 class WebSocketAgentConn(AgentConn):
     """One agent's connection, on an accepted WebSocket."""
 
@@ -81,6 +129,7 @@ class WebSocketAgentConn(AgentConn):
         self.version = hello.version
         self._next_id = 0
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._streams: dict[int, _Stream] = {}
         self._send_lock = asyncio.Lock()
         self._closed = False
         self._background: set[asyncio.Task[None]] = set()
@@ -89,11 +138,14 @@ class WebSocketAgentConn(AgentConn):
     def closed(self) -> bool:
         return self._closed
 
+    def _new_id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
     async def call(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
         if self._closed:
             raise AgentUnavailable(NOT_CONNECTED)
-        self._next_id += 1
-        request_id = self._next_id
+        request_id = self._new_id()
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:
@@ -111,10 +163,33 @@ class WebSocketAgentConn(AgentConn):
         result: dict[str, Any] = frame["result"]
         return result
 
+    @contextlib.asynccontextmanager
+    async def stream(self, op: str, args: dict[str, Any]) -> AsyncIterator[AgentStream]:
+        if self._closed:
+            raise AgentUnavailable(NOT_CONNECTED)
+        stream = _Stream(self, self._new_id())
+        self._streams[stream.request_id] = stream
+        try:
+            await self._send(protocol.request(stream.request_id, op, args))
+            yield stream
+        finally:
+            self._streams.pop(stream.request_id, None)
+            if not stream.ended and not self._closed:
+                self._in_background(self._send_quietly(protocol.cancel(stream.request_id)))
+            stream.end(AgentUnavailable("the stream was closed"))
+
     async def _send(self, frame: dict[str, Any]) -> None:
         try:
             async with self._send_lock:
                 await self.websocket.send_text(protocol.encode(frame))
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            self._end()
+            raise AgentUnavailable(DISCONNECTED_DURING_CALL) from None
+
+    async def send_bytes(self, data: bytes) -> None:
+        try:
+            async with self._send_lock:
+                await self.websocket.send_bytes(data)
         except (WebSocketDisconnect, RuntimeError, OSError):
             self._end()
             raise AgentUnavailable(DISCONNECTED_DURING_CALL) from None
@@ -136,11 +211,12 @@ class WebSocketAgentConn(AgentConn):
                 message = await self.websocket.receive()
                 if message["type"] == "websocket.disconnect":
                     return
-                text = message.get("text")
-                if text is None:
-                    text = (message.get("bytes") or b"").decode(errors="replace")
                 try:
-                    self._deliver(protocol.decode(text))
+                    text = message.get("text")
+                    if text is None:
+                        self._deliver_data(message.get("bytes") or b"")
+                    else:
+                        self._deliver(protocol.decode(text))
                 except protocol.ProtocolError as exc:
                     log.warning(
                         "workspace agent sent a bad frame",
@@ -154,13 +230,32 @@ class WebSocketAgentConn(AgentConn):
         finally:
             self._end()
 
+    def _deliver_data(self, message: bytes) -> None:
+        request_id, data = protocol.parse_data_frame(message)
+        stream = self._streams.get(request_id)
+        if stream is not None:
+            self._push(stream, data)
+
+    def _push(self, stream: _Stream, item: dict[str, Any] | bytes) -> None:
+        if not stream.push(item):
+            self._in_background(self._send_quietly(protocol.cancel(stream.request_id)))
+
     def _deliver(self, frame: dict[str, Any]) -> None:
-        if frame["type"] != "response":
-            raise protocol.ProtocolError(f"unexpected frame type {frame['type']!r}")
+        kind = frame["type"]
+        if kind not in ("response", "event"):
+            raise protocol.ProtocolError(f"unexpected frame type {kind!r}")
         request_id = frame.get("id")
-        result, error = frame.get("result"), frame.get("error")
         if not isinstance(request_id, int) or isinstance(request_id, bool):
-            raise protocol.ProtocolError("a response needs an integer id")
+            raise protocol.ProtocolError(f"a {kind} needs an integer id")
+        if kind == "event":
+            payload = frame.get("event")
+            if not isinstance(payload, dict):
+                raise protocol.ProtocolError("an event carries an object")
+            stream = self._streams.get(request_id)
+            if stream is not None:
+                self._push(stream, payload)
+            return
+        result, error = frame.get("result"), frame.get("error")
         if error is not None:
             if not (
                 isinstance(error, dict)
@@ -170,6 +265,13 @@ class WebSocketAgentConn(AgentConn):
                 raise protocol.ProtocolError("a response error is {code, message}")
         elif not isinstance(result, dict):
             raise protocol.ProtocolError("a response carries a result object or an error")
+        stream = self._streams.get(request_id)
+        if stream is not None:
+            if error is not None:
+                stream.end(AgentOpError(error["code"], error["message"]))
+            else:
+                stream.end(AgentStreamEnded(frame["result"]))
+            return
         future = self._pending.get(request_id)
         if future is not None and not future.done():
             future.set_result(frame)  # a response to a cancelled request is dropped
@@ -181,6 +283,8 @@ class WebSocketAgentConn(AgentConn):
         for future in pending.values():
             if not future.done():
                 future.set_exception(AgentUnavailable(DISCONNECTED_DURING_CALL))
+        for stream in self._streams.values():
+            stream.end(AgentUnavailable(DISCONNECTED_DURING_CALL))
 
     async def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
         """Close the socket (the reader loop then ends)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import uuid
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 
@@ -33,6 +34,28 @@ class AgentUnavailable(AgentError):
     """No answer: the agent is not connected, went away during the call, or timed out."""
 
 
+class AgentStreamEnded(Exception):
+    """The agent ended a streaming operation, with ``result``."""
+
+    def __init__(self, result: dict[str, Any]) -> None:
+        super().__init__("the stream ended")
+        self.result = result
+
+
+class AgentStream(abc.ABC):
+    """One streaming operation in progress (``chatd.agent.protocol.STREAMS``)."""
+
+    @abc.abstractmethod
+    async def receive(self) -> dict[str, Any] | bytes:
+        """The next event (a JSON object) or bytes. Raises :class:`AgentStreamEnded` once
+        the agent ended the operation, :class:`AgentOpError` when it ended with an error,
+        :class:`AgentUnavailable` when the connection went away."""
+
+    @abc.abstractmethod
+    async def send_data(self, data: bytes) -> None:
+        """Bytes to the operation; raises :class:`AgentUnavailable`."""
+
+
 class AgentConn(abc.ABC):
     """One live connection to a workspace's agent."""
 
@@ -51,6 +74,11 @@ class AgentConn(abc.ABC):
     async def call(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
         """Run ``op`` on the agent and return its result. Callers bound the wait with
         ``asyncio.timeout``; cancelling the caller cancels the operation on the agent too."""
+
+    @abc.abstractmethod
+    def stream(self, op: str, args: dict[str, Any]) -> AbstractAsyncContextManager[AgentStream]:
+        """Start the streaming ``op``; leaving the context cancels it on the agent unless it
+        has ended. Raises :class:`AgentUnavailable` when not connected."""
 
     @property
     @abc.abstractmethod
