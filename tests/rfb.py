@@ -64,8 +64,6 @@ class RfbClient:
     async def request_update(self, init: ServerInit) -> int:
         """Ask for the whole screen; the type of the server's next message."""
         await self._write(
-            struct.pack(
-                ">BBHHHH", FRAMEBUFFER_UPDATE_REQUEST, 0, 0, 0, init.width, init.height
-            )
+            struct.pack(">BBHHHH", FRAMEBUFFER_UPDATE_REQUEST, 0, 0, 0, init.width, init.height)
         )
         return (await self.exact(1))[0]
