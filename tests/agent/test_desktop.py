@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 import pytest
 
-from chatd.agent import groups, protocol, streams
+from chatd.agent import display, groups, protocol, streams
 from chatd.agent.desktop import NOT_INSTALLED, Running
 from chatd.agent.dispatcher import Dispatcher
 from chatd.agent.display import Geometry, lock_file
@@ -311,3 +311,11 @@ async def x_connect(display: int, name: bytes, data: bytes) -> int:
             return sock.recv(1)[0]
 
     return await asyncio.to_thread(exchange)
+
+
+def test_free_displays_skip_held_ones(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(display, "X_TMP", tmp_path)
+    (tmp_path / ".X11-unix").mkdir()
+    (tmp_path / ".X3-lock").write_text("12345\n")
+    (tmp_path / ".X11-unix" / "X4").touch()
+    assert list(display.free_displays(2, 6)) == [2, 5, 6]

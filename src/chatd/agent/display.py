@@ -4,7 +4,8 @@ authority file that admits only holders of its cookie, and the size of a screen.
 X servers find each other through ``/tmp`` whatever ``TMPDIR`` says: display ``:n`` holds
 the lock file ``/tmp/.Xn-lock`` and listens on ``/tmp/.X11-unix/Xn``. An X server given its
 number refuses to start when a live server holds that lock, so a number that looked free and
-was taken meanwhile fails cleanly and the next one is tried.
+was taken meanwhile fails cleanly and the next one is tried. (Left to choose a number itself,
+``Xvfb -displayfd`` takes no lock and replaces whatever socket is there: it is not used.)
 """
 
 from __future__ import annotations
@@ -63,10 +64,16 @@ def lock_file(number: int) -> Path:
     return X_TMP / f".X{number}-lock"
 
 
+def socket_file(number: int) -> Path:
+    return X_TMP / ".X11-unix" / f"X{number}"
+
+
 def free_displays(first: int = FIRST_DISPLAY, last: int = LAST_DISPLAY) -> Iterator[int]:
-    """Display numbers that no X server seems to hold (no lock file), lowest first."""
+    """Display numbers that no X server seems to hold, lowest first: no lock file, and no
+    socket (a server that chose its own number may hold one without a lock file, and a new
+    server would replace its socket)."""
     for number in range(first, last + 1):
-        if not lock_file(number).exists():
+        if not lock_file(number).exists() and not socket_file(number).exists():
             yield number
 
 
