@@ -39,6 +39,7 @@ from typing import Any
 from chatd.agent import groups, protocol
 from chatd.agent.display import Geometry, free_displays, lock_file, write_authority
 from chatd.agent.errors import OpError
+from chatd.agent.relay import relay
 from chatd.agent.streams import Channel
 
 log = logging.getLogger("chatd.agent")
@@ -106,7 +107,7 @@ class Desktop:
             await channel.send_event(
                 {"ready": True, "width": self.geometry.width, "height": self.geometry.height}
             )
-            await _copy(reader, writer, channel)
+            await relay(reader, writer, channel, CHUNK)
         finally:
             writer.close()
             self.release()
@@ -304,47 +305,6 @@ def _vnc_options(display: int, authority: Path, socket: Path) -> list[str]:
         "-nolookup",
         "-quiet",
     ]
-
-
-async def _copy(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, channel: Channel
-) -> None:
-    """Copy VNC's bytes to the channel and the channel's to VNC until VNC closes."""
-
-    async def up() -> None:
-        with contextlib.suppress(ConnectionError):
-            while chunk := await reader.read(CHUNK):
-                await channel.send_data(chunk)
-
-    async def down() -> None:
-        while data := await channel.receive_data():
-            for start in range(0, len(data), CHUNK):
-                writer.write(data[start : start + CHUNK])
-                try:
-                    await writer.drain()
-                except ConnectionError:
-                    return  # VNC closed: the reader sees its end
-        if writer.can_write_eof():
-            with contextlib.suppress(OSError):
-                writer.write_eof()  # the server sends no more; VNC ends the connection
-
-    to_server = asyncio.create_task(up())
-    to_vnc = asyncio.create_task(down())
-    try:
-        pending = {to_server, to_vnc}
-        while to_server in pending:
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            if to_vnc in done and to_vnc.exception() is not None:
-                break
-    finally:
-        for task in (to_server, to_vnc):
-            task.cancel()
-        await asyncio.gather(to_server, to_vnc, return_exceptions=True)
-    for task in (to_server, to_vnc):
-        if task.done() and not task.cancelled():
-            error = task.exception()
-            if error is not None:
-                raise error
 
 
 async def _read_line(fd: int) -> bytes:
