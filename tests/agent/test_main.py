@@ -147,6 +147,8 @@ async def test_token_from_the_command_line_and_retries(workspace: Path, home: Pa
         (None, TOKEN, (), "URL"),
         ("ftp://127.0.0.1:9", TOKEN, (), "ftp"),
         ("http://127.0.0.1:9", TOKEN, ("--dir", "/nonexistent"), "not a directory"),
+        ("http://127.0.0.1:9", TOKEN, ("--desktop-size", "800"), "not WIDTHxHEIGHT"),
+        ("http://127.0.0.1:9", TOKEN, ("--desktop-size", "800x600x7"), "depth of 7"),
     ],
 )
 async def test_usage_errors(

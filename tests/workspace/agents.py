@@ -46,13 +46,21 @@ KINDS = ("local", "external")
 class ExternalAgent:
     """A ``python -m chatd.agent`` process serving ``directory`` for the server at ``url``.
     Its stdin is a pipe held open (it stops when the pipe closes); its output goes to
-    ``log``."""
+    ``log``; ``env`` adds to (or replaces) the variables it gets from the tests."""
 
-    def __init__(self, url: str, token: str, directory: Path, log: Path) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        directory: Path,
+        log: Path,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.url = url
         self.token = token
         self.directory = directory
         self.log = log
+        self.env = env or {}
         self.proc: asyncio.subprocess.Process | None = None
         self._log_file: IO[bytes] | None = None
 
@@ -62,7 +70,7 @@ class ExternalAgent:
 
     async def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CHATD_")}
-        env.update({protocol.TOKEN_ENV: self.token, "HOME": str(self.directory)})
+        env.update({protocol.TOKEN_ENV: self.token, "HOME": str(self.directory), **self.env})
         self._log_file = self.log.open("ab")
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,

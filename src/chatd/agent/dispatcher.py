@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from chatd.agent import context, edits, files, protocol, skills
+from chatd.agent.desktop import Desktop
+from chatd.agent.display import Geometry
 from chatd.agent.errors import OpError
 from chatd.agent.processes import ProcessTable
 from chatd.agent.streams import Channel, StreamOp
@@ -34,6 +36,7 @@ class Dispatcher:
         *,
         env: Mapping[str, str] | None = None,
         home: Path | None = None,
+        desktop_geometry: Geometry | None = None,
     ) -> None:
         self.directory = directory.resolve()
         if not self.directory.is_dir():
@@ -54,8 +57,10 @@ class Dispatcher:
             protocol.READ_SKILL: functools.partial(skills.read_skill, root),
             protocol.READ_SKILL_FILE: functools.partial(skills.read_skill_file, root),
         }
+        # The virtual display, started by the first desktop stream.
+        self.desktop = Desktop(environment, geometry=desktop_geometry)
         # Streaming operations (``protocol.STREAMS``), by name.
-        self.streams: dict[str, StreamOp] = {}
+        self.streams: dict[str, StreamOp] = {protocol.DESKTOP: self.desktop.stream}
 
     async def handle(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
         """The result of ``op``; raises :class:`OpError`."""
@@ -86,3 +91,4 @@ class Dispatcher:
     async def close(self) -> None:
         """Kill what still runs (the agent is stopping)."""
         await self.processes.close()
+        await self.desktop.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -18,6 +19,7 @@ from typing import Any
 from chatd.agent import hardening, protocol
 from chatd.agent.client import Backoff, agent_url, serve
 from chatd.agent.dispatcher import Dispatcher
+from chatd.agent.display import Geometry
 
 log = logging.getLogger("chatd.agent")
 
@@ -50,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_user_processes=options.max_user_processes,
         max_retry_delay=options.max_retry_delay,
         log_level=options.log_level,
+        desktop_size=options.desktop_size,
     )
 
 
@@ -62,6 +65,7 @@ def run(
     max_user_processes: int = hardening.DEFAULT_MAX_USER_PROCESSES,
     max_retry_delay: float = DEFAULT_MAX_RETRY_DELAY,
     log_level: str = "info",
+    desktop_size: Geometry | None = None,
 ) -> int:
     """Run the agent; its exit status (0 when stopped, 3 when the token was refused)."""
     logging.basicConfig(
@@ -76,11 +80,16 @@ def run(
     hardening.hide_process_memory()
     hardening.limit_processes(max_user_processes)
     backoff = Backoff(min(DEFAULT_FIRST_RETRY_DELAY, max_retry_delay), max_retry_delay)
-    return _run_loop(_agent(url, token, directory, backoff, exit_on_stdin_eof))
+    dispatcher = functools.partial(Dispatcher, directory, desktop_geometry=desktop_size)
+    return _run_loop(_agent(url, token, dispatcher, backoff, exit_on_stdin_eof))
 
 
 async def _agent(
-    url: str, token: str, directory: Path, backoff: Backoff, exit_on_stdin_eof: bool
+    url: str,
+    token: str,
+    make_dispatcher: Callable[[], Dispatcher],
+    backoff: Backoff,
+    exit_on_stdin_eof: bool,
 ) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -88,10 +97,10 @@ async def _agent(
         loop.add_signal_handler(signum, _stopper(stop, signal.Signals(signum).name))
     if exit_on_stdin_eof:
         _watch_stdin(loop, _stopper(stop, "end of stdin"))
-    dispatcher = Dispatcher(directory)
+    dispatcher = make_dispatcher()
     log.info("serving %s", dispatcher.directory)
     serving = asyncio.create_task(
-        serve(url, token, directory, dispatcher=dispatcher, backoff=backoff)
+        serve(url, token, dispatcher.directory, dispatcher=dispatcher, backoff=backoff)
     )
     stopped = asyncio.create_task(stop.wait())
     try:
@@ -140,6 +149,13 @@ def _run_loop(coroutine: Coroutine[Any, Any, int]) -> int:
         return runner.run(coroutine)
 
 
+def _geometry(text: str) -> Geometry:
+    try:
+        return Geometry.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chatd agent",
@@ -169,6 +185,13 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=DEFAULT_MAX_RETRY_DELAY,
         help="the longest wait, in seconds, between two dials (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--desktop-size",
+        type=_geometry,
+        default=Geometry(),
+        metavar="WIDTHxHEIGHT[xDEPTH]",
+        help="the size of the workspace's virtual display (default: 1280x800x24)",
     )
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]

@@ -17,6 +17,7 @@ from chatd.api.middleware import RequestLimitsMiddleware, SecurityHeadersMiddlew
 from chatd.api.rate_limit import TokenBuckets
 from chatd.api.routes import (
     agent_rpc,
+    chat_desktop,
     chat_git,
     chat_list,
     chats,
@@ -117,6 +118,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.workspaces = Workspaces(database, settings, hub=app.state.hub)
     # Fixed paths (/chats/files, /chats/models, /chats/watch, ...) before /chats/{chat}.
     app.include_router(streams.router)
+    app.include_router(chat_desktop.router)
+    app.state.desktop_ready_timeout = chat_desktop.READY_TIMEOUT
     for module in (
         users,
         organizations,
