@@ -20,6 +20,7 @@ from chatd.api.routes import (
     chat_list,
     chats,
     files,
+    github_tokens,
     messages,
     models,
     organizations,
@@ -118,6 +119,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.include_router(streams.router)
     for module in (
         users,
+        github_tokens,
         organizations,
         files,
         models,
