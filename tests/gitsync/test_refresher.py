@@ -283,13 +283,14 @@ async def test_the_service_refreshes_in_the_background_until_stopped(
     chat_id = await world.chat(owner, "feat/x")
     fake_github.add_pull("acme", "app", "feat/x", title="Background")
     world.refresher.poll_interval = 0.01
-    await world.refresher.start()
-    try:
-        async with asyncio.timeout(10):
-            while (await world.row(chat_id))["refreshed_at"] is None:
-                await asyncio.sleep(0.01)
-    finally:
-        await world.refresher.stop()
+    with world.hub.owner(owner.id) as watch:
+        await world.refresher.start()
+        try:
+            async with asyncio.timeout(10):
+                event = await watch.get()
+        finally:
+            await world.refresher.stop()
+    assert event is not None and event.chat.id == chat_id
     assert (await world.row(chat_id))["pull_request_title"] == "Background"
     asked = len(fake_github.requests)
     world.clock.advance(3600)
