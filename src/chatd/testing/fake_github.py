@@ -87,7 +87,6 @@ class FakeGitHub:
         self.down = False
         self.rate_limited_until: int | None = None  # Unix time
         self.url: str | None = None  # where serve_fake_github serves it
-        self._numbers = itertools.count(1)
         self._order = itertools.count()
         self.app = Starlette(
             routes=[
@@ -100,9 +99,11 @@ class FakeGitHub:
     # ---- state -------------------------------------------------------------------------------
 
     def add_pull(self, owner: str, repo: str, branch: str, **values: Any) -> FakePull:
-        """A new pull request from ``branch``, newer than every one added before."""
+        """A new pull request from ``branch``, newer than every one added before and numbered
+        after the repository's others."""
         values.setdefault("created_at", T0 + dt.timedelta(minutes=next(self._order)))
-        pull = FakePull(owner, repo, next(self._numbers), branch, **values)
+        number = 1 + sum(1 for p in self.pulls if (p.owner, p.repo) == (owner, repo))
+        pull = FakePull(owner, repo, number, branch, **values)
         self.pulls.append(pull)
         return pull
 
