@@ -3,6 +3,7 @@ show it (a real app; SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
@@ -11,14 +12,16 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
+from chatd.api.app import create_app
 from chatd.github_site import GITHUB_COM
 from chatd.gitsync.refresher import Refresher
 from chatd.settings import Settings
+from chatd.store import git_tokens
 from chatd.store.chat_diff import get_diff_status_row, upsert_git_reference
 from chatd.store.db import Database
 from chatd.testing.fake_github import FakeGitHub, serve_fake_github
 from tests.api.chat_helpers import StepClock
-from tests.helpers import Api, ApiUser, make_chat
+from tests.helpers import Api, ApiUser, bootstrap_admin, make_chat
 
 pytestmark = pytest.mark.anyio
 
@@ -184,3 +187,26 @@ async def test_no_token_no_github(chats: Chats, fake_github: FakeGitHub) -> None
         "branch": "feat/x",
     }
     assert fake_github.requests == []
+
+
+async def test_a_server_with_workers_refreshes_statuses_on_its_own(
+    settings: Settings, db: Database, fake_github: FakeGitHub, model_id: uuid.UUID
+) -> None:
+    running = settings.model_copy(update={"workers_enabled": True, "github_poll_interval": 0.05})
+    server = create_app(running, db)
+    async with server.router.lifespan_context(server):
+        owner = await bootstrap_admin(db, settings)
+        async with db.write() as conn:
+            await git_tokens.set_token(conn, db.now(), owner.id, TOKEN, db.secrets)
+        fake_github.add_pull("acme", "app", "feat/x", title="Seen by the server")
+        with server.state.hub.owner(owner.id) as watch:
+            chat_id = await make_chat(db, owner, model_id, "served")
+            async with db.write() as conn:
+                await upsert_git_reference(
+                    conn, db.now(), chat_id, branch="feat/x", origin="git@github.com:acme/app.git"
+                )
+            async with asyncio.timeout(10):
+                event = await watch.get()
+    assert event is not None and event.chat.id == chat_id
+    assert event.chat.diff_status is not None
+    assert event.chat.diff_status.pull_request_title == "Seen by the server"
