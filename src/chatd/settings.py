@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from chatd.github_site import GITHUB_COM_URL, GitHubSite
 
 
 def default_data_dir() -> Path:
@@ -104,6 +106,23 @@ class Settings(BaseSettings):
     workspace_clone_timeout: float = Field(default=600.0, gt=0)
     agent_connect_timeout: float = Field(default=120.0, gt=0)
 
+    # GitHub, for the pull-request status of chats (chatd.gitsync): its web address (github.com
+    # or a GitHub Enterprise server) and REST API (empty: api.github.com for github.com, else
+    # <github_url>/api/v3). Each request gives up after github_timeout seconds. Where the chat
+    # workers run, a refresher looks for statuses due every github_poll_interval seconds and
+    # refreshes one again after github_open_pr_interval (an open pull request),
+    # github_closed_pr_interval (merged or closed), github_no_pr_interval (none found), or,
+    # after failures, from github_backoff_min doubling up to github_backoff_max.
+    github_url: str = GITHUB_COM_URL
+    github_api_url: str = ""
+    github_timeout: float = Field(default=10.0, gt=0)
+    github_poll_interval: float = Field(default=30.0, gt=0)
+    github_open_pr_interval: float = Field(default=120.0, gt=0)
+    github_closed_pr_interval: float = Field(default=1800.0, gt=0)
+    github_no_pr_interval: float = Field(default=300.0, gt=0)
+    github_backoff_min: float = Field(default=60.0, gt=0)
+    github_backoff_max: float = Field(default=1800.0, gt=0)
+
     # Development/testing aid: register the shipped test tools (echo, wait, fail; see
     # chatd.testing.tools) so fake-provider scripts can run tool-calling turns. Off in production.
     testing_tools: bool = False
@@ -113,6 +132,14 @@ class Settings(BaseSettings):
     def _check_access_url(cls, value: str) -> str:
         value = value.strip()
         if value:
+            origin_of(value)  # raises on a URL without an http(s) scheme and a host
+        return value
+
+    @field_validator("github_url", "github_api_url")
+    @classmethod
+    def _check_github_url(cls, value: str, info: ValidationInfo) -> str:
+        value = value.strip().rstrip("/")
+        if value or info.field_name == "github_url":
             origin_of(value)  # raises on a URL without an http(s) scheme and a host
         return value
 
@@ -139,6 +166,12 @@ class Settings(BaseSettings):
     def secure_cookies(self) -> bool:
         """Cookies carry ``Secure`` when users reach the server over https."""
         return self.access_url.lower().startswith("https://")
+
+    def github_site(self) -> GitHubSite:
+        return GitHubSite(self.github_url)
+
+    def resolved_github_api_url(self) -> str:
+        return self.github_api_url or self.github_site().api_url
 
     def resolved_database_url(self) -> str:
         """The database URL: PostgreSQL when configured, else SQLite in the data dir."""

@@ -22,6 +22,7 @@ from chatd.api.routes import (
     chat_list,
     chats,
     files,
+    github_tokens,
     messages,
     models,
     organizations,
@@ -36,6 +37,9 @@ from chatd.api.routes import (
 from chatd.api.routes import audit as audit_routes
 from chatd.engine.worker import Worker
 from chatd.events.hub import EventHub
+from chatd.gitsync.client import GitHubClient
+from chatd.gitsync.refresher import Refresher
+from chatd.gitsync.schedule import RefreshPolicy
 from chatd.provider_bootstrap import bootstrap_providers
 from chatd.secret_key import box_for
 from chatd.security import limit_hashing, prepare_dummy_hash
@@ -81,9 +85,29 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         if worker is not None:
             await worker.start()
         app.state.worker = worker
+        github = GitHubClient(settings.resolved_github_api_url(), timeout=settings.github_timeout)
+        app.state.github = github
+        # The pull-request status refresher runs where the chat workers run.
+        refresher = (
+            Refresher(
+                database,
+                app.state.hub,
+                github,
+                settings.github_site(),
+                policy=RefreshPolicy.from_settings(settings),
+                poll_interval=settings.github_poll_interval,
+            )
+            if settings.workers_enabled
+            else None
+        )
+        if refresher is not None:
+            await refresher.start()
         try:
             yield
         finally:
+            if refresher is not None:
+                await refresher.stop()
+            await github.aclose()
             if worker is not None:
                 await worker.stop()  # running chats go back to pending
             await app.state.workspaces.close()  # the local agents stop
@@ -122,6 +146,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.desktop_ready_timeout = chat_desktop.READY_TIMEOUT
     for module in (
         users,
+        github_tokens,
         organizations,
         files,
         models,

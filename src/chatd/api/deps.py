@@ -19,6 +19,7 @@ from chatd.api.login_throttle import LoginThrottle
 from chatd.api.rate_limit import TokenBuckets
 from chatd.authz import Actor
 from chatd.events.hub import EventHub
+from chatd.gitsync.client import GitHubClient
 from chatd.security import secret_matches, split_token
 from chatd.settings import Settings
 from chatd.store import users as q
@@ -49,6 +50,11 @@ async def get_hub(request: Request) -> EventHub:
 async def get_workspaces(request: Request) -> Workspaces:
     workspaces: Workspaces = request.app.state.workspaces
     return workspaces
+
+
+async def get_github(request: Request) -> GitHubClient:
+    github: GitHubClient = request.app.state.github
+    return github
 
 
 async def get_settings(request: Request) -> Settings:
@@ -159,3 +165,4 @@ AppSettings = Annotated[Settings, Depends(get_settings)]
 Hub = Annotated[EventHub, Depends(get_hub)]
 Throttle = Annotated[LoginThrottle, Depends(get_login_throttle)]
 WorkspacesService = Annotated[Workspaces, Depends(get_workspaces)]
+GitHub = Annotated[GitHubClient, Depends(get_github)]

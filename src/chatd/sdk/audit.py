@@ -31,6 +31,7 @@ class ResourceType(StrEnum):
     chat_model_config = "chat_model_config"
     template = "template"
     workspace = "workspace"
+    github_token = "github_token"  # a user's own GitHub token (chatd's)
 
 
 class AuditLog(WireModel):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from chatd.github_site import GITHUB_COM, GitHubSite
 from chatd.sdk.events import ChatWatchEvent, ChatWatchEventKind
 from chatd.store import convert
 from chatd.store.chats import CHAT_WITH_OWNER
@@ -37,7 +38,11 @@ _COUNTS = ("additions", "deletions", "changed_files")
 
 
 async def record_git_state(
-    conn: Connection, now: dt.datetime, workspace_id: uuid.UUID, summary: GitSummary
+    conn: Connection,
+    now: dt.datetime,
+    workspace_id: uuid.UUID,
+    summary: GitSummary,
+    github: GitHubSite = GITHUB_COM,
 ) -> Outbox:
     """Write ``summary`` to the diff status of each chat bound to the workspace."""
     outbox = Outbox()
@@ -95,7 +100,7 @@ async def record_git_state(
             )
         ).one()
         view = convert.chat(chat.as_dict())
-        view.diff_status = convert.diff_status(status_row.as_dict())
+        view.diff_status = convert.diff_status(status_row.as_dict(), github)
         event = ChatWatchEvent(kind=ChatWatchEventKind.diff_status_change, chat=view)
         outbox.watch.append((chat.owner_id, event))
     return outbox

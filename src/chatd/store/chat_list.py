@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
+from chatd.github_site import GITHUB_COM, GitHubSite
 from chatd.sdk.chats import Chat, ChatDiffStatus
 from chatd.store import convert
 from chatd.store.chats import CHAT_WITH_OWNER, children, has_unread_expr
@@ -203,22 +204,28 @@ async def _rows(
     return rows
 
 
-def _diff_status(chat_id: uuid.UUID, row: RowDict) -> ChatDiffStatus:
+def _diff_status(chat_id: uuid.UUID, row: RowDict, github: GitHubSite) -> ChatDiffStatus:
     if row["diff_chat_id"] is None:
         return convert.empty_diff_status(chat_id)
-    return convert.diff_status({c.name: row[f"diff_{c.name}"] for c in chat_diff_statuses.c})
+    values = {c.name: row[f"diff_{c.name}"] for c in chat_diff_statuses.c}
+    return convert.diff_status(values, github)
 
 
 async def list_chats(
-    conn: Connection, owner_id: uuid.UUID, flt: ChatFilter, page: Page
+    conn: Connection,
+    owner_id: uuid.UUID,
+    flt: ChatFilter,
+    page: Page,
+    github: GitHubSite = GITHUB_COM,
 ) -> list[Chat]:
-    """One page of the owner's root chats, each with has_unread, diff_status and children."""
+    """One page of the owner's root chats, each with has_unread, diff_status and children
+    (branch URLs on ``github``)."""
     rows = [r.as_dict() for r in await _rows(conn, owner_id, flt, page)]
-    kids = await children(conn, [r["id"] for r in rows], archived=flt.archived)
+    kids = await children(conn, [r["id"] for r in rows], archived=flt.archived, github=github)
     result: list[Chat] = []
     for row in rows:
         chat = convert.chat(row, has_unread=bool(row["has_unread"]))
-        chat.diff_status = _diff_status(chat.id, row)
+        chat.diff_status = _diff_status(chat.id, row, github)
         chat.children = kids.get(chat.id, [])
         result.append(chat)
     return result

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 import sqlalchemy as sa
 
+from chatd.github_site import GITHUB_COM, GitHubSite
 from chatd.sdk.chats import Chat, ChatDiffStatus, ChatFileMetadata
 from chatd.store import convert
 from chatd.store.files import FILE_METADATA
@@ -106,7 +107,7 @@ async def get_chat(conn: Connection, chat_id: uuid.UUID) -> Chat | None:
 
 
 async def diff_statuses(
-    conn: Connection, chat_ids: Iterable[uuid.UUID]
+    conn: Connection, chat_ids: Iterable[uuid.UUID], github: GitHubSite = GITHUB_COM
 ) -> dict[uuid.UUID, ChatDiffStatus]:
     ids = list(chat_ids)
     if not ids:
@@ -114,7 +115,7 @@ async def diff_statuses(
     rows = await conn.execute(
         sa.select(chat_diff_statuses).where(chat_diff_statuses.c.chat_id.in_(ids))
     )
-    return {r.chat_id: convert.diff_status(r.as_dict()) for r in rows}
+    return {r.chat_id: convert.diff_status(r.as_dict(), github) for r in rows}
 
 
 async def linked_files(conn: Connection, chat_id: uuid.UUID) -> list[ChatFileMetadata]:
@@ -123,7 +124,11 @@ async def linked_files(conn: Connection, chat_id: uuid.UUID) -> list[ChatFileMet
 
 
 async def children(
-    conn: Connection, parent_ids: list[uuid.UUID], *, archived: bool | None
+    conn: Connection,
+    parent_ids: list[uuid.UUID],
+    *,
+    archived: bool | None,
+    github: GitHubSite = GITHUB_COM,
 ) -> dict[uuid.UUID, list[Chat]]:
     """Direct children per parent (newest first), each with diff status and has_unread."""
     if not parent_ids:
@@ -136,7 +141,7 @@ async def children(
     if archived is not None:
         query = query.where(chats.c.archived.is_(archived))
     rows = [r.as_dict() for r in await conn.execute(query)]
-    statuses = await diff_statuses(conn, [r["id"] for r in rows])
+    statuses = await diff_statuses(conn, [r["id"] for r in rows], github)
     result: dict[uuid.UUID, list[Chat]] = {}
     for row in rows:
         child = convert.chat(row, has_unread=bool(row["has_unread"]))

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from chatd.github_site import GITHUB_COM, GitHubSite
 from chatd.sdk.chats import (
     Chat,
     ChatDiffStatus,
@@ -29,10 +29,6 @@ USAGE_FIELDS = (
     "cache_creation_tokens",
     "cache_read_tokens",
     "context_limit",
-)
-_GITHUB_ORIGIN = re.compile(
-    r"^(?:https?://(?:[^@/]+@)?github\.com/|git@github\.com:|ssh://git@github\.com/)"
-    r"(?P<owner>[^/]+)/(?P<repo>[^/]+?)(?:\.git)?/?$"
 )
 
 
@@ -67,19 +63,14 @@ def chat_error(raw: Any) -> ChatError | None:
     )
 
 
-def github_branch_url(origin: str, branch: str) -> str | None:
-    match = _GITHUB_ORIGIN.match(origin.strip())
-    if not match or not branch:
-        return None
-    return f"https://github.com/{match['owner']}/{match['repo']}/tree/{branch}"
-
-
 def empty_diff_status(chat_id: uuid.UUID) -> ChatDiffStatus:
     return ChatDiffStatus(chat_id=chat_id)
 
 
-def diff_status(row: Row) -> ChatDiffStatus:
-    url = (row["url"] or "").strip() or github_branch_url(
+def diff_status(row: Row, github: GitHubSite = GITHUB_COM) -> ChatDiffStatus:
+    """A ``chat_diff_statuses`` row; without a stored URL, the branch's page on ``github``
+    when the origin is there (api-behaviour §4.7)."""
+    url = (row["url"] or "").strip() or github.branch_url(
         row["git_remote_origin"], row["git_branch"]
     )
     state = (row["pull_request_state"] or "").strip() or None

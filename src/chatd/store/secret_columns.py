@@ -1,10 +1,10 @@
 """The columns that hold secrets, what binds each value to its row, and passes over all of them.
 
-Two columns hold provider API keys: ``chat_providers.api_key`` (the deployment's key for a
-provider) and ``user_chat_provider_keys.api_key`` (a user's own key). Both store a sealed value
-(:mod:`chatd.secretbox`) or ``""`` for "no key". The store seals a key as it writes it (it
-knows the row, which the binding names) and opens it only when asked by the code that builds a
-model client; listings and API answers see the sealed text, never the key.
+Three columns hold secrets: ``chat_providers.api_key`` (the deployment's key for a provider),
+``user_chat_provider_keys.api_key`` (a user's own key) and ``user_git_tokens.token`` (a user's
+GitHub token). Each stores a sealed value (:mod:`chatd.secretbox`) or ``""`` for "no key". The
+store seals a secret as it writes it (it knows the row, which the binding names) and opens it
+only when asked by the code that calls the provider; listings and API answers never see it.
 
 :func:`seal_plaintext` seals the values an older chatd stored in plain text (anything that is
 not a ciphertext is taken as plain text, once: afterwards it is one); :func:`reseal_all`
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from chatd.secretbox import SecretBox, SecretError, is_ciphertext, key_id_of
 from chatd.store.sql import Connection, RowDict
-from chatd.store.tables import chat_providers, user_chat_provider_keys
+from chatd.store.tables import chat_providers, user_chat_provider_keys, user_git_tokens
 
 
 def provider_key_binding(provider_id: uuid.UUID) -> str:
@@ -33,6 +33,10 @@ def provider_key_binding(provider_id: uuid.UUID) -> str:
 
 def user_key_binding(user_id: uuid.UUID, provider_id: uuid.UUID) -> str:
     return f"user_chat_provider_keys.api_key/{user_id}/{provider_id}"
+
+
+def git_token_binding(user_id: uuid.UUID) -> str:
+    return f"user_git_tokens.token/{user_id}"
 
 
 def seal(box: SecretBox, plaintext: str, binding: str) -> str:
@@ -68,6 +72,7 @@ class _Column:
     what: str
     table: sa.Table
     key: tuple[sa.Column[Any], ...]
+    value: sa.Column[str]
     binding: Callable[[Mapping[Any, Any]], str]
     # What dropping an unreadable value does: clear it (the row stays) or delete the row.
     drop_row: bool
@@ -78,6 +83,7 @@ _COLUMNS = (
         "a provider's key",
         chat_providers,
         (chat_providers.c.id,),
+        chat_providers.c.api_key,
         lambda row: provider_key_binding(row["id"]),
         drop_row=False,
     ),
@@ -85,28 +91,40 @@ _COLUMNS = (
         "a user's own key",
         user_chat_provider_keys,
         (user_chat_provider_keys.c.user_id, user_chat_provider_keys.c.chat_provider_id),
+        user_chat_provider_keys.c.api_key,
         lambda row: user_key_binding(row["user_id"], row["chat_provider_id"]),
+        drop_row=True,
+    ),
+    _Column(
+        "a user's GitHub token",
+        user_git_tokens,
+        (user_git_tokens.c.user_id,),
+        user_git_tokens.c.token,
+        lambda row: git_token_binding(row["user_id"]),
         drop_row=True,
     ),
 )
 
 
 async def _stored(conn: Connection, column: _Column) -> list[RowDict]:
-    """Every non-empty value of ``column`` with its row's key, locked (on PostgreSQL)."""
-    value = column.table.c.api_key
-    query = sa.select(*column.key, value).where(value != "").with_for_update()
+    """Every non-empty value of ``column`` (as ``"secret"``) with its row's key, locked (on
+    PostgreSQL)."""
+    value = column.value
+    query = sa.select(*column.key, value.label("secret")).where(value != "").with_for_update()
     return [row.as_dict() for row in await conn.execute(query)]
 
 
 def _same_row(column: _Column, row: Mapping[Any, Any]) -> list[sa.ColumnElement[bool]]:
     """The row, as long as it still holds the value read."""
-    return [*(c == row[c.name] for c in column.key), column.table.c.api_key == row["api_key"]]
+    return [*(c == row[c.name] for c in column.key), column.value == row["secret"]]
 
 
 async def _replace(
     conn: Connection, column: _Column, row: Mapping[Any, Any], new: str
 ) -> None:
-    await conn.execute(column.table.update().where(*_same_row(column, row)).values(api_key=new))
+    await conn.execute(
+        column.table.update().where(*_same_row(column, row)).values({column.value.name: new})
+    )
 
 
 async def _drop(conn: Connection, column: _Column, row: Mapping[Any, Any]) -> None:
@@ -121,8 +139,8 @@ async def seal_plaintext(conn: Connection, box: SecretBox) -> int:
     sealed = 0
     for column in _COLUMNS:
         for row in await _stored(conn, column):
-            if not is_ciphertext(row["api_key"]):
-                await _replace(conn, column, row, box.seal(row["api_key"], column.binding(row)))
+            if not is_ciphertext(row["secret"]):
+                await _replace(conn, column, row, box.seal(row["secret"], column.binding(row)))
                 sealed += 1
     return sealed
 
@@ -144,7 +162,7 @@ async def reseal_all(
     for column in _COLUMNS:
         for row in await _stored(conn, column):
             binding = column.binding(row)
-            stored: str = row["api_key"]
+            stored: str = row["secret"]
             try:
                 plain = box.open(stored, binding) if is_ciphertext(stored) else stored
             except SecretError as exc:
@@ -163,7 +181,7 @@ async def key_ids_in_use(conn: Connection) -> set[str]:
     """The ids of the keys that sealed the stored values."""
     found: set[str] = set()
     for column in _COLUMNS:
-        value = column.table.c.api_key
+        value = column.value
         for stored in (await conn.execute(sa.select(value).where(value != ""))).scalars():
             kid = key_id_of(stored)
             if kid is not None:

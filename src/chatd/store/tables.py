@@ -178,6 +178,18 @@ user_chat_provider_keys = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 
+# A user's own token for the git provider (GitHub), which reads the pull-request status of
+# their chats. Sealed like chat_providers.api_key.
+user_git_tokens = sa.Table(
+    "user_git_tokens",
+    metadata,
+    sa.Column("user_id", sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("provider", sa.Text, nullable=False, server_default="github"),
+    sa.Column("token", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
 chat_model_configs = sa.Table(
     "chat_model_configs",
     metadata,

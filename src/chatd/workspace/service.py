@@ -368,7 +368,9 @@ class Workspaces:
             log.info("workspace agent disconnected", workspace_id=str(conn.workspace_id))
 
     async def _record_git(self, workspace_id: uuid.UUID, summary: GitSummary) -> None:
-        outbox = await self.db.run_write(record_git_state, self.db.now(), workspace_id, summary)
+        outbox = await self.db.run_write(
+            record_git_state, self.db.now(), workspace_id, summary, self.settings.github_site()
+        )
         if self.hub is not None:
             self.hub.publish(outbox)
 

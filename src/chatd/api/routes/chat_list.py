@@ -6,7 +6,7 @@ import dataclasses
 
 from fastapi import APIRouter, Query, Request
 
-from chatd.api.deps import DB, CurrentActor
+from chatd.api.deps import DB, AppSettings, CurrentActor
 from chatd.api.errors import ERROR_RESPONSES, ApiError
 from chatd.api.params import QueryParams
 from chatd.api.search import LabelError, SearchError, parse_labels, parse_query
@@ -29,6 +29,7 @@ async def list_chats_route(
     request: Request,
     db: DB,
     actor: CurrentActor,
+    settings: AppSettings,
     q: str | None = Query(None, description=Q_DESCRIPTION),
     label: list[str] | None = Query(
         None, description="A key:value label the chat must carry; repeat to require several."
@@ -55,4 +56,4 @@ async def list_chats_route(
     flt = dataclasses.replace(flt, labels=labels)
     # A search can scan all of the owner's chats: off the event loop's thread on SQLite.
     async with db.read(offload=True) as conn:
-        return await list_chats(conn, actor.user_id, flt, page)
+        return await list_chats(conn, actor.user_id, flt, page, settings.github_site())

@@ -7,10 +7,10 @@ import uuid
 from fastapi import APIRouter, Request, Response
 
 from chatd.api import chat_rules as rules
-from chatd.api.chat_diff import diff_contents
+from chatd.api.chat_diff import GITHUB, diff_contents
 from chatd.api.chat_input import check_labels, convert_content, sanitize_prompt
 from chatd.api.chat_param import ChatPath, load_chat
-from chatd.api.deps import DB, CurrentActor, Hub
+from chatd.api.deps import DB, AppSettings, CurrentActor, GitHub, Hub
 from chatd.api.errors import ERROR_RESPONSES, ApiError, not_found
 from chatd.api.openapi import json_body
 from chatd.api.params import read_json
@@ -19,6 +19,7 @@ from chatd.authz import Actor
 from chatd.engine.prompts import DEFAULT_SYSTEM_PROMPT, NO_WORKSPACE, WORKSPACE_ATTACHED
 from chatd.engine.titles import title_from_text
 from chatd.events.hub import EventHub
+from chatd.gitsync.diff import pull_request_diff
 from chatd.sdk.chats import Chat, ChatDiffContents, CreateChatRequest, UpdateChatRequest
 from chatd.store import chat_updates as updates
 from chatd.store import chats as chat_store
@@ -125,16 +126,19 @@ async def _link_files(db: Database, chat_id: uuid.UUID, file_ids: list[uuid.UUID
 
 
 @router.get("/chats/{chat}", response_model=Chat, summary="Get chat by ID")
-async def get(chat: ChatPath, db: DB, actor: CurrentActor) -> Chat:
+async def get(chat: ChatPath, db: DB, actor: CurrentActor, settings: AppSettings) -> Chat:
     row = await load_chat(db, actor, chat)
+    github = settings.github_site()
     async with db.read() as conn:
         result = await chat_store.get_chat(conn, row["id"])
         if result is None:
             raise not_found()
-        statuses = await chat_store.diff_statuses(conn, [result.id])
+        statuses = await chat_store.diff_statuses(conn, [result.id], github)
         files = await chat_store.linked_files(conn, result.id)
         if result.parent_chat_id is None:
-            family = await chat_store.children(conn, [result.id], archived=result.archived)
+            family = await chat_store.children(
+                conn, [result.id], archived=result.archived, github=github
+            )
             result.children = family.get(result.id, [])
     result.diff_status = statuses.get(result.id)
     result.files = files or None
@@ -220,12 +224,22 @@ async def _apply_update(
 
 @router.get("/chats/{chat}/diff", response_model=ChatDiffContents, summary="Get chat diff contents")
 async def diff(
-    request: Request, chat: ChatPath, db: DB, actor: CurrentActor
+    request: Request,
+    chat: ChatPath,
+    db: DB,
+    actor: CurrentActor,
+    settings: AppSettings,
+    github: GitHub,
 ) -> ChatDiffContents:
     row = await load_chat(db, actor, chat)
     async with db.read() as conn:
         status_row = await get_diff_status_row(conn, row["id"])
-    contents = diff_contents(row["id"], status_row)
+    site = settings.github_site()
+    contents = diff_contents(row["id"], status_row, site)
+    pull = await pull_request_diff(db, github, site, owner_id=row["owner_id"], row=status_row)
+    if pull is not None:
+        contents.provider = contents.provider or GITHUB
+        contents.pull_request_url, contents.diff = pull.url, pull.diff
     if row["workspace_id"] is not None:
         workspaces: Workspaces = request.app.state.workspaces
         contents = with_workspace(contents, workspaces.git.main_repository(row["workspace_id"]))

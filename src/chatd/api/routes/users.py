@@ -9,11 +9,10 @@ logouts, users and tokens are audited.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
-from typing import Annotated, Any
+from typing import Any
 
 import structlog
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from chatd import accounts
@@ -31,7 +30,7 @@ from chatd.api.errors import ERROR_RESPONSES, ApiError, forbidden, not_found, to
 from chatd.api.login_throttle import Attempt, Throttled
 from chatd.api.openapi import json_body
 from chatd.api.params import read_json
-from chatd.authz import Actor
+from chatd.api.user_param import UserPath, resolve_user
 from chatd.sdk import users as w
 from chatd.sdk.audit import AuditAction, ResourceType
 from chatd.sdk.errors import Response as Response_
@@ -45,8 +44,6 @@ log = structlog.get_logger(__name__)
 
 # How much of an attempted login name the audit log keeps.
 MAX_AUDITED_LOGIN = 256
-
-UserPath = Annotated[str, Path(description='"me", a user ID or a username.')]
 
 
 async def user_view(db: Database, user: UserRow) -> w.User:
@@ -71,22 +68,6 @@ async def user_view(db: Database, user: UserRow) -> w.User:
         organization_ids=sorted(roles_by_org, key=str),
         roles=roles,
     )
-
-
-async def _resolve_user(db: Database, actor: Actor, ref: str) -> UserRow:
-    """``{user}`` is ``me``, a user id or a username; only self or a site owner may act, and to
-    anyone else another user is as missing as one that does not exist (404)."""
-    async with db.read() as conn:
-        if ref == "me":
-            user = await q.get_user(conn, actor.user_id)
-        else:
-            try:
-                user = await q.get_user(conn, uuid.UUID(ref))
-            except ValueError:
-                user = await q.get_user_by_login(conn, ref)
-    if user is None or (user.id != actor.user_id and not actor.is_owner):
-        raise not_found()
-    return user
 
 
 @router.post(
@@ -234,7 +215,7 @@ async def logout(
 
 @router.get("/users/{user}", response_model=w.User)
 async def get_user(user: UserPath, actor: CurrentActor, db: DB) -> w.User:
-    return await user_view(db, await _resolve_user(db, actor, user))
+    return await user_view(db, await resolve_user(db, actor, user))
 
 
 @router.post(
@@ -287,7 +268,7 @@ async def create_user(request: Request, actor: CurrentActor, db: DB) -> w.User:
 async def create_token(
     user: UserPath, request: Request, actor: CurrentActor, db: DB
 ) -> w.GenerateAPIKeyResponse:
-    target = await _resolve_user(db, actor, user)
+    target = await resolve_user(db, actor, user)
     body = await read_json(request, w.CreateTokenRequest)
     lifetime = accounts.DEFAULT_TOKEN_LIFETIME
     if body.lifetime:
@@ -327,7 +308,7 @@ async def create_token(
 
 @router.get("/users/{user}/keys/tokens", response_model=list[w.APIKey])
 async def list_tokens(user: UserPath, actor: CurrentActor, db: DB) -> list[w.APIKey]:
-    target = await _resolve_user(db, actor, user)
+    target = await resolve_user(db, actor, user)
     async with db.read() as conn:
         rows = await q.list_tokens(conn, target.id)
     return [
@@ -350,7 +331,7 @@ async def list_tokens(user: UserPath, actor: CurrentActor, db: DB) -> list[w.API
 async def delete_token(
     user: UserPath, keyid: str, request: Request, actor: CurrentActor, db: DB
 ) -> Response:
-    target = await _resolve_user(db, actor, user)
+    target = await resolve_user(db, actor, user)
     async with audit.audited_write(
         db,
         request,
