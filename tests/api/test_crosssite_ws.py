@@ -78,6 +78,7 @@ async def test_both_sockets_are_walked(app: FastAPI) -> None:
         "/api/experimental/chats/watch",
         "/api/experimental/chats/{chat}/stream",
         "/api/experimental/chats/{chat}/stream/desktop",
+        "/api/experimental/chats/{chat}/stream/git",
         AGENT_PATH,
     ]
 
@@ -90,6 +91,15 @@ async def test_desktop_socket_takes_the_cookie_from_its_own_origin_only(
     # From its own origin the cookie passes, on to the route's own checks.
     r = await refusal(app, path, {**cookie(admin), "Origin": "http://test"})
     assert (r.status_code, envelope(r)["message"]) == (400, "Chat has no workspace.")
+
+
+async def test_git_socket_takes_the_cookie_from_its_own_origin_only(
+    app: FastAPI, db: Database, admin: ApiUser, model_id: uuid.UUID
+) -> None:
+    path = stream_path(await make_chat(db, admin, model_id)) + "/git"
+    await expect_refused(app, path, {**cookie(admin), "Origin": FOREIGN})
+    r = await refusal(app, path, {**cookie(admin), "Origin": "http://test"})
+    assert (r.status_code, envelope(r)["message"]) == (400, "Chat has no workspace to watch.")
 
 
 async def test_cookie_from_another_site_is_refused(
