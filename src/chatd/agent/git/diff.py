@@ -167,12 +167,13 @@ def assemble(files: Iterable[FileDiff], limits: DiffLimits) -> Assembled:
 
 
 def size_text(size: int) -> str:
-    """``312 KiB``, ``2 MiB``, ``5.5 MiB``: rounded up, so a size over a limit never reads
-    as the limit itself."""
+    """``312 KiB``, ``2 MiB``, ``5.5 MiB``, ``1 GiB``: rounded up, so a size over a limit
+    never reads as the limit itself."""
     if size < 1024 * 1024:
         return f"{math.ceil(size / 1024)} KiB"
-    tenths = math.ceil(size * 10 / (1024 * 1024))
-    return f"{tenths // 10} MiB" if tenths % 10 == 0 else f"{tenths / 10:.1f} MiB"
+    unit, scale = ("MiB", 1024 * 1024) if size < 1024**3 else ("GiB", 1024**3)
+    tenths = math.ceil(size * 10 / scale)
+    return f"{tenths // 10} {unit}" if tenths % 10 == 0 else f"{tenths / 10:.1f} {unit}"
 
 
 def _names(names: list[str]) -> str:

@@ -1,5 +1,6 @@
 """One repository's state: its branch, its origin, and its diff against HEAD (tracked
-changes from ``git diff``, untracked files as new files), read without writing to it."""
+changes as ``git diff HEAD`` shows them, untracked files as new files), read without
+writing to it."""
 
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ from chatd.agent.git.command import GitError
 from chatd.agent.git.diff import Assembled, DiffLimits, FileDiff, TrackedDiffs, assemble
 from chatd.agent.paths import text
 
+# ``git diff`` itself rewrites the index after comparing (whatever the optional-locks
+# setting says); the plumbing ``git diff-index`` gives the same patch and never writes.
 _DIFF_OPTIONS = (
+    "-p",
     "--no-color",
     "--no-ext-diff",
     "--no-textconv",
@@ -99,7 +103,7 @@ def _scan(root: Path, name: str, limits: DiffLimits, timeout: float) -> RepoStat
         _, empty = command.run(root, "hash-object", "-t", "tree", "/dev/null", timeout=timeout)
         base = empty.decode().strip()
     tracked = TrackedDiffs(limits)
-    for piece in command.pieces(root, "diff", *_DIFF_OPTIONS, base, "--", timeout=timeout):
+    for piece in command.pieces(root, "diff-index", *_DIFF_OPTIONS, base, "--", timeout=timeout):
         tracked.feed(piece)
     files: list[FileDiff] = list(tracked.files)
     for path in new_files:
