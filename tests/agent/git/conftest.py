@@ -11,6 +11,9 @@ from typing import Any
 import anyio
 import pytest
 
+# How long a test waits for a message that must come (a failure, never a pause).
+PATIENCE = 10
+
 GITCONFIG = """\
 [user]
     name = Test
@@ -81,13 +84,18 @@ async def until(
     wanted: Callable[[dict[str, Any]], bool],
     *,
     seen: list[dict[str, Any]] | None = None,
-    timeout: float = 10,
 ) -> dict[str, Any]:
     """The first message ``wanted`` accepts (every message read goes to ``seen``)."""
-    with anyio.fail_after(timeout):
+    with anyio.fail_after(PATIENCE):
         async for message in messages:
             if seen is not None:
                 seen.append(message)
             if wanted(message):
                 return message
     raise AssertionError("the messages ended")
+
+
+async def next_message(messages: AsyncIterator[dict[str, Any]]) -> dict[str, Any]:
+    """The next message."""
+    with anyio.fail_after(PATIENCE):
+        return await anext(aiter(messages))

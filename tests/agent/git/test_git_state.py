@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from chatd.agent.git import DiffLimits, GitWatcher, untracked
-from tests.agent.git.conftest import git, make_repo, repos_by_root, write
+from tests.agent.git.conftest import git, make_repo, next_message, repos_by_root, write
 
 pytestmark = pytest.mark.anyio
 
@@ -294,7 +294,7 @@ async def test_scanning_never_writes_the_index(workspace: Path, tmp_path: Path) 
     watcher = GitWatcher(workspace, debounce=0.01)
     await watcher.scan()
     async with watcher.subscribe() as messages:
-        await anext(aiter(messages))
+        await next_message(messages)
     await watcher.close()
     assert (index.stat().st_mtime_ns, index.read_bytes()) == before
     assert sorted(os.listdir(repo / ".git")) == listing

@@ -67,12 +67,14 @@ class _Subscriber:
 
     def __init__(self) -> None:
         self._pending: dict[Path, RepoState] = {}
+        self._due = False  # a message is owed even with no repository in it (the first)
         self._scanned_at = ""
         self._ready = asyncio.Event()
         self._closed = False
 
-    def offer(self, states: dict[Path, RepoState], scanned_at: str) -> None:
+    def offer(self, states: dict[Path, RepoState], scanned_at: str, *, full: bool) -> None:
         self._pending.update(states)
+        self._due = self._due or full
         self._scanned_at = scanned_at
         self._ready.set()
 
@@ -84,12 +86,11 @@ class _Subscriber:
         while True:
             await self._ready.wait()
             self._ready.clear()
-            if not self._pending:
-                if self._closed:
-                    return
-                continue
-            states, self._pending = self._pending, {}
-            yield message(states.values(), self._scanned_at)
+            if self._pending or self._due:
+                states, self._pending, self._due = self._pending, {}, False
+                yield message(states.values(), self._scanned_at)
+            elif self._closed:
+                return
 
 
 class GitWatcher:
@@ -237,6 +238,7 @@ class GitWatcher:
     def _fall_back(self, reason: OSError) -> None:
         self._close_inotify()
         self._polling = True
+        self._wake.set()  # the loop may be waiting for events that will never come
         if not self._said_polling:
             self._said_polling = True
             log.warning(
@@ -308,9 +310,9 @@ class GitWatcher:
         scanned_at = now()
         for subscriber in self._subscribers:
             if subscriber is fresh:
-                subscriber.offer(dict(self._sent), scanned_at)
+                subscriber.offer(dict(self._sent), scanned_at, full=True)
             elif changed:
-                subscriber.offer(changed, scanned_at)
+                subscriber.offer(changed, scanned_at, full=False)
 
     async def _scan(self, roots: Iterable[Path]) -> dict[Path, RepoState]:
         ordered = sorted(roots)
