@@ -314,3 +314,24 @@ async def test_a_repository_git_refuses_is_reported_with_the_reason(workspace: P
     entry = repos_by_root(message)[str(repo)]
     assert entry["unified_diff"] == "" and entry["removed"] is False
     assert message["message"].startswith(f"{repo}: git status failed: ")
+
+
+async def test_long_lines_are_counted_once(workspace: Path, tmp_path: Path) -> None:
+    # Lines far longer than the pieces the output is read in, full of "+" and "-".
+    repo = make_repo(workspace, {"min.js": "+" * 300_000 + "\n" + "-" * 200_000 + "\nend\n"})
+    write(repo / "min.js", "-" * 300_000 + "\n" + "+" * 200_001 + "\nend\n")
+    entry = (await scan(workspace))[str(repo)]
+    assert totals(entry) == git_view(repo, tmp_path)[1] == (2, 2, 1)
+    assert entry["truncated"] is True
+
+
+async def test_a_linked_work_tree_is_a_repository_of_its_own(workspace: Path) -> None:
+    main = make_repo(workspace / "main", {"a.txt": "a\n"})
+    git(main, "worktree", "add", "-q", "-b", "side", str(workspace / "linked"))
+    linked = (workspace / "linked").resolve()
+    write(linked / "a.txt", "side\n")
+    repos = await scan(workspace)
+    assert set(repos) == {str(main), str(linked)}
+    assert repos[str(linked)]["branch"] == "side"
+    assert repos[str(linked)]["changed_files"] == 1
+    assert repos[str(main)]["changed_files"] == 0

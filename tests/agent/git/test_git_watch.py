@@ -17,6 +17,7 @@ import anyio
 import pytest
 
 from chatd.agent.git import GitWatcher, inotify
+from chatd.agent.git.watches import WatchTable
 from tests.agent.git.conftest import (
     git,
     make_repo,
@@ -256,3 +257,32 @@ async def test_polling_when_inotify_cannot_be_used(
         "git watch: inotify cannot be used (the inotify watch limit is reached); "
         "polling every 0.05 s instead"
     ]
+
+
+async def test_commits_in_a_linked_work_tree(workspace: Path, watcher: GitWatcher) -> None:
+    main = make_repo(workspace / "main", {"a.txt": "a\n"})
+    git(main, "worktree", "add", "-q", "-b", "side", str(workspace / "linked"))
+    linked = (workspace / "linked").resolve()
+    async with watcher.subscribe() as messages:
+        full = await next_message(messages)
+        assert set(repos_by_root(full)) == {str(main), str(linked)}
+        write(linked / "a.txt", "side\n")
+        await until(messages, has(linked, changed_files=1))
+        git(linked, "commit", "-q", "-am", "on the side")
+        await until(messages, has(linked, changed_files=0))
+        git(linked, "checkout", "-q", "-b", "other")
+        await until(messages, has(linked, branch="other"))
+
+
+async def test_a_lost_event_queue_means_everything_is_looked_at_again(workspace: Path) -> None:
+    repo = make_repo(workspace, {"a": "a\n"})
+    watches = inotify.Inotify()
+    table = WatchTable(workspace, watches, touched=set(), timeout=30)
+    try:
+        assert table.rediscover() == {repo}
+        later = make_repo(workspace / "later")
+        overflow = inotify.Event(-1, inotify.Q_OVERFLOW, b"")
+        assert table.update([overflow]) == {repo, later}
+        assert table.watch_count == 6  # two work tree roots, two .git, two refs/heads
+    finally:
+        watches.close()

@@ -51,11 +51,13 @@ class Kind(enum.Enum):
     REFS = "refs"  # a directory under refs/heads
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Watch:
     path: Path
     kind: Kind
-    repo: Path | None  # the repository of a GIT or REFS watch
+    # The repositories a GIT or REFS watch serves: several when linked work trees share
+    # their common directory.
+    repos: set[Path] = field(default_factory=set)
 
 
 @dataclass
@@ -148,8 +150,10 @@ class WatchTable:
         """Drop a repository that is gone, and its git directory watches."""
         self.repos.discard(repo)
         for wd, watch in list(self._watches.items()):
-            if watch.repo == repo:
-                self._unwatch(wd)
+            if repo in watch.repos:
+                watch.repos.discard(repo)
+                if not watch.repos:
+                    self._unwatch(wd)
 
     def _plan(self, events: Iterable[Event]) -> _Plan:
         plan = _Plan()
@@ -162,11 +166,12 @@ class WatchTable:
                 continue
             if event.mask & inotify.IGNORED:
                 self._forget_wd(event.wd)
-            if watch.repo is not None:  # in a git directory
-                plan.dirty.add(watch.repo)
+            if watch.kind is not Kind.TREE:
+                plan.dirty |= watch.repos
                 if watch.kind is Kind.REFS and event.mask & inotify.ISDIR:
                     if event.mask & _APPEARS:
-                        plan.refs.add((watch.path / os.fsdecode(event.name), watch.repo))
+                        for repo in watch.repos:
+                            plan.refs.add((watch.path / os.fsdecode(event.name), repo))
                 continue
             self._plan_tree(plan, watch.path, event)
         return plan
@@ -219,22 +224,26 @@ class WatchTable:
             self._watch(Path(directory), Kind.REFS, repo)
 
     def _watch(self, path: Path, kind: Kind, repo: Path | None) -> None:
-        if self._inotify is None or (path, kind) in self._by_path:
+        if self._inotify is None:
             return
-        try:
-            wd = self._inotify.add(path, _MASK)
-        except inotify.Unavailable:
-            raise
-        except OSError:  # gone already, or not readable: nothing to watch
-            return
-        # A directory met twice shares its descriptor: the git role wins, since every
-        # event there concerns that repository.
-        previous = self._watches.get(wd)
-        if previous is not None and previous.repo is not None and repo is None:
+        wd = self._by_path.get((path, kind))
+        if wd is None:
+            try:
+                wd = self._inotify.add(path, _MASK)
+            except inotify.Unavailable:
+                raise
+            except OSError:  # gone already, or not readable: nothing to watch
+                return
+        watch = self._watches.get(wd)
+        if watch is None or (watch.kind is Kind.TREE and kind is not Kind.TREE):
+            # A directory met twice shares its descriptor: the git role wins, since every
+            # event there concerns its repositories.
+            if watch is not None:
+                self._by_path.pop((watch.path, watch.kind), None)
+            watch = self._watches[wd] = _Watch(path, kind)
             self._by_path[(path, kind)] = wd
-            return
-        self._watches[wd] = _Watch(path, kind, repo)
-        self._by_path[(path, kind)] = wd
+        if repo is not None and watch.kind is not Kind.TREE:
+            watch.repos.add(repo)
 
     def _unwatch(self, wd: int) -> None:
         if self._inotify is not None:
