@@ -152,14 +152,28 @@ def _ignored_candidates(repo: Path, start: Path, timeout: float) -> set[Path]:
 
 
 def _ignored(repo: Path, paths: list[Path], timeout: float) -> set[Path]:
-    """Which of ``paths`` (in ``repo``) git ignores."""
+    """Which of ``paths`` (in ``repo``) git ignores. A directory holding tracked files is
+    not ignored, whatever the patterns say; asking git with its index is slow (a fifth of
+    a second for a thousand directories), so the patterns alone pick the few to ask."""
     relative = [os.fsencode(p.relative_to(repo)) for p in paths if p != repo]
+    matching = _check_ignore(repo, relative, ["--no-index"], timeout)
+    if not matching:
+        return set()
+    base = os.fsencode(repo)
+    ignored = _check_ignore(repo, sorted(matching), [], timeout)
+    return {Path(os.fsdecode(os.path.join(base, name))) for name in ignored}
+
+
+def _check_ignore(
+    repo: Path, relative: list[bytes], options: list[str], timeout: float
+) -> set[bytes]:
     if not relative:
         return set()
     try:
         _, out = command.run(
             repo,
             "check-ignore",
+            *options,
             "-z",
             "--stdin",
             stdin=b"\0".join(relative) + b"\0",
@@ -168,8 +182,7 @@ def _ignored(repo: Path, paths: list[Path], timeout: float) -> set[Path]:
         )
     except GitError:
         return set()
-    base = os.fsencode(repo)
-    return {Path(os.fsdecode(os.path.join(base, name))) for name in out.split(b"\0") if name}
+    return {name for name in out.split(b"\0") if name}
 
 
 def _under_any(path: Path, roots: set[Path]) -> bool:
