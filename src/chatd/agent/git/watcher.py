@@ -4,14 +4,7 @@ While at least one subscriber listens, the repositories are watched (inotify, or
 where inotify cannot be used); each subscriber first gets every repository, then, after
 each burst of changes has settled, the repositories whose state changed since it was last
 sent (a repository that went away once, with ``removed``). With no subscriber nothing is
-watched and no thread runs.
-
-A message::
-
-    {"type": "changes", "scanned_at": "2024-05-01T12:00:00.000Z",
-     "repositories": [{"repo_root", "branch", "remote_origin", "unified_diff", "removed",
-                       "additions", "deletions", "changed_files", "truncated"}],
-     "message": "what was cut, and why (only when something was)"}
+watched and no thread runs. The messages are described in :mod:`chatd.agent.git.messages`.
 """
 
 from __future__ import annotations
@@ -23,7 +16,6 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,6 +23,7 @@ from chatd.agent.git import repo
 from chatd.agent.git.command import GIT_TIMEOUT
 from chatd.agent.git.diff import DiffLimits
 from chatd.agent.git.inotify import Event, Inotify, Unavailable
+from chatd.agent.git.messages import Subscriber, message, now
 from chatd.agent.git.repo import RepoState
 from chatd.agent.git.watches import WatchTable
 from chatd.agent.paths import text
@@ -42,55 +35,6 @@ POLL_INTERVAL = 2.0
 SCAN_THREADS = 4
 
 _T = TypeVar("_T")
-
-
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def message(states: Iterable[RepoState], scanned_at: str) -> dict[str, Any]:
-    ordered = sorted(states, key=lambda state: state.repo_root)
-    body: dict[str, Any] = {
-        "type": "changes",
-        "scanned_at": scanned_at,
-        "repositories": [state.entry() for state in ordered],
-    }
-    notes = [f"{state.repo_root}: {state.note}" for state in ordered if state.note]
-    if notes:
-        body["message"] = "; ".join(notes)
-    return body
-
-
-class _Subscriber:
-    """What one subscriber has not read yet: the latest state of each repository that
-    changed, so a slow reader gets the newest state, never a backlog."""
-
-    def __init__(self) -> None:
-        self._pending: dict[Path, RepoState] = {}
-        self._due = False  # a message is owed even with no repository in it (the first)
-        self._scanned_at = ""
-        self._ready = asyncio.Event()
-        self._closed = False
-
-    def offer(self, states: dict[Path, RepoState], scanned_at: str, *, full: bool) -> None:
-        self._pending.update(states)
-        self._due = self._due or full
-        self._scanned_at = scanned_at
-        self._ready.set()
-
-    def close(self) -> None:
-        self._closed = True
-        self._ready.set()
-
-    async def messages(self) -> AsyncIterator[dict[str, Any]]:
-        while True:
-            await self._ready.wait()
-            self._ready.clear()
-            if self._pending or self._due:
-                states, self._pending, self._due = self._pending, {}, False
-                yield message(states.values(), self._scanned_at)
-            elif self._closed:
-                return
 
 
 class GitWatcher:
@@ -115,7 +59,7 @@ class GitWatcher:
         self._touched: set[Path] = set()
         self._table = self._new_table(None)
         self._lock = asyncio.Lock()
-        self._subscribers: list[_Subscriber] = []
+        self._subscribers: list[Subscriber] = []
         self._sent: dict[Path, RepoState] = {}
         self._inotify: Inotify | None = None
         self._polling = False
@@ -160,7 +104,7 @@ class GitWatcher:
     def touch(self, path: Path) -> None:
         """A tool touched ``path``: watch the repository holding it (found by walking up to
         a ``.git``), even outside the watched directory."""
-        self._touches.add(path)
+        self._touches.add(self.directory / path)
         self._wake.set()
 
     async def close(self) -> None:
@@ -175,7 +119,7 @@ class GitWatcher:
     async def _subscription(self) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
         if self._closed:
             raise RuntimeError("the git watcher is closed")
-        subscriber = _Subscriber()
+        subscriber = Subscriber()
         async with self._lock:
             if not self._subscribers:
                 self._start()
@@ -192,7 +136,7 @@ class GitWatcher:
             async with self._lock:
                 await self._leave(subscriber)
 
-    async def _leave(self, subscriber: _Subscriber) -> None:
+    async def _leave(self, subscriber: Subscriber) -> None:
         if subscriber in self._subscribers:
             self._subscribers.remove(subscriber)
             if not self._subscribers:
@@ -283,7 +227,7 @@ class GitWatcher:
                 except Exception:
                     log.exception("git watch: cannot scan the repositories")
 
-    async def _refresh(self, *, full: bool, fresh: _Subscriber | None = None) -> None:
+    async def _refresh(self, *, full: bool, fresh: Subscriber | None = None) -> None:
         """Follow what happened, scan what it touched, and tell the subscribers what changed
         (and ``fresh``, a new subscriber, everything)."""
         events, self._events = self._events, []
