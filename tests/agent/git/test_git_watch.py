@@ -32,6 +32,17 @@ pytestmark = pytest.mark.anyio
 DEBOUNCE = 0.05
 
 
+@pytest.fixture(
+    params=[
+        pytest.param(("asyncio", {}), id="asyncio"),
+        pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"),
+    ]
+)
+def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, bool]]:
+    """The agent runs on uvloop where it is installed: the watcher works on both loops."""
+    return request.param  # type: ignore[no-any-return]
+
+
 def inotify_fds() -> int:
     count = 0
     for name in os.listdir("/proc/self/fd"):
