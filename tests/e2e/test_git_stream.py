@@ -12,13 +12,14 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
 from tests.e2e import events as ev
 from tests.e2e.turn_harness import Deployment, Fake, deployment, fake_provider
@@ -87,9 +88,8 @@ def bare_origin(origins: Path) -> Path:
 class GitSocket:
     """A client of ``/stream/git``: every message it received, in order."""
 
-    def __init__(self, dep: Deployment, chat_id: str) -> None:
-        url = dep.api.url.replace("http://", "ws://") + GIT.format(chat_id)
-        self.ws = connect(url, additional_headers={"Coder-Session-Token": dep.api.token})
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
         self.messages: list[Message] = []
 
     def next(self, timeout: float = 60) -> Message:
@@ -110,8 +110,12 @@ class GitSocket:
     def send(self, message: Message) -> None:
         self.ws.send(json.dumps(message))
 
-    def close(self) -> None:
-        self.ws.close()
+
+@contextmanager
+def git_socket(dep: Deployment, chat_id: str) -> Iterator[GitSocket]:
+    url = dep.api.url.replace("http://", "ws://") + GIT.format(chat_id)
+    with connect(url, additional_headers={"Coder-Session-Token": dep.api.token}) as ws:
+        yield GitSocket(ws)
 
 
 def repo(message: Message, root: Path) -> Message | None:
@@ -184,8 +188,7 @@ def test_a_turn_in_a_scratch_workspace_is_watched_live(dep: Deployment) -> None:
         entry["wait_for"] = gate
     dep.fake.script(*script)
 
-    socket = GitSocket(dep, chat_id)
-    try:
+    with git_socket(dep, chat_id) as socket:
         first = socket.next()
         assert first["type"] == "changes"
         start = repo(first, root)
@@ -215,8 +218,6 @@ def test_a_turn_in_a_scratch_workspace_is_watched_live(dep: Deployment) -> None:
         assert [r["repo_root"] for r in fresh["repositories"]] == [str(root)]
         socket.send({"type": "bogus"})
         assert socket.next()["type"] == "error"
-    finally:
-        socket.close()
 
     status = dep.api.chat(chat_id)["diff_status"]
     assert (status["additions"], status["deletions"], status["changed_files"]) == (1, 0, 1)
@@ -248,8 +249,7 @@ def test_a_clone_of_a_repository_with_an_origin(
     ]
     dep.fake.script(*script)
 
-    socket = GitSocket(dep, chat_id)
-    try:
+    with git_socket(dep, chat_id) as socket:
         first = repo(socket.next(), root)
         assert first is not None
         assert (first["branch"], first["remote_origin"]) == ("main", str(origin))
@@ -260,8 +260,6 @@ def test_a_clone_of_a_repository_with_an_origin(
         )
         open_gate(dep, gate)
         dep.api.wait_status(chat_id, "waiting")
-    finally:
-        socket.close()
 
     changes = repo(final, root)
     assert changes is not None
@@ -308,14 +306,11 @@ def test_refusals_without_a_workspace_or_a_connected_agent(dep: Deployment, tmp_
     agent.start()
     try:
         rest.wait_agent(made["id"], "connected")
-        socket = GitSocket(dep, chat_id)
-        try:
+        with git_socket(dep, chat_id) as socket:
             assert socket.next()["type"] == "changes"
             agent.kill()
             with pytest.raises(ConnectionClosed):  # the socket closes with the agent
                 socket.until(lambda m: False, "nothing", timeout=30)
-        finally:
-            socket.close()
         rest.wait_agent(made["id"], "disconnected")
     finally:
         agent.stop()

@@ -13,6 +13,7 @@ from chatd.agent import context, edits, files, protocol, skills
 from chatd.agent.desktop import Desktop
 from chatd.agent.display import Geometry
 from chatd.agent.errors import OpError
+from chatd.agent.git import GitWatcher
 from chatd.agent.processes import ProcessTable
 from chatd.agent.streams import Channel, StreamOp
 
@@ -59,8 +60,14 @@ class Dispatcher:
         }
         # The virtual display, started by the first desktop stream.
         self.desktop = Desktop(environment, geometry=desktop_geometry)
+        # The git repositories under the directory (and any a tool touched), watched while
+        # the server follows them.
+        self.git = GitWatcher(self.directory)
         # Streaming operations (``protocol.STREAMS``), by name.
-        self.streams: dict[str, StreamOp] = {protocol.DESKTOP: self.desktop.stream}
+        self.streams: dict[str, StreamOp] = {
+            protocol.DESKTOP: self.desktop.stream,
+            protocol.GIT_WATCH: self._git_watch,
+        }
 
     async def handle(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
         """The result of ``op``; raises :class:`OpError`."""
@@ -68,8 +75,13 @@ class Dispatcher:
             raise OpError(protocol.BAD_REQUEST, "args must be a JSON object")
         blocking = self._blocking.get(op)
         if blocking is not None:
-            return await asyncio.to_thread(blocking, args)
+            result = await asyncio.to_thread(blocking, args)
+            self._touched(op, args)
+            return result
+        if op == protocol.GIT_SCAN:
+            return await self.git.scan()
         if op == protocol.PROCESS_START:
+            self._touched(op, args)
             return await self.processes.start(args)
         if op == protocol.PROCESS_OUTPUT:
             return await self.processes.output(args)
@@ -88,7 +100,31 @@ class Dispatcher:
             raise OpError(protocol.BAD_REQUEST, f"unknown streaming operation {op!r}")
         return await run(args, channel)
 
+    def _touched(self, op: str, args: dict[str, Any]) -> None:
+        """Watch the repositories holding what a write, an edit or a command touched."""
+        if op in (protocol.WRITE_FILE, protocol.PROCESS_START):
+            paths = [args.get("path" if op == protocol.WRITE_FILE else "workdir")]
+        elif op == protocol.EDIT_FILES:
+            listed = args.get("files")
+            paths = (
+                [f.get("path") for f in listed if isinstance(f, dict)]
+                if isinstance(listed, list)
+                else []
+            )
+        else:
+            return
+        for path in paths:
+            if isinstance(path, str) and path:
+                self.git.touch(Path(path))
+
+    async def _git_watch(self, args: dict[str, Any], channel: Channel) -> dict[str, Any]:
+        async with self.git.subscribe() as messages:
+            async for message in messages:
+                await channel.send_event(message)
+        return {"ok": True}
+
     async def close(self) -> None:
         """Kill what still runs (the agent is stopping)."""
+        await self.git.close()
         await self.processes.close()
         await self.desktop.close()
