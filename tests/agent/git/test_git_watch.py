@@ -7,6 +7,7 @@ import errno
 import itertools
 import logging
 import os
+import select
 import shutil
 import threading
 from collections.abc import AsyncIterator
@@ -16,7 +17,7 @@ from typing import Any
 import anyio
 import pytest
 
-from chatd.agent.git import GitWatcher, inotify
+from chatd.agent.git import GitWatcher, discover, inotify
 from chatd.agent.git.watches import WatchTable
 from tests.agent.git.conftest import (
     git,
@@ -295,5 +296,36 @@ async def test_a_lost_event_queue_means_everything_is_looked_at_again(workspace:
         overflow = inotify.Event(-1, inotify.Q_OVERFLOW, b"")
         assert table.update([overflow]) == {repo, later}
         assert table.watch_count == 6  # two work tree roots, two .git, two refs/heads
+    finally:
+        watches.close()
+
+
+def test_a_directory_made_before_its_parent_is_watched_is_not_missed(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A directory created between a walk's listing and the watch on its parent gives no
+    event: the table looks again once the watches are in place."""
+    repo = make_repo(workspace, {"a": "a\n"})
+    real_walk = discover.walk
+    made: list[Path] = []
+
+    def walk_then_mkdir(start: Path, *args: Any, **kwargs: Any) -> discover.Found:
+        found = real_walk(start, *args, **kwargs)
+        if not made:  # the first walk lists the tree; then a directory appears
+            made.append(workspace / "late")
+            (workspace / "late" / "deeper").mkdir(parents=True)
+        return found
+
+    monkeypatch.setattr(discover, "walk", walk_then_mkdir)
+    watches = inotify.Inotify()
+    table = WatchTable(workspace, watches, touched=set(), timeout=30)
+    try:
+        assert table.rediscover() == {repo}
+        watched = table.watch_count
+        # The late directory and the one inside it are watched: a file made there is seen.
+        write(workspace / "late" / "deeper" / "f", "f\n")
+        assert select.select([watches.fd], [], [], 10)[0], "no event from the late directory"
+        assert table.update(watches.read()) == {repo}
+        assert watched == 5  # root, late, late/deeper, .git, refs/heads
     finally:
         watches.close()

@@ -200,12 +200,37 @@ class WatchTable:
             plan.appeared.add(directory)  # what is ignored below it may have changed
 
     def _take(self, found: Found) -> None:
-        """Watch what a walk found."""
-        for directory in sorted(found.dirs):
-            self._watch(directory, Kind.TREE, None)
-        for repo in sorted(found.repos):
-            self.repos.add(repo)
-            self._watch_git(repo)
+        """Watch what a walk found, and what appeared in those directories between the
+        walk's listing and their watches (no event tells of it)."""
+        while found.dirs or found.repos:
+            for directory in sorted(found.dirs):
+                self._watch(directory, Kind.TREE, None)
+            for repo in sorted(found.repos):
+                self.repos.add(repo)
+                self._watch_git(repo)
+            found = self._missed(found.dirs)
+
+    def _missed(self, directories: Iterable[Path]) -> Found:
+        """Subdirectories of ``directories`` that are not watched yet, walked."""
+        missed = Found()
+        if self._inotify is None:
+            return missed
+        for directory in sorted(directories):
+            try:
+                entries = list(os.scandir(directory))
+            except OSError:
+                continue
+            for entry in entries:
+                child = Path(entry.path)
+                if (
+                    entry.name == ".git"
+                    or not entry.is_dir(follow_symlinks=False)
+                    or (child, Kind.TREE) in self._by_path
+                ):
+                    continue
+                context = discover.owner(directory, self.repos)
+                missed.update(discover.walk(child, context, timeout=self._timeout))
+        return missed
 
     def _watch_git(self, repo: Path) -> None:
         if self._inotify is None:
