@@ -237,6 +237,8 @@ def test_a_clone_of_a_repository_with_an_origin(
     workspace_id = local_workspace(rest, "git", name, repo_url=str(origin))
     root = dep.server.data_dir / "workspaces" / workspace_id
     chat_id = dep.idle_chat(workspace_id=workspace_id)
+    # Bound to a workspace whose state is known: the chat has a diff status at once.
+    assert "stale_at" in dep.api.chat(chat_id)["diff_status"]
     gate = f"edited-{name}"
     edit = [
         {"path": "README.md", "edits": [{"old_text": "Slowly.", "new_text": "Quickly.\nWell."}]}

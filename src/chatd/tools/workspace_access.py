@@ -120,6 +120,8 @@ class WorkspaceAccess:
         turn use it."""
         outbox = await self.db.run_write(bind_workspace, self.db.now(), self.chat_id, workspace_id)
         self.hub.publish(outbox)
+        if self._service is not None:
+            await self._service.chat_bound(workspace_id)
         self._workspace_id = workspace_id
         self._agent = (None, None)
         self._conn = None

@@ -116,6 +116,14 @@ class GitStates:
             return None
         return _main(state)
 
+    async def record(self, workspace_id: uuid.UUID) -> None:
+        """Hand the workspace's current summary to ``on_change`` again (a chat was just bound
+        to it: its diff status shows the state without waiting for the next change)."""
+        state = self._workspaces.get(workspace_id)
+        if state is None or state.conn.closed or state.summary is None:
+            return
+        await self._record(state, state.summary)
+
     async def _follow(self, state: _Workspace) -> None:
         conn = state.conn
         workspace_id = conn.workspace_id
@@ -154,16 +162,21 @@ class GitStates:
         for subscriber in list(self._subscribers.get(state.conn.workspace_id, ())):
             subscriber.offer(message)
         summary = _summary(_main(state))
-        if summary != state.summary and self.on_change is not None:
+        if summary != state.summary:
             state.summary = summary
-            try:
-                await self.on_change(state.conn.workspace_id, summary)
-            except Exception:
-                state.summary = None  # written again with the next message
-                log.exception(
-                    "could not record a workspace's git state",
-                    workspace_id=str(state.conn.workspace_id),
-                )
+            await self._record(state, summary)
+
+    async def _record(self, state: _Workspace, summary: GitSummary) -> None:
+        if self.on_change is None:
+            return
+        try:
+            await self.on_change(state.conn.workspace_id, summary)
+        except Exception:
+            state.summary = None  # written again with the next message
+            log.exception(
+                "could not record a workspace's git state",
+                workspace_id=str(state.conn.workspace_id),
+            )
 
     async def close(self) -> None:
         tasks = list(self._tasks)

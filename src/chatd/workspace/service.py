@@ -367,6 +367,10 @@ class Workspaces:
         if changed:
             log.info("workspace agent disconnected", workspace_id=str(conn.workspace_id))
 
+    async def chat_bound(self, workspace_id: uuid.UUID) -> None:
+        """A chat was bound to the workspace: give it the workspace's git state now."""
+        await self.git.record(workspace_id)
+
     async def _record_git(self, workspace_id: uuid.UUID, summary: GitSummary) -> None:
         outbox = await self.db.run_write(
             record_git_state, self.db.now(), workspace_id, summary, self.settings.github_site()

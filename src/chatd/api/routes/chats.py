@@ -101,6 +101,9 @@ async def create(request: Request, db: DB, actor: CurrentActor, hub: Hub) -> Cha
         await check_spend(conn, actor.user_id, db.now())
         chat, outbox = await create_chat(conn, db.now(), new)
     hub.publish(outbox)
+    if body.workspace_id is not None:
+        workspaces: Workspaces = request.app.state.workspaces
+        await workspaces.chat_bound(body.workspace_id)
     warnings = await _link_files(db, chat.id, content.file_ids)
     async with db.read() as conn:
         created = await chat_store.get_chat(conn, chat.id)
@@ -163,6 +166,9 @@ async def update(
     chat_id: uuid.UUID = row["id"]
     try:
         await _apply_update(db, hub, actor, chat_id, row["organization_id"], body)
+        if body.workspace_id is not None and body.workspace_id != rules.NIL_UUID:
+            workspaces: Workspaces = request.app.state.workspaces
+            await workspaces.chat_bound(body.workspace_id)
     except updates.ChatUpdateRejected as exc:
         if exc.reason is updates.Rejection.not_found:
             raise not_found() from None
