@@ -113,3 +113,7 @@ async def test_a_server_flooding_a_stream_ends_it(agent: Dispatcher) -> None:
         for _ in range(INBOUND_FRAMES + 1):
             await peer.ws.send(protocol.data_frame(1, b"x"))
         assert await next_end(ended) == "stall"
+        # The server hears that the stream is over.
+        answer = await peer.receive()
+        assert (answer["type"], answer["id"]) == ("response", 1)
+        assert answer["error"]["code"] == protocol.LIMIT

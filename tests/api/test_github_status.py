@@ -20,7 +20,7 @@ from chatd.store import git_tokens
 from chatd.store.chat_diff import get_diff_status_row, upsert_git_reference
 from chatd.store.db import Database
 from chatd.testing.fake_github import FakeGitHub, serve_fake_github
-from tests.api.chat_helpers import StepClock
+from tests.api.chat_helpers import StepClock, make_org_admin
 from tests.helpers import Api, ApiUser, bootstrap_admin, make_chat
 
 pytestmark = pytest.mark.anyio
@@ -147,6 +147,28 @@ async def test_the_diff_of_a_chat_with_a_pull_request(
         "branch": "feat/x",
         "pull_request_url": "https://github.com/acme/app/pull/1",
     }
+
+
+async def test_an_organization_admin_sees_the_status_but_not_the_diff(
+    chats: Chats, fake_github: FakeGitHub
+) -> None:
+    await chats.set_token()
+    chat_id = await chats.on_branch("with pr", "feat/x", "git@github.com:acme/app.git")
+    fake_github.add_pull("acme", "app", "feat/x", diff=DIFF)
+    await chats.refresh()
+    admin = await chats.api.create_user("orgadmin")
+    await make_org_admin(chats.db, admin)
+    asked = len(fake_github.requests)
+    r = await chats.api.request("GET", f"{CHATS}/{chat_id}/diff", admin)
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "chat_id": str(chat_id),
+        "provider": "github",
+        "remote_origin": "https://github.com/acme/app",
+        "branch": "feat/x",
+        "pull_request_url": "https://github.com/acme/app/pull/1",
+    }
+    assert len(fake_github.requests) == asked  # the owner's token was not used for them
 
 
 async def test_the_diff_endpoint_finds_the_open_pull_request_of_a_branch(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import uuid
 
 import pytest
@@ -96,34 +98,47 @@ async def test_every_bound_chat_gets_the_state_once(db: Database, member: ApiUse
     assert alone.watch == []
 
 
-async def test_a_pull_request_keeps_its_own_counts(db: Database, member: ApiUser) -> None:
+async def test_a_pull_request_keeps_its_counts_until_the_branch_changes(
+    db: Database, member: ApiUser
+) -> None:
     workspace_id = await add_workspace(db, member)
     [chat_id] = await bound_chats(db, member, workspace_id, await seed_model_config(db), 1)
+    first = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
     async with db.write() as conn:
-        await record_git_state(conn, db.now(), workspace_id, SUMMARY)
+        await record_git_state(conn, first, workspace_id, SUMMARY)
         await conn.execute(
             chat_diff_statuses.update()
             .where(chat_diff_statuses.c.chat_id == chat_id)
-            .values(pr_number=7, additions=40, deletions=4, changed_files=5)
+            .values(
+                pr_number=7,
+                url="https://github.com/acme/widgets/pull/7",
+                pull_request_state="open",
+                additions=40,
+                deletions=4,
+                changed_files=5,
+                stale_at=first + dt.timedelta(minutes=2),
+            )
         )
-    changed = GitSummary(branch="other", remote_origin=SUMMARY.remote_origin, additions=9)
-    before = db.now()
-    async with db.write() as conn:
-        outbox = await record_git_state(conn, db.now(), workspace_id, changed)
-    [(_, event)] = outbox.watch
-    assert event.chat.diff_status is not None
-    assert event.chat.diff_status.pr_number == 7
-    row = (await status_rows(db))[chat_id]
-    assert (row["additions"], row["deletions"], row["changed_files"]) == (40, 4, 5)
-    assert row["git_branch"] == "other"
-    assert row["stale_at"] >= before  # a new branch: the pull request is looked up again
 
-    # Counts alone change nothing on a row with a pull request.
+    # More work on the same branch: the pull request's numbers stay, nobody is told.
     async with db.write() as conn:
         quiet = await record_git_state(
-            conn,
-            db.now(),
-            workspace_id,
-            GitSummary(branch="other", remote_origin=SUMMARY.remote_origin, additions=1),
+            conn, first, workspace_id, dataclasses.replace(SUMMARY, additions=9)
         )
     assert quiet.watch == []
+    row = (await status_rows(db))[chat_id]
+    assert (row["pr_number"], row["additions"], row["deletions"]) == (7, 40, 4)
+
+    # Another branch: that pull request is forgotten, the workspace's counts show, and the
+    # refresher looks for the new branch's pull request at once.
+    later = first + dt.timedelta(minutes=1)
+    moved = dataclasses.replace(SUMMARY, branch="other", additions=9)
+    async with db.write() as conn:
+        outbox = await record_git_state(conn, later, workspace_id, moved)
+    [(_, event)] = outbox.watch
+    status = event.chat.diff_status
+    assert status is not None
+    assert (status.pr_number, status.pull_request_state, status.additions) == (None, None, 9)
+    assert status.url == "https://github.com/acme/widgets/tree/other"
+    row = (await status_rows(db))[chat_id]
+    assert (row["git_branch"], row["url"], row["stale_at"]) == ("other", None, later)

@@ -94,13 +94,19 @@ class DispatcherConn(AgentConn):
             except OpError as exc:
                 stream.items.put_nowait(AgentOpError(exc.code, exc.message))
 
+        async def end_on_close() -> None:
+            await self._closed.wait()
+            stream.items.put_nowait(AgentUnavailable("the workspace agent disconnected"))
+
         task = asyncio.ensure_future(run())
+        closing = asyncio.ensure_future(end_on_close())
         try:
             yield stream
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for pending in (task, closing):
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pending
 
     @property
     def closed(self) -> bool:

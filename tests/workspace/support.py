@@ -14,7 +14,7 @@ import uvicorn
 from fastapi import FastAPI
 from websockets.asyncio.client import ClientConnection, connect
 
-from chatd.agent.protocol import AGENT_PATH, MAX_FRAME_BYTES, TOKEN_HEADER
+from chatd.agent.protocol import AGENT_PATH, BAD_REQUEST, GIT_WATCH, MAX_FRAME_BYTES, TOKEN_HEADER
 from chatd.sdk.workspaces import Workspace
 from chatd.workspace.conn import AgentConn
 from chatd.workspace.service import Workspaces
@@ -99,7 +99,12 @@ class TinyAgent:
         with suppress(Exception):
             async for text in self.ws:
                 frame = json.loads(text)
-                if frame["type"] == "request":
+                if frame["type"] == "request" and frame["op"] == GIT_WATCH:
+                    # Like an agent without a git watch: the server stops asking.
+                    error = {"code": BAD_REQUEST, "message": "unknown streaming operation"}
+                    reply = {"type": "response", "id": frame["id"], "error": error}
+                    await self.ws.send(json.dumps(reply))
+                elif frame["type"] == "request":
                     self.requests.append(frame)
                     self._tasks[frame["id"]] = asyncio.create_task(self._answer(frame))
                 elif frame["type"] == "cancel":

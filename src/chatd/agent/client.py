@@ -156,6 +156,7 @@ class Session:
         self._dispatcher = dispatcher
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._channels: dict[int, Channel] = {}
+        self._endings: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
         try:
@@ -210,6 +211,18 @@ class Session:
             task = self._tasks.get(request_id)
             if task is not None:
                 task.cancel()
+                # The server did not cancel it: tell it the stream is over.
+                message = "the server sent more bytes than the operation read"
+                ending = protocol.error_response(request_id, protocol.LIMIT, message)
+                sending = asyncio.create_task(self._send_quietly(ending))
+                self._endings.add(sending)
+                sending.add_done_callback(self._endings.discard)
+
+    async def _send_quietly(self, frame: dict[str, Any]) -> None:
+        try:
+            await self._ws.send(protocol.encode(frame), text=True)
+        except ConnectionClosed:
+            pass
 
     def _start(self, request_id: int, op: Any, args: Any) -> None:
         if request_id in self._tasks:

@@ -2,8 +2,10 @@
 
 :func:`record_git_state` is the one write: the branch, remote origin and change counts of
 the workspace's main repository, copied to every chat bound to the workspace. The counts are
-left alone on a row that has a pull request (its numbers come from the hosting provider). A
-chat whose visible status changed gets a watch ``diff_status_change``.
+left alone on a row that has a pull request (its numbers come from the hosting provider),
+until the branch or the origin changes: then the pull request is forgotten (the refresher
+looks for the new branch's). A chat whose visible status changed gets a watch
+``diff_status_change``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,22 @@ class GitSummary:
 
 
 _COUNTS = ("additions", "deletions", "changed_files")
+_NO_PULL_REQUEST = {
+    "url": None,
+    "pull_request_state": None,
+    "pull_request_title": "",
+    "pull_request_draft": False,
+    "changes_requested": False,
+    "author_login": None,
+    "author_avatar_url": None,
+    "base_branch": None,
+    "head_branch": None,
+    "pr_number": None,
+    "commits": None,
+    "approved": None,
+    "reviewer_count": None,
+    "refreshed_at": None,
+}
 
 
 async def record_git_state(
@@ -80,15 +98,21 @@ async def record_git_state(
             )
             # A new branch or origin: the pull-request refresher looks at it at once.
         else:
+            moved = (row["git_branch"], row["git_remote_origin"]) != (
+                summary.branch,
+                summary.remote_origin,
+            )
+            keep_counts = row["pr_number"] is not None and not moved
             changes = {
                 name: value
                 for name, value in wanted.items()
-                if row[name] != value and not (name in _COUNTS and row["pr_number"] is not None)
+                if row[name] != value and not (name in _COUNTS and keep_counts)
             }
             if not changes:
                 continue
-            if "git_branch" in changes or "git_remote_origin" in changes:
-                changes["stale_at"] = now
+            if moved:
+                # Another branch or repository: its pull request is looked up afresh.
+                changes.update(_NO_PULL_REQUEST, stale_at=now)
             await conn.execute(
                 chat_diff_statuses.update()
                 .where(chat_diff_statuses.c.chat_id == chat.id)

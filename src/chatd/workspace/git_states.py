@@ -25,15 +25,17 @@ import structlog
 from pydantic import ValidationError
 
 from chatd.agent import protocol
+from chatd.agent.git.origin import public_origin
 from chatd.sdk.git import WorkspaceAgentGitServerMessage, WorkspaceAgentRepoChanges
 from chatd.store.chat_git_state import GitSummary
-from chatd.workspace.conn import AgentConn, AgentError, AgentStreamEnded
+from chatd.workspace.conn import AgentConn, AgentError, AgentOpError, AgentStreamEnded
 
 log = structlog.get_logger(__name__)
 
 # Messages a ``/stream/git`` client may fall behind by before it is sent a fresh scan instead.
 SUBSCRIBER_BACKLOG = 64
 RESTART_DELAY = 1.0
+MAX_RESTART_DELAY = 60.0
 
 OnChange = Callable[[uuid.UUID, GitSummary], Awaitable[None]]
 
@@ -50,6 +52,9 @@ class Subscriber:
         self.queue: asyncio.Queue[WorkspaceAgentGitServerMessage | Signal] = asyncio.Queue()
 
     def offer(self, item: WorkspaceAgentGitServerMessage | Signal) -> None:
+        if item is Signal.ended:
+            self.queue.put_nowait(item)  # after whatever waits: the client must hear it
+            return
         if self.queue.qsize() >= SUBSCRIBER_BACKLOG:
             while not self.queue.empty():
                 self.queue.get_nowait()
@@ -66,11 +71,15 @@ class _Workspace:
 
 
 def parse_message(payload: dict[str, Any]) -> WorkspaceAgentGitServerMessage:
-    """An agent's ``changes`` message; raises :class:`ValueError` for anything else."""
+    """An agent's ``changes`` message, its origins without credentials (an agent from an
+    older release may still send them); raises :class:`ValueError` for anything else."""
     try:
-        return WorkspaceAgentGitServerMessage.model_validate(payload)
+        message = WorkspaceAgentGitServerMessage.model_validate(payload)
     except ValidationError as exc:
         raise ValueError(f"not a git message: {exc.error_count()} error(s)") from None
+    for repo in message.repositories or []:
+        repo.remote_origin = public_origin(repo.remote_origin)
+    return message
 
 
 class GitStates:
@@ -103,13 +112,6 @@ class GitStates:
                 if not subscribers:
                     del self._subscribers[workspace_id]
 
-    def repositories(self, workspace_id: uuid.UUID) -> list[WorkspaceAgentRepoChanges] | None:
-        """The latest state of each repository of the workspace (None: not followed here)."""
-        state = self._workspaces.get(workspace_id)
-        if state is None or state.conn.closed:
-            return None
-        return [state.repositories[root] for root in sorted(state.repositories)]
-
     def main_repository(self, workspace_id: uuid.UUID) -> WorkspaceAgentRepoChanges | None:
         state = self._workspaces.get(workspace_id)
         if state is None or state.conn.closed:
@@ -127,15 +129,25 @@ class GitStates:
     async def _follow(self, state: _Workspace) -> None:
         conn = state.conn
         workspace_id = conn.workspace_id
+        delay = self.restart_delay
         while not conn.closed:
             try:
                 async with conn.stream(protocol.GIT_WATCH, {}) as stream:
+                    first = True
                     while True:
                         payload = await stream.receive()
                         if isinstance(payload, dict):
-                            await self._received(state, parse_message(payload))
+                            await self._received(state, parse_message(payload), whole=first)
+                            first, delay = False, self.restart_delay
             except AgentStreamEnded:
                 pass
+            except AgentOpError as exc:
+                if exc.code == protocol.BAD_REQUEST:  # an agent without a git watch
+                    log.info("workspace agent does not watch git", workspace_id=str(workspace_id))
+                    break
+                log.warning(
+                    "workspace git watch failed", workspace_id=str(workspace_id), error=exc.message
+                )
             except (AgentError, ValueError) as exc:
                 if not conn.closed:
                     log.warning(
@@ -146,13 +158,20 @@ class GitStates:
             except Exception:
                 log.exception("workspace git watch failed", workspace_id=str(workspace_id))
             if not conn.closed:
-                await asyncio.sleep(self.restart_delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_RESTART_DELAY)
         if self._workspaces.get(workspace_id) is state:
             del self._workspaces[workspace_id]
             for subscriber in list(self._subscribers.get(workspace_id, ())):
                 subscriber.offer(Signal.ended)
 
-    async def _received(self, state: _Workspace, message: WorkspaceAgentGitServerMessage) -> None:
+    async def _received(
+        self, state: _Workspace, message: WorkspaceAgentGitServerMessage, *, whole: bool
+    ) -> None:
+        """``whole``: the message holds every repository (a stream's first): what it does
+        not name went away meanwhile."""
+        if whole:
+            state.repositories.clear()
         for repo in message.repositories or []:
             if repo.removed:
                 state.repositories.pop(repo.repo_root, None)

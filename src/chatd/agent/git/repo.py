@@ -12,6 +12,7 @@ from typing import Any
 from chatd.agent.git import command, untracked
 from chatd.agent.git.command import GitError
 from chatd.agent.git.diff import Assembled, DiffLimits, FileDiff, TrackedDiffs, assemble
+from chatd.agent.git.origin import public_origin
 from chatd.agent.paths import text
 
 # ``git diff`` itself rewrites the index after comparing (whatever the optional-locks
@@ -114,7 +115,7 @@ def _scan(root: Path, name: str, limits: DiffLimits, timeout: float) -> RepoStat
     return RepoState(
         name,
         branch=branch,
-        remote_origin=origin.decode("utf-8", "replace").strip(),
+        remote_origin=public_origin(origin.decode("utf-8", "replace").strip()),
         unified_diff=diff.text,
         additions=diff.additions,
         deletions=diff.deletions,

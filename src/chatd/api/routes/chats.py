@@ -242,6 +242,10 @@ async def diff(
         status_row = await get_diff_status_row(conn, row["id"])
     site = settings.github_site()
     contents = diff_contents(row["id"], status_row, site)
+    # The diffs (the owner's GitHub token, the workspace's files) are for the chat's owner
+    # and site owners; an organization admin who reads the chat sees the stored status.
+    if row["owner_id"] != actor.user_id and not actor.is_owner:
+        return contents
     pull = await pull_request_diff(db, github, site, owner_id=row["owner_id"], row=status_row)
     if pull is not None:
         contents.provider = contents.provider or GITHUB
