@@ -36,6 +36,7 @@ from chatd.workspace.conn import (
     AgentStreamEnded,
     AgentUnavailable,
 )
+from chatd.workspace.git_states import GitStates
 from chatd.workspace.service import CreatedWorkspace, WorkspaceInputError, Workspaces
 
 
@@ -240,6 +241,7 @@ class LocalWorkspaces(Workspaces):
         self.workspaces: dict[uuid.UUID, Workspace] = {}
         self.created: list[dict[str, Any]] = []
         self.connections = 0
+        self.git = GitStates()  # no agent here is followed: binding a chat records nothing
 
     async def list_templates(self, organization_id: uuid.UUID) -> list[Any]:
         found = [t for t in self.templates if t.organization_id == organization_id]

@@ -212,8 +212,8 @@ class Session:
             if task is not None:
                 task.cancel()
                 # The server did not cancel it: tell it the stream is over.
-                message = "the server sent more bytes than the operation read"
-                ending = protocol.error_response(request_id, protocol.LIMIT, message)
+                reason = "the server sent more bytes than the operation read"
+                ending = protocol.error_response(request_id, protocol.LIMIT, reason)
                 sending = asyncio.create_task(self._send_quietly(ending))
                 self._endings.add(sending)
                 sending.add_done_callback(self._endings.discard)
