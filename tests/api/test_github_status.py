@@ -17,7 +17,8 @@ from chatd.github_site import GITHUB_COM
 from chatd.gitsync.refresher import Refresher
 from chatd.settings import Settings
 from chatd.store import git_tokens
-from chatd.store.chat_diff import get_diff_status_row, upsert_git_reference
+from chatd.store.chat_diff import get_diff_status_row
+from chatd.store.chat_git_state import GitSummary, record_chat_git_state
 from chatd.store.db import Database
 from chatd.testing.fake_github import FakeGitHub, serve_fake_github
 from tests.api.chat_helpers import StepClock, make_org_admin
@@ -55,7 +56,9 @@ class Chats:
     async def on_branch(self, title: str, branch: str, origin: str) -> uuid.UUID:
         chat_id = await make_chat(self.db, self.owner, self.config, title)
         async with self.db.write() as conn:
-            await upsert_git_reference(conn, self.db.now(), chat_id, branch=branch, origin=origin)
+            await record_chat_git_state(
+                conn, self.db.now(), chat_id, GitSummary(branch=branch, remote_origin=origin)
+            )
         return chat_id
 
     async def refresh(self) -> None:
@@ -81,9 +84,7 @@ async def chats(
     return Chats(api, db, app, member, model_id)
 
 
-async def test_search_keys_over_statuses_from_github(
-    chats: Chats, fake_github: FakeGitHub
-) -> None:
+async def test_search_keys_over_statuses_from_github(chats: Chats, fake_github: FakeGitHub) -> None:
     await chats.set_token()
     app, lib = "git@github.com:acme/app.git", "https://github.com/acme/lib.git"
     await chats.on_branch("opened", "login", app)
@@ -224,8 +225,11 @@ async def test_a_server_with_workers_refreshes_statuses_on_its_own(
         with server.state.hub.owner(owner.id) as watch:
             chat_id = await make_chat(db, owner, model_id, "served")
             async with db.write() as conn:
-                await upsert_git_reference(
-                    conn, db.now(), chat_id, branch="feat/x", origin="git@github.com:acme/app.git"
+                await record_chat_git_state(
+                    conn,
+                    db.now(),
+                    chat_id,
+                    GitSummary(branch="feat/x", remote_origin="git@github.com:acme/app.git"),
                 )
             async with asyncio.timeout(10):
                 event = await watch.get()

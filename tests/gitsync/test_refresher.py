@@ -14,8 +14,8 @@ from chatd.store.chat_diff import (
     claim_due_statuses,
     save_refresh,
     set_pull_request_url,
-    upsert_git_reference,
 )
+from chatd.store.chat_git_state import GitSummary, record_chat_git_state
 from chatd.store.db import Database
 from chatd.testing.fake_github import FakeGitHub, FakeReview
 from tests.gitsync.conftest import TOKEN
@@ -266,7 +266,9 @@ async def test_what_was_found_for_an_old_branch_is_not_written(world: World) -> 
     assert claimed["owner_id"] == owner.id
     async with world.db.write() as conn:
         origin = claimed["git_remote_origin"]
-        await upsert_git_reference(conn, now, chat_id, branch="new", origin=origin)
+        await record_chat_git_state(
+            conn, now, chat_id, GitSummary(branch="new", remote_origin=origin)
+        )
     async with world.db.write() as conn:
         outbox = await save_refresh(
             conn, now, claimed, {"pull_request_title": "Old", "pr_number": 3}, now + MIN

@@ -10,7 +10,8 @@ from chatd.github_site import GITHUB_COM
 from chatd.gitsync.client import GitHubClient
 from chatd.gitsync.refresher import Refresher
 from chatd.store import git_tokens
-from chatd.store.chat_diff import get_diff_status_row, upsert_git_reference
+from chatd.store.chat_diff import get_diff_status_row
+from chatd.store.chat_git_state import GitSummary, record_chat_git_state
 from chatd.store.db import Database
 from chatd.store.sql import RowDict
 from chatd.store.users import ensure_default_org
@@ -48,7 +49,9 @@ class World:
     async def chat(self, owner: ApiUser, branch: str, origin: str = ORIGIN) -> uuid.UUID:
         chat_id = await make_chat(self.db, owner, self.config, branch)
         async with self.db.write() as conn:
-            await upsert_git_reference(conn, self.db.now(), chat_id, branch=branch, origin=origin)
+            await record_chat_git_state(
+                conn, self.db.now(), chat_id, GitSummary(branch=branch, remote_origin=origin)
+            )
         return chat_id
 
     async def row(self, chat_id: uuid.UUID) -> RowDict:

@@ -1,10 +1,10 @@
 """The cached diff/PR status row of a chat (api-behaviour §3.7): read, and kept fresh.
 
-The workspace's git state gives a row its branch and origin (:func:`upsert_git_reference`);
-the GitHub refresher (:mod:`chatd.gitsync`) claims the rows that are due
-(:func:`claim_due_statuses`) and writes what it found (:func:`save_refresh`) or when to try
-again (:func:`postpone_refresh`); the diff endpoint records a pull request it found
-(:func:`set_pull_request_url`).
+The workspace's git state gives a row its branch, origin and counts
+(:mod:`chatd.store.chat_git_state`); the GitHub refresher (:mod:`chatd.gitsync`) claims the
+rows that are due (:func:`claim_due_statuses`) and writes what it found
+(:func:`save_refresh`) or when to try again (:func:`postpone_refresh`); the diff endpoint
+records a pull request it found (:func:`set_pull_request_url`).
 """
 
 from __future__ import annotations
@@ -69,32 +69,6 @@ _BOOKKEEPING = {"refreshed_at", "stale_at"}
 async def get_diff_status_row(conn: Connection, chat_id: uuid.UUID) -> RowDict | None:
     row = (await conn.execute(sa.select(ds).where(ds.c.chat_id == chat_id))).first()
     return row.as_dict() if row else None
-
-
-async def upsert_git_reference(
-    conn: Connection, now: dt.datetime, chat_id: uuid.UUID, *, branch: str, origin: str
-) -> None:
-    """Record the branch and remote origin the chat's workspace is on. A new row, or a new
-    branch or origin, is due for a refresh at once (``stale_at = now``)."""
-    await lock_chat(conn, chat_id)
-    row = await get_diff_status_row(conn, chat_id)
-    if row is None:
-        await conn.execute(
-            ds.insert().values(
-                chat_id=chat_id,
-                git_branch=branch,
-                git_remote_origin=origin,
-                stale_at=now,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-    elif (row["git_branch"], row["git_remote_origin"]) != (branch, origin):
-        await conn.execute(
-            ds.update()
-            .where(ds.c.chat_id == chat_id)
-            .values(git_branch=branch, git_remote_origin=origin, stale_at=now, updated_at=now)
-        )
 
 
 async def claim_due_statuses(

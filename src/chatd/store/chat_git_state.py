@@ -14,14 +14,13 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-
 from chatd.github_site import GITHUB_COM, GitHubSite
 from chatd.sdk.events import ChatWatchEvent, ChatWatchEventKind
 from chatd.store import convert
-from chatd.store.chats import CHAT_WITH_OWNER
+from chatd.store.chat_diff import get_diff_status_row
+from chatd.store.chats import CHAT_WITH_OWNER, lock_chat
 from chatd.store.outbox import Outbox
-from chatd.store.sql import Connection
+from chatd.store.sql import Connection, RowDict
 from chatd.store.tables import chat_diff_statuses, chats
 
 
@@ -62,7 +61,8 @@ async def record_git_state(
     summary: GitSummary,
     github: GitHubSite = GITHUB_COM,
 ) -> Outbox:
-    """Write ``summary`` to the diff status of each chat bound to the workspace."""
+    """Write ``summary`` to the diff status of each chat bound to the workspace (their rows
+    locked in id order)."""
     outbox = Outbox()
     bound = (
         await conn.execute(
@@ -71,17 +71,38 @@ async def record_git_state(
             .with_for_update(of=chats)
         )
     ).all()
-    if not bound:
-        return outbox
-    ids = [row.id for row in bound]
-    existing = {
-        row.chat_id: row.as_dict()
-        for row in (
-            await conn.execute(
-                sa.select(chat_diff_statuses).where(chat_diff_statuses.c.chat_id.in_(ids))
-            )
-        ).all()
-    }
+    for chat in bound:
+        event = await _write(conn, now, chat.as_dict(), summary, github)
+        if event is not None:
+            outbox.watch.append((chat.owner_id, event))
+    return outbox
+
+
+async def record_chat_git_state(
+    conn: Connection,
+    now: dt.datetime,
+    chat_id: uuid.UUID,
+    summary: GitSummary,
+    github: GitHubSite = GITHUB_COM,
+) -> Outbox:
+    """:func:`record_git_state` for one chat."""
+    outbox = Outbox()
+    chat = await lock_chat(conn, chat_id)
+    if chat is not None:
+        event = await _write(conn, now, chat, summary, github)
+        if event is not None:
+            outbox.watch.append((chat["owner_id"], event))
+    return outbox
+
+
+async def _write(
+    conn: Connection,
+    now: dt.datetime,
+    chat: RowDict,
+    summary: GitSummary,
+    github: GitHubSite,
+) -> ChatWatchEvent | None:
+    """Write one chat's row (locked by the caller); the watch event when it changed."""
     wanted = {
         "git_branch": summary.branch,
         "git_remote_origin": summary.remote_origin,
@@ -89,42 +110,37 @@ async def record_git_state(
         "deletions": summary.deletions,
         "changed_files": summary.changed_files,
     }
-    for chat in bound:
-        row = existing.get(chat.id)
-        if row is None:
-            values = {"chat_id": chat.id, **wanted, "stale_at": now}
-            await conn.execute(
-                chat_diff_statuses.insert().values(**values, created_at=now, updated_at=now)
-            )
-            # A new branch or origin: the pull-request refresher looks at it at once.
-        else:
-            moved = (row["git_branch"], row["git_remote_origin"]) != (
-                summary.branch,
-                summary.remote_origin,
-            )
-            keep_counts = row["pr_number"] is not None and not moved
-            changes = {
-                name: value
-                for name, value in wanted.items()
-                if row[name] != value and not (name in _COUNTS and keep_counts)
-            }
-            if not changes:
-                continue
-            if moved:
-                # Another branch or repository: its pull request is looked up afresh.
-                changes.update(_NO_PULL_REQUEST, stale_at=now)
-            await conn.execute(
-                chat_diff_statuses.update()
-                .where(chat_diff_statuses.c.chat_id == chat.id)
-                .values(**changes, updated_at=now)
-            )
-        status_row = (
-            await conn.execute(
-                sa.select(chat_diff_statuses).where(chat_diff_statuses.c.chat_id == chat.id)
-            )
-        ).one()
-        view = convert.chat(chat.as_dict())
-        view.diff_status = convert.diff_status(status_row.as_dict(), github)
-        event = ChatWatchEvent(kind=ChatWatchEventKind.diff_status_change, chat=view)
-        outbox.watch.append((chat.owner_id, event))
-    return outbox
+    chat_id = chat["id"]
+    row = await get_diff_status_row(conn, chat_id)
+    if row is None:
+        # A new branch or origin: the pull-request refresher looks at it at once.
+        values = {"chat_id": chat_id, **wanted, "stale_at": now}
+        await conn.execute(
+            chat_diff_statuses.insert().values(**values, created_at=now, updated_at=now)
+        )
+    else:
+        moved = (row["git_branch"], row["git_remote_origin"]) != (
+            summary.branch,
+            summary.remote_origin,
+        )
+        keep_counts = row["pr_number"] is not None and not moved
+        changes = {
+            name: value
+            for name, value in wanted.items()
+            if row[name] != value and not (name in _COUNTS and keep_counts)
+        }
+        if not changes:
+            return None
+        if moved:
+            # Another branch or repository: its pull request is looked up afresh.
+            changes.update(_NO_PULL_REQUEST, stale_at=now)
+        await conn.execute(
+            chat_diff_statuses.update()
+            .where(chat_diff_statuses.c.chat_id == chat_id)
+            .values(**changes, updated_at=now)
+        )
+    status_row = await get_diff_status_row(conn, chat_id)
+    assert status_row is not None
+    view = convert.chat(chat)
+    view.diff_status = convert.diff_status(status_row, github)
+    return ChatWatchEvent(kind=ChatWatchEventKind.diff_status_change, chat=view)
