@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from chatd.github_site import GITHUB_COM, GitHubSite
 from chatd.sdk.events import ChatWatchEvent, ChatWatchEventKind
 from chatd.store import convert
-from chatd.store.chat_diff import get_diff_status_row
+from chatd.store.chat_diff import NO_PULL_REQUEST, get_diff_status_row
 from chatd.store.chats import CHAT_WITH_OWNER, lock_chat
 from chatd.store.outbox import Outbox
 from chatd.store.sql import Connection, RowDict
@@ -36,22 +36,6 @@ class GitSummary:
 
 
 _COUNTS = ("additions", "deletions", "changed_files")
-_NO_PULL_REQUEST = {
-    "url": None,
-    "pull_request_state": None,
-    "pull_request_title": "",
-    "pull_request_draft": False,
-    "changes_requested": False,
-    "author_login": None,
-    "author_avatar_url": None,
-    "base_branch": None,
-    "head_branch": None,
-    "pr_number": None,
-    "commits": None,
-    "approved": None,
-    "reviewer_count": None,
-    "refreshed_at": None,
-}
 
 
 async def record_git_state(
@@ -133,7 +117,7 @@ async def _write(
             return None
         if moved:
             # Another branch or repository: its pull request is looked up afresh.
-            changes.update(_NO_PULL_REQUEST, stale_at=now)
+            changes.update(NO_PULL_REQUEST, refreshed_at=None, stale_at=now)
         await conn.execute(
             chat_diff_statuses.update()
             .where(chat_diff_statuses.c.chat_id == chat_id)
