@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import structlog
 
+from chatd.workspace import sandbox
 from chatd.workspace.sandbox import Prepared, Sandbox, bwrap_options
 
 HAS_BWRAP = shutil.which("bwrap") is not None
@@ -183,3 +184,20 @@ def test_a_variable_that_cannot_be_passed_is_refused(
     sandbox = Sandbox(mode, [], bwrap=shutil.which("bwrap") or "/usr/bin/bwrap")
     with pytest.raises(ValueError, match="cannot be passed"):
         sandbox.prepare(["env"], tmp_path, env)
+
+
+@needs_bwrap
+def test_a_runtime_under_tmp_is_not_hidden_by_the_fresh_tmp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """chatd run from a checkout under /tmp: its Python and sources are bound over the
+    sandbox's own /tmp, not covered by it."""
+    runtime = tmp_path / "checkout" / ".venv"
+    runtime.mkdir(parents=True)
+    (runtime / "marker").write_text("here\n")
+    assert str(runtime).startswith("/tmp/")
+    monkeypatch.setattr(sandbox, "runtime_paths", lambda: [runtime])
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    done = run(Sandbox("bwrap", []).prepare(["cat", str(runtime / "marker")], workspace, {}))
+    assert (done.returncode, done.stdout) == (0, "here\n"), done.stderr

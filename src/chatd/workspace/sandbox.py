@@ -131,11 +131,13 @@ def bwrap_options(directory: Path, hidden: Sequence[Path], *, args_fd: int) -> l
     if os.path.isdir("/opt"):
         options += ["--ro-bind", "/opt", "/opt"]
         bound.append(Path("/opt"))
+    # A fresh /tmp before the runtime: a Python or a chatd installed under /tmp is bound on
+    # top of it rather than hidden by it.
+    options += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
     for path in runtime_paths():
         if not _inside_any(path, bound):
             options += ["--ro-bind", str(path.resolve()), str(path)]
             bound.append(path)
-    options += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
     covered: list[Path] = []
     for path in hidden:
         if _inside_any(path, bound) or _inside_any(path.resolve(), bound):
