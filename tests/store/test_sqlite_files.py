@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 from chatd.settings import Settings
 from chatd.store.db import Database
+from chatd.store.sqlite import switch_to_wal
 from tests.helpers import TEST_SECRETS, bootstrap_admin, seed_model_config
 
 pytestmark = pytest.mark.anyio
@@ -61,3 +63,26 @@ async def test_files_an_older_chatd_left_readable_are_narrowed(
         assert [mode(f) for f in files] == [0o600, 0o600, 0o600]
     finally:
         await first.close()
+
+
+class _LockedAtFirst:
+    """A connection whose WAL switch meets a file another connection is still opening:
+    SQLite answers "database is locked" at once, without its busy handler."""
+
+    def __init__(self, refusals: int) -> None:
+        self.refusals = refusals
+        self.calls = 0
+
+    def execute(self, sql: str) -> None:
+        self.calls += 1
+        if self.calls <= self.refusals:
+            raise sqlite3.OperationalError("database is locked")
+
+
+def test_the_wal_switch_waits_out_a_file_being_opened() -> None:
+    raw = _LockedAtFirst(refusals=3)
+    switch_to_wal(raw, busy_timeout_ms=5_000)  # type: ignore[arg-type]
+    assert raw.calls == 4
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        never = _LockedAtFirst(refusals=10**9)
+        switch_to_wal(never, busy_timeout_ms=50)  # type: ignore[arg-type]

@@ -27,6 +27,7 @@ import contextvars
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -186,12 +187,27 @@ def _drive(
     return result
 
 
+def switch_to_wal(raw: sqlite3.Connection, busy_timeout_ms: int) -> None:
+    """Switch to WAL. SQLite answers this pragma "database is locked" at once, without
+    waiting, while another connection is opening the same file: try again for as long as
+    the busy timeout allows."""
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    while True:
+        try:
+            raw.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _connect(path: str, busy_timeout_ms: int, read_only: bool) -> sqlite3.Connection:
     try:
         raw = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         raw.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         if not read_only:
-            raw.execute("PRAGMA journal_mode=WAL")
+            switch_to_wal(raw, busy_timeout_ms)
         raw.execute("PRAGMA foreign_keys=ON")
         raw.execute("PRAGMA synchronous=NORMAL")
         if read_only:
