@@ -41,3 +41,22 @@ def test_a_message_lists_repositories_in_order() -> None:
     states = [RepoState("/w/z"), RepoState("/w/a", removed=True)]
     assert [r["repo_root"] for r in message(states, "t")["repositories"]] == ["/w/a", "/w/z"]
     assert "message" not in message(states, "t")
+
+
+def test_a_message_keeps_its_diffs_within_its_budget() -> None:
+    states = [
+        RepoState("/w/a", unified_diff="a" * 600, additions=6),
+        RepoState("/w/b", unified_diff="b" * 600, additions=7, note="cut at its own limit"),
+        RepoState("/w/c", unified_diff="c" * 300, additions=3),
+    ]
+    body = message(states, "t", budget=1024)
+    shown = [
+        (r["repo_root"], len(r["unified_diff"]), r["truncated"], r["additions"])
+        for r in body["repositories"]
+    ]
+    # b no longer fits after a; c still does: the budget is spent in path order.
+    assert shown == [("/w/a", 600, False, 6), ("/w/b", 0, True, 7), ("/w/c", 300, False, 3)]
+    assert body["message"] == (
+        "/w/b: cut at its own limit; "
+        "/w/b: diff omitted: the message's 1 KiB of diff went to the repositories before it"
+    )

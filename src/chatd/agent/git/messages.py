@@ -24,14 +24,32 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def message(states: Iterable[RepoState], scanned_at: str) -> dict[str, Any]:
+# The diff text one message carries in all (each repository's is already cut at its own
+# limit): well inside a protocol frame, however many repositories changed at once.
+MESSAGE_DIFF_BUDGET = 8 * 1024 * 1024
+
+
+def message(
+    states: Iterable[RepoState], scanned_at: str, *, budget: int = MESSAGE_DIFF_BUDGET
+) -> dict[str, Any]:
+    """The message about ``states``. Repositories (in path order) whose diff no longer fits
+    in ``budget`` bytes of diff text come without it, marked ``truncated``; their counts stay."""
     ordered = sorted(states, key=lambda state: state.repo_root)
-    body: dict[str, Any] = {
-        "type": "changes",
-        "scanned_at": scanned_at,
-        "repositories": [state.entry() for state in ordered],
-    }
-    notes = [f"{state.repo_root}: {state.note}" for state in ordered if state.note]
+    entries, notes, left = [], [], budget
+    for state in ordered:
+        entry = state.entry()
+        size = len(state.unified_diff.encode("utf-8", "surrogateescape"))
+        if size > left:
+            entry["unified_diff"], entry["truncated"] = "", True
+            notes.append(
+                f"{state.repo_root}: diff omitted: the message's {budget // 1024} KiB of diff "
+                "went to the repositories before it"
+            )
+        else:
+            left -= size
+        entries.append(entry)
+    body: dict[str, Any] = {"type": "changes", "scanned_at": scanned_at, "repositories": entries}
+    notes[:0] = [f"{state.repo_root}: {state.note}" for state in ordered if state.note]
     if notes:
         body["message"] = "; ".join(notes)
     return body
