@@ -51,10 +51,12 @@ async def test_the_main_repository_is_summarised_and_subscribers_follow(tmp_path
             assert (changed.additions, changed.deletions, changed.changed_files) == (2, 0, 1)
             main = states.main_repository(conn.workspace_id)
             assert main is not None and "+two" in main.unified_diff
+            # The subscriber was told of the edit (before any end).
             with anyio.fail_after(30):
-                while (item := await subscriber.queue.get()) is not Signal.ended:
-                    assert isinstance(item, WorkspaceAgentGitServerMessage)
-                    if "+two" in (item.repositories or [main])[0].unified_diff:
+                while True:
+                    item = await subscriber.queue.get()
+                    assert isinstance(item, WorkspaceAgentGitServerMessage), item
+                    if any("+two" in repo.unified_diff for repo in item.repositories or []):
                         break
             conn.close()  # the agent goes away: subscribers hear the end
             with anyio.fail_after(30):

@@ -10,8 +10,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from fastapi import WebSocket
+
 from chatd.api.chat_param import load_chat
+from chatd.api.deps import authenticate_connection
 from chatd.api.errors import ApiError, bad_request, forbidden
+from chatd.api.websockets import deny
 from chatd.authz import Actor
 from chatd.sdk.workspaces import TemplateKind, WorkspaceAgentStatus
 from chatd.store.db import Database
@@ -42,6 +46,21 @@ DESKTOP_MESSAGES = AgentMessages(
     not_connected='Agent state is "{status}", must be connected.',
 )
 WORKSPACE_NOT_FOUND = "Chat workspace not found."
+
+
+async def socket_agent(
+    websocket: WebSocket, chat: str, messages: AgentMessages
+) -> tuple[RowDict, AgentConn] | None:
+    """:func:`chat_agent` for a WebSocket route: the caller authenticated, or the upgrade
+    refused with the error (then None)."""
+    try:
+        actor = await authenticate_connection(websocket)
+        return await chat_agent(
+            websocket.app.state.db, websocket.app.state.workspaces, actor, chat, messages
+        )
+    except ApiError as error:
+        await deny(websocket, error)
+        return None
 
 
 async def chat_agent(

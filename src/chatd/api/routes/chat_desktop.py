@@ -17,10 +17,10 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketDisconnected
 
 from chatd.agent import protocol
-from chatd.api.chat_agent import DESKTOP_MESSAGES, chat_agent
-from chatd.api.deps import authenticate_connection
+from chatd.api.chat_agent import DESKTOP_MESSAGES, socket_agent
 from chatd.api.errors import ApiError
 from chatd.api.websockets import CLOSE_INTERNAL, deny
+from chatd.workspace.agents import CLOSE_NORMAL
 from chatd.workspace.conn import (
     AgentError,
     AgentOpError,
@@ -36,19 +36,14 @@ router = APIRouter(prefix="/api/experimental")
 READY_TIMEOUT = 30.0
 NO_DESKTOP = "Chat workspace has no desktop."
 CONNECT_FAILED = "Failed to connect to agent desktop."
-CLOSE_NORMAL = 1000
 
 
 @router.websocket("/chats/{chat}/stream/desktop")
 async def desktop(websocket: WebSocket, chat: str) -> None:
-    try:
-        actor = await authenticate_connection(websocket)
-        row, conn = await chat_agent(
-            websocket.app.state.db, websocket.app.state.workspaces, actor, chat, DESKTOP_MESSAGES
-        )
-    except ApiError as error:
-        await deny(websocket, error)
+    found = await socket_agent(websocket, chat, DESKTOP_MESSAGES)
+    if found is None:
         return
+    row, conn = found
     try:
         async with conn.stream(protocol.DESKTOP, {}) as stream:
             try:

@@ -18,8 +18,7 @@ from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
 
 from chatd.agent import protocol
-from chatd.api.chat_agent import GIT_MESSAGES, chat_agent
-from chatd.api.deps import authenticate_connection
+from chatd.api.chat_agent import GIT_MESSAGES, socket_agent
 from chatd.api.errors import ApiError
 from chatd.api.websockets import CLOSE_TRY_AGAIN, deny, serve
 from chatd.sdk.git import (
@@ -56,12 +55,10 @@ def _error(message: str) -> str:
 @router.websocket("/chats/{chat}/stream/git")
 async def stream_git(websocket: WebSocket, chat: str) -> None:
     workspaces: Workspaces = websocket.app.state.workspaces
-    try:
-        actor = await authenticate_connection(websocket)
-        _row, conn = await chat_agent(websocket.app.state.db, workspaces, actor, chat, GIT_MESSAGES)
-    except ApiError as error:
-        await deny(websocket, error)
+    found = await socket_agent(websocket, chat, GIT_MESSAGES)
+    if found is None:
         return
+    _row, conn = found
     with workspaces.git.subscribe(conn.workspace_id) as subscriber:
         try:
             first = await scan(conn)
