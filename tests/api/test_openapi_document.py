@@ -152,3 +152,14 @@ async def test_unsupported_methods_are_405_with_allow(
             assert r.headers["allow"] == ", ".join(sorted(documented)), (method, url)
             checked += 1
     assert checked > 100
+
+
+async def test_answer_schemas_document_their_fields(spec: dict[str, Any]) -> None:
+    """Every answer model lists its properties (clients and the web UI are typed from them)."""
+    schemas = spec["components"]["schemas"]
+    empty = [name for name, schema in schemas.items() if schema == {} and name != "JsonValue"]
+    assert empty == []
+    user = schemas["User"]
+    assert {"id", "username", "email", "roles"} <= set(user["properties"])
+    chat = schemas["Chat"]["properties"]
+    assert chat["diff_status"] and chat["status"]

@@ -67,10 +67,10 @@ async def test_headers_on_an_internal_error(app: FastAPI) -> None:
     async def boom() -> None:
         raise RuntimeError("boom")
 
-    app.add_api_route("/boom", boom)
+    app.add_api_route("/api/v2/boom", boom)
     transport = httpx2.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx2.AsyncClient(transport=transport, base_url="http://test") as http:
-        r = await http.get("/boom")
+        r = await http.get("/api/v2/boom")
     assert r.status_code == 500 and envelope(r)["message"] == "Internal error."
     assert_security_headers(r)
 
@@ -153,11 +153,14 @@ async def test_docs_serve_only_their_assets(client: httpx2.AsyncClient) -> None:
         "/docs/assets/swagger-initializer.js",  # points at a public demo document
         "/docs/assets/..%2F..%2F__init__.py",
         "/docs/oauth2-redirect",
-        "/redoc",
     ):
         r = await client.get(path)
         assert r.status_code == 404, path
         envelope(r)
+    # Outside the API's paths is the web UI, not ReDoc.
+    r = await client.get("/redoc")
+    assert "redoc" not in r.text.lower()
+    assert r.headers["content-security-policy"].startswith("default-src 'none'; script-src 'self'")
 
 
 async def test_metrics_open_without_a_token(client: httpx2.AsyncClient) -> None:

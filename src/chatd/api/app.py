@@ -35,6 +35,7 @@ from chatd.api.routes import (
     workspaces,
 )
 from chatd.api.routes import audit as audit_routes
+from chatd.api.webui import WebUi
 from chatd.engine.worker import Worker
 from chatd.events.hub import EventHub
 from chatd.gitsync.client import GitHubClient
@@ -176,7 +177,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     openapi.install(app)
     # The last added runs first: metrics see every answer; the boundary gives each one its
     # request id and answers what nothing else handled; then the URL and header limits, then
-    # the refusal of cross-site requests.
+    # the refusal of cross-site requests; then the web UI takes the pages outside the API.
+    app.add_middleware(WebUi)
     app.add_middleware(CrossSiteGuard, settings=settings)
     app.add_middleware(RequestLimitsMiddleware)
     app.add_middleware(BoundaryMiddleware)

@@ -43,3 +43,16 @@ def fake_provider(
         f"then {DEFAULT_TEXT!r})"
     )
     uvicorn.run(fake.app, host=host, port=port, log_level="warning", lifespan="off")
+
+
+@app.command("openapi")
+def openapi_document() -> None:
+    """Print the server's OpenAPI document (JSON), as ``GET /openapi.json`` serves it."""
+    import tempfile
+
+    from chatd.api.app import create_app
+    from chatd.settings import Settings
+
+    with tempfile.TemporaryDirectory() as data_dir:
+        settings = Settings(data_dir=Path(data_dir))
+        typer.echo(json.dumps(create_app(settings).openapi(), indent=1))

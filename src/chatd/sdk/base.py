@@ -69,8 +69,10 @@ class WireModel(BaseModel):
         cls._trusted_shape = shape
         return shape
 
+    # No return annotation: pydantic then documents the model's own fields as its
+    # serialization schema (with ``-> Any`` every response schema would be empty).
     @model_serializer(mode="wrap")
-    def _omit_empty(self, handler: SerializerFunctionWrapHandler) -> Any:
+    def _omit_empty(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
         data = handler(self)
         if not isinstance(data, dict):
             return data
