@@ -14,7 +14,7 @@ WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.ht
 NODE_OK := $(shell node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' 2>/dev/null && echo yes)
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test lint typecheck web web-test dist clean
+.PHONY: run test lint typecheck web web-test chromium dist clean
 
 $(STAMP): pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -49,14 +49,17 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy src
 
 # Browser tests: Playwright (from npm) drives Debian's Chromium against a real server.
-web-test: $(WEB_BUILT)
+chromium:
 	@test -x $(CHROMIUM) || { echo "The browser tests need Chromium at $(CHROMIUM) (apt-get install chromium)."; exit 1; }
-	cd web && CHATD_CHROMIUM=$(CHROMIUM) npx playwright test
+
+# Only the browser tests (`make test` runs them too, each spec file as one pytest item).
+web-test: $(WEB_BUILT) chromium
+	cd web && CHATD_CHROMIUM=$(CHROMIUM) CHATD_PYTHON=$(CURDIR)/$(VENV)/bin/python npx playwright test
 
 # Two workers, each taking whole test files (a file's module fixtures, such as one server
-# for its tests, stay in one process).
-test: lint typecheck web-test
-	$(VENV)/bin/pytest -n 2 --dist loadfile
+# for its tests, stay in one process; a browser spec file is one item).
+test: lint typecheck $(WEB_BUILT) chromium
+	CHATD_CHROMIUM=$(CHROMIUM) $(VENV)/bin/pytest -n 2 --dist loadfile
 
 # A wheel in dist/ that carries the built web UI (pip install users need no Node.js).
 dist: $(WEB_BUILT)
