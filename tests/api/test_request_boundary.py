@@ -22,7 +22,7 @@ FILES = "/api/experimental/chats/files"
 async def test_every_answer_carries_a_request_id(api: Api, member: ApiUser) -> None:
     first = await api.request("GET", "/api/v2/users/me", member)
     second = await api.client.get("/api/v2/users/me", headers={"Coder-Session-Token": "x"})
-    nowhere = await api.client.get("/nowhere")  # no route
+    nowhere = await api.client.get("/api/v2/nowhere")  # no route
     ids = [r.headers["x-request-id"] for r in (first, second, nowhere)]
     assert len(set(ids)) == 3
     assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)

@@ -205,6 +205,9 @@ class ChatMessageUsage(WireModel):
     cache_creation_tokens: int | None = None
     cache_read_tokens: int | None = None
     context_limit: int | None = None
+    # chatd's addition: the step's cost in millionths of a US dollar, from its model config's
+    # prices (absent when they are not set).
+    total_cost_micros: int | None = None
 
 
 class ChatMessage(WireModel):

@@ -30,6 +30,9 @@ USAGE_FIELDS = (
     "cache_read_tokens",
     "context_limit",
 )
+# Beyond the reference's usage: the step's cost in millionths of a dollar, when its model
+# config has prices (NULL, and left out, when the cost is unknown).
+WIRE_USAGE_FIELDS = (*USAGE_FIELDS, "total_cost_micros")
 
 
 def parts(raw: Any) -> list[ChatMessagePart]:
@@ -132,7 +135,7 @@ def chat(row: Row, *, has_unread: bool = False) -> Chat:
 
 
 def message(row: Row) -> ChatMessage:
-    usage_values = {f: row[f] for f in USAGE_FIELDS if row[f] is not None}
+    usage_values = {f: row[f] for f in WIRE_USAGE_FIELDS if row[f] is not None}
     content = parts(row["content"])
     return ChatMessage(
         id=row["id"],
