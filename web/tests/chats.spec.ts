@@ -1,4 +1,4 @@
-import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
+import { expect, test, type APIRequestContext, type Page, type WebSocketRoute } from "@playwright/test";
 import { capture, createChat, script, signInQuickly } from "./support";
 
 // Every chat here carries this run's mark, so other files' chats never get in the way.
@@ -63,6 +63,31 @@ test("a chat created elsewhere appears live, and its status follows the turn", a
   await capture(page, "chat-list", async (p) => {
     await expect(row(p, title)).toBeVisible();
   });
+});
+
+test("after the watch socket drops and comes back, the list catches up", async ({ page }) => {
+  await signInQuickly(page);
+  let refuse = false;
+  const open: WebSocketRoute[] = [];
+  await page.routeWebSocket(/\/api\/experimental\/chats\/watch$/, (ws) => {
+    if (refuse) {
+      void ws.close({ code: 1011, reason: "refused by the test" });
+      return;
+    }
+    ws.connectToServer();
+    open.push(ws);
+  });
+  await openList(page);
+  refuse = true;
+  for (const ws of open) await ws.close({ code: 1011, reason: "dropped by the test" });
+  await expect(page.getByText("Live updates lost; reconnecting…")).toBeVisible();
+  // Created while the list hears nothing.
+  const title = `Missed ${RUN}`;
+  await chatTitled(page.request, title);
+  refuse = false;
+  await expect(row(page, title)).toBeVisible({ timeout: 20_000 });
+  await expect(page.locator('.chat-list[data-live="yes"]')).toBeVisible();
+  await expect(page.getByText("Live updates lost; reconnecting…")).toHaveCount(0);
 });
 
 test("a refused search shows the server's message and keeps the list; title: narrows it", async ({
@@ -266,6 +291,8 @@ test("the new-chat page creates a chat with a model, plan mode and attachments",
   await page.getByRole("button", { name: "Send" }).click();
   await expect(page).toHaveURL(/\/chats\/[0-9a-f-]{36}$/);
   const id = page.url().split("/").pop()!;
+  // The new chat is in the list, marked as the one open.
+  await expect(page.locator(`.chat-rows a[href="/chats/${id}"]`)).toHaveAttribute("aria-current", "page");
   const chat = await getChat(page.request, id);
   expect(chat.last_model_config_id).toBe(alt.id);
   expect(chat.plan_mode).toBe("plan");

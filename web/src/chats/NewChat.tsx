@@ -177,7 +177,7 @@ export function NewChat() {
                   <img src={a.preview} alt="" width={32} height={32} />
                 ) : (
                   <span className="attachment-icon" aria-hidden="true">
-                    📄
+                    {(a.file.name.split(".").pop() ?? "").slice(0, 4).toUpperCase() || "FILE"}
                   </span>
                 )}
                 <span className="attachment-name" title={a.file.name}>

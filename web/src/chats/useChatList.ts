@@ -16,6 +16,15 @@ import {
 
 export const PAGE_SIZE = 40;
 
+/** A refused search: the server's message, its detail, and what it found wrong in `q`. */
+function searchErrorText(err: ApiError): string {
+  const { message, detail, validations } = err.envelope;
+  const parts = [message];
+  if (detail) parts.push(detail);
+  for (const v of validations ?? []) parts.push(v.field === "q" ? v.detail : `${v.field}: ${v.detail}`);
+  return parts.join(" ");
+}
+
 async function fetchPage(filter: Filter, afterId?: string): Promise<Chat[]> {
   return must(
     api.GET("/api/experimental/chats", {
@@ -88,7 +97,7 @@ export function useChatList(filter: Filter, currentId: string | null): ChatListD
       })
       .catch((err: unknown) => {
         if (cancelled || mine !== generation.current) return;
-        if (err instanceof ApiError && err.status === 400) setSearchError(err.text);
+        if (err instanceof ApiError && err.status === 400) setSearchError(searchErrorText(err));
         else setLoadError(errorText(err));
       })
       .finally(() => {
