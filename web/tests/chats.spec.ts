@@ -48,9 +48,9 @@ async function filterByChip(page: Page, title: string, pair: string) {
 
 test("a chat created elsewhere appears live, and its status follows the turn", async ({ page }) => {
   await openList(page);
-  // A slow reply: 40 deltas at 10 a second.
+  // A slow reply: about 20 deltas at 10 a second.
   await script(page.request, [
-    { match: { stream: true }, text: "slow words ".repeat(29), tokens_per_second: 10 },
+    { match: { stream: true }, text: "slow words ".repeat(15), tokens_per_second: 10 },
   ]);
   const title = `Live ${RUN}`;
   await chatTitled(page.request, title, { t: `live-${RUN}` });
@@ -304,6 +304,24 @@ test("the new-chat page creates a chat with a model, plan mode and attachments",
   const files = first.content!.filter((p) => p.type === "file");
   expect(files.map((f) => f.name).sort()).toEqual(["notes.txt", "pixel.png"]);
   expect(files.every((f) => !!f.file_id)).toBeTruthy();
+});
+
+test("a new chat can bring a new workspace made from a template", async ({ page }) => {
+  await signInQuickly(page);
+  await page.goto("/");
+  await page.getByLabel("What should the agent do?").fill(`With a workspace ${RUN}`);
+  await page.getByRole("radio", { name: "New from a template" }).check();
+  const template = page.getByRole("combobox", { name: "Template" });
+  await expect(template).toBeVisible();
+  await template.selectOption({ label: "Scratch" });
+  await page.getByLabel("Workspace name (optional)").fill(`ws-${RUN}`);
+  await page.getByRole("button", { name: "Send" }).click();
+  await expect(page).toHaveURL(/\/chats\/[0-9a-f-]{36}$/);
+  const chat = (await (await page.request.get(`/api/experimental/chats/${page.url().split("/").pop()}`)).json()) as {
+    workspace_id?: string;
+  };
+  const ws = (await (await page.request.get(`/api/v2/workspaces/${chat.workspace_id}`)).json()) as { name: string };
+  expect(ws.name).toBe(`ws-${RUN}`);
 });
 
 test("the server's refusal of a new chat is shown on the page", async ({ page }) => {

@@ -180,11 +180,12 @@ export function WorkspacePicker({
 }) {
   const template = templates.find((t) => t.id === value.templateId);
   const set = (change: Partial<WorkspaceChoice>) => onChange({ ...value, ...change });
-  function chooseTemplate(id: string) {
+  /** The template and its parameters' defaults. */
+  function templateChange(id: string): Partial<WorkspaceChoice> {
     const t = templates.find((x) => x.id === id);
     const parameters: Record<string, string> = {};
     for (const p of t?.parameters ?? []) parameters[p.name] = p.default ?? "";
-    set({ templateId: id, parameters });
+    return { templateId: id, parameters };
   }
   return (
     <fieldset className="new-chat-workspace">
@@ -210,10 +211,12 @@ export function WorkspacePicker({
             name="workspace-mode"
             checked={value.mode === "template"}
             disabled={templates.length === 0}
-            onChange={() => {
-              onChange({ ...value, mode: "template" });
-              if (!value.templateId && templates[0]) chooseTemplate(templates[0].id);
-            }}
+            onChange={() =>
+              set({
+                mode: "template",
+                ...(!value.templateId && templates[0] ? templateChange(templates[0].id) : {}),
+              })
+            }
           />
           New from a template
         </label>
@@ -235,7 +238,7 @@ export function WorkspacePicker({
         <div className="new-chat-template">
           <label className="new-chat-field">
             <span>Template</span>
-            <select value={value.templateId} onChange={(e) => chooseTemplate(e.target.value)}>
+            <select value={value.templateId} onChange={(e) => set(templateChange(e.target.value))}>
               {templates.map((t) => (
                 <option key={t.id} value={t.id}>
                   {t.display_name || t.name}
