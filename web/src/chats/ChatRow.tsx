@@ -37,6 +37,27 @@ function PinIcon() {
   );
 }
 
+/** Pull request and changed lines, when the chat has any. */
+function DiffSummary({ chat }: { chat: Chat }) {
+  const diff = chat.diff_status;
+  if (!diff) return null;
+  const state = diff.pull_request_draft ? "draft" : diff.pull_request_state;
+  const pr = diff.pr_number ? `#${diff.pr_number}${state ? ` ${state}` : ""}` : null;
+  const lines = diff.additions || diff.deletions ? `+${diff.additions} −${diff.deletions}` : null;
+  if (!pr && !lines) return null;
+  return (
+    <span className="chat-diff" title={diff.pull_request_title || undefined}>
+      {pr && <span>PR {pr}</span>}
+      {lines && (
+        <span>
+          <span className="visually-hidden">Changed lines: </span>
+          {lines}
+        </span>
+      )}
+    </span>
+  );
+}
+
 export interface RowActions {
   togglePin: (chat: Chat) => void;
   move: (chat: Chat, by: -1 | 1) => void;
@@ -95,8 +116,10 @@ export function ChatRow({ chat, current, menuOpen, onMenu, lastPin, busy, action
           <span aria-hidden="true">⋯</span>
         </button>
       </div>
+      {chat.last_turn_summary && <p className="chat-summary">{chat.last_turn_summary}</p>}
       <div className="chat-row-meta">
         <StatusBadge status={chat.status} />
+        <DiffSummary chat={chat} />
         {labels.map(([key, value]) => (
           <button
             key={key}
