@@ -343,6 +343,17 @@ test("the server's refusal of a new chat is shown on the page", async ({ page })
   // Deleted while the page shows it.
   expect((await page.request.delete(`/api/experimental/chats/model-configs/${gone.id}`)).status()).toBe(204);
   await page.getByLabel("What should the agent do?").fill(`Never created ${RUN}`);
+  // A file the server refuses stays as a chip with the server's reason, and holds the send.
+  const chooser = page.waitForEvent("filechooser");
+  await page.getByRole("button", { name: "Attach files" }).click();
+  await (await chooser).setFiles([
+    { name: "drawing.svg", mimeType: "image/svg+xml", buffer: Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"/>') },
+  ]);
+  const chips = page.getByRole("list", { name: "Attachments" });
+  await expect(chips).toContainText("Unsupported file type.");
+  await expect(send).toBeDisabled();
+  await chips.getByRole("button", { name: "Remove drawing.svg" }).click();
+  await expect(send).toBeEnabled();
   await page.getByLabel("What should the agent do?").press("Enter");
   await expect(page.getByRole("alert")).toContainText("Invalid model config ID.");
   await expect(page).toHaveURL(/\/$/);

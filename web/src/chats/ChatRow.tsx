@@ -167,8 +167,12 @@ function RowMenu({ id, chat, pinned, lastPin, busy, actions, close }: MenuProps)
   const [value, setValue] = useState("");
   const labels = chat.labels ?? {};
 
+  // Opened from its button: focus moves in. (Scrolled back into view: focus stays put.)
   useEffect(() => {
-    box.current?.querySelector<HTMLElement>("button:not(:disabled)")?.focus();
+    const row = box.current?.closest(".chat-row");
+    if (row && row.contains(document.activeElement)) {
+      box.current?.querySelector<HTMLElement>("button:not(:disabled)")?.focus();
+    }
   }, []);
 
   function onKeyDown(event: KeyboardEvent) {

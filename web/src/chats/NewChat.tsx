@@ -61,7 +61,8 @@ export function NewChat() {
   const chosenModel = model ?? models.defaultId;
   const uploading = attachments.items.some((a) => a.state === "uploading");
   const ready = attachments.items.filter((a) => a.state === "ready");
-  const canSend = !busy && !uploading && (text.trim() !== "" || ready.length > 0);
+  const failed = attachments.items.some((a) => a.state === "failed");
+  const canSend = !busy && !uploading && !failed && (text.trim() !== "" || ready.length > 0);
 
   async function create() {
     if (!canSend) return;
@@ -233,6 +234,7 @@ export function NewChat() {
           </p>
         )}
         <div className="new-chat-actions">
+          {failed && <span className="muted">Remove the attachments that failed to send.</span>}
           <button type="submit" className="primary" disabled={!canSend}>
             {busy ? "Creating…" : "Send"}
           </button>
