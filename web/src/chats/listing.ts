@@ -74,14 +74,6 @@ export function searchTerms(q: string): [string, string][] | null {
 const TRUE = new Set(["1", "t", "T", "TRUE", "true", "True"]);
 const FALSE = new Set(["0", "f", "F", "FALSE", "false", "False"]);
 
-/** Whether a search asks for archived chats (the list shows one or the other). */
-export function wantsArchived(q: string): boolean {
-  for (const [key, value] of searchTerms(q) ?? []) {
-    if (key === "archived" && TRUE.has(value)) return true;
-  }
-  return false;
-}
-
 /**
  * Whether a chat belongs in the list under this filter: true or false when the browser can
  * tell from the chat alone, undefined when only the server can (pull-request filters and such).
