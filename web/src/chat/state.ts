@@ -187,10 +187,7 @@ function applyEvent(d: Draft, e: StreamEvent): void {
       if (!m) return;
       if (m.id in d.byId && m.id < lastId(d)) d.refreshes += 1;
       insertMessage(d, m);
-      if (m.role === "user") {
-        d.live = [];
-        d.pending = null;
-      }
+      if (m.role === "user") d.pending = null;
       d.touchedLive = true;
       return;
     }
