@@ -188,3 +188,43 @@ test("a failed turn shows the error's kind and message", async ({ page }) => {
   await page.reload();
   await expect(page.locator(".notice-error")).toContainText("Error (auth)");
 });
+
+test("a client tool call waits for the user's result, then the turn goes on", async ({ page }) => {
+  await script(page.request, [
+    reply({ tool_calls: [{ name: "pick_colour", args: { hint: "warm" } }] }),
+    reply({ text: "Thanks for the colour." }),
+  ]);
+  const chat = await createChat(page.request, "Ask my client", {
+    unsafe_dynamic_tools: [{ name: "pick_colour", description: "Asks the client", input_schema: { type: "object" } }],
+  });
+  await page.goto(`/chats/${chat.id}`);
+  await expect(page.getByRole("heading", { name: /waiting for a tool result/ })).toBeVisible();
+  await page.getByRole("textbox", { name: "Result (JSON or text)" }).fill('{"colour": "red"}');
+  await page.getByRole("button", { name: "Submit results" }).click();
+  await expect(answers(page).last()).toContainText("Thanks for the colour.");
+  await expect(page.getByRole("heading", { name: /waiting for a tool result/ })).toHaveCount(0);
+});
+
+test("a plan question is answered by clicking one of its options", async ({ page }) => {
+  const questions = [
+    {
+      header: "Colour",
+      question: "Which colour should the button be?",
+      options: [
+        { label: "Red", description: "Warm and loud" },
+        { label: "Blue", description: "Calm" },
+      ],
+    },
+  ];
+  await script(page.request, [
+    reply({ tool_calls: [{ name: "ask_user_question", args: { questions } }] }),
+    reply({ text: "Blue it is." }),
+  ]);
+  const chat = await createChat(page.request, "Plan a button", { plan_mode: "plan" });
+  await page.goto(`/chats/${chat.id}`);
+  await expect(page.getByRole("heading", { name: /Which colour should the button be/ })).toBeVisible();
+  await page.getByRole("button", { name: /Blue/ }).click();
+  await expect(userMessages(page).last()).toContainText("Blue");
+  await expect(answers(page).last()).toContainText("Blue it is.");
+  await expect(page.getByRole("heading", { name: /Which colour/ })).toHaveCount(0);
+});

@@ -27,7 +27,8 @@ export const Composer = forwardRef<HTMLTextAreaElement, ComposerProps>(function 
     setError(null);
     try {
       const result = await sendMessage(chatId, contentWithText(value));
-      setText("");
+      // Keep anything typed while the message was on its way.
+      setText((current) => (current.trim() === value ? "" : current));
       onSent(result);
     } catch (err) {
       setError(errorText(err));
