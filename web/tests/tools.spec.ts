@@ -1,0 +1,96 @@
+// Tool calls in the transcript and the workspace panels, in a real local workspace: the fake
+// model creates a workspace, writes a file, runs a command (its output in colour), edits the
+// file and answers; the diff panel follows the workspace's git state live, and the desktop
+// panel opens the workspace's virtual display through noVNC.
+import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
+import { capture, createChat, organizationId, script, signInQuickly } from "./support";
+
+const STREAM = { stream: true };
+
+async function templateId(request: APIRequestContext, name: string): Promise<string> {
+  const org = await organizationId(request);
+  const r = await request.get(`/api/v2/organizations/${org}/templates`);
+  expect(r.ok()).toBeTruthy();
+  const found = ((await r.json()) as { id: string; name: string }[]).find((t) => t.name === name);
+  expect(found, `template ${name}`).toBeTruthy();
+  return found!.id;
+}
+
+function call(name: string, id: string, args: Record<string, unknown>) {
+  return { match: STREAM, tool_calls: [{ name, id, args }] };
+}
+
+const COMMAND =
+  "git init -q && git add -A && git -c user.name=t -c user.email=t@example.com commit -qm start" +
+  " && printf '\\033[32mworkspace ready\\033[0m\\n'";
+
+/** Opens the diff panel's sheet at phone width (the panels sit beside the chat otherwise). */
+async function diffPanelShown(page: Page): Promise<void> {
+  const panel = page.locator('.panel[data-panel="git"]');
+  if ((page.viewportSize()?.width ?? 1280) <= 768 && !(await panel.isVisible())) {
+    await page.locator(".panel-bar").getByRole("button", { name: /Changes/ }).click();
+  }
+  await expect(panel.getByText("hello.py").first()).toBeVisible();
+}
+
+test("a workspace turn shows its command output, its edit as a diff and the live panels", async ({ page }) => {
+  test.setTimeout(90_000);
+  await signInQuickly(page);
+  const scratch = await templateId(page.request, "scratch");
+  const name = `tools-${Date.now().toString(36)}`;
+  await script(page.request, [
+    call("create_workspace", "call_create", { template_id: scratch, name }),
+    call("write_file", "call_write", { path: "hello.py", content: "print('hello')\n" }),
+    call("execute", "call_run", { command: COMMAND, model_intent: "Starting a repository" }),
+    call("edit_files", "call_edit", {
+      files: [{ path: "hello.py", edits: [{ old_text: "'hello'", new_text: "'goodbye'" }] }],
+    }),
+    { match: STREAM, text: "Edited hello.py to say goodbye." },
+  ]);
+  const chat = await createChat(page.request, "make a workspace and edit hello.py");
+  await page.goto(`/chats/${chat.id}`);
+
+  // The command, its output in a terminal block (green, from its ANSI escape), its exit code.
+  const run = page.locator('.tool-call[data-tool="execute"]');
+  await expect(run.getByRole("button", { name: /execute git init/ })).toBeVisible({ timeout: 45_000 });
+  const screen = run.getByLabel(/^Output of git init/);
+  await expect(screen.locator(".fg-green")).toHaveText("workspace ready", { timeout: 30_000 });
+  await expect(screen).not.toContainText("\u001b[");
+  await expect(run.getByText("exit code 0")).toBeVisible();
+
+  // The edit as a rendered diff of hello.py, from the agent's own diff.
+  await expect(page.getByText("Edited hello.py to say goodbye.")).toBeVisible({ timeout: 30_000 });
+  const edit = page.locator('.tool-call[data-tool="edit_files"]');
+  await expect(edit.getByRole("button", { name: /edit_files hello\.py Done/ })).toBeVisible();
+  await expect(edit.locator(".diff-code-insert")).toHaveText("print('goodbye')");
+  await expect(edit.locator(".diff-code-delete")).toHaveText("print('hello')");
+  await expect(edit.locator(".diff-file summary")).toContainText("+1 −1");
+  // The written file, as an added file.
+  const write = page.locator('.tool-call[data-tool="write_file"]');
+  await expect(write.locator(".diff-code-insert")).toHaveText("print('hello')");
+
+  // The diff panel: the repository's change, with its counts, live from the workspace.
+  const panels = page.getByRole("complementary", { name: "Workspace" });
+  const git = panels.locator('.panel[data-panel="git"]');
+  await expect(git.locator(".git-repo > summary")).toContainText("+1 −1");
+  await expect(git.locator(".diff-file summary")).toContainText("hello.py");
+  await expect(git.locator(".diff-code-insert")).toHaveText("print('goodbye')");
+  await git.getByRole("button", { name: "Refresh" }).click();
+  await expect(git.locator(".diff-code-insert")).toHaveText("print('goodbye')");
+
+  await capture(page, "tool-calls", async (p) => {
+    await expect(p.locator(".terminal-screen").first()).toBeVisible();
+  });
+  await capture(page, "diff-panel", diffPanelShown);
+  if (await page.locator(".side-panels[data-sheet]").count()) {
+    await page.setViewportSize({ width: 1280, height: 800 });
+  }
+
+  // The desktop: noVNC connects to the workspace's virtual display and draws on a canvas.
+  const desktop = panels.locator('.panel[data-panel="desktop"]');
+  await desktop.getByRole("button", { name: "Connect to desktop" }).click();
+  await expect(desktop.getByText("Connected")).toBeVisible({ timeout: 30_000 });
+  await expect(desktop.locator(".desktop-screen canvas")).toBeVisible();
+  await desktop.getByRole("button", { name: "Disconnect" }).click();
+  await expect(desktop.getByRole("button", { name: "Connect again" })).toBeVisible();
+});
