@@ -20,7 +20,11 @@ function call(name: string, id: string, args: Record<string, unknown>) {
   return { match: STREAM, tool_calls: [{ name, id, args }] };
 }
 
+// A 1x1 PNG, for attach_file's preview.
+const PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+
 const COMMAND =
+  `printf '%s' '${PNG}' | base64 -d > dot.png && ` +
   "git init -q && git add -A && git -c user.name=t -c user.email=t@example.com commit -qm start" +
   " && printf '\\033[32mworkspace ready\\033[0m\\n'";
 
@@ -35,6 +39,11 @@ async function diffPanelShown(page: Page): Promise<void> {
 
 test("a workspace turn shows its command output, its edit as a diff and the live panels", async ({ page }) => {
   test.setTimeout(90_000);
+  const refused: string[] = [];
+  page.on("console", (m) => {
+    if (/Content Security Policy|Refused to/i.test(m.text())) refused.push(m.text());
+  });
+  page.on("pageerror", (e) => refused.push(e.message));
   await signInQuickly(page);
   const scratch = await templateId(page.request, "scratch");
   const name = `tools-${Date.now().toString(36)}`;
@@ -45,22 +54,35 @@ test("a workspace turn shows its command output, its edit as a diff and the live
     call("edit_files", "call_edit", {
       files: [{ path: "hello.py", edits: [{ old_text: "'hello'", new_text: "'goodbye'" }] }],
     }),
+    {
+      match: STREAM,
+      tool_calls: [
+        { name: "execute", id: "call_seq", args: { command: "seq 1 100" } },
+        { name: "read_file", id: "call_read", args: { path: "hello.py" } },
+        {
+          name: "edit_files",
+          id: "call_bad_edit",
+          args: { files: [{ path: "hello.py", edits: [{ old_text: "'nowhere'", new_text: "'x'" }] }] },
+        },
+        { name: "attach_file", id: "call_attach", args: { path: "dot.png" } },
+      ],
+    },
     { match: STREAM, text: "Edited hello.py to say goodbye." },
   ]);
   const chat = await createChat(page.request, "make a workspace and edit hello.py");
   await page.goto(`/chats/${chat.id}`);
 
   // The command, its output in a terminal block (green, from its ANSI escape), its exit code.
-  const run = page.locator('.tool-call[data-tool="execute"]');
-  await expect(run.getByRole("button", { name: /execute git init/ })).toBeVisible({ timeout: 45_000 });
-  const screen = run.getByLabel(/^Output of git init/);
+  const run = page.locator('.tool-call[data-tool="execute"]').first();
+  await expect(run.getByRole("button", { name: /^execute printf '%s'/ })).toBeVisible({ timeout: 45_000 });
+  const screen = run.getByLabel(/^Output of printf/);
   await expect(screen.locator(".fg-green")).toHaveText("workspace ready", { timeout: 30_000 });
   await expect(screen).not.toContainText("\u001b[");
   await expect(run.getByText("exit code 0")).toBeVisible();
 
   // The edit as a rendered diff of hello.py, from the agent's own diff.
   await expect(page.getByText("Edited hello.py to say goodbye.")).toBeVisible({ timeout: 30_000 });
-  const edit = page.locator('.tool-call[data-tool="edit_files"]');
+  const edit = page.locator('.tool-call[data-tool="edit_files"][data-state="done"]');
   await expect(edit.getByRole("button", { name: /edit_files hello\.py Done/ })).toBeVisible();
   await expect(edit.locator(".diff-code-insert")).toHaveText("print('goodbye')");
   await expect(edit.locator(".diff-code-delete")).toHaveText("print('hello')");
@@ -68,6 +90,34 @@ test("a workspace turn shows its command output, its edit as a diff and the live
   // The written file, as an added file.
   const write = page.locator('.tool-call[data-tool="write_file"]');
   await expect(write.locator(".diff-code-insert")).toHaveText("print('hello')");
+
+  // Long output shows its tail until asked for all of it.
+  const seq = page.locator('.tool-call[data-tool="execute"]').filter({ hasText: "seq 1 100" });
+  const seqScreen = seq.getByLabel("Output of seq 1 100");
+  await expect(seq.getByText("Last 30 of 100 lines")).toBeVisible();
+  await expect(seqScreen).toContainText(/^\$ seq 1 100\n71\n72\n/);
+  await seq.getByRole("button", { name: "Show all" }).click();
+  await expect(seqScreen).toContainText(/^\$ seq 1 100\n1\n2\n3\n/);
+
+  // read_file: the path in the header, the content folded away until asked for.
+  const read = page.locator('.tool-call[data-tool="read_file"]');
+  await read.getByRole("button", { name: /read_file hello\.py Done/ }).click();
+  await read.getByText("Content", { exact: true }).click();
+  await expect(read.getByLabel("Content of hello.py")).toContainText("print('goodbye')");
+
+  // A failed edit: its error, and the edit it asked for.
+  const bad = page.locator('.tool-call[data-state="error"]');
+  await expect(bad.getByRole("button", { name: /edit_files hello\.py Error/ })).toBeVisible();
+  await expect(bad.locator(".tool-error")).not.toBeEmpty();
+  await expect(bad.getByText("The edits it asked for (not applied):")).toBeVisible();
+  await expect(bad.locator(".diff-code-delete")).toHaveText("'nowhere'");
+
+  // attach_file: the image, served from the chat's files, and a link to download it.
+  const attach = page.locator('.tool-call[data-tool="attach_file"]');
+  const image = attach.getByRole("img", { name: "dot.png" });
+  await expect(image).toBeVisible();
+  await expect.poll(() => image.evaluate((img: HTMLImageElement) => img.naturalWidth)).toBe(1);
+  await expect(attach.getByRole("link", { name: "dot.png" }).last()).toHaveAttribute("download", "dot.png");
 
   // The diff panel: the repository's change, with its counts, live from the workspace.
   const panels = page.getByRole("complementary", { name: "Workspace" });
@@ -93,4 +143,5 @@ test("a workspace turn shows its command output, its edit as a diff and the live
   await expect(desktop.locator(".desktop-screen canvas")).toBeVisible();
   await desktop.getByRole("button", { name: "Disconnect" }).click();
   await expect(desktop.getByRole("button", { name: "Connect again" })).toBeVisible();
+  expect(refused).toEqual([]);
 });

@@ -74,7 +74,7 @@ export function DiffFiles({ patches, lineNumbers = true, openBelow = 400 }: Diff
             </p>
           ))}
           {file && file.hunks.length > 0 ? (
-            <div className="diff-scroll">
+            <div className="diff-scroll" role="group" aria-label={`Diff of ${patch.path}`} tabIndex={0}>
               <Diff
                 viewType="unified"
                 diffType={file.type}

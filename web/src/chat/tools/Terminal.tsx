@@ -109,7 +109,7 @@ export function Terminal({ output, label, command }: TerminalProps) {
           </button>
         </div>
       )}
-      <pre id={id} className="terminal-screen" aria-label={label} tabIndex={0}>
+      <pre id={id} className="terminal-screen" role="group" aria-label={label} tabIndex={0}>
         {command !== undefined && (
           <span className="terminal-prompt">
             <span aria-hidden="true">$ </span>

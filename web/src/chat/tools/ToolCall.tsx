@@ -1,10 +1,10 @@
 // One tool call and its result: a compact header (tool, what it acts on, state) that opens
 // the call's details, shown the way its tool calls for (terminal, diff, file, JSON).
-import { useId, useState } from "react";
+import { useEffect, useId, useState } from "react";
 import type { Schemas } from "../../api/client";
 import { summarize } from "./summary";
 import "./ToolCall.css";
-import { JsonView, VIEWS } from "./views";
+import { CodeBlock, JsonView, VIEWS } from "./views";
 import { asObject, parseArgs, pretty } from "./values";
 
 export type MessagePart = Schemas["ChatMessagePart"];
@@ -51,6 +51,9 @@ export function ToolCall({ call, result, live }: ToolCallProps) {
         ? "writing"
         : "running";
   const [open, setOpen] = useState(OPEN_BY_DEFAULT.has(tool) || isError);
+  useEffect(() => {
+    if (isError) setOpen(true);
+  }, [isError]);
   const bodyId = useId();
   const summary = summarize(tool, args);
   const View = VIEWS[tool] ?? JsonView;
@@ -74,7 +77,7 @@ export function ToolCall({ call, result, live }: ToolCallProps) {
       {open && (
         <div className="tool-body" id={bodyId}>
           {streaming ? (
-            <pre className="tool-code tool-partial" aria-label="Arguments so far">
+            <pre className="tool-code tool-partial" role="group" aria-label="Arguments so far">
               {partial || "…"}
             </pre>
           ) : (
@@ -82,7 +85,7 @@ export function ToolCall({ call, result, live }: ToolCallProps) {
               <View tool={tool} args={args} result={result?.result} hasResult={hasResult} isError={isError} />
               <details className="tool-args">
                 <summary>Arguments</summary>
-                <pre className="tool-code">{pretty(call.args ?? args ?? null)}</pre>
+                <CodeBlock label="Arguments">{pretty(call.args ?? args ?? null)}</CodeBlock>
               </details>
             </>
           )}

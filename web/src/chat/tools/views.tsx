@@ -6,6 +6,15 @@ import { lineRange } from "./summary";
 import { Terminal } from "./Terminal";
 import { asObject, formatBytes, list, num, pretty, str, type Obj } from "./values";
 
+/** A scrollable block of text, reachable by keyboard. */
+export function CodeBlock({ label, children }: { label: string; children: ReactNode }) {
+  return (
+    <pre className="tool-code" role="group" aria-label={label} tabIndex={0}>
+      {children}
+    </pre>
+  );
+}
+
 export interface ViewProps {
   tool: string;
   args: Obj | undefined;
@@ -141,9 +150,9 @@ export function ReadView({ args, result, hasResult, isError }: ViewProps) {
       {hasResult && !isError && content !== undefined && (
         <details className="tool-content">
           <summary>Content</summary>
-          <pre className="tool-code">
+          <CodeBlock label={`Content of ${str(args, "path") ?? "the file"}`}>
             <code>{content}</code>
-          </pre>
+          </CodeBlock>
         </details>
       )}
       <Notes result={r} />
@@ -185,7 +194,7 @@ export function JsonView({ result, hasResult, isError }: ViewProps) {
   return (
     <div className="tool-json">
       <div className="tool-section">Result</div>
-      <pre className="tool-code">{pretty(result)}</pre>
+      <CodeBlock label="Result">{pretty(result)}</CodeBlock>
     </div>
   );
 }
