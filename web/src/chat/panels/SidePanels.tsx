@@ -81,6 +81,12 @@ function Panel({ name, title, sheet, closeSheet, actions, extra, children }: Pan
 }
 
 export function SidePanels({ chat }: SidePanelsProps) {
+  if (!chat.workspace_id) return null;
+  // A fresh set of panels (sockets, desktop) for each chat.
+  return <WorkspacePanels key={chat.id} chat={chat} />;
+}
+
+function WorkspacePanels({ chat }: SidePanelsProps) {
   const hasWorkspace = !!chat.workspace_id;
   const git = useGitState(chat.id, hasWorkspace);
   const [sheet, setSheet] = useState<PanelName | null>(null);

@@ -1,35 +1,11 @@
 // Diffs rendered with react-diff-view, one collapsible section per file with its +/- counts.
-// Shared by the edit tools in the transcript and the workspace's diff panel.
-import { useMemo } from "react";
+// Shared by the edit tools in the transcript and the workspace's diff panel. A file's diff is
+// parsed and rendered only while its section is open, so a large repository diff stays cheap.
+import { useMemo, useState } from "react";
 import { Diff, Hunk, parseDiff, type FileData } from "react-diff-view";
 import "react-diff-view/style/index.css";
 import "./DiffFiles.css";
-import type { FilePatch } from "./diffText";
-
-interface Parsed {
-  patch: FilePatch;
-  file?: FileData;
-  additions: number;
-  deletions: number;
-}
-
-function parse(patch: FilePatch): Parsed {
-  let file: FileData | undefined;
-  try {
-    file = parseDiff(patch.text, { nearbySequences: "zip" })[0];
-  } catch {
-    file = undefined; // shown as text instead
-  }
-  let additions = 0;
-  let deletions = 0;
-  for (const hunk of file?.hunks ?? []) {
-    for (const change of hunk.changes) {
-      if (change.type === "insert") additions += 1;
-      else if (change.type === "delete") deletions += 1;
-    }
-  }
-  return { patch, file, additions, deletions };
-}
+import { countChanges, type FilePatch } from "./diffText";
 
 const KIND_LABEL: Record<FilePatch["kind"], string> = {
   add: "added",
@@ -47,6 +23,51 @@ export function Counts({ additions, deletions }: { additions: number; deletions:
   );
 }
 
+function FileDiff({ patch, lineNumbers }: { patch: FilePatch; lineNumbers: boolean }) {
+  const file = useMemo((): FileData | null => {
+    try {
+      return parseDiff(patch.text, { nearbySequences: "zip" })[0] ?? null;
+    } catch {
+      return null; // shown as text instead
+    }
+  }, [patch.text]);
+  if (!file) return <pre className="diff-raw">{patch.text}</pre>;
+  if (!file.hunks.length) {
+    return patch.notes.length ? null : <p className="diff-note muted">No text changes to show.</p>;
+  }
+  return (
+    <div className="diff-scroll" role="group" aria-label={`Diff of ${patch.path}`} tabIndex={0}>
+      <Diff viewType="unified" diffType={file.type} hunks={file.hunks} gutterType={lineNumbers ? "default" : "none"}>
+        {(hunks) => hunks.map((hunk) => <Hunk key={hunk.content} hunk={hunk} />)}
+      </Diff>
+    </div>
+  );
+}
+
+function FileSection({ patch, lineNumbers, initiallyOpen }: { patch: FilePatch; lineNumbers: boolean; initiallyOpen: boolean }) {
+  const [open, setOpen] = useState(initiallyOpen);
+  const counts = useMemo(() => countChanges(patch.text), [patch.text]);
+  return (
+    <details className="diff-file" open={open} onToggle={(e) => setOpen(e.currentTarget.open)}>
+      <summary>
+        <span className="diff-path">{patch.path}</span>
+        {KIND_LABEL[patch.kind] && <span className="diff-kind">{KIND_LABEL[patch.kind]}</span>}
+        <Counts {...counts} />
+      </summary>
+      {open && (
+        <>
+          {patch.notes.map((note) => (
+            <p key={note} className="diff-note muted">
+              {note}
+            </p>
+          ))}
+          <FileDiff patch={patch} lineNumbers={lineNumbers} />
+        </>
+      )}
+    </details>
+  );
+}
+
 export interface DiffFilesProps {
   patches: FilePatch[];
   /** Line numbers are real (false for diffs built from search/replace pairs). */
@@ -56,40 +77,15 @@ export interface DiffFilesProps {
 }
 
 export function DiffFiles({ patches, lineNumbers = true, openBelow = 400 }: DiffFilesProps) {
-  const parsed = useMemo(() => patches.map(parse), [patches]);
-  const totalLines = parsed.reduce((n, p) => n + p.additions + p.deletions, 0);
+  const totalLines = useMemo(
+    () => patches.reduce((n, p) => n + p.text.split("\n", openBelow + 1).length, 0),
+    [patches, openBelow],
+  );
   const open = totalLines < openBelow;
   return (
     <div className="diff-files">
-      {parsed.map(({ patch, file, additions, deletions }, i) => (
-        <details key={`${patch.path}-${i}`} className="diff-file" open={open}>
-          <summary>
-            <span className="diff-path">{patch.path}</span>
-            {KIND_LABEL[patch.kind] && <span className="diff-kind">{KIND_LABEL[patch.kind]}</span>}
-            <Counts additions={additions} deletions={deletions} />
-          </summary>
-          {patch.notes.map((note) => (
-            <p key={note} className="diff-note muted">
-              {note}
-            </p>
-          ))}
-          {file && file.hunks.length > 0 ? (
-            <div className="diff-scroll" role="group" aria-label={`Diff of ${patch.path}`} tabIndex={0}>
-              <Diff
-                viewType="unified"
-                diffType={file.type}
-                hunks={file.hunks}
-                gutterType={lineNumbers ? "default" : "none"}
-              >
-                {(hunks) => hunks.map((hunk) => <Hunk key={hunk.content} hunk={hunk} />)}
-              </Diff>
-            </div>
-          ) : file ? (
-            !patch.notes.length && <p className="diff-note muted">No text changes to show.</p>
-          ) : (
-            <pre className="diff-raw">{patch.text}</pre>
-          )}
-        </details>
+      {patches.map((patch, i) => (
+        <FileSection key={`${patch.path}-${i}`} patch={patch} lineNumbers={lineNumbers} initiallyOpen={open} />
       ))}
     </div>
   );

@@ -141,3 +141,17 @@ export function replacementsPatch(path: string, replacements: Replacement[]): Fi
   }
   return { path, text: out.join("\n") + "\n", notes: [], kind: "modify" };
 }
+
+/** Added and removed lines of a patch, counted from its text (without parsing it). */
+export function countChanges(text: string): { additions: number; deletions: number } {
+  let additions = 0;
+  let deletions = 0;
+  let inHunk = false;
+  for (const line of text.split("\n")) {
+    if (line.startsWith("@@")) inHunk = true;
+    else if (line.startsWith("diff --git ")) inHunk = false;
+    else if (inHunk && line.startsWith("+")) additions += 1;
+    else if (inHunk && line.startsWith("-")) deletions += 1;
+  }
+  return { additions, deletions };
+}
