@@ -3,6 +3,14 @@
 // file and answers; the diff panel follows the workspace's git state live, and the desktop
 // panel opens the workspace's virtual display through noVNC.
 import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
+import {
+  addedFilePatch,
+  countChanges,
+  patchOfFile,
+  replacementsPatch,
+  splitGitDiff,
+} from "../src/chat/tools/diffText";
+import { summarize } from "../src/chat/tools/summary";
 import { capture, createChat, organizationId, script, signInQuickly } from "./support";
 
 const STREAM = { stream: true };
@@ -144,4 +152,69 @@ test("a workspace turn shows its command output, its edit as a diff and the live
   await desktop.getByRole("button", { name: "Disconnect" }).click();
   await expect(desktop.getByRole("button", { name: "Connect again" })).toBeVisible();
   expect(refused).toEqual([]);
+});
+
+// The diff text helpers and the header summaries, without a browser.
+
+test("a repository diff splits per file, keeping the agent's omitted-diff notes apart", () => {
+  const diff = [
+    "diff --git a/big.txt b/big.txt",
+    "index 1111111..2222222 100644",
+    "--- a/big.txt",
+    "+++ b/big.txt",
+    "@@ chatd: diff omitted: 312 KiB exceeds the 256 KiB per-file limit @@",
+    "diff --git a/new.txt b/new.txt",
+    "new file mode 100644",
+    "index 0000000..3333333",
+    "--- /dev/null",
+    "+++ b/new.txt",
+    "@@ -0,0 +1,2 @@",
+    "+one",
+    "+two",
+    "diff --git a/logo.png b/logo.png",
+    "deleted file mode 100644",
+    "Binary files a/logo.png and /dev/null differ",
+    "",
+  ].join("\n");
+  const files = splitGitDiff(diff);
+  expect(files.map((f) => [f.path, f.kind])).toEqual([
+    ["big.txt", "modify"],
+    ["new.txt", "add"],
+    ["logo.png", "binary"],
+  ]);
+  expect(files[0]!.notes).toEqual(["diff omitted: 312 KiB exceeds the 256 KiB per-file limit"]);
+  expect(files[0]!.text).not.toContain("@@ chatd");
+  expect(countChanges(files[1]!.text)).toEqual({ additions: 2, deletions: 0 });
+  expect(countChanges(diff)).toEqual({ additions: 2, deletions: 0 });
+});
+
+test("the agent's plain per-file diff and the tool arguments become git diffs", () => {
+  const plain = patchOfFile("src/a.py", "--- src/a.py\n+++ src/a.py\n@@ -1 +1 @@\n-x = 1\n+x = 2\n");
+  expect(plain.text.split("\n").slice(0, 3)).toEqual(["diff --git a/src/a.py b/src/a.py", "--- a/src/a.py", "+++ b/src/a.py"]);
+  expect(countChanges(plain.text)).toEqual({ additions: 1, deletions: 1 });
+
+  const added = addedFilePatch("/w/notes.md", "# Title\n\ntext");
+  expect(added.kind).toBe("add");
+  expect(added.text).toContain("@@ -0,0 +1,3 @@\n+# Title\n+\n+text\n");
+
+  const pairs = replacementsPatch("b.txt", [
+    { old: "a\nb\n", new: "c\n" },
+    { old: "d", new: "e\nf" },
+  ]);
+  expect(countChanges(pairs.text)).toEqual({ additions: 3, deletions: 3 });
+  expect(pairs.text).toContain("@@ -1,2 +1,1 @@\n-a\n-b\n+c\n");
+});
+
+test("each tool's header says what it acts on", () => {
+  expect(summarize("execute", { command: "npm test\nnpm run lint" })).toBe("npm test …");
+  expect(summarize("read_file", { path: "/w/a.ts", offset: 10, limit: 5 })).toBe("/w/a.ts (lines 10–14)");
+  expect(summarize("write_file", { path: "/w/b.ts", content: "x" })).toBe("/w/b.ts");
+  expect(
+    summarize("edit_files", { files: [{ path: "a", edits: [] }, { path: "b", edits: [] }, { path: "a", edits: [] }] }),
+  ).toBe("a, b");
+  expect(summarize("edit_files", { edits: [{ path: "c", old_text: "", new_text: "" }] })).toBe("c");
+  expect(summarize("process_signal", { process_id: "p1", signal: "kill" })).toBe("p1 kill");
+  expect(summarize("spawn_agent", { prompt: "look around", title: "Explorer" })).toBe("Explorer");
+  expect(summarize("some_mcp__tool", { n: 3, query: "find me" })).toBe("find me");
+  expect(summarize("process_list", {})).toBe("");
 });

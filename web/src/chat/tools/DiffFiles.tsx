@@ -17,8 +17,13 @@ const KIND_LABEL: Record<FilePatch["kind"], string> = {
 
 export function Counts({ additions, deletions }: { additions: number; deletions: number }) {
   return (
-    <span className="diff-counts" aria-label={`${additions} added, ${deletions} removed lines`}>
-      <span className="diff-add">+{additions}</span> <span className="diff-del">−{deletions}</span>
+    <span className="diff-counts">
+      <span aria-hidden="true">
+        <span className="diff-add">+{additions}</span> <span className="diff-del">−{deletions}</span>
+      </span>
+      <span className="visually-hidden">
+        {additions} added, {deletions} removed {additions + deletions === 1 ? "line" : "lines"}
+      </span>
     </span>
   );
 }
