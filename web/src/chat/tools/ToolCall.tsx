@@ -4,7 +4,7 @@ import { useEffect, useId, useState } from "react";
 import type { Schemas } from "../../api/client";
 import { summarize } from "./summary";
 import "./ToolCall.css";
-import { CodeBlock, JsonView, VIEWS } from "./views";
+import { CodeBlock, JsonView, MediaView, VIEWS } from "./views";
 import { asObject, parseArgs, pretty } from "./values";
 
 export type MessagePart = Schemas["ChatMessagePart"];
@@ -56,7 +56,7 @@ export function ToolCall({ call, result, live }: ToolCallProps) {
   }, [isError]);
   const bodyId = useId();
   const summary = summarize(tool, args);
-  const View = VIEWS[tool] ?? JsonView;
+  const View = result?.is_media && !isError ? MediaView : (VIEWS[tool] ?? JsonView);
 
   return (
     <div className="tool-call" data-state={state} data-tool={tool}>

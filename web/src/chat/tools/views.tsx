@@ -186,6 +186,25 @@ export function AttachView({ result, isError }: ViewProps) {
   );
 }
 
+/** A media result (a screenshot from the desktop, for one): the image and its caption. */
+export function MediaView({ tool, result }: ViewProps) {
+  const r = asObject(result);
+  const data = str(r, "data");
+  const type = str(r, "mime_type") ?? "";
+  const text = str(r, "text");
+  const safeType = /^image\/(png|jpeg|gif|webp)$/.test(type);
+  return (
+    <div className="tool-attachment">
+      {data && safeType ? (
+        <img src={`data:${type};base64,${data}`} alt={text || `Image from ${tool}`} className="tool-image" />
+      ) : (
+        <p className="muted">{type || "Media"} result</p>
+      )}
+      {text && <p className="tool-note">{text}</p>}
+    </div>
+  );
+}
+
 /** Any other tool: its result as JSON (its arguments are in the details below). */
 export function JsonView({ result, hasResult, isError }: ViewProps) {
   const r = asObject(result);
