@@ -140,9 +140,15 @@ test("a workspace turn shows its command output, its edit as a diff and the live
     await expect(p.locator(".terminal-screen").first()).toBeVisible();
   });
   await capture(page, "diff-panel", diffPanelShown);
-  if (await page.locator(".side-panels[data-sheet]").count()) {
-    await page.setViewportSize({ width: 1280, height: 800 });
-  }
+  // On a phone the panel is a full-screen sheet (opened while capturing); closing it returns
+  // to the button that opened it.
+  await page.setViewportSize({ width: 390, height: 844 });
+  const sheet = page.getByRole("dialog", { name: "Changes" });
+  await expect(sheet.getByText("print('goodbye')")).toBeVisible();
+  await sheet.getByRole("button", { name: "Close" }).click();
+  await expect(sheet).toBeHidden();
+  await expect(page.locator(".panel-bar").getByRole("button", { name: /Changes/ })).toBeFocused();
+  await page.setViewportSize({ width: 1280, height: 800 });
 
   // The desktop: noVNC connects to the workspace's virtual display and draws on a canvas.
   const desktop = panels.locator('.panel[data-panel="desktop"]');

@@ -1,7 +1,7 @@
 // The panels beside a chat with a workspace: its uncommitted changes (live) and its desktop.
 // Wide screens show them as a column of collapsible sections; on a phone a bar of buttons
 // opens each as a full-screen sheet.
-import { useEffect, useId, useRef, useState, type ReactNode } from "react";
+import { useCallback, useEffect, useId, useRef, useState, type MouseEvent, type ReactNode } from "react";
 import type { Schemas } from "../../api/client";
 import { Counts } from "../tools/DiffFiles";
 import { DesktopPanelBody } from "./DesktopPanel";
@@ -33,8 +33,11 @@ function Panel({ name, title, sheet, closeSheet, actions, extra, children }: Pan
   const closeButton = useRef<HTMLButtonElement>(null);
 
   useEffect(() => {
+    if (inSheet) closeButton.current?.focus();
+  }, [inSheet]);
+
+  useEffect(() => {
     if (!inSheet) return;
-    closeButton.current?.focus();
     const onKey = (e: KeyboardEvent) => {
       if (e.key === "Escape") closeSheet();
     };
@@ -87,22 +90,20 @@ export function SidePanels({ chat }: SidePanelsProps) {
 }
 
 function WorkspacePanels({ chat }: SidePanelsProps) {
-  const hasWorkspace = !!chat.workspace_id;
-  const git = useGitState(chat.id, hasWorkspace);
+  const git = useGitState(chat.id, true);
   const [sheet, setSheet] = useState<PanelName | null>(null);
   const opener = useRef<HTMLButtonElement | null>(null);
-  if (!hasWorkspace) return null;
 
   const totals = gitTotals(git.repos);
   const counts = git.loaded ? <Counts {...totals} /> : null;
-  const open = (name: PanelName) => (e: React.MouseEvent<HTMLButtonElement>) => {
+  const open = (name: PanelName) => (e: MouseEvent<HTMLButtonElement>) => {
     opener.current = e.currentTarget;
     setSheet(name);
   };
-  const closeSheet = () => {
+  const closeSheet = useCallback(() => {
     setSheet(null);
     opener.current?.focus();
-  };
+  }, []);
 
   return (
     <aside className="side-panels" aria-label="Workspace" data-sheet={sheet ?? undefined}>
