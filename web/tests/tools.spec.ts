@@ -2,7 +2,7 @@
 // model creates a workspace, writes a file, runs a command (its output in colour), edits the
 // file and answers; the diff panel follows the workspace's git state live, and the desktop
 // panel opens the workspace's virtual display through noVNC.
-import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
+import { expect, test, type APIRequestContext, type Page, type WebSocketRoute } from "@playwright/test";
 import {
   addedFilePatch,
   countChanges,
@@ -78,6 +78,18 @@ test("a workspace turn shows its command output, its edit as a diff and the live
     { match: STREAM, text: "Edited hello.py to say goodbye." },
   ]);
   const chat = await createChat(page.request, "make a workspace and edit hello.py");
+  // The diff panel's socket passes through here, so the test can see what the page sends
+  // and drop the connection as the server does when the workspace's agent goes away.
+  const gitSockets: WebSocketRoute[] = [];
+  const sent: string[] = [];
+  await page.routeWebSocket(/\/stream\/git$/, (ws) => {
+    gitSockets.push(ws);
+    const server = ws.connectToServer();
+    ws.onMessage((message) => {
+      sent.push(String(message));
+      server.send(message);
+    });
+  });
   await page.goto(`/chats/${chat.id}`);
 
   // The command, its output in a terminal block (green, from its ANSI escape), its exit code.
@@ -134,6 +146,13 @@ test("a workspace turn shows its command output, its edit as a diff and the live
   await expect(git.locator(".diff-file summary")).toContainText("hello.py");
   await expect(git.locator(".diff-code-insert")).toHaveText("print('goodbye')");
   await git.getByRole("button", { name: "Refresh" }).click();
+  await expect.poll(() => sent).toContain('{"type":"refresh"}');
+  await expect(git.locator(".diff-code-insert")).toHaveText("print('goodbye')");
+  // Dropped (1013: the agent went away), the panel connects again and still shows the change.
+  const before = gitSockets.length;
+  await gitSockets.at(-1)!.close({ code: 1013, reason: "the workspace agent disconnected" });
+  await expect.poll(() => gitSockets.length).toBe(before + 1);
+  await expect(git.getByRole("button", { name: "Refresh" })).toBeEnabled();
   await expect(git.locator(".diff-code-insert")).toHaveText("print('goodbye')");
 
   await capture(page, "tool-calls", async (p) => {
@@ -150,13 +169,21 @@ test("a workspace turn shows its command output, its edit as a diff and the live
   await expect(page.locator(".panel-bar").getByRole("button", { name: /Changes/ })).toBeFocused();
   await page.setViewportSize({ width: 1280, height: 800 });
 
-  // The desktop: noVNC connects to the workspace's virtual display and draws on a canvas.
-  const desktop = panels.locator('.panel[data-panel="desktop"]');
+  // The desktop: noVNC connects to the workspace's virtual display and draws on a canvas (in a
+  // page of its own: the socket routing above replaces the page's WebSocket, which noVNC
+  // refuses to use).
+  const other = await page.context().newPage();
+  other.on("console", (m) => {
+    if (/Content Security Policy|Refused to/i.test(m.text())) refused.push(m.text());
+  });
+  await other.goto(`/chats/${chat.id}`);
+  const desktop = other.getByRole("complementary", { name: "Workspace" }).locator('.panel[data-panel="desktop"]');
   await desktop.getByRole("button", { name: "Connect to desktop" }).click();
   await expect(desktop.getByText("Connected")).toBeVisible({ timeout: 30_000 });
   await expect(desktop.locator(".desktop-screen canvas")).toBeVisible();
   await desktop.getByRole("button", { name: "Disconnect" }).click();
   await expect(desktop.getByRole("button", { name: "Connect again" })).toBeVisible();
+  await other.close();
   expect(refused).toEqual([]);
 });
 
