@@ -11,6 +11,7 @@ import {
   splitGitDiff,
 } from "../src/chat/tools/diffText";
 import { summarize } from "../src/chat/tools/summary";
+import { parseArgs, partialArgs } from "../src/chat/tools/values";
 import { capture, createChat, organizationId, script, signInQuickly } from "./support";
 
 const STREAM = { stream: true };
@@ -250,4 +251,15 @@ test("each tool's header says what it acts on", () => {
   expect(summarize("spawn_agent", { prompt: "look around", title: "Explorer" })).toBe("Explorer");
   expect(summarize("some_mcp__tool", { n: 3, query: "find me" })).toBe("find me");
   expect(summarize("process_list", {})).toBe("");
+});
+
+test("arguments still being written name what they act on", () => {
+  expect(parseArgs('{"command": "ls -l')).toBeUndefined();
+  expect(partialArgs('{"command": "ls -l')).toEqual({ command: "ls -l" });
+  expect(partialArgs('{"path": "/w/a b.txt", "content": "line\\nnext\\')).toEqual({
+    path: "/w/a b.txt",
+    content: "line\nnext",
+  });
+  expect(partialArgs('{"command": "echo \\"hi\\"", "timeout": "5s"}')).toEqual({ command: 'echo "hi"', timeout: "5s" });
+  expect(partialArgs("{")).toBeUndefined();
 });

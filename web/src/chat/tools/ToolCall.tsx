@@ -5,7 +5,7 @@ import type { Schemas } from "../../api/client";
 import { summarize } from "./summary";
 import "./ToolCall.css";
 import { CodeBlock, JsonView, MediaView, VIEWS } from "./views";
-import { asObject, parseArgs, pretty } from "./values";
+import { asObject, parseArgs, partialArgs, pretty } from "./values";
 
 export type MessagePart = Schemas["ChatMessagePart"];
 
@@ -37,7 +37,7 @@ export function ToolCall({ call, result, live }: ToolCallProps) {
   const parsed = asObject(call.args);
   const partial = call.args_delta ?? "";
   // While the model is still writing the arguments only their text so far is known.
-  const args = parsed ?? parseArgs(partial);
+  const args = parsed ?? parseArgs(partial) ?? partialArgs(partial);
   const streaming = !parsed && call.args == null;
   const hasResult = result != null;
   const isError = result?.is_error === true;

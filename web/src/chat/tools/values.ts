@@ -40,6 +40,24 @@ export function parseArgs(text: string | null | undefined): Obj | undefined {
   }
 }
 
+/**
+ * The string fields readable so far in arguments still being written (`{"command": "ls -l`),
+ * for a header that names what the call acts on before its arguments are complete.
+ */
+export function partialArgs(text: string | null | undefined): Obj | undefined {
+  if (!text) return undefined;
+  const found: Obj = {};
+  for (const m of text.matchAll(/"([A-Za-z_]+)"\s*:\s*"((?:[^"\\]|\\.)*)(")?/g)) {
+    const raw = m[2]!.replace(/\\(u[0-9a-fA-F]{0,3})?$/, ""); // an escape cut in half
+    try {
+      found[m[1]!] = JSON.parse(`"${raw}"`);
+    } catch {
+      // an escape we cannot read yet
+    }
+  }
+  return Object.keys(found).length ? found : undefined;
+}
+
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
   const units = ["KiB", "MiB", "GiB"];
