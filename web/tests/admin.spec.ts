@@ -1,5 +1,5 @@
 import { expect, test, type Page } from "@playwright/test";
-import { capture, fakeURL, signIn, signInQuickly } from "./support";
+import { capture, fakeURL, organizationId, signIn, signInQuickly } from "./support";
 
 const API_KEY = "sk-admin-spec-secret-4711";
 
@@ -12,7 +12,7 @@ async function section(page: Page, name: string) {
 test("a provider and a model on it are created; the key is never shown back", async ({ page }) => {
   await signInQuickly(page);
   await page.goto("/admin");
-  await expect(page).toHaveURL(/\/admin\/providers$/);
+  await expect(page.getByRole("heading", { level: 1, name: "Providers" })).toBeVisible();
   const configured = page.getByRole("list", { name: "Configured providers" });
   await expect(configured.getByRole("listitem").first()).toBeVisible();
 
@@ -119,7 +119,10 @@ test("a usage limit is set and shown after a reload", async ({ page }) => {
   await expect(form).toContainText("Spending is not limited.");
 });
 
-test("a template with a parameter is created and deleted; built-in ones are read-only", async ({ page }) => {
+test("a template with a parameter is created, edited and deleted; built-in ones are read-only", async ({
+  page,
+}) => {
+  const request = page.request;
   await signInQuickly(page);
   await page.goto("/admin/templates");
   const list = page.getByRole("list", { name: "Templates" });
@@ -149,9 +152,18 @@ test("a template with a parameter is created and deleted; built-in ones are read
   await expect(item).toContainText("Parameters: region (required)");
   await capture(page, "admin-templates");
 
-  await item.getByRole("button", { name: "Delete Spec External" }).click();
-  await item.getByRole("button", { name: "Confirm deleting Spec External" }).click();
-  await expect(item).toHaveCount(0);
+  await item.getByRole("button", { name: "Edit Spec External" }).click();
+  const edit = page.getByRole("form", { name: "Edit Spec External" });
+  await edit.getByLabel("Display name").fill("Spec Remote");
+  await edit.getByRole("button", { name: "Save template" }).click();
+  const renamed = list.getByRole("listitem", { name: "Spec Remote" });
+  await expect(renamed).toContainText("spec-external");
+
+  await renamed.getByRole("button", { name: "Delete Spec Remote" }).click();
+  await renamed.getByRole("button", { name: "Confirm deleting Spec Remote" }).click();
+  await expect(renamed).toHaveCount(0);
+  const left = await request.get(`/api/v2/organizations/${await organizationId(request)}/templates`);
+  expect(await left.text()).not.toContain("spec-external");
 });
 
 test("a new user signs in and is not allowed into the admin pages; a token is shown once", async ({
@@ -183,7 +195,10 @@ test("a new user signs in and is not allowed into the admin pages; a token is sh
   const shown = page.getByRole("region", { name: "Token created" }).getByTestId("new-token");
   await expect(shown).toHaveText(/^\S+-\S+$/);
   const key = (await shown.textContent())!;
-  await expect(page.getByRole("button", { name: "Copy token" })).toBeVisible();
+  await page.context().grantPermissions(["clipboard-read", "clipboard-write"]);
+  await page.getByRole("button", { name: "Copy token" }).click();
+  await expect(page.getByRole("region", { name: "Token created" }).getByRole("status")).toHaveText("Copied.");
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(key);
   const me = await request.get("/api/v2/users/me", { headers: { "Coder-Session-Token": key } });
   expect(me.status()).toBe(200);
   await capture(page, "admin-users");

@@ -1,5 +1,5 @@
 // The site owner's pages under /admin: a sub-navigation and one page per kind of setting.
-import { Navigate, NavLink, Route, Routes } from "react-router-dom";
+import { Link, NavLink, Route, Routes, useLocation } from "react-router-dom";
 import { useSession } from "../session";
 import { ModelConfigsPage } from "./ModelConfigsPage";
 import { ProvidersPage } from "./ProvidersPage";
@@ -18,6 +18,9 @@ const SECTIONS = [
 
 export function AdminRoutes() {
   const { isOwner } = useSession();
+  const { pathname } = useLocation();
+  // /admin itself shows the first section.
+  const atIndex = /^\/admin\/?$/.test(pathname);
   if (!isOwner) {
     return (
       <section className="admin not-allowed">
@@ -31,15 +34,21 @@ export function AdminRoutes() {
   return (
     <div className="admin">
       <nav className="admin-nav" aria-label="Admin sections">
-        {SECTIONS.map((s) => (
-          <NavLink key={s.path} to={`/admin/${s.path}`}>
-            {s.label}
-          </NavLink>
-        ))}
+        {SECTIONS.map((s, i) =>
+          atIndex && i === 0 ? (
+            <Link key={s.path} to={`/admin/${s.path}`} className="active" aria-current="page">
+              {s.label}
+            </Link>
+          ) : (
+            <NavLink key={s.path} to={`/admin/${s.path}`}>
+              {s.label}
+            </NavLink>
+          ),
+        )}
       </nav>
       <div className="admin-page">
         <Routes>
-          <Route index element={<Navigate to="providers" replace />} />
+          <Route index element={<ProvidersPage />} />
           <Route path="providers" element={<ProvidersPage />} />
           <Route path="models" element={<ModelConfigsPage />} />
           <Route path="usage-limits" element={<UsageLimitsPage />} />

@@ -145,8 +145,8 @@ function TemplateForm({
           <Field label="Kind" error={fieldError(action.error, "kind")}>
             {(id, d) => (
               <select id={id} aria-describedby={d} value={kind} onChange={(e) => setKind(e.target.value)}>
-                <option value="external">External (the user runs the agent)</option>
-                <option value="command">Command (runs on the server&apos;s host)</option>
+                <option value="external">External</option>
+                <option value="command">Command (on the server)</option>
               </select>
             )}
           </Field>
