@@ -28,6 +28,9 @@ export function AdminRoutes() {
         <p role="alert">
           You are not allowed to see the admin pages: they are for the site&apos;s owners.
         </p>
+        <p>
+          <Link to="/">Back to your chats</Link>
+        </p>
       </section>
     );
   }
