@@ -211,3 +211,20 @@ async def test_nul_characters_are_rejected(client: httpx2.AsyncClient, admin: Ap
     r = await client.get("/api/v2/users/a%00b", headers=admin.headers)
     assert r.status_code == 400
     assert envelope(r)["message"] == "Invalid request."
+
+
+async def test_list_users_owner_sees_all_member_sees_self(
+    client: httpx2.AsyncClient, api: Api, admin: ApiUser
+) -> None:
+    bob = await api.create_user("bob")
+    r = await client.get("/api/v2/users", headers=admin.headers)
+    assert r.status_code == 200
+    body = r.json()
+    assert [u["username"] for u in body["users"]] == ["admin", "bob"]
+    assert body["count"] == 2
+    assert {"name": "owner", "display_name": "Owner"} in body["users"][0]["roles"]
+    assert body["users"][1]["roles"] == []
+
+    r = await client.get("/api/v2/users", headers=bob.headers)
+    assert r.status_code == 200
+    assert [u["username"] for u in r.json()["users"]] == ["bob"]

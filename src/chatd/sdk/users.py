@@ -30,6 +30,11 @@ class User(WireModel):
     avatar_url: str = ""
 
 
+class GetUsersResponse(WireModel):
+    users: list[User]
+    count: int
+
+
 class CreateFirstUserRequest(RequestModel):
     required_fields: ClassVar[frozenset[str]] = frozenset({"email", "username", "password"})
 

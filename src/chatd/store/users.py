@@ -78,6 +78,12 @@ async def get_user(conn: Connection, user_id: uuid.UUID) -> UserRow | None:
     return _user(row) if row else None
 
 
+async def list_users(conn: Connection) -> list[UserRow]:
+    """Every user, by username."""
+    rows = await conn.execute(sa.select(users).order_by(users.c.username, users.c.id))
+    return [_user(r) for r in rows.all()]
+
+
 async def get_user_by_login(conn: Connection, login: str) -> UserRow | None:
     """A user by email or username (case-insensitive)."""
     lowered = login.lower()
@@ -92,9 +98,7 @@ async def get_user_by_login(conn: Connection, login: str) -> UserRow | None:
 
 
 async def get_user_by_username(conn: Connection, username: str) -> UserRow | None:
-    row = (
-        await conn.execute(sa.select(users).where(users.c.username == username.lower()))
-    ).first()
+    row = (await conn.execute(sa.select(users).where(users.c.username == username.lower()))).first()
     return _user(row) if row else None
 
 

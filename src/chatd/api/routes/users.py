@@ -213,6 +213,16 @@ async def logout(
     return response
 
 
+@router.get("/users", response_model=w.GetUsersResponse)
+async def list_users(actor: CurrentActor, db: DB) -> w.GetUsersResponse:
+    """Every user for a site owner; anyone else sees only themself."""
+    async with db.read() as conn:
+        rows = await q.list_users(conn)
+    visible = [u for u in rows if actor.is_owner or u.id == actor.user_id]
+    views = [await user_view(db, u) for u in visible]
+    return w.GetUsersResponse(users=views, count=len(views))
+
+
 @router.get("/users/{user}", response_model=w.User)
 async def get_user(user: UserPath, actor: CurrentActor, db: DB) -> w.User:
     return await user_view(db, await resolve_user(db, actor, user))
