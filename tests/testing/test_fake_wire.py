@@ -150,6 +150,11 @@ async def test_control_endpoints(served: tuple[FakeProvider, str, httpx2.AsyncCl
     assert reply.json()["choices"][0]["message"]["content"] == "scripted"
     recorded = (await http.get(url + "/fake/requests")).json()
     assert recorded == [{"endpoint": "openai", "body": {"model": "m", "messages": []}}]
+    await http.post(url + "/fake/script", json=[{"text": "left over"}, {"text": "and this"}])
+    cleared = await http.delete(url + "/fake/script")
+    assert cleared.json() == {"dropped": 2} and fake.remaining == 0
+    reply = await http.post(url + "/v1/chat/completions", json={"model": "m", "messages": []})
+    assert reply.json()["choices"][0]["message"]["content"] == DEFAULT_TEXT
 
 
 async def test_a_reply_waits_behind_its_gate(

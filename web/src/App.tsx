@@ -31,6 +31,7 @@ export function App() {
           }
         >
           <Route index element={<NewChat />} />
+          <Route path="new" element={<NewChat />} />
           <Route path="chats/:chatId" element={<ChatView />} />
           <Route path="admin/*" element={<AdminRoutes />} />
           <Route path="*" element={<p className="empty">Page not found.</p>} />

@@ -1,5 +1,5 @@
 import { expect, test, type Page, type WebSocketRoute } from "@playwright/test";
-import { capture, createChat, openGate, script, signInQuickly } from "./support";
+import { capture, clearScript, createChat, openGate, script, signInQuickly } from "./support";
 
 const streamed = { match: { stream: true } };
 
@@ -19,6 +19,7 @@ const composer = (page: Page) => page.getByRole("textbox", { name: "Message", ex
 const status = (page: Page) => page.locator(".chat-head .status-badge").first();
 
 test.beforeEach(async ({ page }) => {
+  await clearScript(page.request);
   await signInQuickly(page);
 });
 

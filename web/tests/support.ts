@@ -107,3 +107,9 @@ export async function capture(
   if (original) await page.setViewportSize(original);
   await page.emulateMedia({ colorScheme: null });
 }
+
+/** Drops the fake provider's unused replies, so a failed test's script cannot leak onward. */
+export async function clearScript(request: APIRequestContext): Promise<void> {
+  const r = await request.delete(`${fakeURL()}/fake/script`);
+  expect(r.ok()).toBeTruthy();
+}

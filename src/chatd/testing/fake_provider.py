@@ -6,7 +6,8 @@ their answers from one shared script queue (see :mod:`chatd.testing.script` for 
 and record every request body in :attr:`FakeProvider.requests`.
 
 For processes that cannot reach the object (end-to-end tests), the same app offers
-``POST /fake/script`` (append entries; JSON list), ``GET /fake/requests`` and
+``POST /fake/script`` (append entries; JSON list), ``DELETE /fake/script`` (drop the entries
+not yet used), ``GET /fake/requests`` and
 ``POST /fake/gates/{name}`` (open a gate that replies wait behind, :mod:`chatd.testing.gates`).
 
 Given ``api_keys``, it checks the key of every model call (``Authorization: Bearer`` or
@@ -97,6 +98,7 @@ class FakeProvider:
                 Route("/v1/chat/completions", self._openai, methods=["POST"]),
                 Route("/v1/messages", self._anthropic, methods=["POST"]),
                 Route("/fake/script", self._add_script, methods=["POST"]),
+                Route("/fake/script", self._clear_script, methods=["DELETE"]),
                 Route("/fake/requests", self._list_requests, methods=["GET"]),
                 Route("/fake/gates/{name}", self._open_gate, methods=["POST"]),
             ]
@@ -162,6 +164,11 @@ class FakeProvider:
             return JSONResponse({"message": "a script is a JSON list"}, status_code=400)
         self.add(entries)
         return JSONResponse({"remaining": self.remaining})
+
+    async def _clear_script(self, request: Request) -> Response:
+        dropped = len(self._queue)
+        self._queue.clear()
+        return JSONResponse({"dropped": dropped})
 
     async def _open_gate(self, request: Request) -> Response:
         self.gates.open(request.path_params["name"])

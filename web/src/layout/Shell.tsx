@@ -10,6 +10,7 @@ import { saveTheme, storedTheme, type Theme } from "../theme";
 import "./Shell.css";
 
 const THEMES: Theme[] = ["system", "light", "dark"];
+const THEME_NAMES: Record<Theme, string> = { system: "System", light: "Light", dark: "Dark" };
 
 /** Shortcuts that work anywhere: `/` search, Alt+N new chat (the chat view adds its own). */
 function useGlobalShortcuts() {
@@ -27,7 +28,7 @@ function useGlobalShortcuts() {
         }
       } else if (event.altKey && (event.key === "n" || event.key === "N")) {
         event.preventDefault();
-        navigate("/");
+        navigate("/new");
       }
     }
     window.addEventListener("keydown", onKey);
@@ -63,24 +64,29 @@ export function Shell() {
           </Link>
         )}
         <nav className="topnav" aria-label="Main">
-          <NavLink to="/" end className="button primary new-chat" title="New chat (Alt+N)">
-            New chat
+          <NavLink
+            to="/new"
+            className="button primary new-chat"
+            title="New chat (Alt+N)"
+            aria-label="New chat"
+          >
+            New<span className="wide-only"> chat</span>
           </NavLink>
           {isOwner && (
             <NavLink to="/admin" className="button">
               Admin
             </NavLink>
           )}
-          <label className="theme-picker">
-            <span className="visually-hidden">Theme</span>
-            <select value={theme} onChange={(e) => changeTheme(e.target.value as Theme)}>
-              {THEMES.map((t) => (
-                <option key={t} value={t}>
-                  {t === "system" ? "System theme" : t === "light" ? "Light" : "Dark"}
-                </option>
-              ))}
-            </select>
-          </label>
+          <button
+            type="button"
+            className="button theme-toggle"
+            onClick={() => changeTheme(THEMES[(THEMES.indexOf(theme) + 1) % THEMES.length]!)}
+            aria-label={`Theme: ${THEME_NAMES[theme]} (change)`}
+            title="Change theme"
+          >
+            <span aria-hidden="true">◐</span>
+            <span className="wide-only">{THEME_NAMES[theme]}</span>
+          </button>
           <button
             type="button"
             className="button"
