@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chatd.workspace.launcher import OutputLines
+from chatd.workspace.launcher import OutputLines, agent_command
 
 
 def test_lines_across_chunks() -> None:
@@ -29,3 +29,15 @@ def test_a_long_line_is_cut_and_marked() -> None:
 def test_bytes_that_are_not_text() -> None:
     lines = OutputLines(limit=100)
     assert lines.feed(b"caf\xc3\xa9 \xff\r\n") == ["café \ufffd"]
+
+
+def test_the_agent_runs_on_an_interpreter_path_without_dot_dot() -> None:
+    """A server started as ``../.venv/bin/python`` names its interpreter with ``..``; the
+    agent's command (run inside a sandbox that binds only the interpreter's directories) must
+    name it plainly."""
+    assert agent_command("/srv/app/web/../.venv/bin/python") == (
+        "/srv/app/.venv/bin/python",
+        "-m",
+        "chatd.agent",
+    )
+    assert agent_command("/usr/bin/python3")[0] == "/usr/bin/python3"

@@ -41,7 +41,15 @@ from chatd.workspace.sandbox import Prepared, Sandbox
 
 log = structlog.get_logger(__name__)
 
-AGENT_COMMAND = (sys.executable, "-m", "chatd.agent")
+
+def agent_command(executable: str) -> tuple[str, ...]:
+    """The agent's command line, run by ``executable`` named without ``..`` (a sandbox binds
+    only the interpreter's own directories, so ``/x/web/../.venv/bin/python``, which a server
+    started as ``../.venv/bin/python`` sees, would not resolve inside it)."""
+    return (os.path.normpath(os.path.abspath(executable)), "-m", "chatd.agent")
+
+
+AGENT_COMMAND = agent_command(sys.executable)
 # Restart delays (seconds): doubling from the first to the second; reset after a process
 # that ran RESET_AFTER seconds.
 BACKOFF = (1.0, 60.0)
@@ -147,9 +155,7 @@ class Launcher:
                 log.exception("could not record a workspace agent's start")
                 code = None
             except Exception:
-                log.exception(
-                    "workspace agent run failed", workspace_id=str(spec.workspace_id)
-                )
+                log.exception("workspace agent run failed", workspace_id=str(spec.workspace_id))
                 code = None
             if code is _GONE:
                 return
