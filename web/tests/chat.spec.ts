@@ -229,3 +229,34 @@ test("a plan question is answered by clicking one of its options", async ({ page
   await expect(answers(page).last()).toContainText("Blue it is.");
   await expect(page.getByRole("heading", { name: /Which colour/ })).toHaveCount(0);
 });
+
+test("each step's usage line carries its cost when the model has prices", async ({ page }) => {
+  const created = await page.request.post("/api/experimental/chats/model-configs", {
+    data: {
+      provider: "openai-compat",
+      model: "priced-model",
+      display_name: "Priced model",
+      context_limit: 100000,
+      model_config: {
+        cost: { input_price_per_million_tokens: 1000, output_price_per_million_tokens: 2000 },
+      },
+    },
+  });
+  expect(created.status(), await created.text()).toBe(201);
+  const config = (await created.json()) as { id: string };
+  try {
+    await script(page.request, [
+      reply({ text: "Costly answer.", usage: { input_tokens: 1000, output_tokens: 500 } }),
+    ]);
+    const chat = await createChat(page.request, "What does this cost?", {
+      model_config_id: config.id,
+    });
+    await page.goto(`/chats/${chat.id}`);
+    const done = answers(page).last();
+    await expect(done).toContainText("Costly answer.");
+    // 1,000 input tokens at $1,000 per million and 500 output tokens at $2,000 per million.
+    await expect(done.locator(".usage")).toContainText("$2.0000");
+  } finally {
+    await page.request.delete(`/api/experimental/chats/model-configs/${config.id}`);
+  }
+});

@@ -19,7 +19,7 @@ function usageLine(u: Usage | null | undefined): string | null {
   if (bits.length === 0) return null;
   let line = `${bits.join(" · ")} tokens`;
   if (u.context_limit) line += ` · context ${u.context_limit.toLocaleString()}`;
-  const cost = (u as { total_cost_micros?: number | null }).total_cost_micros;
+  const cost = u.total_cost_micros;
   if (cost != null) line += ` · $${(cost / 1_000_000).toFixed(4)}`;
   return line;
 }
