@@ -2,6 +2,7 @@
 // view keeps up with a reply streamed at a fixed pace.
 //
 //   make web && cd web && node bench/ui.mjs [--chats 500] [--deltas 2000] [--pace 200] [--runs 5]
+//                                            [--paragraph 40]
 //
 // It starts its own `chatd server` (SQLite, a temporary directory) and fake provider, creates
 // the chats through the API, and drives Debian's Chromium (CHATD_CHROMIUM, default
@@ -9,10 +10,10 @@
 //
 // List paint: from navigation start to the first frame in which the chat list shows its rows
 // (median and worst of --runs page loads).
-// Stream: a reply of --deltas text deltas at --pace deltas/s. A hook on the page's WebSocket
-// notes when each delta arrives; a requestAnimationFrame loop notes the first frame whose
-// DOM holds it. Latency is frame time minus arrival (an upper bound: the frame's paint follows
-// its callbacks within the frame). Dropped frames are the frames missed beyond the display's
+// Stream: a reply of --deltas text deltas at --pace deltas/s, a paragraph break after every
+// --paragraph deltas (0: one paragraph, the worst case for a Markdown renderer). A hook on the
+// page's WebSocket notes when each delta arrives; after every frame a task notes the deltas
+// the DOM holds by then. Latency is that time minus arrival (an upper bound on the paint). Dropped frames are the frames missed beyond the display's
 // 60 Hz during the reply.
 import { chromium } from "@playwright/test";
 import { spawn } from "node:child_process";
@@ -29,12 +30,14 @@ const { values: opts } = parseArgs({
     deltas: { type: "string", default: "2000" },
     pace: { type: "string", default: "200" },
     runs: { type: "string", default: "5" },
+    paragraph: { type: "string", default: "40" },
   },
 });
 const CHATS = Number(opts.chats);
 const DELTAS = Number(opts.deltas);
 const PACE = Number(opts.pace);
 const RUNS = Number(opts.runs);
+const PARAGRAPH = Number(opts.paragraph);
 const ADMIN = { email: "bench@example.com", username: "bench", password: "bench-password-1" };
 const python = process.env.CHATD_PYTHON ?? fileURLToPath(new URL("../../.venv/bin/python", import.meta.url));
 
@@ -155,7 +158,10 @@ try {
   paints.sort((a, b) => a - b);
 
   // Streaming: the reply waits on a gate until the page has connected.
-  const deltas = Array.from({ length: DELTAS }, (_, i) => `w${String(i).padStart(5, "0")} `);
+  const deltas = Array.from(
+    { length: DELTAS },
+    (_, i) => `w${String(i).padStart(5, "0")}${PARAGRAPH && (i + 1) % PARAGRAPH === 0 ? "\n\n" : " "}`,
+  );
   await fetch(`${fake}/fake/script`, {
     method: "POST",
     headers: { "content-type": "application/json" },
@@ -174,24 +180,33 @@ try {
         super(...args);
         this.addEventListener("message", (event) => {
           const now = performance.now();
-          for (const m of event.data.matchAll(/w(\d{5}) /g)) {
+          for (const m of event.data.matchAll(/w(\d{5})/g)) {
             const i = Number(m[1]);
             if (i < total && arrived[i] < 0) arrived[i] = now;
           }
         });
       }
     };
-    const tick = (t) => {
-      const text = document.querySelector("main")?.textContent ?? "";
-      const tail = text.slice(-4000);
-      let max = -1;
-      for (const m of tail.matchAll(/w(\d{5}) ?/g)) max = Math.max(max, Number(m[1]));
+    // Each frame, a task posted from its animation-frame callback runs after the frame's own
+    // callbacks (the page's render among them) and its paint: whatever the DOM holds then was
+    // painted by then.
+    const check = () => {
       const b = window.__bench;
+      const shown =
+        document.querySelector('article[aria-busy="true"]') ?? document.querySelector("main");
+      const tail = (shown?.textContent ?? "").slice(-400);
+      let max = -1;
+      for (const m of tail.matchAll(/w(\d{5})/g)) max = Math.max(max, Number(m[1]));
       if (max > b.seen) {
-        for (let i = b.seen + 1; i <= max && i < total; i++) painted[i] = t;
+        const now = performance.now();
+        for (let i = b.seen + 1; i <= max && i < total; i++) painted[i] = now;
         b.seen = max;
       }
+    };
+    const tick = (t) => {
+      const b = window.__bench;
       if (b.seen >= 0 && b.seen < total - 1) frames.push(t);
+      setTimeout(check, 0);
       requestAnimationFrame(tick);
     };
     requestAnimationFrame(tick);
@@ -221,10 +236,10 @@ try {
   const f = (x) => x.toFixed(1);
   console.log(`chat list, ${CHATS} chats: first paint with rows p50 ${f(quantile(paints, 0.5))} ms, ` +
     `worst ${f(paints.at(-1))} ms over ${RUNS} loads (${rowsShown} rows in the DOM)`);
-  console.log(`stream, ${DELTAS} deltas at ${PACE}/s: ${latencies.length} painted; arrival to paint ` +
+  console.log(`stream, ${DELTAS} deltas at ${PACE}/s, ${PARAGRAPH ? `a paragraph per ${PARAGRAPH}` : "one paragraph"}: ${latencies.length} painted; arrival to paint ` +
     `p50 ${f(quantile(latencies, 0.5))} ms, p99 ${f(quantile(latencies, 0.99))} ms, max ${f(latencies.at(-1))} ms; ` +
     `${frames.length} frames in ${f(seconds)} s, ${dropped} dropped`);
-  console.log(`reproduce: cd web && node bench/ui.mjs --chats ${CHATS} --deltas ${DELTAS} --pace ${PACE} --runs ${RUNS}`);
+  console.log(`reproduce: cd web && node bench/ui.mjs --chats ${CHATS} --deltas ${DELTAS} --pace ${PACE} --runs ${RUNS} --paragraph ${PARAGRAPH}`);
 } finally {
   await browser.instance?.close();
   for (const child of children) child.kill("SIGTERM");

@@ -1,4 +1,5 @@
 import { expect, test, type Page, type WebSocketRoute } from "@playwright/test";
+import { markdownBlocks } from "../src/chat/markdownBlocks";
 import { capture, clearScript, createChat, openGate, script, signInQuickly } from "./support";
 
 const streamed = { match: { stream: true } };
@@ -259,4 +260,16 @@ test("each step's usage line carries its cost when the model has prices", async 
   } finally {
     await page.request.delete(`/api/experimental/chats/model-configs/${config.id}`);
   }
+});
+
+test("a streamed reply splits into blocks at blank lines outside fenced code", () => {
+  expect(markdownBlocks("one\ntwo\n\nthree")).toEqual(["one\ntwo", "three"]);
+  expect(markdownBlocks("a\n\n```py\nx = 1\n\ny = 2\n```\n\nb")).toEqual([
+    "a",
+    "```py\nx = 1\n\ny = 2\n```",
+    "b",
+  ]);
+  // A fence still open (the reply is mid-block) keeps its blank lines in one block.
+  expect(markdownBlocks("~~~\ncode\n\n")).toEqual(["~~~\ncode\n\n"]);
+  expect(markdownBlocks("\n\n\nonly\n\n\n")).toEqual(["only"]);
 });

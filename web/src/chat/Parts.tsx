@@ -1,6 +1,6 @@
 // The parts of one message (committed or streaming): text as Markdown, reasoning folded, tool
 // calls with their results, files, and small notes for context files and skills.
-import { Markdown } from "./Markdown";
+import { Markdown, StreamingMarkdown } from "./Markdown";
 import type { Part } from "./state";
 import { ToolCall } from "./tools/ToolCall";
 
@@ -19,7 +19,8 @@ function fileUrl(id: string): string {
 function PartView({ chatId, part, results, live }: { part: Part } & Omit<PartsProps, "parts">) {
   switch (part.type) {
     case "text":
-      return part.text ? <Markdown text={part.text} /> : null;
+      if (!part.text) return null;
+      return live ? <StreamingMarkdown text={part.text} /> : <Markdown text={part.text} />;
     case "reasoning":
       if (!part.text) return null;
       return (

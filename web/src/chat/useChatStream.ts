@@ -2,6 +2,7 @@
 // each animation frame's events in one state update, reconnects after a drop, and reloads the
 // history when the server re-sent it (an edit).
 import { useEffect, useReducer, useRef, useState } from "react";
+import { flushSync } from "react-dom";
 import { api, must } from "../api/client";
 import { LiveSocket } from "../api/socket";
 import { initialState, lastId, reducer, type ChatMessage, type StreamEvent } from "./state";
@@ -43,7 +44,9 @@ export function useChatStream(chatId: string) {
       const wasFresh = fresh;
       pending = [];
       fresh = false;
-      dispatch({ type: "events", events, fresh: wasFresh });
+      // Rendered now, inside this frame's callbacks, so the frame about to be painted shows
+      // the deltas (a plain dispatch would render in a later task and paint a frame later).
+      flushSync(() => dispatch({ type: "events", events, fresh: wasFresh }));
     }
 
     const socket = new LiveSocket<StreamEvent[]>({
