@@ -51,6 +51,7 @@ async def test_path_ids_are_documented_as_what_the_server_parses(spec: dict[str,
         ("chats", "file"): UUID_SCHEMA,
         ("chats", "provider_id"): UUID_SCHEMA,
         ("chats", "model_config_id"): UUID_SCHEMA,
+        ("chats", "server"): UUID_SCHEMA,  # an MCP server config
         ("chats", "message"): {**INT64_SCHEMA, "minimum": 1},
         ("chats", "queuedMessage"): INT64_SCHEMA,
         ("chats", "user"): UUID_SCHEMA,  # a usage-limit override names a user by id only

@@ -12,6 +12,7 @@ from typing import Any
 from chatd.api.errors import ApiError
 from chatd.authz import Actor
 from chatd.sdk.chats import ChatClientType, ChatPlanMode, DynamicTool
+from chatd.store.mcp_servers import unusable_ids
 from chatd.store.model_configs import default_model_config, get_model_config
 from chatd.store.sql import Connection
 from chatd.store.workspaces import get_workspace
@@ -71,13 +72,14 @@ def check_plan_mode(value: str) -> str | None:
     return value or None
 
 
-def check_mcp_server_ids(ids: list[uuid.UUID]) -> None:
-    """No MCP server configs exist yet, so every id is unknown."""
-    if ids:
+async def check_mcp_server_ids(conn: Connection, ids: list[uuid.UUID]) -> None:
+    """Every id names an enabled MCP server configuration."""
+    bad = await unusable_ids(conn, ids)
+    if bad:
         raise ApiError(
             400,
             "One or more MCP server IDs are invalid.",
-            "Invalid IDs: " + ", ".join(str(i) for i in ids),
+            "Invalid IDs: " + ", ".join(str(i) for i in bad),
         )
 
 

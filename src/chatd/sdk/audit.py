@@ -32,6 +32,7 @@ class ResourceType(StrEnum):
     template = "template"
     workspace = "workspace"
     github_token = "github_token"  # a user's own GitHub token (chatd's)
+    mcp_server_config = "mcp_server_config"
 
 
 class AuditLog(WireModel):

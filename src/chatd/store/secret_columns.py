@@ -1,10 +1,12 @@
 """The columns that hold secrets, what binds each value to its row, and passes over all of them.
 
-Three columns hold secrets: ``chat_providers.api_key`` (the deployment's key for a provider),
-``user_chat_provider_keys.api_key`` (a user's own key) and ``user_git_tokens.token`` (a user's
-GitHub token). Each stores a sealed value (:mod:`chatd.secretbox`) or ``""`` for "no key". The
-store seals a secret as it writes it (it knows the row, which the binding names) and opens it
-only when asked by the code that calls the provider; listings and API answers never see it.
+These columns hold secrets: ``chat_providers.api_key`` (the deployment's key for a provider),
+``user_chat_provider_keys.api_key`` (a user's own key), ``user_git_tokens.token`` (a user's
+GitHub token), and an MCP server's ``oauth2_client_secret``, ``api_key_value`` and
+``custom_headers`` (the header map as JSON text) in ``mcp_server_configs``. Each stores a
+sealed value (:mod:`chatd.secretbox`) or ``""`` for "no key". The store seals a secret as it
+writes it (it knows the row, which the binding names) and opens it only when asked by the code
+that calls the provider or the MCP server; listings and API answers never see it.
 
 :func:`seal_plaintext` seals the values an older chatd stored in plain text (anything that is
 not a ciphertext is taken as plain text, once: afterwards it is one); :func:`reseal_all`
@@ -24,7 +26,12 @@ import sqlalchemy as sa
 
 from chatd.secretbox import SecretBox, SecretError, is_ciphertext, key_id_of
 from chatd.store.sql import Connection, RowDict
-from chatd.store.tables import chat_providers, user_chat_provider_keys, user_git_tokens
+from chatd.store.tables import (
+    chat_providers,
+    mcp_server_configs,
+    user_chat_provider_keys,
+    user_git_tokens,
+)
 
 
 def provider_key_binding(provider_id: uuid.UUID) -> str:
@@ -37,6 +44,14 @@ def user_key_binding(user_id: uuid.UUID, provider_id: uuid.UUID) -> str:
 
 def git_token_binding(user_id: uuid.UUID) -> str:
     return f"user_git_tokens.token/{user_id}"
+
+
+# The sealed columns of an MCP server config.
+MCP_SECRET_COLUMNS = ("oauth2_client_secret", "api_key_value", "custom_headers")
+
+
+def mcp_secret_binding(column: str, config_id: uuid.UUID) -> str:
+    return f"mcp_server_configs.{column}/{config_id}"
 
 
 def seal(box: SecretBox, plaintext: str, binding: str) -> str:
@@ -65,6 +80,10 @@ class UnknownSecretKeys(Exception):
             "after `chatd secrets rotate`, start with the new key."
         )
         self.unknown = unknown
+
+
+def _mcp_binding(column: str) -> Callable[[Mapping[Any, Any]], str]:
+    return lambda row: mcp_secret_binding(column, row["id"])
 
 
 @dataclass(frozen=True)
@@ -103,6 +122,17 @@ _COLUMNS = (
         lambda row: git_token_binding(row["user_id"]),
         drop_row=True,
     ),
+    *(
+        _Column(
+            f"an MCP server's {name}",
+            mcp_server_configs,
+            (mcp_server_configs.c.id,),
+            mcp_server_configs.c[name],
+            _mcp_binding(name),
+            drop_row=False,
+        )
+        for name in MCP_SECRET_COLUMNS
+    ),
 )
 
 
@@ -119,9 +149,7 @@ def _same_row(column: _Column, row: Mapping[Any, Any]) -> list[sa.ColumnElement[
     return [*(c == row[c.name] for c in column.key), column.value == row["secret"]]
 
 
-async def _replace(
-    conn: Connection, column: _Column, row: Mapping[Any, Any], new: str
-) -> None:
+async def _replace(conn: Connection, column: _Column, row: Mapping[Any, Any], new: str) -> None:
     await conn.execute(
         column.table.update().where(*_same_row(column, row)).values({column.value.name: new})
     )

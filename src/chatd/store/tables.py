@@ -190,6 +190,41 @@ user_git_tokens = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 
+# MCP servers the site owners configure; chats name the ones they use in ``mcp_server_ids``
+# (no foreign key: the ids are checked when a request sets them). ``oauth2_client_secret``,
+# ``api_key_value`` and ``custom_headers`` (a JSON object, as text) are sealed like
+# chat_providers.api_key; ``""`` means none.
+mcp_server_configs = sa.Table(
+    "mcp_server_configs",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("display_name", sa.Text, nullable=False),
+    sa.Column("slug", sa.Text, nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("icon_url", sa.Text, nullable=False, server_default=""),
+    sa.Column("transport", sa.Text, nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("auth_type", sa.Text, nullable=False),
+    sa.Column("oauth2_client_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("oauth2_client_secret", sa.Text, nullable=False, server_default=""),
+    sa.Column("oauth2_auth_url", sa.Text, nullable=False, server_default=""),
+    sa.Column("oauth2_token_url", sa.Text, nullable=False, server_default=""),
+    sa.Column("oauth2_revocation_url", sa.Text, nullable=False, server_default=""),
+    sa.Column("oauth2_scopes", sa.Text, nullable=False, server_default=""),
+    sa.Column("api_key_header", sa.Text, nullable=False, server_default=""),
+    sa.Column("api_key_value", sa.Text, nullable=False, server_default=""),
+    sa.Column("custom_headers", sa.Text, nullable=False, server_default=""),
+    sa.Column("tool_allow_list", JSONType, nullable=False),
+    sa.Column("tool_deny_list", JSONType, nullable=False),
+    sa.Column("availability", sa.Text, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("model_intent", sa.Boolean, nullable=False),
+    sa.Column("allow_in_plan_mode", sa.Boolean, nullable=False),
+    sa.Column("created_by", sa.Uuid, sa.ForeignKey("users.id", ondelete="SET NULL")),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
 chat_model_configs = sa.Table(
     "chat_model_configs",
     metadata,

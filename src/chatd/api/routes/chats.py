@@ -75,7 +75,10 @@ async def create(request: Request, db: DB, actor: CurrentActor, hub: Hub) -> Cha
             )
         model_config_id = await rules.resolve_model_config(conn, body.model_config_id)
     plan_mode = rules.check_plan_mode(body.plan_mode or "")
-    rules.check_mcp_server_ids(body.mcp_server_ids or [])
+    mcp_server_ids = body.mcp_server_ids or []
+    if mcp_server_ids:
+        async with db.read() as conn:
+            await rules.check_mcp_server_ids(conn, mcp_server_ids)
     check_labels(body.labels)
     dynamic_tools = rules.check_dynamic_tools(body.unsafe_dynamic_tools or [])
     client_type = rules.check_client_type(body.client_type or "")
@@ -96,6 +99,7 @@ async def create(request: Request, db: DB, actor: CurrentActor, hub: Hub) -> Cha
         dynamic_tools=dynamic_tools,
         plan_mode=plan_mode,
         client_type=client_type,
+        mcp_server_ids=mcp_server_ids,
     )
     async with db.write() as conn:
         await check_spend(conn, actor.user_id, db.now())

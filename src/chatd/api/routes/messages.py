@@ -96,7 +96,9 @@ async def send_message(
         raise ApiError(400, transitions.ARCHIVED_SEND)
     body = await read_json(request, CreateChatMessageRequest)
     converted = await convert_content(db, actor, body.content)
-    rules.check_mcp_server_ids(body.mcp_server_ids or [])
+    if body.mcp_server_ids:
+        async with db.read() as conn:
+            await rules.check_mcp_server_ids(conn, body.mcp_server_ids)
     if body.plan_mode is not None and body.plan_mode not in PLAN_MODES:
         raise ApiError(400, "Invalid plan_mode value.")
     busy_behavior = body.busy_behavior or ""
@@ -116,9 +118,7 @@ async def send_message(
     with transitions.refusals(
         archived=transitions.ARCHIVED_SEND, failed="Failed to create chat message."
     ):
-        result, outbox = await db.run_write(
-            _send, db.now(), actor.user_id, row["id"], new, options
-        )
+        result, outbox = await db.run_write(_send, db.now(), actor.user_id, row["id"], new, options)
     hub.publish(outbox)
     return CreateChatMessageResponse(
         message=result.message,
