@@ -18,7 +18,7 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
@@ -92,6 +92,21 @@ class Toolset:
         dynamic = {} if plan else _dynamic(dynamic_tools, active)
         return cls(registry, active, dynamic)
 
+    def with_tools(self, tools: list[Tool]) -> Toolset:
+        """This toolset with more tools (the chat's MCP tools): a name offered already keeps
+        its tool, and a client-side tool of the same name gives way."""
+        active = dict(self.active)
+        for tool in tools:
+            if tool.name in active:
+                log.warning("tool shadowed by an offered tool", tool=tool.name)
+                continue
+            active[tool.name] = tool
+        dynamic = {name: spec for name, spec in self.dynamic.items() if name not in active}
+        return replace(self, active=active, dynamic=dynamic)
+
+    def mcp_tools(self) -> list[Tool]:
+        return [tool for tool in self.active.values() if tool.mcp_server_config_id is not None]
+
     def specs(self) -> list[ToolSpec]:
         return [tool.spec() for tool in self.active.values()] + list(self.dynamic.values())
 
@@ -131,11 +146,17 @@ class CallResult:
     stops: bool = False
 
 
-def result_part(call: ToolCall, output: ToolOutput, finished_at: dt.datetime) -> ChatMessagePart:
+def result_part(
+    call: ToolCall,
+    output: ToolOutput,
+    finished_at: dt.datetime,
+    mcp_server_config_id: uuid.UUID | None = None,
+) -> ChatMessagePart:
     return ChatMessagePart(
         type=ChatMessagePartType.tool_result,
         tool_call_id=call.id,
         tool_name=call.name,
+        mcp_server_config_id=mcp_server_config_id,
         result=encode_result(output),
         is_error=output.is_error or None,
         created_at=finished_at,
@@ -156,7 +177,9 @@ def call_result(
         for a in output.attachments
     ]
     stops = toolset.stops_turn(call.name) and not output.is_error
-    return CallResult(result_part(call, output, finished_at), files, stops)
+    tool = toolset.active.get(call.name)
+    server = tool.mcp_server_config_id if tool is not None else None
+    return CallResult(result_part(call, output, finished_at, server), files, stops)
 
 
 async def run_local_calls(

@@ -25,6 +25,7 @@ import structlog
 from chatd.engine import compaction
 from chatd.engine.context_prompt import has_skills
 from chatd.engine.cost import cost_micros
+from chatd.engine.mcp_servers import chat_mcp_servers
 from chatd.engine.models import ModelChoice, ResolvedModel, build_model, choose_model
 from chatd.engine.prompt import INTERRUPTED_RESULT, history_of, load_history
 from chatd.engine.resume import ended_turn
@@ -53,6 +54,7 @@ from chatd.store.sql import Connection
 from chatd.store.steps import Step, StepRefused, save_step
 from chatd.store.turn_outcome import OutcomeKind, TurnOutcome
 from chatd.store.workspace_context import latest_context
+from chatd.tools.mcp import MCPServer, all_tools
 from chatd.tools.registry import ToolOutput, ToolRegistry
 from chatd.tools.scope import ChatFacts
 
@@ -70,6 +72,8 @@ class _Ready:
     history: list[Message]
     # The chat's newest stored workspace context (parts with their internal fields).
     context: list[dict[str, Any]] | None
+    # The MCP servers whose tools the turn offers (listed after the read).
+    mcp_servers: list[MCPServer]
 
 
 async def _read_start(
@@ -88,7 +92,8 @@ async def _read_start(
     rows = await prompt_rows(conn, chat_id)
     context = await latest_context(conn, chat_id) if chat["workspace_id"] else None
     skills = has_skills(current(context, chat["agent_id"]))
-    toolset = Toolset.build(tools, chat["dynamic_tools"], ChatFacts.of(chat), has_skills=skills)
+    facts = ChatFacts.of(chat)
+    toolset = Toolset.build(tools, chat["dynamic_tools"], facts, has_skills=skills)
     ended = await ended_turn(conn, chat_id, rows, toolset.is_dynamic, toolset.stops_turn)
     if ended is not None:
         # Claimed again after its worker stopped between saving the last step and the
@@ -101,7 +106,8 @@ async def _read_start(
         )
     except ProviderError as exc:
         return TurnOutcome(OutcomeKind.error, exc.error)
-    return _Ready(chat, toolset, choice, await history_of(conn, rows), context)
+    servers = await chat_mcp_servers(conn, chat, secrets, plan_mode=facts.plan_mode)
+    return _Ready(chat, toolset, choice, await history_of(conn, rows), context, servers)
 
 
 async def run_turn(ctx: TurnContext) -> TurnOutcome:
@@ -110,8 +116,11 @@ async def run_turn(ctx: TurnContext) -> TurnOutcome:
         start = await ctx.db.run_read(_read_start, ctx.chat, ctx.chat_id, ctx.tools, ctx.db.secrets)
         if isinstance(start, TurnOutcome):
             return start
+        toolset = start.toolset
+        if start.mcp_servers:
+            toolset = toolset.with_tools(await all_tools(start.mcp_servers))
         ctx.model = build_model(start.choice, ctx.client_factory)
-        turn = _Turn(ctx, start.chat, ctx.model, start.toolset)
+        turn = _Turn(ctx, start.chat, ctx.model, toolset)
         await turn.workspace.prepare(start.context)
         return await turn.run(start.history)
     except asyncio.CancelledError:

@@ -75,7 +75,7 @@ class TurnWorkspace:
         if skills != ("read_skill" in self.toolset.active):
             self.toolset = Toolset.build(
                 self.toolset.registry, self.dynamic_tools, self.facts, has_skills=skills
-            )
+            ).with_tools(self.toolset.mcp_tools())
 
     def prompt(self, history: list[Message]) -> list[Message]:
         """The messages of a model call: the history with the turn's system text."""

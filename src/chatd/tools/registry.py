@@ -75,6 +75,8 @@ class Tool:
     run: ToolRun
     # A successful (non-error) result ends the turn once its step is saved (§5.4).
     stop_after: bool = False
+    # The MCP server configuration the tool comes from (§17); its results name it.
+    mcp_server_config_id: uuid.UUID | None = None
 
     def spec(self) -> ToolSpec:
         return ToolSpec(self.name, self.description, self.input_schema)

@@ -1,0 +1,166 @@
+"""Turns with the chat's MCP servers (engine-behaviour §17): a real MCP server process on a
+loopback port, the shipped fake provider calling its tools. A server that is down or refuses
+the key is skipped and the turn goes on; plan turns keep only servers allowed in plan mode."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chatd.settings import Settings
+from chatd.store import mcp_servers as mq
+from chatd.store.db import Database
+from chatd.store.tables import chats
+from chatd.store.turn_outcome import OutcomeKind
+from chatd.testing import FakeProvider, serve_fake
+from tests.engine.tool_turns import ToolTurn, call, tool_turn
+from tests.engine.turn_fakes import payloads
+from tests.tools.agents import AgentPool
+
+pytestmark = pytest.mark.anyio
+
+KEY = "mcp-test-key-83Lq0Zp"
+SERVER_MAIN = Path(__file__).parent.parent / "tools" / "mcp_server_main.py"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def mcp_port() -> Iterator[int]:
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, str(SERVER_MAIN), str(port), KEY])
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                assert process.poll() is None, "the MCP server exited"
+                assert time.monotonic() < deadline, "the MCP server did not start"
+                time.sleep(0.05)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[tuple[FakeProvider, str]]:
+    provider = FakeProvider()
+    async with serve_fake(provider) as url:
+        yield provider, url
+
+
+@pytest.fixture
+async def bare(
+    db: Database,
+    settings: Settings,
+    tmp_path: Path,
+    agent_pool: AgentPool,
+    fake: tuple[FakeProvider, str],
+) -> AsyncIterator[ToolTurn]:
+    made = await tool_turn(db, settings, tmp_path, agent_pool, *fake, bound=False)
+    yield made
+    await made.service.close()
+
+
+async def add_server(db: Database, slug: str, url: str, **extra: Any) -> uuid.UUID:
+    values: dict[str, Any] = {
+        "display_name": slug,
+        "slug": slug,
+        "description": "",
+        "icon_url": "",
+        "transport": "streamable_http",
+        "url": url,
+        "auth_type": "api_key",
+        "api_key_header": "X-Api-Key",
+        "api_key_value": KEY,
+        "tool_allow_list": [],
+        "tool_deny_list": ["secret"],
+        "availability": "default_off",
+        "enabled": True,
+        "model_intent": False,
+        "allow_in_plan_mode": False,
+    } | extra
+    async with db.write() as conn:
+        row = await mq.create_config(conn, db.now(), values, db.secrets)
+    config_id: uuid.UUID = row["id"]
+    return config_id
+
+
+async def use(turn: ToolTurn, *ids: uuid.UUID, plan: bool = False) -> None:
+    async with turn.h.db.write() as conn:
+        await conn.execute(
+            chats.update()
+            .where(chats.c.id == turn.h.ctx.chat_id)
+            .values(mcp_server_ids=[str(i) for i in ids], plan_mode="plan" if plan else None)
+        )
+
+
+async def test_the_model_calls_mcp_tools_and_broken_servers_are_skipped(
+    bare: ToolTurn, db: Database, mcp_port: int
+) -> None:
+    base = f"http://127.0.0.1:{mcp_port}"
+    docs = await add_server(db, "docs", f"{base}/mcp")
+    events = await add_server(
+        db, "events", f"{base}/sse-server/sse", transport="sse", tool_allow_list=["add"]
+    )
+    down = await add_server(db, "down", f"http://127.0.0.1:{_free_port()}/mcp")
+    wrong_key = await add_server(db, "locked", f"{base}/mcp", api_key_value="not-the-key")
+    off = await add_server(db, "off", f"{base}/mcp", enabled=False)
+    await use(bare, docs, down, wrong_key, events, off)
+
+    outcome, streamed = await bare.run(
+        {
+            "tool_calls": [
+                call("docs__echo", "c1", text="hello"),
+                call("events__add", "c2", a=2, b=3),
+                call("docs__broken", "c3"),
+            ]
+        },
+        {"text": "Done."},
+    )
+    assert outcome.kind == OutcomeKind.done, outcome.error
+    offered = bare.tool_names(0)
+    mcp_tools = [n for n in offered if "__" in n]
+    assert mcp_tools == ["docs__echo", "docs__add", "docs__broken", "events__add"]
+    [echo_spec] = [t for t in bare.request(0)["tools"] if t["function"]["name"] == "docs__echo"]
+    assert echo_spec["function"]["parameters"]["required"] == ["text"]
+
+    results = {p["tool_call_id"]: p for kind, p in payloads(streamed) if kind == "part:tool"}
+    assert results["c1"]["result"] == {"output": "echo: hello"}
+    assert results["c1"]["mcp_server_config_id"] == str(docs)
+    assert results["c2"]["result"] == 5 and results["c2"]["mcp_server_config_id"] == str(events)
+    assert results["c3"]["is_error"] is True and "broken" in results["c3"]["result"]["error"]
+    # Stored as streamed.
+    tool_rows = await bare.h.rows("tool")
+    stored = {p["tool_call_id"]: p for r in tool_rows for p in r["content"]}
+    assert stored["c1"]["mcp_server_config_id"] == str(docs)
+
+
+async def test_plan_turns_keep_only_servers_allowed_in_plan_mode(
+    bare: ToolTurn, db: Database, mcp_port: int
+) -> None:
+    base = f"http://127.0.0.1:{mcp_port}/mcp"
+    allowed = await add_server(
+        db, "reader", base, allow_in_plan_mode=True, tool_allow_list=["echo"]
+    )
+    barred = await add_server(db, "writer", base)
+    await use(bare, allowed, barred, plan=True)
+    outcome, _ = await bare.run({"text": "Planned."})
+    assert outcome.kind == OutcomeKind.done, outcome.error
+    assert [n for n in bare.tool_names(0) if "__" in n] == ["reader__echo"]

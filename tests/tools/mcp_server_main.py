@@ -1,0 +1,66 @@
+"""A small MCP server for the tests, run as its own process:
+``python tests/tools/mcp_server_main.py PORT API_KEY``.
+
+It serves Streamable HTTP at ``/mcp`` and SSE at ``/sse`` (``/messages/``) on 127.0.0.1 and
+answers only requests whose ``X-Api-Key`` header is ``API_KEY``.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import uvicorn
+from mcp.server import MCPServer
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Mount
+
+server = MCPServer("test-tools")
+
+
+@server.tool(description="Say the text back.")
+def echo(text: str) -> str:
+    return f"echo: {text}"
+
+
+@server.tool(description="Add two numbers.")
+def add(a: int, b: int) -> str:
+    return str(a + b)
+
+
+@server.tool(description="Always fails.")
+def broken() -> str:
+    raise RuntimeError("this tool is broken")
+
+
+@server.tool(description="Never to be offered.")
+def secret() -> str:
+    return "leaked"
+
+
+class RequireKey:
+    def __init__(self, app: Any, key: str) -> None:
+        self.app = app
+        self.key = key.encode()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and dict(scope["headers"]).get(b"x-api-key") != self.key:
+            await PlainTextResponse("bad key", status_code=401)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def main() -> None:
+    port, key = int(sys.argv[1]), sys.argv[2]
+    http_app = server.streamable_http_app()
+    sse_app = server.sse_app()
+    app = Starlette(
+        routes=[Mount("/sse-server", app=sse_app), Mount("/", app=http_app)],
+        lifespan=lambda _app: http_app.router.lifespan_context(http_app),
+    )
+    uvicorn.run(RequireKey(app, key), host="127.0.0.1", port=port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
