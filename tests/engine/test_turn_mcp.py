@@ -130,6 +130,7 @@ async def test_the_model_calls_mcp_tools_and_broken_servers_are_skipped(
                 call("docs__echo", "c1", text="hello"),
                 call("events__add", "c2", a=2, b=3),
                 call("docs__broken", "c3"),
+                call("docs__picture", "c4"),
             ]
         },
         {"text": "Done."},
@@ -137,7 +138,13 @@ async def test_the_model_calls_mcp_tools_and_broken_servers_are_skipped(
     assert outcome.kind == OutcomeKind.done, outcome.error
     offered = bare.tool_names(0)
     mcp_tools = [n for n in offered if "__" in n]
-    assert mcp_tools == ["docs__echo", "docs__add", "docs__broken", "events__add"]
+    assert mcp_tools == [
+        "docs__echo",
+        "docs__add",
+        "docs__broken",
+        "docs__picture",
+        "events__add",
+    ]
     [echo_spec] = [t for t in bare.request(0)["tools"] if t["function"]["name"] == "docs__echo"]
     assert echo_spec["function"]["parameters"]["required"] == ["text"]
 
@@ -146,6 +153,12 @@ async def test_the_model_calls_mcp_tools_and_broken_servers_are_skipped(
     assert results["c1"]["mcp_server_config_id"] == str(docs)
     assert results["c2"]["result"] == 5 and results["c2"]["mcp_server_config_id"] == str(events)
     assert results["c3"]["is_error"] is True and "broken" in results["c3"]["result"]["error"]
+    # The first image becomes a file of the chat, shown after the result.
+    assert results["c4"]["result"]["output"] == "a caption\n[image attached as mcp-image.png]"
+    files = [
+        p for kind, p in payloads(streamed) if kind == "part:assistant" and p["type"] == "file"
+    ]
+    assert [(f["media_type"], f["name"]) for f in files] == [("image/png", "mcp-image.png")]
     # Stored as streamed.
     tool_rows = await bare.h.rows("tool")
     stored = {p["tool_call_id"]: p for r in tool_rows for p in r["content"]}

@@ -12,6 +12,7 @@ from typing import Any
 
 import uvicorn
 from mcp.server import MCPServer
+from mcp.server.mcpserver import Image
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount
@@ -32,6 +33,15 @@ def add(a: int, b: int) -> str:
 @server.tool(description="Always fails.")
 def broken() -> str:
     raise RuntimeError("this tool is broken")
+
+
+# The smallest PNG header and one byte: enough to be stored and named.
+PICTURE = b"\x89PNG\r\n\x1a\n" + b"\x00"
+
+
+@server.tool(description="A picture and a caption.", structured_output=False)
+def picture() -> list[Any]:
+    return ["a caption", Image(data=PICTURE, format="png")]
 
 
 @server.tool(description="Never to be offered.")
