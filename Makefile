@@ -61,7 +61,7 @@ web-test: $(WEB_BUILT) chromium
 # collection order, which puts the browser spec files, the longest items, first
 # (xdist's default order would put one-item files last).
 test: lint typecheck $(WEB_BUILT) chromium
-	CHATD_CHROMIUM=$(CHROMIUM) $(VENV)/bin/pytest -n 2 --dist loadfile --no-loadscope-reorder
+	CHATD_CHROMIUM=$(CHROMIUM) $(VENV)/bin/pytest -n 2 --dist loadfile --no-loadscopereorder
 
 # A wheel in dist/ that carries the built web UI (pip install users need no Node.js).
 dist: $(WEB_BUILT)
