@@ -57,11 +57,9 @@ web-test: $(WEB_BUILT) chromium
 	cd web && CHATD_CHROMIUM=$(CHROMIUM) CHATD_PYTHON=$(CURDIR)/$(VENV)/bin/python npx playwright test
 
 # Two workers, each taking whole test files (a file's module fixtures, such as one server
-# for its tests, stay in one process; a browser spec file is one item). Files go out in
-# collection order, which puts the browser spec files, the longest items, first
-# (xdist's default order would put one-item files last).
+# for its tests, stay in one process; a browser spec file is one item).
 test: lint typecheck $(WEB_BUILT) chromium
-	CHATD_CHROMIUM=$(CHROMIUM) $(VENV)/bin/pytest -n 2 --dist loadfile --no-loadscopereorder
+	CHATD_CHROMIUM=$(CHROMIUM) $(VENV)/bin/pytest -n 2 --dist loadfile
 
 # A wheel in dist/ that carries the built web UI (pip install users need no Node.js).
 dist: $(WEB_BUILT)
