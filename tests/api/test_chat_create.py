@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
-from chatd.engine.prompts import DEFAULT_SYSTEM_PROMPT, NO_WORKSPACE, WORKSPACE_ATTACHED
+from chatd.prompts import DEFAULT_SYSTEM_PROMPT, NO_WORKSPACE, WORKSPACE_ATTACHED
 from chatd.store.db import Database
 from chatd.store.tables import chat_file_links, chat_messages, chats
 from tests.api.chat_helpers import (

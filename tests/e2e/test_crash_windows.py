@@ -18,24 +18,21 @@ Each window is entered by several chats at once, so one kill shows it for all of
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chatd.testing.script import DEFAULT_TEXT
-from tests.e2e.server import ServerProcess, chatd_env, wait_for
+from tests.e2e.server import wait_for
 from tests.e2e.turn_harness import (
-    FAST,
-    PG_ENV,
     Client,
     Fake,
+    Servers,
     configure_models,
-    database,
     fake_provider,
+    servers_on,
 )
 
 pytestmark = pytest.mark.slow
@@ -52,46 +49,10 @@ def fake(tmp_path: Path) -> Iterator[Fake]:
         yield running
 
 
-@dataclass
-class Servers:
-    """Servers started one after another on one data directory and database."""
-
-    env: dict[str, str]
-    current: ServerProcess | None = None
-    token: str = ""
-
-    def start(self, **extra: str) -> Client:
-        self.current = ServerProcess.start({**self.env, **extra})
-        self.current.wait_ready()
-        if not self.token:
-            self.token = self.current.value("token")  # printed on the first start only
-        return Client(self.current.url, self.token)
-
-    def kill(self) -> None:
-        assert self.current is not None
-        self.current.proc.kill()
-        self.current.proc.wait()
-        self.current = None
-
-    def stop(self) -> None:
-        if self.current is not None:
-            self.current.stop()
-            self.current = None
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def servers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Servers]:
-    if request.param == "postgres" and not os.environ.get(PG_ENV):
-        pytest.skip(f"PostgreSQL tests are off: set {PG_ENV}")
-    with database(request.param) as url:
-        env = chatd_env(tmp_path / "home", **FAST, **RECOVERY)
-        if url:
-            env["CHATD_DATABASE_URL"] = url
-        running = Servers(env)
-        try:
-            yield running
-        finally:
-            running.stop()
+    with servers_on(request.param, tmp_path / "home", **RECOVERY) as running:
+        yield running
 
 
 def text_of(message: dict[str, Any]) -> str:

@@ -54,6 +54,10 @@ class Fake:
         r = httpx2.post(self.url + "/fake/script", json=[], timeout=10)
         return int(r.json()["remaining"])
 
+    def open_gate(self, name: str) -> None:
+        r = httpx2.post(f"{self.url}/fake/gates/{name}", timeout=10)
+        assert r.status_code < 300, r.text
+
     def requests(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = httpx2.get(self.url + "/fake/requests", timeout=10).json()
         return result
@@ -140,6 +144,49 @@ class Deployment:
         chat_id = self.new_chat("hello", provider, **extra)
         self.api.wait_status(chat_id, "waiting")
         return chat_id
+
+
+@dataclass
+class Servers:
+    """Servers started one after another on one data directory and database."""
+
+    env: dict[str, str]
+    current: ServerProcess | None = None
+    token: str = ""
+
+    def start(self, **extra: str) -> Client:
+        self.current = ServerProcess.start({**self.env, **extra})
+        self.current.wait_ready()
+        if not self.token:
+            self.token = self.current.value("token")  # printed on the first start only
+        return Client(self.current.url, self.token)
+
+    def kill(self) -> None:
+        assert self.current is not None
+        self.current.proc.kill()
+        self.current.proc.wait()
+        self.current = None
+
+    def stop(self) -> None:
+        if self.current is not None:
+            self.current.stop()
+            self.current = None
+
+
+@contextmanager
+def servers_on(kind: str, home: Path, **env: str) -> Iterator[Servers]:
+    """:class:`Servers` on ``kind`` ("sqlite" or "postgres"; skipped when PG is off)."""
+    if kind == "postgres" and not os.environ.get(PG_ENV):
+        pytest.skip(f"PostgreSQL tests are off: set {PG_ENV}")
+    with database(kind) as url:
+        server_env = chatd_env(home, **{**FAST, **env})
+        if url:
+            server_env["CHATD_DATABASE_URL"] = url
+        running = Servers(server_env)
+        try:
+            yield running
+        finally:
+            running.stop()
 
 
 def configure_models(api: Client, fake: Fake) -> dict[str, str]:

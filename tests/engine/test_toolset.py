@@ -27,15 +27,17 @@ WORKSPACE = [
 ]
 PLATFORM = ["list_templates", "read_template", "create_workspace", "start_workspace"]
 SKILLS = ["read_skill", "read_skill_file"]
+SUBAGENTS = ["spawn_agent", "spawn_explore_agent", "wait_agent", "message_agent", "close_agent"]
 
 
-def facts(*, plan: bool = False, child: bool = False) -> ChatFacts:
+def facts(*, plan: bool = False, child: bool = False, mode: str | None = None) -> ChatFacts:
     return ChatFacts(
         chat_id=uuid.uuid4(),
         owner_id=uuid.uuid4(),
         organization_id=uuid.uuid4(),
-        parent_chat_id=uuid.uuid4() if child else None,
+        parent_chat_id=uuid.uuid4() if child or mode else None,
         plan_mode=plan,
+        mode=mode,
     )
 
 
@@ -45,8 +47,8 @@ def offered(chat: ChatFacts, *, skills: bool = False, dynamic: Any = None) -> li
 
 
 def test_root_chat() -> None:
-    assert offered(facts()) == WORKSPACE + PLATFORM
-    assert offered(facts(), skills=True) == WORKSPACE + PLATFORM + SKILLS
+    assert offered(facts()) == WORKSPACE + PLATFORM + SUBAGENTS
+    assert offered(facts(), skills=True) == WORKSPACE + PLATFORM + SUBAGENTS + SKILLS
 
 
 def test_child_chat() -> None:
@@ -64,12 +66,23 @@ def test_root_plan_turn() -> None:
         "ask_user_question",
         *PLATFORM,
         "propose_plan",
+        "spawn_agent",
+        "spawn_explore_agent",
+        "wait_agent",
         *SKILLS,
     ]
 
 
 def test_child_plan_turn() -> None:
     assert offered(facts(plan=True, child=True)) == ["read_file", "execute", "process_output"]
+
+
+def test_explore_child() -> None:
+    explore = facts(mode="explore")
+    assert offered(explore, skills=True) == ["read_file", "execute", "process_output", *SKILLS]
+    dynamic = [{"name": "deploy", "input_schema": {"type": "object"}}]
+    assert "deploy" not in offered(explore, dynamic=dynamic)
+    assert "deploy" in offered(facts(child=True), dynamic=dynamic)
 
 
 def test_dynamic_tools_are_dropped_on_plan_turns_and_on_collisions() -> None:

@@ -11,8 +11,9 @@ say how far that turn got:
   finishing transaction was lost; the turn is done (the worker's finish then ends the chat
   waiting, promoting the queue head if any) and the model is not asked again.
 * an assistant message whose open calls are all client-side tools: ``requires_action``, as
-  the finish would have said. An open call of a built-in tool (none is saved without its
-  result) runs on; the prompt answers it as interrupted.
+  the finish would have said. An open call of a built-in tool runs on: a ``wait_agent`` call
+  left open by a turn parked for its sub-agents is made again (:func:`open_calls`); any other
+  (none is saved without its result) the prompt answers as interrupted.
 
 The check reads the prompt rows the turn reads anyway, so a turn after a user message costs no
 extra statement. Only a prompt that ends with a context summary (the worker stopped right
@@ -25,8 +26,10 @@ finished turn.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from chatd.engine.prompt import args_object, content_parts
@@ -79,6 +82,28 @@ def outcome_of(
     if all(is_dynamic(c.name) for c in open_calls):
         return TurnOutcome(OutcomeKind.requires_action, tool_calls=open_calls)
     return None
+
+
+@dataclass(frozen=True)
+class OpenCalls:
+    """The last step's calls that have no result, and when that step was saved."""
+
+    calls: list[ToolCallContent]
+    called_at: dt.datetime
+
+
+def open_calls(rows: Sequence[Row]) -> OpenCalls | None:
+    """The calls without a result of the assistant message the history ends with (its tool
+    results aside), as a turn parked for its sub-agents leaves them; None when there are none."""
+    answered: set[str] = set()
+    last = len(rows) - 1
+    while last >= 0 and rows[last]["role"] == "tool":
+        answered |= _answered(rows[last])
+        last -= 1
+    if last < 0 or rows[last]["role"] != "assistant":
+        return None
+    calls = [c for c in _calls(rows[last]) if c.id not in answered]
+    return OpenCalls(calls, rows[last]["created_at"]) if calls else None
 
 
 def _calls(row: Row) -> list[ToolCallContent]:

@@ -1,14 +1,16 @@
 """The tools of one turn and running a step's calls (engine-behaviour §5.3, §5.4, §5.6, §11).
 
 The built-ins a turn offers depend on the chat (§5.3): the workspace tools always; on root
-chats the platform tools, and on plan turns ask_user_question and propose_plan; the skill
-tools when the workspace has skills. A plan turn then keeps only what plan mode allows
-(§5.4). Tools of the registry that are not built-ins (the testing tools, a test's own) are
-always offered. Last come the chat's client-side (dynamic) tools, except on plan turns and
-except a name an offered tool already has (the offered tool wins).
+chats the platform tools, on plan turns ask_user_question and propose_plan, and the sub-agent
+tools; the skill tools when the workspace has skills. A plan turn then keeps only what plan
+mode allows, and an explore sub-agent only what it allows (§5.4). Tools of the registry that
+are not built-ins (the testing tools, a test's own) are always offered. Last come the chat's
+client-side (dynamic) tools, except on plan turns, for explore sub-agents, and for a name an
+offered tool already has (the offered tool wins).
 
 Local calls run concurrently; each finished result is recorded as it completes, so an
-interrupted step keeps the results it already has.
+interrupted step keeps the results it already has. A call whose tool parks the turn
+(``wait_agent`` while its sub-agent works) has no result yet: the step is saved without it.
 """
 
 from __future__ import annotations
@@ -53,12 +55,15 @@ def builtin_names(facts: ChatFacts | None, *, has_skills: bool) -> list[str]:
         tools.extend(builtin.PLATFORM_TOOLS)
         if plan:
             tools.append(builtin.PLAN_PROPOSAL)
+        tools.extend(builtin.SUBAGENT_TOOLS)
     if has_skills:
         tools.extend(builtin.SKILL_TOOLS)
     names = [t.name for t in tools]
     if plan:
         allowed = builtin.PLAN_ALLOWED | (builtin.PLAN_ALLOWED_ROOT if root else frozenset())
         names = [n for n in names if n in allowed]
+    if facts is not None and facts.explores:
+        names = [n for n in names if n in builtin.EXPLORE_ALLOWED]
     return names
 
 
@@ -88,8 +93,10 @@ class Toolset:
         for tool in registry:
             if tool.name not in builtin.BUILTIN_NAMES:
                 active[tool.name] = tool
-        plan = facts is not None and facts.plan_mode
-        dynamic = {} if plan else _dynamic(dynamic_tools, active)
+        # Client-side tools are for the client's own chats: not on plan turns, nor for explore
+        # sub-agents.
+        plain = facts is None or not (facts.plan_mode or facts.explores)
+        dynamic = _dynamic(dynamic_tools, active) if plain else {}
         return cls(registry, active, dynamic)
 
     def with_tools(self, tools: list[Tool]) -> Toolset:
@@ -144,6 +151,13 @@ class CallResult:
     part: ChatMessagePart
     files: list[ChatMessagePart] = field(default_factory=list)
     stops: bool = False
+    # No answer yet: the turn parks until then, or until one of these chats settles.
+    parked_until: dt.datetime | None = None
+    awaits: tuple[uuid.UUID, ...] = ()
+
+    @property
+    def parked(self) -> bool:
+        return self.parked_until is not None
 
 
 def result_part(
@@ -179,7 +193,8 @@ def call_result(
     stops = toolset.stops_turn(call.name) and not output.is_error
     tool = toolset.active.get(call.name)
     server = tool.mcp_server_config_id if tool is not None else None
-    return CallResult(result_part(call, output, finished_at, server), files, stops)
+    part = result_part(call, output, finished_at, server)
+    return CallResult(part, files, stops, output.parked_until, output.awaits)
 
 
 async def run_local_calls(
@@ -225,8 +240,11 @@ async def run_call(toolset: Toolset, call: ToolCall, ctx: ToolCallContext) -> To
 
 
 def tool_context(
-    chat_id: uuid.UUID, owner_id: uuid.UUID, scope: TurnScope | None = None
+    chat_id: uuid.UUID,
+    owner_id: uuid.UUID,
+    scope: TurnScope | None = None,
+    called_at: dt.datetime | None = None,
 ) -> Callable[[ToolCall], ToolCallContext]:
     return lambda call: ToolCallContext(
-        chat_id=chat_id, owner_id=owner_id, tool_call_id=call.id, turn=scope
+        chat_id=chat_id, owner_id=owner_id, tool_call_id=call.id, turn=scope, called_at=called_at
     )

@@ -16,7 +16,7 @@ import asyncio
 import datetime as dt
 import functools
 import uuid
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -28,10 +28,16 @@ from chatd.engine.cost import cost_micros
 from chatd.engine.mcp_servers import chat_mcp_servers
 from chatd.engine.models import ModelChoice, ResolvedModel, build_model, choose_model
 from chatd.engine.prompt import INTERRUPTED_RESULT, history_of, load_history
-from chatd.engine.resume import ended_turn
+from chatd.engine.resume import OpenCalls, ended_turn, open_calls
 from chatd.engine.retry import RetryPolicy, retry
 from chatd.engine.step import StepBuilder
-from chatd.engine.toolset import CallResult, Toolset, call_result, run_local_calls
+from chatd.engine.toolset import (
+    CallResult,
+    Toolset,
+    call_result,
+    run_local_calls,
+    tool_context,
+)
 from chatd.engine.turn_workspace import TurnWorkspace
 from chatd.engine.types import StopReason, TurnContext
 from chatd.engine.workspace_context import current
@@ -55,7 +61,7 @@ from chatd.store.steps import Step, StepRefused, save_step
 from chatd.store.turn_outcome import OutcomeKind, TurnOutcome
 from chatd.store.workspace_context import latest_context
 from chatd.tools.mcp import MCPServer, all_tools
-from chatd.tools.registry import ToolOutput, ToolRegistry
+from chatd.tools.registry import ToolCallContext, ToolOutput, ToolRegistry
 from chatd.tools.scope import ChatFacts
 
 T = TypeVar("T")
@@ -74,6 +80,8 @@ class _Ready:
     context: list[dict[str, Any]] | None
     # The MCP servers whose tools the turn offers (listed after the read).
     mcp_servers: list[MCPServer]
+    # The calls a parked turn left open, made again before the first model call.
+    reopened: OpenCalls | None = None
 
 
 async def _read_start(
@@ -106,8 +114,14 @@ async def _read_start(
         )
     except ProviderError as exc:
         return TurnOutcome(OutcomeKind.error, exc.error)
-    servers = await chat_mcp_servers(conn, chat, secrets, plan_mode=facts.plan_mode)
-    return _Ready(chat, toolset, choice, await history_of(conn, rows), context, servers)
+    # A sub-agent on a plan turn gets no MCP server (§5.4).
+    servers = (
+        await chat_mcp_servers(conn, chat, secrets, plan_mode=facts.plan_mode)
+        if facts.is_root or not facts.plan_mode
+        else []
+    )
+    history = await history_of(conn, rows)
+    return _Ready(chat, toolset, choice, history, context, servers, open_calls(rows))
 
 
 async def run_turn(ctx: TurnContext) -> TurnOutcome:
@@ -122,7 +136,7 @@ async def run_turn(ctx: TurnContext) -> TurnOutcome:
         ctx.model = build_model(start.choice, ctx.client_factory)
         turn = _Turn(ctx, start.chat, ctx.model, toolset)
         await turn.workspace.prepare(start.context)
-        return await turn.run(start.history)
+        return await turn.run(start.history, start.reopened)
     except asyncio.CancelledError:
         if ctx.stop_reason is None:
             raise  # not the worker's stop: not ours to absorb
@@ -179,7 +193,12 @@ class _Turn:
     def toolset(self) -> Toolset:
         return self.workspace.toolset
 
-    async def run(self, history: list[Message]) -> TurnOutcome:
+    async def run(self, history: list[Message], reopened: OpenCalls | None = None) -> TurnOutcome:
+        if reopened is not None:
+            outcome = await self._reopen(reopened)
+            if outcome is not None:
+                return outcome
+            history = await self._history()
         for _ in range(self.ctx.settings.max_steps):
             started = asyncio.get_running_loop().time()
             request = ModelRequest(
@@ -205,7 +224,8 @@ class _Turn:
             assistant = builder.assistant_parts()
             if not assistant:
                 return TurnOutcome(OutcomeKind.done)
-            finished = [self.results[c.id] for c in local]
+            parked = [self.results[c.id] for c in local if self.results[c.id].parked]
+            finished = [self.results[c.id] for c in local if not self.results[c.id].parked]
             finish = builder.finish
             usage = finish.usage if finish else None
             step = Step(
@@ -221,6 +241,8 @@ class _Turn:
             )
             if not await _uncancellable(self._save(step)):
                 return self._lost()
+            if parked:
+                return _parked(parked)
             if any(r.stops for r in finished):  # §5.4: a stop-after tool succeeded
                 return TurnOutcome(OutcomeKind.done)
             limit = self.model.context_limit
@@ -299,18 +321,61 @@ class _Turn:
 
     # ---- tools and persistence ----------------------------------------------------------
 
-    async def _run_tools(self, calls: list[ToolCall]) -> None:
+    async def _run_tools(
+        self,
+        calls: list[ToolCall],
+        context: Callable[[ToolCall], ToolCallContext] | None = None,
+    ) -> None:
         """Run the calls at once, then publish every result in call order, then the files
-        the tools attached (§5.6)."""
+        the tools attached (§5.6); a parked call has neither yet."""
         await run_local_calls(
-            self.toolset, calls, self.workspace.tool_context, self.results, self.ctx.db.now
+            self.toolset,
+            calls,
+            context or self.workspace.tool_context,
+            self.results,
+            self.ctx.db.now,
         )
+        answered = [self.results[c.id] for c in calls if not self.results[c.id].parked]
         publish = self.ctx.hub.publish_part
-        for call in calls:
-            publish(self.ctx.chat_id, ChatMessageRole.tool, self.results[call.id].part)
-        for call in calls:
-            for file in self.results[call.id].files:
+        for result in answered:
+            publish(self.ctx.chat_id, ChatMessageRole.tool, result.part)
+        for result in answered:
+            for file in result.files:
                 publish(self.ctx.chat_id, ChatMessageRole.assistant, file)
+
+    async def _reopen(self, reopened: OpenCalls) -> TurnOutcome | None:
+        """Make again the calls a parked turn left open (``wait_agent``), and save their
+        results; the outcome when the turn parks again or ends here, else None (it goes on)."""
+        calls = [
+            ToolCall(c.id, c.name, c.args_json)
+            for c in reopened.calls
+            if (tool := self.toolset.active.get(c.name)) is not None and tool.resumes
+        ]
+        if calls:
+            self.results = {}
+            scope = self.workspace.scope
+            context = tool_context(
+                self.ctx.chat_id, scope.facts.owner_id, scope, called_at=reopened.called_at
+            )
+            await self._run_tools(calls, context)
+            parked = [self.results[c.id] for c in calls if self.results[c.id].parked]
+            answered = [self.results[c.id] for c in calls if not self.results[c.id].parked]
+            if answered:
+                step = Step(
+                    model_config_id=self.model.config_id,
+                    assistant=[f for r in answered for f in r.files],
+                    tool_results=[r.part for r in answered],
+                    model_is_current=self.chat_model == self.model.config_id,
+                )
+                if not await _uncancellable(self._save(step)):
+                    return self._lost()
+            self.results = {}
+            if parked:
+                return _parked(parked)
+        dynamic = [c for c in reopened.calls if self.toolset.is_dynamic(c.name)]
+        if dynamic:
+            return TurnOutcome(OutcomeKind.requires_action, tool_calls=dynamic)
+        return None
 
     async def _save(self, step: Step) -> bool:
         """Persist and publish a step; False when the chat is no longer ours."""
@@ -346,7 +411,9 @@ class _Turn:
         now = self.ctx.db.now()
         interrupted = ToolOutput(INTERRUPTED_RESULT, is_error=True)
         results = [
-            self.results.get(call.id) or call_result(self.toolset, call, interrupted, now)
+            r
+            if (r := self.results.get(call.id)) is not None and not r.parked
+            else call_result(self.toolset, call, interrupted, now)
             for call in calls
         ]
         step = Step(
@@ -360,3 +427,11 @@ class _Turn:
     def _lost(self) -> TurnOutcome:
         reason = self.ctx.stop_reason
         return TurnOutcome(OutcomeKind(reason.value) if reason else OutcomeKind.interrupted)
+
+
+def _parked(calls: list[CallResult]) -> TurnOutcome:
+    """The turn waits for sub-agents: until the first of its waits gives up, or one of the
+    chats they wait for settles."""
+    until = min(r.parked_until for r in calls if r.parked_until is not None)
+    awaited = list(dict.fromkeys(chat_id for r in calls for chat_id in r.awaits))
+    return TurnOutcome(OutcomeKind.awaiting, awaiting_until=until, awaited=awaited)

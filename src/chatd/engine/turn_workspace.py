@@ -37,7 +37,7 @@ class TurnWorkspace:
             agent_id=chat["agent_id"],
             build_id=chat["build_id"],
         )
-        self.scope = TurnScope(self.facts, ctx.db, ctx.hub, self.access)
+        self.scope = TurnScope(self.facts, ctx.db, ctx.hub, self.access, ctx.settings)
         self.tool_context: Callable[[ToolCall], ToolCallContext] = tool_context(
             ctx.chat_id, self.facts.owner_id, self.scope
         )

@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 
 import httpx2
 import structlog
+from prometheus_client import Gauge
 
 from chatd.engine import titles
 from chatd.engine.models import ClientFactory
@@ -45,7 +46,7 @@ from chatd.llm.types import ClassifiedError
 from chatd.sdk.chats import ChatErrorKind, ChatStatus
 from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType, ChatStreamStatus
 from chatd.settings import Settings
-from chatd.store import recovery, worker_state
+from chatd.store import recovery, subagents, worker_state
 from chatd.store.db import Clock, Database
 from chatd.store.outbox import Outbox, next_stamp
 from chatd.store.turn_outcome import OutcomeKind, TurnOutcome
@@ -55,6 +56,9 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 RunTurn = Callable[[TurnContext], Awaitable[TurnOutcome]]
+# Turns running in this process: claimed and not yet finished (a turn parked waiting for its
+# sub-agents is not one).
+TURNS_RUNNING = Gauge("chatd_turns_running", "Chat turns this replica is running.")
 # Statuses that, published for a chat this worker runs, mean its turn must stop (§4.6).
 _STOPPING = frozenset({ChatStatus.waiting, ChatStatus.pending, ChatStatus.error})
 DEFAULT_SHUTDOWN_TIMEOUT = 30.0
@@ -350,6 +354,7 @@ class Worker:
         chat_id = ctx.chat_id
         running = self._running[chat_id]
         self.hub.start_turn(chat_id)
+        TURNS_RUNNING.inc()
         try:
             if ctx.start_slot is not None:
                 await ctx.start_slot.take()
@@ -366,19 +371,34 @@ class Worker:
                 self.db, self.now(), chat_id, self.worker_id, outcome
             )
             self.hub.publish(finished.outbox)
+            await self._wake_parent(ctx, finished.status)
         except Exception:
             log.exception("finishing the turn failed", chat_id=str(chat_id))
             finished = worker_state.Finished(status=None)
         finally:
+            TURNS_RUNNING.dec()
             if ctx.start_slot is not None:
                 ctx.start_slot.free()
             self.hub.end_turn(chat_id)
             self._running.pop(chat_id, None)
             if running.excluded:  # it may have become pending again meanwhile
                 self.hub.worker_wakeup.set()
-        if finished.status is not None and running.turn is not None:
+        if (
+            finished.status is not None
+            and running.turn is not None
+            and outcome.kind != OutcomeKind.awaiting  # its turn goes on later
+        ):
             summary = _summary_task(ctx, finished.status, finished.chat, self._summary_places)
             self._background_task(summary)
+
+    async def _wake_parent(self, ctx: TurnContext, status: ChatStatus | None) -> None:
+        """A sub-agent's turn ended: its parent, if parked waiting for it, runs again now
+        (stale recovery would find it later; see :mod:`chatd.store.subagents`)."""
+        parent_id = ctx.chat["parent_chat_id"] if ctx.chat is not None else None
+        if parent_id is None or status in (None, ChatStatus.pending, ChatStatus.running):
+            return
+        if await self.db.run_write(subagents.wake_parent, self.now(), parent_id):
+            self.hub.publish(Outbox(wake_workers=True))
 
     async def _guarded_turn(self, ctx: TurnContext) -> TurnOutcome:
         """Run the turn; an unexpected failure becomes an ``error`` outcome (like a panic)."""

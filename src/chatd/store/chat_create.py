@@ -33,6 +33,10 @@ class NewChat:
     client_type: str = "api"
     parent_chat_id: uuid.UUID | None = None
     root_chat_id: uuid.UUID | None = None
+    # A sub-agent shares its parent's workspace binding, and may be of a flavour ("explore").
+    build_id: uuid.UUID | None = None
+    agent_id: uuid.UUID | None = None
+    mode: str | None = None
 
 
 async def create_chat(conn: Connection, now: dt.datetime, new: NewChat) -> tuple[Chat, Outbox]:
@@ -44,6 +48,9 @@ async def create_chat(conn: Connection, now: dt.datetime, new: NewChat) -> tuple
             owner_id=new.owner_id,
             organization_id=new.organization_id,
             workspace_id=new.workspace_id,
+            build_id=new.build_id,
+            agent_id=new.agent_id,
+            mode=new.mode,
             parent_chat_id=new.parent_chat_id,
             root_chat_id=new.root_chat_id,
             title=new.title,

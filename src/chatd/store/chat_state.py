@@ -25,6 +25,7 @@ from chatd.store import messages as mq
 from chatd.store.files import link_files
 from chatd.store.outbox import Outbox
 from chatd.store.sql import Connection
+from chatd.store.subagents import is_parked
 from chatd.store.tables import chats
 from chatd.store.tool_calls import (
     INTERRUPTED_BY_PROMOTION,
@@ -37,10 +38,12 @@ from chatd.store.transition_steps import (
     NotUserMessage,
     QueuedMessageNotFound,
     QueueFull,
+    Row,
     announce_status,
     insert_user_message,
     lock,
     message_event,
+    promote_queue_head,
     publish_queue,
     publish_status,
     resolve_model,
@@ -118,8 +121,10 @@ async def send_message(
         )
         await publish_queue(conn, outbox, chat_id)
         # "Pending wins" (T18): only a running turn is stopped; the worker's finishing
-        # transaction then promotes the queue head (T5 -> T4).
-        if options.interrupt and chat["status"] == ChatStatus.running:
+        # transaction then promotes the queue head (T5 -> T4), or here, for a parked turn.
+        if options.interrupt and is_parked(chat):
+            await stop_parked(conn, now, chat, outbox, INTERRUPTED_BY_USER)
+        elif options.interrupt and chat["status"] == ChatStatus.running:
             announce_status(outbox, await set_status(conn, now, chat_id, ChatStatus.waiting))
     else:
         message = await insert_user_message(
@@ -182,9 +187,7 @@ async def edit_message(
     return message, warnings, outbox
 
 
-async def interrupt(
-    conn: Connection, now: dt.datetime, chat_id: uuid.UUID
-) -> tuple[Chat, Outbox]:
+async def interrupt(conn: Connection, now: dt.datetime, chat_id: uuid.UUID) -> tuple[Chat, Outbox]:
     """T5 running -> waiting; T12 requires_action -> waiting with synthetic results.
 
     Any other status is left as it is (T18: pending wins; idle chats stay idle).
@@ -192,6 +195,8 @@ async def interrupt(
     chat = await lock(conn, chat_id)
     outbox = Outbox()
     status = chat["status"]
+    if is_parked(chat):
+        return await stop_parked(conn, now, chat, outbox, INTERRUPTED_BY_USER), outbox
     if status == ChatStatus.requires_action:
         synthetic = await interrupt_pending_calls(conn, now, chat, INTERRUPTED_BY_USER)
         outbox.stream.extend(message_event(m) for m in synthetic)
@@ -199,6 +204,38 @@ async def interrupt(
         return convert.chat(chat), outbox  # nothing written to the row
     written = await set_status(conn, now, chat_id, ChatStatus.waiting)
     return announce_status(outbox, written), outbox
+
+
+async def close(conn: Connection, now: dt.datetime, chat_id: uuid.UUID) -> tuple[Chat, Outbox]:
+    """Stop whatever the chat does for good (a sub-agent closed by its parent): its queue is
+    dropped, a running turn interrupted (T5: its worker saves what it has), and the chat ends
+    ``waiting`` whatever it was (an error is cleared)."""
+    chat = await lock(conn, chat_id)
+    outbox = Outbox()
+    if chat["queue_length"]:
+        await mq.clear_queue(conn, chat_id)
+        await publish_queue(conn, outbox, chat_id)
+    if chat["status"] == ChatStatus.waiting:
+        return convert.chat(chat), outbox
+    if chat["status"] == ChatStatus.requires_action:
+        synthetic = await interrupt_pending_calls(conn, now, chat, INTERRUPTED_BY_USER)
+        outbox.stream.extend(message_event(m) for m in synthetic)
+    written = await set_status(conn, now, chat_id, ChatStatus.waiting)
+    return announce_status(outbox, written), outbox
+
+
+async def stop_parked(
+    conn: Connection, now: dt.datetime, chat: Row, outbox: Outbox, why: str
+) -> Chat:
+    """Stop a turn parked waiting for sub-agents, as its worker's finish would an interrupted
+    turn: its open calls answered with ``why``, then waiting, or pending when the queue
+    head is promoted."""
+    synthetic = await interrupt_pending_calls(conn, now, chat, why, dynamic_only=False)
+    outbox.stream.extend(message_event(m) for m in synthetic)
+    final = ChatStatus.waiting
+    if not chat["archived"] and await promote_queue_head(conn, now, chat, outbox):
+        final = ChatStatus.pending
+    return announce_status(outbox, await set_status(conn, now, chat["id"], final))
 
 
 async def delete_queued(conn: Connection, chat_id: uuid.UUID, queued_id: int) -> Outbox:
@@ -248,8 +285,10 @@ async def promote_queued(
         return pending_message, outbox
     model_id = await resolve_model(conn, chat, queued["model_config_id"], strict=False)
     synthetic: list[ChatMessage] = []
-    if chat["status"] == ChatStatus.requires_action:
-        synthetic = await interrupt_pending_calls(conn, now, chat, INTERRUPTED_BY_PROMOTION)
+    if chat["status"] == ChatStatus.requires_action or is_parked(chat):
+        synthetic = await interrupt_pending_calls(
+            conn, now, chat, INTERRUPTED_BY_PROMOTION, dynamic_only=not is_parked(chat)
+        )
     await mq.delete_queued(conn, chat_id, queued_id)
     message = await insert_user_message(
         conn, now, chat_id, list(queued["content"]), model_id, promoter_id

@@ -118,6 +118,7 @@ async def set_archived(
                 worker_id=None,
                 started_at=None,
                 heartbeat_at=None,
+                awaiting_until=None,
                 last_error=None,
                 updated_at=now,
             )

@@ -23,6 +23,11 @@ the title-regeneration mark, whose ``heartbeat_at`` must be as old. Chats that e
 keep their queue on purpose (a failing turn does not promote; §3.2), and archived ones wait to
 be unarchived; neither is touched.
 
+A fourth rule wakes a turn parked waiting for its sub-agents once its wait is over, or once
+a child settled after it parked (the child's own wake was lost with its replica); see
+:mod:`chatd.store.subagents`. A parked turn is ``running`` without a heartbeat, and is never
+taken for one whose worker died.
+
 Unlike the reference, which publishes nothing here, every change is published (stream
 ``status``, watch ``status_change``, the ``message`` and ``queue_update`` events) so connected
 clients are not left stale.
@@ -35,6 +40,7 @@ import datetime as dt
 import sqlalchemy as sa
 
 from chatd.sdk.chats import ChatError, ChatErrorKind, ChatStatus
+from chatd.store import subagents
 from chatd.store.chats import lock_chat
 from chatd.store.outbox import Outbox
 from chatd.store.sql import Connection
@@ -59,6 +65,7 @@ _IN_FLIGHT = (
         sa.or_(
             sa.and_(
                 chats.c.status == ChatStatus.running.value,
+                chats.c.awaiting_until.is_(None),  # a parked turn has no worker to lose
                 sa.or_(chats.c.heartbeat_at.is_(None), chats.c.heartbeat_at < _THRESHOLD),
             ),
             sa.and_(
@@ -90,7 +97,7 @@ _QUEUE_LEFT_BEHIND = (
 
 
 async def recover_stale(conn: Connection, now: dt.datetime, stale_after: float) -> Outbox:
-    """Apply the three rules (module docstring) to every chat they find; returns the events."""
+    """Apply the rules (module docstring) to every chat they find; returns the events."""
     threshold = now - dt.timedelta(seconds=stale_after)
     params = {"threshold": threshold}
     outbox = Outbox()
@@ -98,7 +105,11 @@ async def recover_stale(conn: Connection, now: dt.datetime, stale_after: float) 
         row = await lock_chat(conn, chat_id)
         if row is None:
             continue
-        if row["status"] == ChatStatus.running and _older(row["heartbeat_at"], threshold):
+        if (
+            row["status"] == ChatStatus.running
+            and row["awaiting_until"] is None
+            and _older(row["heartbeat_at"], threshold)
+        ):
             announce_status(outbox, await set_status(conn, now, chat_id, ChatStatus.pending))
             outbox.wake_workers = True
         elif row["status"] == ChatStatus.requires_action and row["updated_at"] < threshold:
@@ -107,6 +118,8 @@ async def recover_stale(conn: Connection, now: dt.datetime, stale_after: float) 
         row = await lock_chat(conn, chat_id)
         if row is not None and queue_left_behind(row, threshold):
             await _promote_left_behind(conn, now, row, outbox)
+    if await subagents.wake_due(conn, now):
+        outbox.wake_workers = True
     return outbox
 
 

@@ -103,7 +103,7 @@ async def _insert_step(
         "runtime_ms": step.runtime_ms or None,
         "provider_response_id": step.provider_response_id or None,
     }
-    rows = [assistant]
+    rows = [assistant] if step.assistant else []  # none: results of calls resumed after a wait
     rows += [
         {"role": ChatMessageRole.tool.value, "content": parts_json([result])}
         for result in step.tool_results

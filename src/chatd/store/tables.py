@@ -316,6 +316,9 @@ chats = sa.Table(
     # row lock: guards that read it from this row need no second statement (the finishing
     # UPDATE sees a queue change by waiting for the lock, which a subquery would not).
     sa.Column("queue_length", sa.Integer, nullable=False, server_default="0"),
+    # Set while the turn is parked waiting for its sub-agents (status running, no worker): when
+    # the wait gives up. A child's finish, or this time passing, makes the chat pending again.
+    sa.Column("awaiting_until", UTCDateTime, nullable=True),
     sa.CheckConstraint("pin_order = 0 OR parent_chat_id IS NULL", name="pin_order_root_only"),
     sa.CheckConstraint("pin_order = 0 OR NOT archived", name="pin_order_not_archived"),
     sa.CheckConstraint("pin_order >= 0", name="pin_order_non_negative"),
@@ -353,6 +356,13 @@ chats = sa.Table(
         "updated_at",
         sqlite_where=sa.text("queue_length > 0"),
         postgresql_where=sa.text("queue_length > 0"),
+    ),
+    # The parked turns, for stale recovery's look at which of them are due.
+    sa.Index(
+        "ix_chats_awaiting",
+        "awaiting_until",
+        sqlite_where=sa.text("awaiting_until IS NOT NULL"),
+        postgresql_where=sa.text("awaiting_until IS NOT NULL"),
     ),
 )
 

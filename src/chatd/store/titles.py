@@ -20,6 +20,7 @@ from chatd.store.chats import UPDATE_CHAT_RETURNING, get_chat_row, lock_chat
 from chatd.store.messages import VISIBLE
 from chatd.store.outbox import Outbox
 from chatd.store.sql import Connection, Row, RowDict
+from chatd.store.subagents import is_parked
 from chatd.store.tables import chat_messages, chats
 from chatd.store.transition_steps import ChatNotFound
 
@@ -52,10 +53,12 @@ def regeneration_locked(row: RowDict, now: dt.datetime) -> bool:
 
 
 def regeneration_blocked(row: RowDict, now: dt.datetime) -> bool:
-    """Pending, running without a real worker, or freshly marked by another regeneration."""
+    """Pending, running without a real worker (a turn parked for its sub-agents has none, and
+    is let through as a running one is), or freshly marked by another regeneration."""
     if row["status"] == ChatStatus.pending:
         return True
-    if row["status"] == ChatStatus.running and row["worker_id"] in (None, REGENERATION_WORKER_ID):
+    markless = row["worker_id"] in (None, REGENERATION_WORKER_ID) and not is_parked(row)
+    if row["status"] == ChatStatus.running and markless:
         return True
     return regeneration_locked(row, now)
 

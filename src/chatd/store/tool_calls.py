@@ -48,10 +48,13 @@ def dynamic_tool_names(raw: Any) -> set[str]:
     return {str(t["name"]) for t in raw if isinstance(t, dict) and t.get("name")}
 
 
-async def pending_calls(conn: Connection, chat: Mapping[Any, Any]) -> list[PendingCall]:
-    """Dynamic tool calls in the last assistant message that have no result after it."""
+async def pending_calls(
+    conn: Connection, chat: Mapping[Any, Any], *, dynamic_only: bool = True
+) -> list[PendingCall]:
+    """Dynamic tool calls (every call, unless ``dynamic_only``) in the last assistant message
+    that have no result after it."""
     names = dynamic_tool_names(chat["dynamic_tools"])
-    if not names:
+    if dynamic_only and not names:
         return []
     assistant = await last_assistant_message(conn, chat["id"])
     if assistant is None or not isinstance(assistant["content"], list):
@@ -62,7 +65,7 @@ async def pending_calls(conn: Connection, chat: Mapping[Any, Any]) -> list[Pendi
         if not isinstance(part, dict) or part.get("type") != "tool-call":
             continue
         call_id, name = str(part.get("tool_call_id") or ""), str(part.get("tool_name") or "")
-        if name in names and call_id not in answered:
+        if (name in names or not dynamic_only) and call_id not in answered:
             calls.append(PendingCall(tool_call_id=call_id, tool_name=name))
     return calls
 
@@ -98,9 +101,15 @@ async def insert_tool_result(
 
 
 async def interrupt_pending_calls(
-    conn: Connection, now: dt.datetime, chat: Mapping[Any, Any], text: str
+    conn: Connection,
+    now: dt.datetime,
+    chat: Mapping[Any, Any],
+    text: str,
+    *,
+    dynamic_only: bool = True,
 ) -> list[ChatMessage]:
-    """Answer every pending dynamic call with a synthetic error result."""
+    """Answer every pending dynamic call (every open call, unless ``dynamic_only``) with a
+    synthetic error result."""
     return [
         await insert_tool_result(
             conn,
@@ -111,7 +120,7 @@ async def interrupt_pending_calls(
             is_error=True,
             created_by=None,
         )
-        for call in await pending_calls(conn, chat)
+        for call in await pending_calls(conn, chat, dynamic_only=dynamic_only)
     ]
 
 

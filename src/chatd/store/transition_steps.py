@@ -108,6 +108,7 @@ async def set_status(
             "worker_id": None,
             "started_at": None,
             "heartbeat_at": None,
+            "awaiting_until": None,
             "last_error": last_error,
             "updated_at": now,
         },

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -14,6 +16,7 @@ class OutcomeKind(StrEnum):
     shutdown = "shutdown"  # pending, no error
     error = "error"  # error, with last_error
     requires_action = "requires_action"  # dynamic tool calls wait for the client
+    awaiting = "awaiting"  # parked: a sub-agent it waits for still works (running, no worker)
 
 
 @dataclass
@@ -22,3 +25,6 @@ class TurnOutcome:
     error: ClassifiedError | None = None
     # Pending dynamic (client-side) tool calls, for requires_action.
     tool_calls: list[ToolCallContent] = field(default_factory=list)
+    # For awaiting: when the wait gives up, and the chats it waits for.
+    awaiting_until: dt.datetime | None = None
+    awaited: list[uuid.UUID] = field(default_factory=list)

@@ -27,6 +27,7 @@ from chatd.sdk.events import (
     ChatWatchEvent,
     ChatWatchEventKind,
 )
+from chatd.store import subagents
 from chatd.store.chats import CHAT_RETURNING, lock_chat
 from chatd.store.db import Database
 from chatd.store.outbox import Outbox, next_stamp
@@ -48,7 +49,12 @@ _FINAL_STATUS = {
     OutcomeKind.error: ChatStatus.error,
     OutcomeKind.requires_action: ChatStatus.requires_action,
 }
-_CLEAR_WORKER: dict[str, None] = {"worker_id": None, "started_at": None, "heartbeat_at": None}
+_CLEAR_WORKER: dict[str, None] = {
+    "worker_id": None,
+    "started_at": None,
+    "heartbeat_at": None,
+    "awaiting_until": None,
+}
 
 
 @dataclass
@@ -91,9 +97,7 @@ def _claim(candidates: sa.Select[tuple[uuid.UUID]]) -> sa.UpdateBase:
 
 # Run on every acquire and heartbeat: built once (see chatd.store.chats).
 _CLAIM = _claim(_PENDING)
-_CLAIM_EXCLUDING = _claim(
-    _PENDING.where(sa.not_(in_list(chats.c.id, "exclude")))
-)
+_CLAIM_EXCLUDING = _claim(_PENDING.where(sa.not_(in_list(chats.c.id, "exclude"))))
 _HEARTBEAT = (
     chats.update()
     .where(
@@ -165,7 +169,10 @@ async def finish(
     worker_id: uuid.UUID,
     outcome: TurnOutcome,
 ) -> Finished:
-    """End a turn: :func:`finish_running_turn`, else the finishing transaction."""
+    """End a turn: :func:`finish_running_turn`, else the finishing transaction (a turn
+    waiting for sub-agents: :func:`park_turn`)."""
+    if outcome.kind == OutcomeKind.awaiting:
+        return await db.run_write(park_turn, now, chat_id, worker_id, outcome)
     finished = await db.run_write_one(finish_running_turn, now, chat_id, worker_id, outcome)
     if finished is not None:
         return finished
@@ -278,6 +285,40 @@ async def finish_turn(
         return _announce_final(outbox, written, final, outcome)
     await conn.execute(chats.update().where(chats.c.id == chat_id).values(**_CLEAR_WORKER))
     return Finished(status=final, outbox=outbox)
+
+
+async def park_turn(
+    conn: Connection,
+    now: dt.datetime,
+    chat_id: uuid.UUID,
+    worker_id: uuid.UUID,
+    outcome: TurnOutcome,
+) -> Finished:
+    """Let go of a turn that waits for its sub-agents (:mod:`chatd.store.subagents`).
+
+    The chat stays ``running`` without a worker until ``outcome.awaiting_until``; or, when a
+    chat it waits for is done already (it finished between the wait's look and this lock),
+    goes straight back to pending. Neither is announced: the status its clients know stays
+    ``running``. A chat no longer running here (interrupted, edited) finishes as an
+    interrupted turn would.
+    """
+    row = await lock_chat(conn, chat_id)
+    if row is None:
+        return Finished(status=None)
+    if row["status"] != ChatStatus.running:
+        return await finish_turn(
+            conn, now, chat_id, worker_id, TurnOutcome(OutcomeKind.interrupted)
+        )
+    if row["worker_id"] != worker_id:
+        return Finished(status=None)
+    values: dict[str, object] = {**_CLEAR_WORKER, "updated_at": now}
+    if await subagents.any_settled(conn, outcome.awaited):
+        values["status"] = ChatStatus.pending.value
+        await conn.execute(chats.update().where(chats.c.id == chat_id).values(**values))
+        return Finished(status=ChatStatus.pending, outbox=Outbox(wake_workers=True))
+    values["awaiting_until"] = outcome.awaiting_until
+    await conn.execute(chats.update().where(chats.c.id == chat_id).values(**values))
+    return Finished(status=ChatStatus.running)
 
 
 def _announce_final(

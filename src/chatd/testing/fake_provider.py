@@ -35,7 +35,14 @@ from starlette.routing import Route
 from chatd.testing import anthropic_wire, openai_wire
 from chatd.testing.frames import DELTA, END, Frame
 from chatd.testing.gates import Gates
-from chatd.testing.script import HttpFault, Reply, StreamFault, default_reply, parse_script
+from chatd.testing.script import (
+    HttpFault,
+    Reply,
+    StreamFault,
+    default_reply,
+    last_user_text,
+    parse_script,
+)
 
 OPENAI, ANTHROPIC = "openai", "anthropic"
 
@@ -144,9 +151,10 @@ class FakeProvider:
     def requests_to(self, endpoint: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.endpoint == endpoint]
 
-    def _take(self, endpoint: str, stream: bool) -> Reply:
+    def _take(self, endpoint: str, stream: bool, body: dict[str, Any]) -> Reply:
+        user_text = last_user_text(body)
         for position, reply in enumerate(self._queue):
-            if reply.fits(endpoint, stream):
+            if reply.fits(endpoint, stream, user_text):
                 return self._queue.pop(position)
         return default_reply()
 
@@ -184,13 +192,15 @@ class FakeProvider:
         if self.api_keys and _presented_key(request) not in self.api_keys:
             return JSONResponse(wire.error_body(HttpFault(status=401)), status_code=401)
         stream = bool(body.get("stream"))
-        reply = self._take(endpoint, stream)
+        reply = self._take(endpoint, stream, body)
         model = str(body.get("model", "fake-model"))
         reply_id = wire.id_prefix + uuid.uuid4().hex[:24]
         if reply.wait_for is not None and not await self._hold(
             request, self.gates.wait(reply.wait_for)
         ):
             return Response(status_code=499)
+        if reply.defer:  # the reply is whatever fits once the gate is open
+            reply = self._take(endpoint, stream, body)
         if reply.stall_after == 0:
             await self._hold(request)
             return Response(status_code=499)

@@ -3,8 +3,10 @@
 A script is a JSON list; each entry answers one model call (both endpoints share one queue).
 Keys of an entry, all optional:
 
-``match``            ``{"endpoint": "openai"|"anthropic", "stream": true|false}``: the entry
-                     answers only calls that fit (the first fitting entry is taken; others wait).
+``match``            ``{"endpoint": "openai"|"anthropic", "stream": true|false, "user": "..."}``:
+                     the entry answers only calls that fit (the first fitting entry is taken;
+                     others wait); ``user`` is a text the call's last user message with text
+                     must contain (so concurrent chats each get their own replies).
 ``text``             reply text; a string is cut into ``chunk_chars``-sized deltas (default 8),
                      a list is sent as those deltas.
 ``reasoning``        reasoning text (same chunking); ``signature`` its signature (Anthropic).
@@ -29,6 +31,9 @@ Faults:
 Gates:
 ``wait_for``         a gate's name: the reply waits, before anything is sent, until the gate
                      is opened (``POST /fake/gates/<name>``) or the client gives up.
+``defer``            with ``wait_for``: the entry only holds the call; once the gate is open,
+                     the call is answered by the next entry that fits then (a test scripts
+                     it after learning what it must say, such as a chat id).
 
 When no entry fits, the call gets :data:`DEFAULT_TEXT` (usage 10 in / 5 out).
 """
@@ -111,14 +116,20 @@ class Reply:
     stamp_deltas: bool = False
     match_endpoint: str | None = None
     match_stream: bool | None = None
+    match_user: str | None = None
     error: HttpFault | None = None
     stream_error: StreamFault | None = None
     truncate_after: int | None = None
     stall_after: int | None = None
     wait_for: str | None = None
+    defer: bool = False
 
-    def fits(self, endpoint: str, stream: bool) -> bool:
-        return self.match_endpoint in (None, endpoint) and self.match_stream in (None, stream)
+    def fits(self, endpoint: str, stream: bool, user_text: str = "") -> bool:
+        return (
+            self.match_endpoint in (None, endpoint)
+            and self.match_stream in (None, stream)
+            and (self.match_user is None or self.match_user in user_text)
+        )
 
     @property
     def full_text(self) -> str:
@@ -162,11 +173,13 @@ def parse_entry(raw: dict[str, Any], position: int = 0) -> Reply:
         stamp_deltas=bool(raw.get("stamp_deltas", False)),
         match_endpoint=match.get("endpoint"),
         match_stream=match.get("stream"),
+        match_user=match.get("user"),
         error=HttpFault(**error) if error else None,
         stream_error=StreamFault(**stream_error) if stream_error is not None else None,
         truncate_after=raw.get("truncate_after"),
         stall_after=raw.get("stall_after"),
         wait_for=str(raw["wait_for"]) if raw.get("wait_for") else None,
+        defer=bool(raw.get("defer", False)),
     )
 
 
@@ -177,3 +190,23 @@ def parse_script(entries: list[dict[str, Any]], start: int = 0) -> list[Reply]:
 
 def default_reply() -> Reply:
     return parse_entry({"text": DEFAULT_TEXT})
+
+
+def last_user_text(body: dict[str, Any]) -> str:
+    """The text of a request's last user message that has text (either wire's shape)."""
+    for message in reversed(body.get("messages") or []):
+        if not isinstance(message, dict) or message.get("role") != "user":
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            text = content
+        else:
+            parts = content if isinstance(content, list) else []
+            text = "".join(
+                str(p.get("text") or "")
+                for p in parts
+                if isinstance(p, dict) and p.get("type") == "text"
+            )
+        if text:
+            return text
+    return ""

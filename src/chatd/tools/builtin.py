@@ -1,5 +1,6 @@
 """The built-in tools, in the order a turn offers them (engine-behaviour §5.3), and the names
-plan turns allow (§5.4). Which of them a turn offers is :mod:`chatd.engine.toolset`'s call."""
+plan turns and explore sub-agents allow (§5.4). Which of them a turn offers is
+:mod:`chatd.engine.toolset`'s call."""
 
 from __future__ import annotations
 
@@ -9,6 +10,13 @@ from chatd.tools.plan import ASK_USER_QUESTION, PROPOSE_PLAN
 from chatd.tools.processes import PROCESS_LIST, PROCESS_OUTPUT, PROCESS_SIGNAL
 from chatd.tools.registry import Tool, ToolRegistry
 from chatd.tools.skills import READ_SKILL, READ_SKILL_FILE
+from chatd.tools.subagents import (
+    CLOSE_AGENT,
+    MESSAGE_AGENT,
+    SPAWN_AGENT,
+    SPAWN_EXPLORE_AGENT,
+    WAIT_AGENT,
+)
 from chatd.tools.templates import LIST_TEMPLATES, READ_TEMPLATE
 from chatd.tools.workspace_tools import CREATE_WORKSPACE, START_WORKSPACE
 
@@ -30,6 +38,14 @@ PLATFORM_TOOLS: tuple[Tool, ...] = (
     CREATE_WORKSPACE,
     START_WORKSPACE,
 )
+# Root chats, after the platform tools (and propose_plan).
+SUBAGENT_TOOLS: tuple[Tool, ...] = (
+    SPAWN_AGENT,
+    SPAWN_EXPLORE_AGENT,
+    WAIT_AGENT,
+    MESSAGE_AGENT,
+    CLOSE_AGENT,
+)
 # Chats whose workspace has skills.
 SKILL_TOOLS: tuple[Tool, ...] = (READ_SKILL, READ_SKILL_FILE)
 # Root chats on plan turns: ask_user_question before the platform tools, propose_plan after.
@@ -41,6 +57,7 @@ BUILTIN_TOOLS: tuple[Tool, ...] = (
     PLAN_QUESTION,
     *PLATFORM_TOOLS,
     PLAN_PROPOSAL,
+    *SUBAGENT_TOOLS,
     *SKILL_TOOLS,
 )
 BUILTIN_NAMES = frozenset(t.name for t in BUILTIN_TOOLS)
@@ -63,6 +80,12 @@ PLAN_ALLOWED_ROOT = frozenset(
         "spawn_explore_agent",
         "wait_agent",
     }
+)
+
+
+# Explore sub-agents: read and run, nothing else (no dynamic tools, no workspace MCP tools).
+EXPLORE_ALLOWED = frozenset(
+    {"read_file", "execute", "process_output", "read_skill", "read_skill_file"}
 )
 
 

@@ -61,7 +61,7 @@ PROCESS_OUTPUT = Tool(
     name="process_output",
     description=(
         "The output of a process started by execute (in the background, or one that timed "
-        "out), waiting up to wait_timeout (default 10s; \"0s\" answers at once) for it to end."
+        'out), waiting up to wait_timeout (default 10s; "0s" answers at once) for it to end.'
     ),
     input_schema=obj(
         {

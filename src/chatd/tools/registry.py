@@ -8,6 +8,7 @@ inject their own. A tool answers with a :class:`ToolOutput` (or raises :class:`T
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -39,6 +40,9 @@ class ToolCallContext:
     tool_call_id: str
     # The chat's facts and the turn's services (None: run outside a turn, as some tests do).
     turn: TurnScope | None = None
+    # When the model made the call; None: now. A call resumed after its turn was parked was
+    # made when its step was saved.
+    called_at: dt.datetime | None = None
 
     def scope(self) -> TurnScope:
         if self.turn is None:
@@ -62,6 +66,10 @@ class ToolOutput:
     text: str
     is_error: bool = False
     attachments: tuple[Attachment, ...] = ()
+    # Not an answer yet: the turn parks until then, or until one of these chats settles, and
+    # calls the tool again (see chatd.store.subagents).
+    parked_until: dt.datetime | None = None
+    awaits: tuple[uuid.UUID, ...] = ()
 
 
 ToolRun = Callable[[dict[str, Any], ToolCallContext], Awaitable[ToolOutput]]
@@ -77,6 +85,9 @@ class Tool:
     stop_after: bool = False
     # The MCP server configuration the tool comes from (§17); its results name it.
     mcp_server_config_id: uuid.UUID | None = None
+    # The tool may park its turn (ToolOutput.parked_until); a call of it left open by a parked
+    # turn is made again when the turn resumes.
+    resumes: bool = False
 
     def spec(self) -> ToolSpec:
         return ToolSpec(self.name, self.description, self.input_schema)

@@ -8,8 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatd.events.hub import EventHub
+from chatd.settings import Settings
 from chatd.store.db import Database
 from chatd.tools.workspace_access import WorkspaceAccess
+
+EXPLORE = "explore"
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,8 @@ class ChatFacts:
     organization_id: uuid.UUID
     parent_chat_id: uuid.UUID | None = None
     plan_mode: bool = False
+    # The sub-agent flavour: None, or "explore" (read-only tools).
+    mode: str | None = None
 
     @property
     def is_root(self) -> bool:
@@ -35,7 +40,12 @@ class ChatFacts:
             organization_id=row["organization_id"],
             parent_chat_id=row["parent_chat_id"],
             plan_mode=row["plan_mode"] == "plan",
+            mode=row["mode"],
         )
+
+    @property
+    def explores(self) -> bool:
+        return self.mode == EXPLORE
 
 
 @dataclass(frozen=True)
@@ -44,3 +54,5 @@ class TurnScope:
     db: Database
     hub: EventHub
     workspace: WorkspaceAccess
+    # The deployment's settings (None: the defaults).
+    settings: Settings | None = None

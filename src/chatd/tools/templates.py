@@ -40,9 +40,7 @@ async def find_template(ctx: ToolCallContext, template_id: uuid.UUID) -> Templat
         or template.organization_id != scope.facts.organization_id
         or template.kind == TemplateKind.external
     ):
-        raise ToolError(
-            f"template {template_id} not found; call list_templates to see the choices"
-        )
+        raise ToolError(f"template {template_id} not found; call list_templates to see the choices")
     return template
 
 

@@ -16,10 +16,10 @@ from chatd.api.openapi import json_body
 from chatd.api.params import read_json
 from chatd.api.workspace_diff import with_workspace
 from chatd.authz import Actor
-from chatd.engine.prompts import DEFAULT_SYSTEM_PROMPT, NO_WORKSPACE, WORKSPACE_ATTACHED
 from chatd.engine.titles import title_from_text
 from chatd.events.hub import EventHub
 from chatd.gitsync.diff import pull_request_diff
+from chatd.prompts import DEFAULT_SYSTEM_PROMPT, NO_WORKSPACE, WORKSPACE_ATTACHED
 from chatd.sdk.chats import Chat, ChatDiffContents, CreateChatRequest, UpdateChatRequest
 from chatd.store import chat_updates as updates
 from chatd.store import chats as chat_store

@@ -1,4 +1,4 @@
-"""System text chatd writes into every chat (our own wording)."""
+"""System text chatd writes into chats, sub-agent chats included (our own wording)."""
 
 from __future__ import annotations
 
@@ -28,4 +28,21 @@ NO_WORKSPACE = (
     "to run. Answer from the conversation when you can. When the task does need files or "
     "commands, call list_templates to find a suitable template, then create_workspace; the "
     "workspace tools work once it exists."
+)
+
+SUBAGENT = (
+    "You are a sub-agent: another agent delegated the task below to you and will read your "
+    "final message as your report. Work on it on your own; no user reads along, so do not ask "
+    "questions. Finish with a concise report of what you found or did, with the file paths, "
+    "commands and results that matter."
+)
+EXPLORE_SUBAGENT = (
+    "You are an explore sub-agent: investigate and report, and change nothing. You can read "
+    "files and run read-only commands; do not edit files, install packages or change the "
+    "repository's state."
+)
+# Added for a child spawned by a chat in plan mode.
+PLAN_SUBAGENT = (
+    "The chat that delegated to you is planning: explore and report, but do not modify any "
+    "file or state."
 )
