@@ -32,7 +32,8 @@ def path_schemas(spec: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
     """(API, ``{param}`` name) -> its schema, checked to be the same wherever it appears."""
     found: dict[tuple[str, str], dict[str, Any]] = {}
     for path, item in spec["paths"].items():
-        api = "v2" if path.startswith("/api/v2/") else "chats"
+        # The cost summary names its user as the /api/v2 routes do ("me", an id or a username).
+        api = "v2" if path.startswith(("/api/v2/", "/api/experimental/chats/cost/")) else "chats"
         for operation in item.values():
             for param in operation.get("parameters", []):
                 if param["in"] != "path":

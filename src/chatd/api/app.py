@@ -17,6 +17,7 @@ from chatd.api.middleware import RequestLimitsMiddleware, SecurityHeadersMiddlew
 from chatd.api.rate_limit import TokenBuckets
 from chatd.api.routes import (
     agent_rpc,
+    chat_costs,
     chat_desktop,
     chat_git,
     chat_list,
@@ -155,6 +156,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         providers,
         mcp_servers,
         usage_limits,
+        chat_costs,
         audit_routes,
         chat_list,
         chats,

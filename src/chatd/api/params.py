@@ -6,7 +6,9 @@ honest about what is accepted) and parsed here, collecting every problem before 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import TypeVar
@@ -23,6 +25,10 @@ M = TypeVar("M", bound=pydantic.BaseModel)
 
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
+# RFC 3339 date-times as Go's time.RFC3339 layout reads them: seconds always, any fraction,
+# an offset always (Z or +hh:mm).
+RFC3339_LAYOUT = "2006-01-02T15:04:05Z07:00"
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})", re.ASCII)
 
 
 def parse_uuid_path(raw: str) -> uuid.UUID:
@@ -114,9 +120,40 @@ class QueryParams:
             )
             return None
 
-    def finish(self) -> None:
+    def time(self, name: str) -> dt.datetime | None:
+        """An RFC 3339 date-time (None when absent or invalid; invalid is an error)."""
+        raw = self._single(name)
+        if raw is None:
+            return None
+        try:
+            if not _RFC3339.fullmatch(raw):
+                raise ValueError("not an RFC 3339 date-time")
+            value = dt.datetime.fromisoformat(raw)
+            value.astimezone(dt.UTC)  # an offset can push it outside the years 1 to 9999
+        except (ValueError, OverflowError) as exc:
+            self.errors.append(
+                ValidationError(
+                    field=name,
+                    detail=(
+                        f'Query param "{name}" must be a valid date format ({RFC3339_LAYOUT}): '
+                        f"{exc}"
+                    ),
+                )
+            )
+            return None
+        return value
+
+    def reject_unknown(self, known: set[str]) -> None:
+        """An error for each parameter not in ``known``."""
+        for name in dict.fromkeys(self._params.keys()):
+            if name not in known:
+                self.errors.append(
+                    ValidationError(field=name, detail=f'"{name}" is not a valid query param')
+                )
+
+    def finish(self, message: str = "Query parameters have invalid values.") -> None:
         if self.errors:
-            raise ApiError(400, "Query parameters have invalid values.", validations=self.errors)
+            raise ApiError(400, message, validations=self.errors)
 
 
 def _parse_int(raw: str) -> int | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Annotated
 
@@ -23,6 +24,7 @@ from chatd.store import usage_limits as q
 from chatd.store import users as user_queries
 from chatd.store.db import Database
 from chatd.store.model_configs import list_model_configs
+from chatd.store.sql import Connection
 
 router = APIRouter(prefix="/api/experimental", tags=["Chats"], responses=ERROR_RESPONSES)
 
@@ -89,16 +91,16 @@ async def put_usage_limits(request: Request, db: DB, actor: CurrentActor) -> Cha
     return await _config_view(db)
 
 
-@router.get("/chats/usage-limits/status", response_model=ChatUsageLimitStatus)
-async def usage_status(db: DB, actor: CurrentActor) -> ChatUsageLimitStatus:
-    now = db.now()
-    async with db.read() as conn:
-        limit = await q.user_limit(conn, actor.user_id)
-        if limit is None:
-            return ChatUsageLimitStatus(is_limited=False)
-        limit_micros, period = limit
-        start, end = q.period_window(now, period)
-        spent = await q.spent_micros(conn, actor.user_id, start, end)
+async def limit_status(
+    conn: Connection, user_id: uuid.UUID, now: dt.datetime
+) -> ChatUsageLimitStatus | None:
+    """The user's spend in the current period against their limit; None when none applies."""
+    limit = await q.user_limit(conn, user_id)
+    if limit is None:
+        return None
+    limit_micros, period = limit
+    start, end = q.period_window(now, period)
+    spent = await q.spent_micros(conn, user_id, start, end)
     return ChatUsageLimitStatus(
         is_limited=True,
         period=period,
@@ -107,6 +109,13 @@ async def usage_status(db: DB, actor: CurrentActor) -> ChatUsageLimitStatus:
         period_start=start,
         period_end=end,
     )
+
+
+@router.get("/chats/usage-limits/status", response_model=ChatUsageLimitStatus)
+async def usage_status(db: DB, actor: CurrentActor) -> ChatUsageLimitStatus:
+    async with db.read() as conn:
+        status = await limit_status(conn, actor.user_id, db.now())
+    return status or ChatUsageLimitStatus(is_limited=False)
 
 
 def _user_id(raw: str) -> uuid.UUID | None:
