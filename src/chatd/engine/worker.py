@@ -18,6 +18,10 @@ and returns, and the finishing write (:func:`~chatd.store.worker_state.finish`) 
 chat's next status: one guarded UPDATE while the chat still runs here with nothing to promote,
 else a transaction under the row lock.
 
+A root's turn that waits for its sub-agents ends parked (``awaiting``: the finish lets go of
+the chat, which stays running; :mod:`chatd.store.subagents`); when a child's turn ends, its
+worker wakes the parent, which a worker then claims like any pending chat.
+
 Shutting down is two calls: :meth:`Worker.begin_shutdown` stops claiming and stops every turn
 at once (reason shutdown: the partial step is saved with its calls answered as interrupted,
 the chat goes back to pending), and :meth:`Worker.stop` waits for the turns and the loops.
@@ -371,7 +375,6 @@ class Worker:
                 self.db, self.now(), chat_id, self.worker_id, outcome
             )
             self.hub.publish(finished.outbox)
-            await self._wake_parent(ctx, finished.status)
         except Exception:
             log.exception("finishing the turn failed", chat_id=str(chat_id))
             finished = worker_state.Finished(status=None)
@@ -383,6 +386,7 @@ class Worker:
             self._running.pop(chat_id, None)
             if running.excluded:  # it may have become pending again meanwhile
                 self.hub.worker_wakeup.set()
+        await self._guarded("parent wake-up", self._wake_parent(ctx, finished.status))
         if (
             finished.status is not None
             and running.turn is not None
