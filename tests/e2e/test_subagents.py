@@ -18,7 +18,8 @@ from typing import Any
 import httpx2
 import pytest
 
-from tests.e2e.events import watch
+from tests.e2e.events import render, settles, statuses, stream, watch
+from tests.e2e.events import text_of as streamed_text
 from tests.e2e.server import wait_for
 from tests.e2e.turn_harness import (
     Client,
@@ -168,8 +169,20 @@ def test_a_root_spawns_two_children_waits_for_both_and_archives_the_family(
             fake.open_gate("root-2")
             api.wait_status(a, "waiting")
             waits_parked(api, root, running=1)  # only B's turn runs
-            fake.open_gate("child-b")
+            with (
+                stream(api.url, api.token, root) as root_stream,
+                stream(api.url, api.token, b) as child_stream,
+            ):
+                fake.open_gate("child-b")
+                child_events = child_stream.until(lambda ev: "waiting" in statuses(ev))
+                root_events = root_stream.until(settles())
             api.wait_status(root, "waiting")
+            # The child streams its report; the root, still running to its clients, runs
+            # again: the wait's result, then its answer.
+            assert streamed_text(child_events) == "Report B: the docs are fine."
+            assert statuses(root_events) == ["running", "waiting"]
+            assert render(root_events).startswith("S(running) P(tool:tool-result")
+            assert streamed_text(root_events) == "Both reported: 42 files, the docs are fine."
 
             created = watched.until(lambda events: sum(e["kind"] == "created" for e in events) >= 3)
             spawned = [e["chat"] for e in created if e["kind"] == "created"][1:]
