@@ -1,5 +1,7 @@
 // The body of a tool call, by tool: command output, diffs, file content, attachments, JSON.
 import { useMemo, type ReactNode } from "react";
+import { Link } from "react-router-dom";
+import { Markdown } from "../Markdown";
 import { DiffFiles } from "./DiffFiles";
 import { addedFilePatch, patchOfFile, replacementsPatch, type FilePatch } from "./diffText";
 import { lineRange } from "./summary";
@@ -218,6 +220,27 @@ export function JsonView({ result, hasResult, isError }: ViewProps) {
   );
 }
 
+/** The sub-agent tools: a link to the child's chat, its status, and a report as Markdown. */
+export function SubagentView({ args, result, hasResult, isError }: ViewProps) {
+  const r = asObject(result);
+  if (!hasResult) return null;
+  if (isError) return <Notes result={r} />;
+  const chatId = str(r, "chat_id") ?? str(args, "chat_id");
+  const report = str(r, "report");
+  return (
+    <div className="tool-subagent">
+      {chatId && (
+        <p className="tool-note">
+          <Link to={`/chats/${chatId}`}>{str(r, "title") || "Sub-agent"}</Link>
+          {str(r, "status") && <span className="muted"> · {str(r, "status")}</span>}
+          {r?.["interrupted"] === true && <span className="muted"> · interrupted</span>}
+        </p>
+      )}
+      {report && <Markdown text={report} />}
+    </div>
+  );
+}
+
 export const VIEWS: Record<string, (props: ViewProps) => ReactNode> = {
   execute: ProcessView,
   process_output: ProcessView,
@@ -225,4 +248,9 @@ export const VIEWS: Record<string, (props: ViewProps) => ReactNode> = {
   write_file: WriteView,
   read_file: ReadView,
   attach_file: AttachView,
+  spawn_agent: SubagentView,
+  spawn_explore_agent: SubagentView,
+  wait_agent: SubagentView,
+  message_agent: SubagentView,
+  close_agent: SubagentView,
 };
