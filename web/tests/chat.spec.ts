@@ -231,6 +231,27 @@ test("a plan question is answered by clicking one of its options", async ({ page
   await expect(page.getByRole("heading", { name: /Which colour/ })).toHaveCount(0);
 });
 
+test("a spawned sub-agent is listed under its root and its tool call links to it", async ({ page }) => {
+  // Each chat's replies match the text of its own last user message.
+  const root = { match: { stream: true, user: "ROOT-UI" } };
+  await script(page.request, [
+    { ...root, tool_calls: [{ name: "spawn_agent", args: { prompt: "CHILD-UI: look around", title: "Helper" } }] },
+    { match: { stream: true, user: "CHILD-UI" }, text: "Child report: all good." },
+    { ...root, text: "A helper is on it." },
+  ]);
+  const chat = await createChat(page.request, "ROOT-UI: delegate the survey");
+  await page.goto(`/chats/${chat.id}`);
+  await expect(answers(page).last()).toContainText("A helper is on it.");
+  const children = page.getByRole("navigation", { name: "Sub-agents" });
+  await expect(children.getByRole("link", { name: "Helper" })).toBeVisible();
+  const spawn = page.locator('.tool-call[data-tool="spawn_agent"]');
+  await spawn.getByRole("button", { name: /spawn_agent/ }).click();
+  await spawn.getByRole("link", { name: "Helper" }).click();
+  await expect(page).toHaveURL(/\/chats\/[0-9a-f-]+$/);
+  await expect(answers(page).last()).toContainText("Child report: all good.");
+  await expect(userMessages(page).first()).toContainText("CHILD-UI: look around");
+});
+
 test("each step's usage line carries its cost when the model has prices", async ({ page }) => {
   const created = await page.request.post("/api/experimental/chats/model-configs", {
     data: {
