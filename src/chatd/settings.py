@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     retry_max_attempts: int = 25
     # How long a turn's start waits for the workspace agent's instruction files and skills.
     workspace_context_timeout: float = 5.0
+    # MCP servers (engine-behaviour §17): the seconds a server has to connect and list its
+    # tools as a turn starts (else the turn goes on without them), and a tool call to answer
+    # (else the model reads an error).
+    mcp_list_timeout: float = Field(default=10.0, gt=0)
+    mcp_call_timeout: float = Field(default=60.0, gt=0)
 
     # Abuse resistance. Failed logins: this many within the window lock the account name (each
     # lockout twice the one before, up to login_max_lockout) or the client address out; 0 turns

@@ -25,7 +25,7 @@ import structlog
 from chatd.engine import compaction
 from chatd.engine.context_prompt import has_skills
 from chatd.engine.cost import cost_micros
-from chatd.engine.mcp_servers import chat_mcp_servers
+from chatd.engine.mcp_servers import ChatServer, chat_mcp_servers, connect_servers
 from chatd.engine.models import ModelChoice, ResolvedModel, build_model, choose_model
 from chatd.engine.prompt import INTERRUPTED_RESULT, history_of, load_history
 from chatd.engine.resume import ended_turn
@@ -54,7 +54,6 @@ from chatd.store.sql import Connection
 from chatd.store.steps import Step, StepRefused, save_step
 from chatd.store.turn_outcome import OutcomeKind, TurnOutcome
 from chatd.store.workspace_context import latest_context
-from chatd.tools.mcp import MCPServer, all_tools
 from chatd.tools.registry import ToolOutput, ToolRegistry
 from chatd.tools.scope import ChatFacts
 
@@ -73,7 +72,7 @@ class _Ready:
     # The chat's newest stored workspace context (parts with their internal fields).
     context: list[dict[str, Any]] | None
     # The MCP servers whose tools the turn offers (listed after the read).
-    mcp_servers: list[MCPServer]
+    mcp_servers: list[ChatServer]
 
 
 async def _read_start(
@@ -118,7 +117,8 @@ async def run_turn(ctx: TurnContext) -> TurnOutcome:
             return start
         toolset = start.toolset
         if start.mcp_servers:
-            toolset = toolset.with_tools(await all_tools(start.mcp_servers))
+            mcp_tools = await connect_servers(ctx.db, start.mcp_servers, ctx.settings)
+            toolset = toolset.with_tools(mcp_tools)
         ctx.model = build_model(start.choice, ctx.client_factory)
         turn = _Turn(ctx, start.chat, ctx.model, toolset)
         await turn.workspace.prepare(start.context)
