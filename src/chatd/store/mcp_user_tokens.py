@@ -142,11 +142,18 @@ async def add_state(
     )
 
 
-async def take_state(conn: Connection, state: str) -> RowDict | None:
-    """The connect flow of ``state``, deleted as it is read (lapsed or not); ``None``: none."""
-    where = states.c.state_hash == state_hash(state)
-    row = (await conn.execute(sa.select(states).where(where))).first()
+async def take_state(
+    conn: Connection, state: str, config_id: uuid.UUID, user_id: uuid.UUID
+) -> RowDict | None:
+    """The connect flow of ``state``, when it is this user's for this server, deleted as it
+    is read (lapsed or not); ``None``: no such flow (one of another user's stays theirs)."""
+    where = (
+        states.c.state_hash == state_hash(state),
+        states.c.mcp_server_config_id == config_id,
+        states.c.user_id == user_id,
+    )
+    row = (await conn.execute(sa.select(states).where(*where))).first()
     if row is None:
         return None
-    await conn.execute(states.delete().where(where))
+    await conn.execute(states.delete().where(*where))
     return row.as_dict()

@@ -145,15 +145,10 @@ async def oauth2_callback(
         raise bad_request("Missing authorization code.")
     if not state:
         raise bad_request(BAD_STATE)
-    # Taken (deleted) whatever follows: a state works once.
+    # Taken (deleted) whatever follows: a state works once, for the user who started it.
     async with db.write() as conn:
-        flow = await tokens.take_state(conn, state)
-    if (
-        flow is None
-        or flow["mcp_server_config_id"] != config_id
-        or flow["user_id"] != actor.user_id
-        or flow["expires_at"] <= db.now()
-    ):
+        flow = await tokens.take_state(conn, state, config_id, actor.user_id)
+    if flow is None or flow["expires_at"] <= db.now():
         raise bad_request(BAD_STATE)
     try:
         token = await oauth2.exchange_code(
