@@ -247,7 +247,7 @@ class _Turn:
     # ---- one model call -----------------------------------------------------------------
 
     async def _attempt(self, request: ModelRequest) -> StepBuilder:
-        builder = StepBuilder(self.ctx.db.now)
+        builder = StepBuilder(self.ctx.db.now, self.toolset.mcp_server_of)
         self.builder, self.results = builder, {}
         if self.ctx.start_slot is not None:
             self.ctx.start_slot.free()
