@@ -39,6 +39,10 @@ class OAuth2Server:
     # The access tokens to issue, in order (then random ones).
     access_tokens: list[str] = field(default_factory=list)
     expires_in: int = 3600
+    # Whether the client may authenticate with HTTP Basic (else only in the form).
+    basic_auth: bool = True
+    # Answer tokens form-encoded rather than as JSON.
+    form_encoded: bool = False
     codes: dict[str, Grant] = field(default_factory=dict)
     refresh_tokens: set[str] = field(default_factory=set)
     # Every token request: its form, and the client credentials it carried and how.
@@ -83,11 +87,18 @@ class OAuth2Server:
             "refresh_token": refresh,
         }
 
+    def _answer(self, issued: dict[str, Any]) -> Response:
+        if self.form_encoded:
+            return Response(urlencode(issued), media_type="application/x-www-form-urlencoded")
+        return JSONResponse(issued)
+
     async def token(self, request: Request) -> Response:
         form = {k: str(v) for k, v in (await request.form()).items()}
         client_id, client_secret, how = self._client(request, form)
         self.requests.append({"form": form, "client": (client_id, client_secret), "auth": how})
-        if (client_id, client_secret) != (CLIENT_ID, CLIENT_SECRET):
+        if (client_id, client_secret) != (CLIENT_ID, CLIENT_SECRET) or (
+            how == "basic" and not self.basic_auth
+        ):
             return JSONResponse({"error": "invalid_client"}, status_code=401)
         if form.get("grant_type") == "authorization_code":
             grant = self.codes.pop(form.get("code", ""), None)
@@ -99,13 +110,13 @@ class OAuth2Server:
                     {"error": "invalid_grant", "error_description": "PKCE verification failed"},
                     status_code=400,
                 )
-            return JSONResponse(self._issue())
+            return self._answer(self._issue())
         if form.get("grant_type") == "refresh_token":
             refresh = form.get("refresh_token", "")
             if refresh not in self.refresh_tokens:
                 return JSONResponse({"error": "invalid_grant"}, status_code=400)
             self.refresh_tokens.discard(refresh)
-            return JSONResponse(self._issue())
+            return self._answer(self._issue())
         return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
 
 

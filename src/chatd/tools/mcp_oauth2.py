@@ -3,8 +3,9 @@
 the user's token before a turn connects.
 
 The client authenticates to the token endpoint with HTTP Basic (RFC 6749 §2.3.1) when it has
-a secret, and falls back once to sending the secret in the form when the server refuses that;
-a client without a secret sends only its id (a public client, PKCE alone).
+a secret, and falls back once to sending the secret in the form when the server refuses the
+client that way (401 or ``invalid_client``); a client without a secret sends only its id (a
+public client, PKCE alone).
 """
 
 from __future__ import annotations
@@ -96,15 +97,16 @@ def _parse(response: httpx2.Response) -> dict[str, Any]:
     kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind in ("application/x-www-form-urlencoded", "text/plain"):
         return dict(parse_qsl(response.text))
+    status = response.status_code
     try:
         body = json.loads(response.content)
     except ValueError:
-        raise OAuth2Error(
-            f"the token endpoint answered {response.status_code} with no JSON"
-        ) from None
-    if not isinstance(body, dict):
-        raise OAuth2Error(f"the token endpoint answered {response.status_code} with no object")
-    return body
+        body = None
+    if isinstance(body, dict):
+        return body
+    if status >= 400:
+        return {}  # a refusal without a readable reason
+    raise OAuth2Error(f"the token endpoint answered {status} without a JSON object")
 
 
 def _token(body: dict[str, Any], now: dt.datetime, previous: OAuth2Token | None) -> OAuth2Token:
@@ -160,10 +162,11 @@ async def _request_token(
                 )
             except httpx2.HTTPError as exc:
                 raise OAuth2Error(f"the token endpoint could not be reached: {exc!r}") from None
-            refused = response.status_code in (400, 401)
+            body = _parse(response)
+            # Only a refusal of the client's credentials tries the other way of sending them.
+            refused = response.status_code == 401 or body.get("error") == "invalid_client"
             if refused and index + 1 < len(attempts):
                 continue
-            body = _parse(response)
             if response.status_code >= 400 or "error" in body:
                 reason = body.get("error_description") or body.get("error") or "no reason given"
                 raise OAuth2Error(f"the token endpoint refused ({response.status_code}): {reason}")
