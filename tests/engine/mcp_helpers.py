@@ -23,7 +23,7 @@ TOOLS = Path(__file__).parent.parent / "tools"
 SERVER_MAIN = TOOLS / "mcp_server_main.py"
 MISBEHAVING_MAIN = TOOLS / "mcp_misbehaving_main.py"
 # The test server's tools the tests do not offer unless they say so.
-EXTRA_TOOLS = ["sleepy", "grow"]
+EXTRA_TOOLS = ["sleepy", "grow", "extra"]
 
 
 def free_port() -> int:

@@ -113,3 +113,29 @@ async def test_plan_turns_keep_only_servers_allowed_in_plan_mode(
     outcome, _ = await bare.run({"text": "Planned."})
     assert outcome.kind == OutcomeKind.done, outcome.error
     assert [n for n in bare.tool_names(0) if "__" in n] == ["reader__echo"]
+
+
+@pytest.mark.agent_kinds("dispatcher")
+async def test_a_server_whose_tool_list_changed_is_listed_again_before_the_next_step(
+    bare: ToolTurn, db: Database
+) -> None:
+    # A server of its own: the tool it grows stays.
+    with serve_process(SERVER_MAIN, "{port}", KEY) as port:
+        await grow_turn(bare, db, f"http://127.0.0.1:{port}/mcp")
+
+
+async def grow_turn(bare: ToolTurn, db: Database, base: str) -> None:
+    docs = await add_server(db, "growing", base, tool_allow_list=["grow", "extra"])
+    await use(bare, docs)
+    outcome, streamed = await bare.run(
+        {"tool_calls": [call("growing__grow", "c1")]},
+        {"tool_calls": [call("growing__extra", "c2")]},
+        {"text": "Grown."},
+    )
+    assert outcome.kind == OutcomeKind.done, outcome.error
+    assert [n for n in bare.tool_names(0) if "__" in n] == ["growing__grow"]
+    # The server said its list changed during the call: the next step offers the new tool.
+    assert [n for n in bare.tool_names(1) if "__" in n] == ["growing__grow", "growing__extra"]
+    results = {p["tool_call_id"]: p for kind, p in payloads(streamed) if kind == "part:tool"}
+    assert results["c2"]["result"] == {"output": "an extra tool"}
+    assert results["c2"]["mcp_server_config_id"] == str(docs)

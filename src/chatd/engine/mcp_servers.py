@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
 
+from chatd.engine.toolset import Toolset
 from chatd.sdk.mcp import MCPAuthType
 from chatd.secretbox import SecretBox, SecretError
 from chatd.settings import Settings
@@ -25,7 +26,7 @@ from chatd.store.db import Database
 from chatd.store.mcp_user_tokens import OAuth2Token
 from chatd.store.sql import Connection
 from chatd.tools import mcp_oauth2 as oauth2
-from chatd.tools.mcp import MCPServer, all_tools
+from chatd.tools.mcp import ListChanges, MCPServer, all_tools, server_tools
 from chatd.tools.registry import Tool
 
 log = structlog.get_logger(__name__)
@@ -113,14 +114,41 @@ async def _authorized(db: Database, chat_server: ChatServer) -> MCPServer | None
     return replace(server, headers={**server.headers, "Authorization": token.authorization()})
 
 
-async def connect_servers(
-    db: Database, servers: list[ChatServer], settings: Settings
-) -> list[Tool]:
-    """The tools of the chat's servers, each listed within ``mcp_list_timeout`` (tokens
+@dataclass
+class TurnMCP:
+    """The MCP servers a turn connected to, and the tools they offered."""
+
+    servers: list[MCPServer]
+    tools: list[Tool]
+    list_timeout: float
+    call_timeout: float
+    changes: ListChanges = field(default_factory=ListChanges)
+
+    async def refreshed(self, toolset: Toolset) -> Toolset:
+        """``toolset`` with the tools of every server that said its list changed listed
+        again (a server that now fails to list offers none)."""
+        changed = self.changes.take()
+        for server in self.servers:
+            if server.id not in changed:
+                continue
+            log.info("mcp tool list changed: listing again", server=server.slug)
+            tools = await server_tools(
+                server,
+                list_timeout=self.list_timeout,
+                call_timeout=self.call_timeout,
+                changes=self.changes,
+            )
+            toolset = toolset.without_mcp_server(server.id).with_tools(tools)
+        return toolset
+
+
+async def connect_servers(db: Database, servers: list[ChatServer], settings: Settings) -> TurnMCP:
+    """The chat's servers and their tools, each listed within ``mcp_list_timeout`` (tokens
     refreshed first where due); a call gets ``mcp_call_timeout``."""
     ready = [s for s in [await _authorized(db, c) for c in servers] if s is not None]
-    if not ready:
-        return []
-    return await all_tools(
-        ready, list_timeout=settings.mcp_list_timeout, call_timeout=settings.mcp_call_timeout
-    )
+    mcp = TurnMCP(ready, [], settings.mcp_list_timeout, settings.mcp_call_timeout)
+    if ready:
+        mcp.tools = await all_tools(
+            ready, mcp.changes, list_timeout=mcp.list_timeout, call_timeout=mcp.call_timeout
+        )
+    return mcp

@@ -104,6 +104,11 @@ class Toolset:
         dynamic = {name: spec for name, spec in self.dynamic.items() if name not in active}
         return replace(self, active=active, dynamic=dynamic)
 
+    def without_mcp_server(self, server_id: uuid.UUID) -> Toolset:
+        """This toolset without the tools of one MCP server."""
+        active = {n: t for n, t in self.active.items() if t.mcp_server_config_id != server_id}
+        return replace(self, active=active)
+
     def mcp_server_of(self, name: str) -> uuid.UUID | None:
         """The MCP server whose tool ``name`` is (None: not an MCP tool)."""
         tool = self.active.get(name)

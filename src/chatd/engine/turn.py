@@ -25,7 +25,7 @@ import structlog
 from chatd.engine import compaction
 from chatd.engine.context_prompt import has_skills
 from chatd.engine.cost import cost_micros
-from chatd.engine.mcp_servers import ChatServer, chat_mcp_servers, connect_servers
+from chatd.engine.mcp_servers import ChatServer, TurnMCP, chat_mcp_servers, connect_servers
 from chatd.engine.models import ModelChoice, ResolvedModel, build_model, choose_model
 from chatd.engine.prompt import INTERRUPTED_RESULT, history_of, load_history
 from chatd.engine.resume import ended_turn
@@ -115,12 +115,12 @@ async def run_turn(ctx: TurnContext) -> TurnOutcome:
         start = await ctx.db.run_read(_read_start, ctx.chat, ctx.chat_id, ctx.tools, ctx.db.secrets)
         if isinstance(start, TurnOutcome):
             return start
-        toolset = start.toolset
+        toolset, mcp = start.toolset, None
         if start.mcp_servers:
-            mcp_tools = await connect_servers(ctx.db, start.mcp_servers, ctx.settings)
-            toolset = toolset.with_tools(mcp_tools)
+            mcp = await connect_servers(ctx.db, start.mcp_servers, ctx.settings)
+            toolset = toolset.with_tools(mcp.tools)
         ctx.model = build_model(start.choice, ctx.client_factory)
-        turn = _Turn(ctx, start.chat, ctx.model, toolset)
+        turn = _Turn(ctx, start.chat, ctx.model, toolset, mcp)
         await turn.workspace.prepare(start.context)
         return await turn.run(start.history)
     except asyncio.CancelledError:
@@ -163,11 +163,18 @@ async def _uncancellable(work: Coroutine[Any, Any, T]) -> T:
 
 class _Turn:
     def __init__(
-        self, ctx: TurnContext, chat: Mapping[Any, Any], model: ResolvedModel, toolset: Toolset
+        self,
+        ctx: TurnContext,
+        chat: Mapping[Any, Any],
+        model: ResolvedModel,
+        toolset: Toolset,
+        mcp: TurnMCP | None = None,
     ) -> None:
         self.ctx = ctx
         self.model = model
         self.workspace = TurnWorkspace(ctx, chat, toolset)
+        # The chat's MCP servers: one whose tool list changed is listed again before a step.
+        self.mcp = mcp
         self.policy = RetryPolicy.from_settings(ctx.settings)
         # The step being built and not yet saved (None when there is nothing to save).
         self.builder: StepBuilder | None = None
@@ -181,6 +188,8 @@ class _Turn:
 
     async def run(self, history: list[Message]) -> TurnOutcome:
         for _ in range(self.ctx.settings.max_steps):
+            if self.mcp is not None:
+                self.workspace.toolset = await self.mcp.refreshed(self.toolset)
             started = asyncio.get_running_loop().time()
             request = ModelRequest(
                 model=self.model.model,
