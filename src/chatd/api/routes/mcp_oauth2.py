@@ -28,6 +28,7 @@ from chatd.api.deps import DB, AppSettings, CurrentActor
 from chatd.api.errors import ERROR_RESPONSES, ApiError, bad_request, not_found
 from chatd.api.openapi import uuid_path
 from chatd.sdk.audit import AuditAction, ResourceType
+from chatd.sdk.errors import Response as ErrorEnvelope
 from chatd.sdk.mcp import MCPAuthType
 from chatd.secretbox import SecretError
 from chatd.settings import Settings
@@ -72,13 +73,19 @@ def _client(db: DB, row: RowDict) -> oauth2.OAuth2Client:
 @router.get(
     "/mcp/servers/{server}/oauth2/connect",
     status_code=307,
-    response_class=RedirectResponse,
+    response_model=None,
+    response_class=Response,
     summary="Start connecting the caller's account to an MCP server (OAuth2)",
-    responses={307: {"description": "To the MCP server's authorization URL."}},
+    responses={
+        307: {
+            "description": "To the MCP server's authorization URL (in Location).",
+            "headers": {"Location": {"schema": {"type": "string"}}},
+        }
+    },
 )
 async def oauth2_connect(
     server: ConfigPath, request: Request, db: DB, actor: CurrentActor, settings: AppSettings
-) -> RedirectResponse:
+) -> Response:
     config_id = check.parse_id(server, BAD_ID)
     async with db.read() as conn:
         row = _usable(await mq.get_config(conn, config_id))
@@ -126,8 +133,16 @@ def _done_page(config_id: str, settings: Settings) -> HTMLResponse:
 
 @router.get(
     "/mcp/servers/{server}/oauth2/callback",
-    response_class=HTMLResponse,
+    response_model=None,
+    response_class=Response,
     summary="Finish connecting the caller's account to an MCP server (OAuth2)",
+    responses={
+        200: {
+            "description": "A page that tells the window that opened the flow, and closes.",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        },
+        502: {"model": ErrorEnvelope, "description": "The token endpoint refused the code"},
+    },
 )
 async def oauth2_callback(
     server: ConfigPath,
