@@ -178,3 +178,22 @@ async def test_without_a_usable_token_the_server_is_left_out(
     async with db.read() as conn:
         [row] = [r.as_dict() for r in await conn.execute(tokens.tokens.select())]
     assert is_ciphertext(row["access_token"]) and row["refresh_token"] == ""
+
+
+async def test_a_token_another_turn_refreshed_meanwhile_is_used(
+    bare: ToolTurn, db: Database, mcp_port: int, oauth: OAuth2Server
+) -> None:
+    config_id = await oauth2_server(db, mcp_port, oauth)
+    user_id = await owner(bare)
+    await save(db, config_id, user_id, OAuth2Token(STALE, "rt-spent", "bearer", db.now()))
+    await use(bare, config_id)
+    renewed = OAuth2Token(KEY, "rt-new", "bearer", db.now() + dt.timedelta(hours=1))
+
+    async def other_turn_refreshes() -> None:
+        # Another turn refreshed first: this one's refresh token is spent (refused).
+        await save(db, config_id, user_id, renewed)
+
+    oauth.before_refresh = other_turn_refreshes
+    assert (await echo_turn(bare, 1))["result"] == {"output": "echo: hi"}
+    assert [r["form"]["refresh_token"] for r in oauth.requests] == ["rt-spent"]
+    assert await stored(db, config_id, user_id) == renewed

@@ -11,7 +11,7 @@ import base64
 import hashlib
 import secrets
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +50,8 @@ class OAuth2Server:
     # What /authorize was asked for.
     authorizations: list[dict[str, str]] = field(default_factory=list)
     url: str = ""
+    # Run before a refresh grant is answered (a test's stand-in for a concurrent client).
+    before_refresh: Callable[[], Awaitable[None]] | None = None
 
     def app(self) -> Starlette:
         return Starlette(
@@ -112,6 +114,8 @@ class OAuth2Server:
                 )
             return self._answer(self._issue())
         if form.get("grant_type") == "refresh_token":
+            if self.before_refresh is not None:
+                await self.before_refresh()
             refresh = form.get("refresh_token", "")
             if refresh not in self.refresh_tokens:
                 return JSONResponse({"error": "invalid_grant"}, status_code=400)

@@ -103,14 +103,21 @@ async def _authorized(db: Database, chat_server: ChatServer) -> MCPServer | None
         try:
             token = await oauth2.refresh_token(client, token, db.now())
         except oauth2.OAuth2Error as exc:
-            log.warning(
-                "mcp server skipped: its token could not be refreshed",
-                server=server.slug,
-                error=str(exc),
-            )
-            return None
-        async with db.write() as conn:
-            await tokens.save_token(conn, db.now(), server.id, user_id, token, db.secrets)
+            # Another turn (here or on another replica) may have refreshed it meanwhile, with
+            # the refresh token this one then found spent: its token serves as well.
+            async with db.read() as conn:
+                saved = await tokens.get_token(conn, db.secrets, server.id, user_id)
+            if saved is None or saved == token or saved.expired(db.now()):
+                log.warning(
+                    "mcp server skipped: its token could not be refreshed",
+                    server=server.slug,
+                    error=str(exc),
+                )
+                return None
+            token = saved
+        else:
+            async with db.write() as conn:
+                await tokens.save_token(conn, db.now(), server.id, user_id, token, db.secrets)
     return replace(server, headers={**server.headers, "Authorization": token.authorization()})
 
 
