@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     # in all (spawns and messages); past either, the tool answers the model with an error.
     subagent_max_live: int = Field(default=20, ge=1)
     subagent_max_turns: int = Field(default=200, ge=1)
+    # MCP servers (engine-behaviour §17): the seconds a server has to connect and list its
+    # tools as a turn starts (else the turn goes on without them), and a tool call to answer
+    # (else the model reads an error).
+    mcp_list_timeout: float = Field(default=10.0, gt=0)
+    mcp_call_timeout: float = Field(default=60.0, gt=0)
 
     # Abuse resistance. Failed logins: this many within the window lock the account name (each
     # lockout twice the one before, up to login_max_lockout) or the client address out; 0 turns

@@ -4,58 +4,27 @@ the key is skipped and the turn goes on; plan turns keep only servers allowed in
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from chatd.settings import Settings
-from chatd.store import mcp_servers as mq
 from chatd.store.db import Database
-from chatd.store.tables import chats
 from chatd.store.turn_outcome import OutcomeKind
 from chatd.testing import FakeProvider, serve_fake
+from tests.engine.mcp_helpers import KEY, SERVER_MAIN, add_server, free_port, serve_process, use
 from tests.engine.tool_turns import ToolTurn, call, tool_turn
 from tests.engine.turn_fakes import payloads
 from tests.tools.agents import AgentPool
 
 pytestmark = pytest.mark.anyio
 
-KEY = "mcp-test-key-83Lq0Zp"
-SERVER_MAIN = Path(__file__).parent.parent / "tools" / "mcp_server_main.py"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
 
 @pytest.fixture(scope="module")
 def mcp_port() -> Iterator[int]:
-    port = _free_port()
-    process = subprocess.Popen([sys.executable, str(SERVER_MAIN), str(port), KEY])
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                assert process.poll() is None, "the MCP server exited"
-                assert time.monotonic() < deadline, "the MCP server did not start"
-                time.sleep(0.05)
+    with serve_process(SERVER_MAIN, "{port}", KEY) as port:
         yield port
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 @pytest.fixture
@@ -78,39 +47,6 @@ async def bare(
     await made.service.close()
 
 
-async def add_server(db: Database, slug: str, url: str, **extra: Any) -> uuid.UUID:
-    values: dict[str, Any] = {
-        "display_name": slug,
-        "slug": slug,
-        "description": "",
-        "icon_url": "",
-        "transport": "streamable_http",
-        "url": url,
-        "auth_type": "api_key",
-        "api_key_header": "X-Api-Key",
-        "api_key_value": KEY,
-        "tool_allow_list": [],
-        "tool_deny_list": ["secret"],
-        "availability": "default_off",
-        "enabled": True,
-        "model_intent": False,
-        "allow_in_plan_mode": False,
-    } | extra
-    async with db.write() as conn:
-        row = await mq.create_config(conn, db.now(), values, db.secrets)
-    config_id: uuid.UUID = row["id"]
-    return config_id
-
-
-async def use(turn: ToolTurn, *ids: uuid.UUID, plan: bool = False) -> None:
-    async with turn.h.db.write() as conn:
-        await conn.execute(
-            chats.update()
-            .where(chats.c.id == turn.h.ctx.chat_id)
-            .values(mcp_server_ids=[str(i) for i in ids], plan_mode="plan" if plan else None)
-        )
-
-
 async def test_the_model_calls_mcp_tools_and_broken_servers_are_skipped(
     bare: ToolTurn, db: Database, mcp_port: int
 ) -> None:
@@ -119,7 +55,7 @@ async def test_the_model_calls_mcp_tools_and_broken_servers_are_skipped(
     events = await add_server(
         db, "events", f"{base}/sse-server/sse", transport="sse", tool_allow_list=["add"]
     )
-    down = await add_server(db, "down", f"http://127.0.0.1:{_free_port()}/mcp")
+    down = await add_server(db, "down", f"http://127.0.0.1:{free_port()}/mcp")
     wrong_key = await add_server(db, "locked", f"{base}/mcp", api_key_value="not-the-key")
     off = await add_server(db, "off", f"{base}/mcp", enabled=False)
     await use(bare, docs, down, wrong_key, events, off)
@@ -177,3 +113,29 @@ async def test_plan_turns_keep_only_servers_allowed_in_plan_mode(
     outcome, _ = await bare.run({"text": "Planned."})
     assert outcome.kind == OutcomeKind.done, outcome.error
     assert [n for n in bare.tool_names(0) if "__" in n] == ["reader__echo"]
+
+
+@pytest.mark.agent_kinds("dispatcher")
+async def test_a_server_whose_tool_list_changed_is_listed_again_before_the_next_step(
+    bare: ToolTurn, db: Database
+) -> None:
+    # A server of its own: the tool it grows stays.
+    with serve_process(SERVER_MAIN, "{port}", KEY) as port:
+        await grow_turn(bare, db, f"http://127.0.0.1:{port}/mcp")
+
+
+async def grow_turn(bare: ToolTurn, db: Database, base: str) -> None:
+    docs = await add_server(db, "growing", base, tool_allow_list=["grow", "extra"])
+    await use(bare, docs)
+    outcome, streamed = await bare.run(
+        {"tool_calls": [call("growing__grow", "c1")]},
+        {"tool_calls": [call("growing__extra", "c2")]},
+        {"text": "Grown."},
+    )
+    assert outcome.kind == OutcomeKind.done, outcome.error
+    assert [n for n in bare.tool_names(0) if "__" in n] == ["growing__grow"]
+    # The server said its list changed during the call: the next step offers the new tool.
+    assert [n for n in bare.tool_names(1) if "__" in n] == ["growing__grow", "growing__extra"]
+    results = {p["tool_call_id"]: p for kind, p in payloads(streamed) if kind == "part:tool"}
+    assert results["c2"]["result"] == {"output": "an extra tool"}
+    assert results["c2"]["mcp_server_config_id"] == str(docs)

@@ -91,6 +91,8 @@ async def test_invalid_tool_args_become_empty_object(
     fake.add([{"tool_calls": [{"id": "c.1/x", "name": "read", "args_json": "{not json"}]}])
     out = await collect(make_client(provider))
     assert [(c.id, c.args_json) for c in out.calls] == [("c_1_x", "{}")]
+    # What was wrong stays known, for the tools that answer bad arguments with an error.
+    assert out.calls[0].args_error is not None and "Expecting" in out.calls[0].args_error
 
 
 @pytest.mark.parametrize(

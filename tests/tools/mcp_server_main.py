@@ -2,7 +2,9 @@
 ``python tests/tools/mcp_server_main.py PORT API_KEY``.
 
 It serves Streamable HTTP at ``/mcp`` and SSE at ``/sse`` (``/messages/``) on 127.0.0.1 and
-answers only requests whose ``X-Api-Key`` header is ``API_KEY``.
+answers only requests whose ``X-Api-Key`` header is ``API_KEY``, or that carry it as an OAuth2
+token (``Authorization: Bearer API_KEY``). ``sleepy`` never answers; ``grow`` adds the tool
+``extra`` and tells the client its tool list changed.
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+import anyio
 import uvicorn
+from mcp import types
 from mcp.server import MCPServer
-from mcp.server.mcpserver import Image
+from mcp.server.mcpserver import Context, Image
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount
@@ -49,13 +53,36 @@ def secret() -> str:
     return "leaked"
 
 
+@server.tool(description="Never answers.")
+async def sleepy() -> str:
+    await anyio.sleep(3600)
+    return "woke"
+
+
+def extra() -> str:
+    return "an extra tool"
+
+
+@server.tool(description="Adds a tool.")
+async def grow(ctx: Context) -> str:
+    if "extra" not in {t.name for t in await server.list_tools()}:
+        server.add_tool(extra, name="extra", description="Added by grow.")
+    changed = types.ToolListChangedNotification()
+    await ctx.session.send_notification(changed, related_request_id=ctx.request_id)
+    return "grown"
+
+
 class RequireKey:
     def __init__(self, app: Any, key: str) -> None:
         self.app = app
         self.key = key.encode()
 
+    def allows(self, headers: dict[bytes, bytes]) -> bool:
+        bearer = headers.get(b"authorization", b"")
+        return headers.get(b"x-api-key") == self.key or bearer == b"Bearer " + self.key
+
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and dict(scope["headers"]).get(b"x-api-key") != self.key:
+        if scope["type"] == "http" and not self.allows(dict(scope["headers"])):
             await PlainTextResponse("bad key", status_code=401)(scope, receive, send)
             return
         await self.app(scope, receive, send)

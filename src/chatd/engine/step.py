@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,8 +53,12 @@ def parse_args(args_json: str) -> Any:
 
 
 class StepBuilder:
-    def __init__(self, clock: Clock) -> None:
+    def __init__(
+        self, clock: Clock, mcp_server_of: Callable[[str], uuid.UUID | None] | None = None
+    ) -> None:
         self.clock = clock
+        # The MCP server a tool name belongs to (its tool-call parts name it), if any.
+        self.mcp_server_of = mcp_server_of or (lambda _name: None)
         self._items: list[_Block | ChatMessagePart] = []
         self._streaming: dict[str, _Streaming] = {}
         self.calls: list[ToolCall] = []
@@ -81,6 +86,7 @@ class StepBuilder:
                 type=P.tool_call,
                 tool_call_id=part.id,
                 tool_name=part.name,
+                mcp_server_config_id=self.mcp_server_of(part.name),
                 args_delta=part.args_delta,
             )
         if isinstance(part, ToolCall):
@@ -90,6 +96,7 @@ class StepBuilder:
                 type=P.tool_call,
                 tool_call_id=part.id,
                 tool_name=part.name,
+                mcp_server_config_id=self.mcp_server_of(part.name),
                 args=parse_args(part.args_json),
                 created_at=self.clock(),
             )
@@ -149,6 +156,7 @@ class StepBuilder:
                     type=P.tool_call,
                     tool_call_id=call.id,
                     tool_name=call.name,
+                    mcp_server_config_id=self.mcp_server_of(call.name),
                     args=parse_args(call.args_json),
                     created_at=now,
                 )

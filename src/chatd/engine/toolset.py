@@ -111,6 +111,16 @@ class Toolset:
         dynamic = {name: spec for name, spec in self.dynamic.items() if name not in active}
         return replace(self, active=active, dynamic=dynamic)
 
+    def without_mcp_server(self, server_id: uuid.UUID) -> Toolset:
+        """This toolset without the tools of one MCP server."""
+        active = {n: t for n, t in self.active.items() if t.mcp_server_config_id != server_id}
+        return replace(self, active=active)
+
+    def mcp_server_of(self, name: str) -> uuid.UUID | None:
+        """The MCP server whose tool ``name`` is (None: not an MCP tool)."""
+        tool = self.active.get(name)
+        return tool.mcp_server_config_id if tool is not None else None
+
     def mcp_tools(self) -> list[Tool]:
         return [tool for tool in self.active.values() if tool.mcp_server_config_id is not None]
 
@@ -222,12 +232,19 @@ async def run_call(toolset: Toolset, call: ToolCall, ctx: ToolCallContext) -> To
         if call.name in toolset.registry:
             return ToolOutput(f"Tool not active in this turn: {call.name}", is_error=True)
         return ToolOutput(f"Tool not found: {call.name}", is_error=True)
+    # An MCP tool's bad arguments read as engine-behaviour §17 words them (a built-in tool
+    # runs on the ``{}`` they became and says what it misses).
+    invalid = f"invalid arguments for {call.name}"
+    if tool.mcp_server_config_id is not None:
+        invalid = "invalid JSON input"
+        if call.args_error is not None:
+            return ToolOutput(f"{invalid}: {call.args_error}", is_error=True)
     try:
         args = json.loads(call.args_json or "{}")
     except ValueError as exc:
-        return ToolOutput(f"invalid arguments for {call.name}: {exc}", is_error=True)
+        return ToolOutput(f"{invalid}: {exc}", is_error=True)
     if not isinstance(args, dict):
-        return ToolOutput(f"invalid arguments for {call.name}: not a JSON object", is_error=True)
+        return ToolOutput(f"{invalid}: not a JSON object", is_error=True)
     try:
         return await tool.run(args, ctx)
     except ToolError as exc:

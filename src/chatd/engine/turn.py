@@ -25,7 +25,7 @@ import structlog
 from chatd.engine import compaction
 from chatd.engine.context_prompt import has_skills
 from chatd.engine.cost import cost_micros
-from chatd.engine.mcp_servers import chat_mcp_servers
+from chatd.engine.mcp_servers import ChatServer, TurnMCP, chat_mcp_servers, connect_servers
 from chatd.engine.models import ModelChoice, ResolvedModel, build_model, choose_model
 from chatd.engine.prompt import INTERRUPTED_RESULT, history_of, load_history
 from chatd.engine.resume import OpenCalls, ended_turn, open_calls
@@ -60,7 +60,6 @@ from chatd.store.sql import Connection
 from chatd.store.steps import Step, StepRefused, save_step
 from chatd.store.turn_outcome import OutcomeKind, TurnOutcome
 from chatd.store.workspace_context import latest_context
-from chatd.tools.mcp import MCPServer, all_tools
 from chatd.tools.registry import ToolCallContext, ToolOutput, ToolRegistry
 from chatd.tools.scope import ChatFacts
 
@@ -79,7 +78,7 @@ class _Ready:
     # The chat's newest stored workspace context (parts with their internal fields).
     context: list[dict[str, Any]] | None
     # The MCP servers whose tools the turn offers (listed after the read).
-    mcp_servers: list[MCPServer]
+    mcp_servers: list[ChatServer]
     # The calls a parked turn left open, made again before the first model call.
     reopened: OpenCalls | None = None
 
@@ -130,11 +129,12 @@ async def run_turn(ctx: TurnContext) -> TurnOutcome:
         start = await ctx.db.run_read(_read_start, ctx.chat, ctx.chat_id, ctx.tools, ctx.db.secrets)
         if isinstance(start, TurnOutcome):
             return start
-        toolset = start.toolset
+        toolset, mcp = start.toolset, None
         if start.mcp_servers:
-            toolset = toolset.with_tools(await all_tools(start.mcp_servers))
+            mcp = await connect_servers(ctx.db, start.mcp_servers, ctx.settings)
+            toolset = toolset.with_tools(mcp.tools)
         ctx.model = build_model(start.choice, ctx.client_factory)
-        turn = _Turn(ctx, start.chat, ctx.model, toolset)
+        turn = _Turn(ctx, start.chat, ctx.model, toolset, mcp)
         await turn.workspace.prepare(start.context)
         return await turn.run(start.history, start.reopened)
     except asyncio.CancelledError:
@@ -177,11 +177,18 @@ async def _uncancellable(work: Coroutine[Any, Any, T]) -> T:
 
 class _Turn:
     def __init__(
-        self, ctx: TurnContext, chat: Mapping[Any, Any], model: ResolvedModel, toolset: Toolset
+        self,
+        ctx: TurnContext,
+        chat: Mapping[Any, Any],
+        model: ResolvedModel,
+        toolset: Toolset,
+        mcp: TurnMCP | None = None,
     ) -> None:
         self.ctx = ctx
         self.model = model
         self.workspace = TurnWorkspace(ctx, chat, toolset)
+        # The chat's MCP servers: one whose tool list changed is listed again before a step.
+        self.mcp = mcp
         self.policy = RetryPolicy.from_settings(ctx.settings)
         # The step being built and not yet saved (None when there is nothing to save).
         self.builder: StepBuilder | None = None
@@ -200,6 +207,8 @@ class _Turn:
                 return outcome
             history = await self._history()
         for _ in range(self.ctx.settings.max_steps):
+            if self.mcp is not None:
+                self.workspace.toolset = await self.mcp.refreshed(self.toolset)
             started = asyncio.get_running_loop().time()
             request = ModelRequest(
                 model=self.model.model,
@@ -269,7 +278,7 @@ class _Turn:
     # ---- one model call -----------------------------------------------------------------
 
     async def _attempt(self, request: ModelRequest) -> StepBuilder:
-        builder = StepBuilder(self.ctx.db.now)
+        builder = StepBuilder(self.ctx.db.now, self.toolset.mcp_server_of)
         self.builder, self.results = builder, {}
         if self.ctx.start_slot is not None:
             self.ctx.start_slot.free()

@@ -21,6 +21,7 @@ import httpx2
 
 from chatd.llm.convert import (
     args_object,
+    args_problem,
     base64_data,
     file_as_text,
     file_kind,
@@ -187,8 +188,9 @@ class _StreamState:
             index = event.get("index", 0)
             if index in self.tools:
                 call = self.tools.pop(index)
-                args = normalize_args(self.args.pop(index))
-                return [ToolCall(id=call.id, name=call.name, args_json=args)]
+                raw = self.args.pop(index)
+                args, problem = normalize_args(raw), args_problem(raw)
+                return [ToolCall(id=call.id, name=call.name, args_json=args, args_error=problem)]
         elif kind == "message_delta":
             self.reason = (event.get("delta") or {}).get("stop_reason") or self.reason
             self.usage = _usage(event.get("usage") or {}, self.usage)

@@ -28,6 +28,17 @@ def sanitize_tool_call_id(raw: str | None) -> str:
     return cleaned or new_tool_call_id()
 
 
+def args_problem(args_json: str | None) -> str | None:
+    """Why a model's tool arguments are not a JSON object (None: they are, or are empty)."""
+    if not (args_json or "").strip():
+        return None
+    try:
+        value = json.loads(args_json or "")
+    except ValueError as exc:
+        return str(exc)
+    return None if isinstance(value, dict) else "not a JSON object"
+
+
 def normalize_args(args_json: str | None) -> str:
     """Tool arguments as a JSON object text: ``{}`` when empty, invalid, or not an object."""
     return json.dumps(args_object(args_json), separators=(",", ":"), ensure_ascii=False)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chatd.llm.convert import normalize_args, sanitize_tool_call_id
+from chatd.llm.convert import args_problem, normalize_args, sanitize_tool_call_id
 from chatd.llm.types import ToolCall, ToolCallDelta
 
 
@@ -65,5 +65,11 @@ class ToolCallAssembler:
     def complete(self) -> list[ToolCall]:
         """Every call, in the order it started, with its arguments as a JSON object."""
         return [
-            ToolCall(id=c.id, name=c.name, args_json=normalize_args(c.args)) for c in self._calls
+            ToolCall(
+                id=c.id,
+                name=c.name,
+                args_json=normalize_args(c.args),
+                args_error=args_problem(c.args),
+            )
+            for c in self._calls
         ]

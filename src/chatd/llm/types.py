@@ -128,11 +128,13 @@ class ToolCallDelta:
 
 @dataclass(frozen=True)
 class ToolCall:
-    """A complete tool call (its arguments are a JSON object text)."""
+    """A complete tool call (its arguments are a JSON object text). When the model's arguments
+    were not a JSON object they are ``{}`` here, and ``args_error`` says what was wrong."""
 
     id: str
     name: str
     args_json: str
+    args_error: str | None = None
 
 
 @dataclass(frozen=True)

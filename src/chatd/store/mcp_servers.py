@@ -29,8 +29,12 @@ class SlugExists(Exception):
     """Another configuration has that slug."""
 
 
-def config_view(row: Mapping[str, Any], *, admin: bool) -> MCPServerConfig:
-    """The API's view of a row; the auth settings only for a site owner."""
+def config_view(
+    row: Mapping[str, Any], *, admin: bool, connected: bool = False
+) -> MCPServerConfig:
+    """The API's view of a row; the auth settings only for a site owner. ``connected``: the
+    caller holds an OAuth2 token for the server (what ``auth_connected`` shows for an
+    ``oauth2`` server; any other is usable without one)."""
 
     def admin_only(name: str) -> str | None:
         value: str = row[name]
@@ -62,8 +66,7 @@ def config_view(row: Mapping[str, Any], *, admin: bool) -> MCPServerConfig:
         allow_in_plan_mode=row["allow_in_plan_mode"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
-        # No per-user OAuth2 tokens are kept yet: only servers without one are usable.
-        auth_connected=row["auth_type"] != MCPAuthType.oauth2.value,
+        auth_connected=connected or row["auth_type"] != MCPAuthType.oauth2.value,
     )
 
 
@@ -174,8 +177,8 @@ def open_secret(secrets: SecretBox, row: Mapping[str, Any], name: str) -> str:
 
 
 def auth_headers(secrets: SecretBox, row: Mapping[str, Any]) -> dict[str, str]:
-    """The headers every request to the server carries, by its auth type (an OAuth2 server
-    needs a user's token, which is not kept yet: none). Raises ``SecretError``."""
+    """The headers every request to the server carries, by its auth type (an OAuth2 server's
+    come from the user's token: none here). Raises ``SecretError``."""
     auth = row["auth_type"]
     if auth == MCPAuthType.api_key.value:
         value = open_secret(secrets, row, "api_key_value")

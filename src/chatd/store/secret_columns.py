@@ -3,7 +3,9 @@
 These columns hold secrets: ``chat_providers.api_key`` (the deployment's key for a provider),
 ``user_chat_provider_keys.api_key`` (a user's own key), ``user_git_tokens.token`` (a user's
 GitHub token), and an MCP server's ``oauth2_client_secret``, ``api_key_value`` and
-``custom_headers`` (the header map as JSON text) in ``mcp_server_configs``. Each stores a
+``custom_headers`` (the header map as JSON text) in ``mcp_server_configs``, and a user's
+OAuth2 ``access_token`` and ``refresh_token`` for an MCP server in ``mcp_server_user_tokens``.
+Each stores a
 sealed value (:mod:`chatd.secretbox`) or ``""`` for "no key". The store seals a secret as it
 writes it (it knows the row, which the binding names) and opens it only when asked by the code
 that calls the provider or the MCP server; listings and API answers never see it.
@@ -29,6 +31,7 @@ from chatd.store.sql import Connection, RowDict
 from chatd.store.tables import (
     chat_providers,
     mcp_server_configs,
+    mcp_server_user_tokens,
     user_chat_provider_keys,
     user_git_tokens,
 )
@@ -52,6 +55,14 @@ MCP_SECRET_COLUMNS = ("oauth2_client_secret", "api_key_value", "custom_headers")
 
 def mcp_secret_binding(column: str, config_id: uuid.UUID) -> str:
     return f"mcp_server_configs.{column}/{config_id}"
+
+
+# The sealed columns of a user's OAuth2 token for an MCP server.
+MCP_TOKEN_COLUMNS = ("access_token", "refresh_token")
+
+
+def mcp_token_binding(column: str, config_id: uuid.UUID, user_id: uuid.UUID) -> str:
+    return f"mcp_server_user_tokens.{column}/{config_id}/{user_id}"
 
 
 def seal(box: SecretBox, plaintext: str, binding: str) -> str:
@@ -84,6 +95,10 @@ class UnknownSecretKeys(Exception):
 
 def _mcp_binding(column: str) -> Callable[[Mapping[Any, Any]], str]:
     return lambda row: mcp_secret_binding(column, row["id"])
+
+
+def _mcp_token_binding(column: str) -> Callable[[Mapping[Any, Any]], str]:
+    return lambda row: mcp_token_binding(column, row["mcp_server_config_id"], row["user_id"])
 
 
 @dataclass(frozen=True)
@@ -132,6 +147,17 @@ _COLUMNS = (
             drop_row=False,
         )
         for name in MCP_SECRET_COLUMNS
+    ),
+    *(
+        _Column(
+            f"a user's OAuth2 {name} for an MCP server",
+            mcp_server_user_tokens,
+            (mcp_server_user_tokens.c.mcp_server_config_id, mcp_server_user_tokens.c.user_id),
+            mcp_server_user_tokens.c[name],
+            _mcp_token_binding(name),
+            drop_row=True,
+        )
+        for name in MCP_TOKEN_COLUMNS
     ),
 )
 

@@ -225,6 +225,48 @@ mcp_server_configs = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 
+# Each user's own OAuth2 token for an ``oauth2`` MCP server, from the connect flow.
+# ``access_token`` and ``refresh_token`` are sealed (``""``: none); ``expiry`` NULL: none given.
+mcp_server_user_tokens = sa.Table(
+    "mcp_server_user_tokens",
+    metadata,
+    sa.Column(
+        "mcp_server_config_id",
+        sa.Uuid,
+        sa.ForeignKey("mcp_server_configs.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("user_id", sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("access_token", sa.Text, nullable=False),
+    sa.Column("refresh_token", sa.Text, nullable=False, server_default=""),
+    sa.Column("token_type", sa.Text, nullable=False, server_default=""),
+    sa.Column("expiry", UTCDateTime, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# A connect flow under way: the SHA-256 of the ``state`` sent to the authorization server,
+# whose user and server it binds, the PKCE verifier and redirect URI the code exchange needs,
+# and when it lapses. The callback deletes it: a state works once.
+mcp_server_oauth2_states = sa.Table(
+    "mcp_server_oauth2_states",
+    metadata,
+    sa.Column("state_hash", sa.Text, primary_key=True),
+    sa.Column(
+        "mcp_server_config_id",
+        sa.Uuid,
+        sa.ForeignKey("mcp_server_configs.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column(
+        "user_id", sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("code_verifier", sa.Text, nullable=False),
+    sa.Column("redirect_uri", sa.Text, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
 chat_model_configs = sa.Table(
     "chat_model_configs",
     metadata,

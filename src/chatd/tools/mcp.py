@@ -6,6 +6,10 @@ a warning and the turn goes on without it. A tool is offered as ``<slug>__<tool>
 server's input schema, after the allow list (when set) and the deny list. A call opens its own
 session to the server, calls the tool by its original name within :data:`CALL_TIMEOUT`, and
 turns the answer into a tool result; any failure is an error result the model reads.
+
+A server may say during a call that its tool list changed (``notifications/tools/list_changed``);
+:class:`ListChanges` collects which servers did, so the turn lists them again before its next
+step.
 """
 
 from __future__ import annotations
@@ -60,13 +64,34 @@ class MCPServer:
         return tool not in self.deny
 
 
+@dataclass
+class ListChanges:
+    """The servers that said their tool list changed (since the turn last looked)."""
+
+    servers: set[uuid.UUID] = field(default_factory=set)
+
+    def handler(self, server: MCPServer) -> Any:
+        async def on_message(message: Any) -> None:
+            if isinstance(message, mcp_types.ToolListChangedNotification):
+                self.servers.add(server.id)
+
+        return on_message
+
+    def take(self) -> set[uuid.UUID]:
+        taken, self.servers = self.servers, set()
+        return taken
+
+
 @asynccontextmanager
-async def _session(server: MCPServer, http_seconds: float) -> AsyncIterator[ClientSession]:
+async def _session(
+    server: MCPServer, http_seconds: float, changes: ListChanges | None = None
+) -> AsyncIterator[ClientSession]:
     info = mcp_types.Implementation(name=CLIENT_NAME, version="1")
+    handler = changes.handler(server) if changes is not None else None
     if server.transport == "sse":
         async with (
             sse_client(server.url, headers=server.headers, timeout=http_seconds) as (read, write),
-            ClientSession(read, write, client_info=info) as session,
+            ClientSession(read, write, client_info=info, message_handler=handler) as session,
         ):
             await session.initialize()
             yield session
@@ -77,7 +102,7 @@ async def _session(server: MCPServer, http_seconds: float) -> AsyncIterator[Clie
     async with (
         http,
         streamable_http_client(server.url, http_client=http) as (read, write),
-        ClientSession(read, write, client_info=info) as session,
+        ClientSession(read, write, client_info=info, message_handler=handler) as session,
     ):
         await session.initialize()
         yield session
@@ -147,10 +172,10 @@ async def convert(result: Any, ctx: ToolCallContext) -> ToolOutput:
     return ToolOutput(text, is_error=bool(result.is_error), attachments=tuple(attachments))
 
 
-def _runner(server: MCPServer, original: str, timeout: float) -> Any:
+def _runner(server: MCPServer, original: str, timeout: float, changes: ListChanges | None) -> Any:
     async def run(args: dict[str, Any], ctx: ToolCallContext) -> ToolOutput:
         try:
-            async with asyncio.timeout(timeout), _session(server, timeout) as session:
+            async with asyncio.timeout(timeout), _session(server, timeout, changes) as session:
                 result = await session.call_tool(original, args, read_timeout_seconds=timeout)
         except TimeoutError:
             return ToolOutput(
@@ -167,9 +192,14 @@ def _runner(server: MCPServer, original: str, timeout: float) -> Any:
 
 
 async def server_tools(
-    server: MCPServer, *, list_timeout: float = LIST_TIMEOUT, call_timeout: float = CALL_TIMEOUT
+    server: MCPServer,
+    *,
+    list_timeout: float = LIST_TIMEOUT,
+    call_timeout: float = CALL_TIMEOUT,
+    changes: ListChanges | None = None,
 ) -> list[Tool]:
-    """The server's offered tools; ``[]`` (with a warning) when it cannot be listed."""
+    """The server's offered tools; ``[]`` (with a warning) when it cannot be listed. Calls
+    note in ``changes`` when the server says its tool list changed."""
     try:
         listed = await _list(server, list_timeout)
     except Exception as exc:  # down, slow, or not speaking MCP: the turn goes on without it
@@ -184,14 +214,16 @@ async def server_tools(
                 name=f"{server.slug}{SEPARATOR}{item.name}",
                 description=item.description or "",
                 input_schema=_schema(item),
-                run=_runner(server, item.name, call_timeout),
+                run=_runner(server, item.name, call_timeout, changes),
                 mcp_server_config_id=server.id,
             )
         )
     return tools
 
 
-async def all_tools(servers: Iterable[MCPServer], **timeouts: float) -> list[Tool]:
+async def all_tools(
+    servers: Iterable[MCPServer], changes: ListChanges | None = None, **timeouts: float
+) -> list[Tool]:
     """Every server's tools, listed at once, in the servers' order."""
-    listed = await asyncio.gather(*(server_tools(s, **timeouts) for s in servers))
+    listed = await asyncio.gather(*(server_tools(s, changes=changes, **timeouts) for s in servers))
     return [tool for tools in listed for tool in tools]

@@ -28,6 +28,7 @@ from chatd.sdk.mcp import (
     UpdateMCPServerConfigRequest,
 )
 from chatd.store import mcp_servers as mq
+from chatd.store import mcp_user_tokens as tokens
 
 router = APIRouter(prefix="/api/experimental", tags=["MCP"], responses=ERROR_RESPONSES)
 
@@ -63,7 +64,8 @@ async def list_servers(db: DB, actor: CurrentActor) -> list[MCPServerConfig]:
     admin = actor.is_admin()
     async with db.read() as conn:
         rows = await mq.list_configs(conn, enabled_only=not admin)
-    return [mq.config_view(row, admin=admin) for row in rows]
+        connected = await tokens.connected_ids(conn, actor.user_id)
+    return [mq.config_view(row, admin=admin, connected=row["id"] in connected) for row in rows]
 
 
 @router.get(
@@ -74,9 +76,10 @@ async def get_server(server: ConfigPath, db: DB, actor: CurrentActor) -> MCPServ
     admin = actor.is_admin()
     async with db.read() as conn:
         row = await mq.get_config(conn, config_id)
+        connected = await tokens.connected_ids(conn, actor.user_id)
     if row is None or not (admin or row["enabled"]):
         raise not_found()
-    return mq.config_view(row, admin=admin)
+    return mq.config_view(row, admin=admin, connected=config_id in connected)
 
 
 @router.post(
@@ -206,7 +209,8 @@ async def update_server(
         change.resource_id = config_id
         change.resource_target = row["slug"]
         change.fields = {"fields": _audited(values)}
-    return mq.config_view(row, admin=True)
+        connected = config_id in await tokens.connected_ids(conn, actor.user_id)
+    return mq.config_view(row, admin=True, connected=connected)
 
 
 @router.delete(
