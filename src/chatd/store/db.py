@@ -19,6 +19,11 @@ chatd opens a connection.
   transaction. The request and turn paths use them; a block suits code that awaits other
   things between its statements.
 
+Notifications (:mod:`chatd.store.notify`) sent in a SQLite write transaction are handed to
+the sinks added with :meth:`Database.add_notification_sink` once it has committed (PostgreSQL
+delivers its own). :meth:`Database.open_listener` opens the dedicated PostgreSQL connection
+that LISTENs (:mod:`chatd.store.listener`), the one connection not taken from the pool.
+
 It also holds the deployment's :class:`~chatd.secretbox.SecretBox`, the key of the secrets at
 rest in this database: :meth:`Database.migrate` seals what an older chatd left in plain text,
 and the store seals and opens keys with it.
@@ -32,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -45,6 +51,8 @@ from sqlalchemy.pool import NullPool
 
 from chatd.private_files import PRIVATE_FILE_MODE, narrow, open_private
 from chatd.secretbox import SecretBox
+from chatd.store.errors import StoreError
+from chatd.store.listener import NotificationHandler, PgListener
 from chatd.store.postgres import PgPool
 from chatd.store.sql import Connection, StatementObserver
 from chatd.store.sqlite import SqliteDatabase
@@ -53,6 +61,8 @@ log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 Clock = Callable[[], dt.datetime]
+# Called with each (channel, payload) a SQLite write transaction notified, after its commit.
+NotificationSink = Callable[[str, bytes], None]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Any constant works; it only has to be the same for every replica.
@@ -63,6 +73,8 @@ MIGRATION_LOCK_KEY = 0x63686174  # "chat"
 PG_POOL_SIZE = 50
 # An idle PostgreSQL connection is closed after this long (a fresh one replaces it when needed).
 PG_RECYCLE_SECONDS = 300.0
+# How long opening the listener's connection, or a statement on it, may take.
+LISTENER_CONNECT_TIMEOUT = 10.0
 
 
 def utcnow() -> dt.datetime:
@@ -107,6 +119,8 @@ class Database:
         self._observers: list[StatementObserver] = []
         self._sqlite: SqliteDatabase | None = None
         self._pg: PgPool | None = None
+        self._pg_dsn = ""
+        self._sinks: list[NotificationSink] = []
         if self.is_sqlite:
             self.sqlite_path = parsed.database or ""
             path = sqlite_path(url)
@@ -115,6 +129,7 @@ class Database:
             self._sqlite = SqliteDatabase(self.sqlite_path, self._observers)
         else:
             dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+            self._pg_dsn = dsn
             self._pg = PgPool(
                 dsn, size=pool_size, pre_ping=pre_ping, recycle=recycle, observers=self._observers
             )
@@ -137,8 +152,11 @@ class Database:
     async def write(self) -> AsyncIterator[Connection]:
         """A write transaction: committed when the block exits, rolled back on error."""
         if self._sqlite is not None:
+            notifications: list[tuple[str, bytes]] = []
             async with self._sqlite.write() as conn:
+                conn.notifications = notifications
                 yield conn
+            self._hand_off(notifications)
             return
         assert self._pg is not None
         async with self._pg.transaction() as pg:
@@ -150,7 +168,7 @@ class Database:
         in autocommit (BEGIN and COMMIT would be two more round trips), on SQLite as
         :meth:`write`. A block that runs more than one statement must use :meth:`write`."""
         if self._sqlite is not None:
-            async with self._sqlite.write() as conn:
+            async with self.write() as conn:
                 yield conn
             return
         assert self._pg is not None
@@ -168,7 +186,7 @@ class Database:
         """``fn(conn, *args)`` in a write transaction; its only awaits must be ``conn``'s
         statements (on SQLite it runs on the writer thread in one hop)."""
         if self._sqlite is not None:
-            return await self._sqlite.run_write(fn, *args)
+            return await self._run_sqlite_write(fn, *args)
         async with self.write() as conn:
             return await fn(conn, *args)
 
@@ -176,9 +194,46 @@ class Database:
         """:meth:`run_write` for a function of exactly one statement: autocommit on PostgreSQL
         (as :meth:`write_one`)."""
         if self._sqlite is not None:
-            return await self._sqlite.run_write(fn, *args)
+            return await self._run_sqlite_write(fn, *args)
         async with self.write_one() as conn:
             return await fn(conn, *args)
+
+    async def _run_sqlite_write(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        assert self._sqlite is not None
+        notifications: list[tuple[str, bytes]] = []
+
+        @functools.wraps(fn)
+        async def carrying(conn: Connection, *args: Any) -> T:
+            conn.notifications = notifications
+            return await fn(conn, *args)
+
+        result = await self._sqlite.run_write(carrying, *args)
+        self._hand_off(notifications)
+        return result
+
+    def add_notification_sink(self, sink: NotificationSink) -> None:
+        """Call ``sink(channel, payload)`` with each notification a SQLite write transaction
+        sent, once it has committed, in the order sent (on PostgreSQL it is never called: the
+        server delivers notifications to its listeners)."""
+        self._sinks.append(sink)
+
+    def remove_notification_sink(self, sink: NotificationSink) -> None:
+        self._sinks.remove(sink)
+
+    def _hand_off(self, notifications: list[tuple[str, bytes]]) -> None:
+        for channel, payload in notifications:
+            for sink in list(self._sinks):
+                try:
+                    sink(channel, payload)
+                except Exception:  # the commit stands; one sink must not stop the others
+                    log.exception("a notification sink failed", channel=channel)
+
+    async def open_listener(self, handler: NotificationHandler) -> PgListener:
+        """A new dedicated connection for LISTEN (PostgreSQL only), outside the pool; it calls
+        ``handler(channel, payload)`` for each notification. The caller closes it."""
+        if self._pg is None:
+            raise StoreError("LISTEN needs PostgreSQL")
+        return await PgListener.connect(self._pg_dsn, handler, seconds=LISTENER_CONNECT_TIMEOUT)
 
     @contextmanager
     def observe(self, observer: StatementObserver) -> Iterator[None]:

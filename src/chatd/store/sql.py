@@ -141,6 +141,10 @@ class Connection(abc.ABC):
     """A database connection as the store's query functions use it."""
 
     dialect_name: str  # "sqlite" or "postgresql"
+    # (channel, payload) sent by :func:`chatd.store.notify.notify` in this write transaction,
+    # on a database without LISTEN/NOTIFY (SQLite): handed to the database's notification
+    # sinks once the transaction has committed. None where it does not apply.
+    notifications: list[tuple[str, bytes]] | None = None
 
     @abc.abstractmethod
     async def execute(
