@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     # in all (spawns and messages); past either, the tool answers the model with an error.
     subagent_max_live: int = Field(default=20, ge=1)
     subagent_max_turns: int = Field(default=200, ge=1)
+    # How long a turn's start waits for the tools of the workspace's MCP servers (.mcp.json).
+    workspace_mcp_timeout: float = 5.0
 
     # Abuse resistance. Failed logins: this many within the window lock the account name (each
     # lockout twice the one before, up to login_max_lockout) or the client address out; 0 turns
