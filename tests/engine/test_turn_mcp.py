@@ -4,7 +4,7 @@ the key is skipped and the turn goes on; plan turns keep only servers allowed in
 
 And the workspace's MCP servers, declared in its .mcp.json and run by its agent (every kind of
 agent, a local one in its sandbox): the tests' MCP server in its stdio mode and the published
-mcp-server-time, listed and called through the agent."""
+mcp-server-time, and the HTTP one, listed and called through the agent."""
 
 from __future__ import annotations
 
@@ -225,7 +225,13 @@ WORKSPACE_SERVERS: dict[str, Any] = {
 async def test_the_model_calls_workspace_mcp_tools_through_the_agent(
     bound: ToolTurn, db: Database, mcp_port: int
 ) -> None:
-    declare(bound.directory, **WORKSPACE_SERVERS)
+    # And one the workspace reaches over HTTP.
+    remote = {
+        "type": "http",
+        "url": f"http://127.0.0.1:{mcp_port}/mcp",
+        "headers": {"X-Api-Key": KEY},
+    }
+    declare(bound.directory, **WORKSPACE_SERVERS, remote=remote)
     # A chat's server named like a workspace one: its echo wins over the workspace's.
     chat_server = await add_server(
         db, "ws", f"http://127.0.0.1:{mcp_port}/mcp", tool_allow_list=["echo"]
@@ -240,6 +246,7 @@ async def test_the_model_calls_workspace_mcp_tools_through_the_agent(
                 call("ws__echo", "c3", text="hi"),
                 call("ws__picture", "c4"),
                 call("ws__broken", "c5"),
+                call("remote__add", "c6", a=2, b=3),
             ]
         },
         {"text": "Done."},
@@ -257,6 +264,11 @@ async def test_the_model_calls_workspace_mcp_tools_through_the_agent(
         "ws__exit",
         "time__get_current_time",
         "time__convert_time",
+        "remote__echo",
+        "remote__add",
+        "remote__broken",
+        "remote__picture",
+        "remote__secret",
     ]
     [spec] = [t for t in bound.request(0)["tools"] if t["function"]["name"] == "time__convert_time"]
     assert spec["function"]["parameters"]["required"] == [
@@ -278,6 +290,7 @@ async def test_the_model_calls_workspace_mcp_tools_through_the_agent(
     assert results["c3"]["mcp_server_config_id"] == str(chat_server)
     assert results["c4"]["result"]["output"] == "a caption\n[image attached as mcp-image.png]"
     assert results["c5"]["is_error"] is True and "broken" in results["c5"]["result"]["error"]
+    assert results["c6"]["result"] == 5
     files = [
         p for kind, p in payloads(streamed) if kind == "part:assistant" and p["type"] == "file"
     ]
