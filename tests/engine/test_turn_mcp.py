@@ -310,7 +310,7 @@ async def test_the_model_calls_workspace_mcp_tools_through_the_agent(
 
 
 @pytest.mark.agent_kinds("dispatcher")  # counts the operations the agent is sent
-async def test_workspace_mcp_tools_are_listed_once_per_agent_and_not_when_planning(
+async def test_workspace_mcp_tools_are_listed_once_per_agent_not_planning_nor_exploring(
     bound: ToolTurn,
 ) -> None:
     conn = await bound.service.connection(bound.workspace.id, wait=5) if bound.workspace else None
@@ -328,11 +328,24 @@ async def test_workspace_mcp_tools_are_listed_once_per_agent_and_not_when_planni
     assert conn.calls.count(protocol.MCP_TOOLS) == 2  # the second listing is kept
     assert "ws__where" in bound.tool_names(1) and "ws__where" in bound.tool_names(2)
 
+    # Neither a plan turn nor an explore sub-agent lists them (nor asks the agent).
     await use(bound, plan=True)
     await bound.h.say("plan it")
     outcome, _ = await bound.run({"text": "Planned."})
     assert outcome.kind == OutcomeKind.done, outcome.error
     assert not [n for n in bound.tool_names(3) if "__" in n]
+    async with bound.h.db.write() as writing:
+        await writing.execute(
+            chats.update()
+            .where(chats.c.id == bound.h.ctx.chat_id)
+            .values(plan_mode=None, mode="explore")
+        )
+    await bound.h.say("explore it")
+    outcome, _ = await bound.run({"text": "Explored."})
+    assert outcome.kind == OutcomeKind.done, outcome.error
+    assert "read_file" in bound.tool_names(4)
+    assert not [n for n in bound.tool_names(4) if "__" in n]
+    assert conn.calls.count(protocol.MCP_TOOLS) == 2
 
 
 async def test_a_workspace_mcp_file_that_fails_does_not_fail_the_turn(bound: ToolTurn) -> None:

@@ -51,15 +51,14 @@ class TurnWorkspace:
         self._context_of: uuid.UUID | None = None
         self.system_texts: list[str] = []
 
-    async def prepare(self, stored: Parts | None, *, explore: bool = False) -> None:
+    async def prepare(self, stored: Parts | None) -> None:
         """At the turn's start: the stored context when it is the current agent's, else the
-        agent's; and the workspace's MCP tools, unless ``explore`` (an explore-mode chat) or
-        a plan turn. Both at once, a wait of a few seconds at most (the start slot is given
-        up for it)."""
+        agent's; and the workspace's MCP tools (not on plan turns nor for explore sub-agents).
+        Both at once, a wait of a few seconds at most (the start slot is given up for it)."""
         known = current(stored, self._agent_id)
         reachable = self.access.workspace_id is not None and self.access.available
         ask_context = known is None and reachable
-        ask_tools = reachable and offers_workspace_mcp(self.facts, explore=explore)
+        ask_tools = reachable and offers_workspace_mcp(self.facts)
         tools: list[Tool] = []
         if ask_context or ask_tools:
             if self.ctx.start_slot is not None:

@@ -3,7 +3,7 @@
 A turn of a chat with a workspace asks the workspace agent for the tools of its ``.mcp.json``
 servers (op ``mcp_tools``) within ``settings.workspace_mcp_timeout`` (5 s): the agent is told
 to answer a little before that, with the servers it could list by then. Not on plan turns,
-and not for explore-mode chats (:func:`offers_workspace_mcp`). A non-empty listing is cached
+and not for explore sub-agents (:func:`offers_workspace_mcp`). A non-empty listing is cached
 per chat by agent id (:class:`~chatd.tools.workspace_mcp.WorkspaceMCPCache`); an empty one,
 or one with a server still starting, is asked for again by the next turn. Nothing here fails
 a turn: without an answer the turn goes on without these tools.
@@ -29,10 +29,10 @@ log = structlog.get_logger(__name__)
 ANSWER_MARGIN = 0.5
 
 
-def offers_workspace_mcp(facts: ChatFacts, *, explore: bool = False) -> bool:
-    """Whether a turn lists the workspace's MCP tools: not on plan turns (§5.2) and not in
-    explore-mode chats (§5.4; their caller says ``explore``)."""
-    return not facts.plan_mode and not explore
+def offers_workspace_mcp(facts: ChatFacts) -> bool:
+    """Whether a turn lists the workspace's MCP tools: not on plan turns (§5.2) and not for
+    explore sub-agents (§5.4)."""
+    return not facts.plan_mode and not facts.explores
 
 
 async def workspace_mcp_tools(ctx: TurnContext, access: WorkspaceAccess) -> list[Tool]:
