@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     retry_max_attempts: int = 25
     # How long a turn's start waits for the workspace agent's instruction files and skills.
     workspace_context_timeout: float = 5.0
+    # How long a turn's start waits for the tools of the workspace's MCP servers (.mcp.json).
+    workspace_mcp_timeout: float = 5.0
     # Sub-agents: a root chat's children working at once, and the turns asked of its children
     # in all (spawns and messages); past either, the tool answers the model with an error.
     subagent_max_live: int = Field(default=20, ge=1)

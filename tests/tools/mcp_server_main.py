@@ -5,10 +5,15 @@ It serves Streamable HTTP at ``/mcp`` and SSE at ``/sse`` (``/messages/``) on 12
 answers only requests whose ``X-Api-Key`` header is ``API_KEY``, or that carry it as an OAuth2
 token (``Authorization: Bearer API_KEY``). ``sleepy`` never answers; ``grow`` adds the tool
 ``extra`` and tells the client its tool list changed.
+
+``python mcp_server_main.py stdio`` serves it over stdin and stdout instead (as a
+workspace's ``.mcp.json`` starts it), with two more tools: ``where`` (its working directory
+and the variable ``MCP_TEST_VALUE``) and ``exit`` (the process ends at once).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -88,7 +93,20 @@ class RequireKey:
         await self.app(scope, receive, send)
 
 
+def where() -> str:
+    return f"{os.getcwd()} {os.environ.get('MCP_TEST_VALUE', '-')} {os.getpid()}"
+
+
+def exit_now() -> str:
+    os._exit(3)
+
+
 def main() -> None:
+    if sys.argv[1] == "stdio":
+        server.tool(name="where", description="Where the server runs.")(where)
+        server.tool(name="exit", description="End the server's process.")(exit_now)
+        server.run("stdio")
+        return
     port, key = int(sys.argv[1]), sys.argv[2]
     http_app = server.streamable_http_app()
     sse_app = server.sse_app()

@@ -14,6 +14,7 @@ from chatd.agent.desktop import Desktop
 from chatd.agent.display import Geometry
 from chatd.agent.errors import OpError
 from chatd.agent.git import GitWatcher
+from chatd.agent.mcp_servers import MCPHost
 from chatd.agent.processes import ProcessTable
 from chatd.agent.streams import Channel, StreamOp
 
@@ -63,6 +64,8 @@ class Dispatcher:
         # The git repositories under the directory (and any a tool touched), watched while
         # the server follows them.
         self.git = GitWatcher(self.directory)
+        # The servers of the directory's .mcp.json, started on first use.
+        self.mcp = MCPHost(self.directory, environment)
         # Streaming operations (``protocol.STREAMS``), by name.
         self.streams: dict[str, StreamOp] = {
             protocol.DESKTOP: self.desktop.stream,
@@ -89,6 +92,10 @@ class Dispatcher:
             return self.processes.list(args)
         if op == protocol.PROCESS_SIGNAL:
             return await self.processes.signal(args)
+        if op == protocol.MCP_TOOLS:
+            return await self.mcp.tools(args)
+        if op == protocol.MCP_CALL:
+            return await self.mcp.call(args)
         raise OpError(protocol.BAD_REQUEST, f"unknown operation {op!r}")
 
     async def stream(self, op: str, args: dict[str, Any], channel: Channel) -> dict[str, Any]:
@@ -126,5 +133,6 @@ class Dispatcher:
     async def close(self) -> None:
         """Kill what still runs (the agent is stopping)."""
         await self.git.close()
+        await self.mcp.close()
         await self.processes.close()
         await self.desktop.close()

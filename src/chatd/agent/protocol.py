@@ -48,6 +48,14 @@ The operations (``op``), their arguments and results:
     ``{name, dir, body, files}``
 ``read_skill_file`` ``{name, path}``
     ``{content}``
+``mcp_tools`` ``{wait_ms?=5000}``
+    ``{servers: [{name, tools: [{name, description, input_schema}]} | {name, error,
+    starting?}], error?}``: the tools of every server of the directory's ``.mcp.json``
+    (started on first use), within ``wait_ms``; a server that cannot be started or listed
+    (or is still starting) is an entry with ``error``, ``error`` alone says the file is unusable
+``mcp_call`` ``{server, tool, arguments, timeout_ms?=60000}``
+    ``{result}``: the tool's ``CallToolResult`` as MCP's JSON (``content``, ``isError``,
+    ``structuredContent``), its text and media capped
 
 Streaming operations:
 
@@ -97,6 +105,8 @@ CONTEXT = "context"
 READ_SKILL = "read_skill"
 READ_SKILL_FILE = "read_skill_file"
 GIT_SCAN = "git_scan"
+MCP_TOOLS = "mcp_tools"
+MCP_CALL = "mcp_call"
 GIT_WATCH = "git_watch"
 DESKTOP = "desktop"
 STREAMS = frozenset({GIT_WATCH, DESKTOP})
@@ -114,6 +124,8 @@ OPERATIONS = frozenset(
         READ_SKILL,
         READ_SKILL_FILE,
         GIT_SCAN,
+        MCP_TOOLS,
+        MCP_CALL,
     }
     | STREAMS
 )

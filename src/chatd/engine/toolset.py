@@ -122,7 +122,12 @@ class Toolset:
         return tool.mcp_server_config_id if tool is not None else None
 
     def mcp_tools(self) -> list[Tool]:
-        return [tool for tool in self.active.values() if tool.mcp_server_config_id is not None]
+        """The MCP tools added to the built ones (the chat's servers', the workspace's)."""
+        return [
+            tool
+            for tool in self.active.values()
+            if tool.mcp_server_config_id is not None or tool.workspace_mcp
+        ]
 
     def specs(self) -> list[ToolSpec]:
         return [tool.spec() for tool in self.active.values()] + list(self.dynamic.values())

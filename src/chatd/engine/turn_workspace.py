@@ -3,11 +3,14 @@ system text built from the workspace context (engine-behaviour §5.3, §9.2, §1
 
 At the start, and again after a tool binds a workspace, the context of the chat's workspace
 agent is brought up to date (:func:`~chatd.engine.workspace_context.refresh_context`); the
-tool set follows it (the skill tools come with skills).
+tool set follows it (the skill tools come with skills). At the start the tools of the
+workspace's MCP servers join the tool set too (:mod:`chatd.engine.workspace_mcp`), after the
+chat's MCP tools.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -16,8 +19,9 @@ from chatd.engine.context_prompt import has_skills, insert_system, turn_system_t
 from chatd.engine.toolset import Toolset, tool_context
 from chatd.engine.types import TurnContext
 from chatd.engine.workspace_context import Parts, current, refresh_context
+from chatd.engine.workspace_mcp import offers_workspace_mcp, workspace_mcp_tools
 from chatd.llm.types import Message, ToolCall
-from chatd.tools.registry import ToolCallContext
+from chatd.tools.registry import Tool, ToolCallContext
 from chatd.tools.scope import ChatFacts, TurnScope
 from chatd.tools.workspace_access import WorkspaceAccess
 
@@ -49,13 +53,24 @@ class TurnWorkspace:
 
     async def prepare(self, stored: Parts | None) -> None:
         """At the turn's start: the stored context when it is the current agent's, else the
-        agent's (a wait of a few seconds at most; the start slot is given up for it)."""
+        agent's; and the workspace's MCP tools (not on plan turns nor for explore sub-agents).
+        Both at once, a wait of a few seconds at most (the start slot is given up for it)."""
         known = current(stored, self._agent_id)
-        if known is None and self.access.workspace_id is not None and self.access.available:
+        reachable = self.access.workspace_id is not None and self.access.available
+        ask_context = known is None and reachable
+        ask_tools = reachable and offers_workspace_mcp(self.facts)
+        tools: list[Tool] = []
+        if ask_context or ask_tools:
             if self.ctx.start_slot is not None:
                 self.ctx.start_slot.free()  # a network wait, not start-up work
-            known = await refresh_context(self.ctx, self.access, stored)
+            context, tools = await asyncio.gather(
+                refresh_context(self.ctx, self.access, stored) if ask_context else _none(),
+                workspace_mcp_tools(self.ctx, self.access) if ask_tools else _no_tools(),
+            )
+            known = context if ask_context else known
         self._use(known)
+        if tools:  # after the chat's MCP tools, which keep a name they share
+            self.toolset = self.toolset.with_tools(tools)
 
     async def after_tools(self) -> None:
         """A tool bound a workspace: its context from now on."""
@@ -80,3 +95,11 @@ class TurnWorkspace:
     def prompt(self, history: list[Message]) -> list[Message]:
         """The messages of a model call: the history with the turn's system text."""
         return insert_system(history, self.system_texts)
+
+
+async def _none() -> Parts | None:
+    return None
+
+
+async def _no_tools() -> list[Tool]:
+    return []

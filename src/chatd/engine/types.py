@@ -22,6 +22,7 @@ from chatd.events.hub import EventHub
 from chatd.settings import Settings
 from chatd.store.db import Database
 from chatd.tools.registry import ToolRegistry, default_registry
+from chatd.tools.workspace_mcp import WorkspaceMCPCache
 from chatd.workspace.service import Workspaces
 
 
@@ -75,3 +76,5 @@ class TurnContext:
     model: ResolvedModel | None = None
     # Where the chat's workspace tools run (None: workspaces are not available).
     workspaces: Workspaces | None = None
+    # The workspace MCP tools listed for chats (the worker's, shared by its turns).
+    workspace_mcp: WorkspaceMCPCache = field(default_factory=WorkspaceMCPCache)

@@ -54,6 +54,7 @@ from chatd.store import recovery, subagents, worker_state
 from chatd.store.db import Clock, Database
 from chatd.store.outbox import Outbox, next_stamp
 from chatd.store.turn_outcome import OutcomeKind, TurnOutcome
+from chatd.tools.workspace_mcp import WorkspaceMCPCache
 from chatd.workspace.service import Workspaces
 
 log = structlog.get_logger(__name__)
@@ -128,6 +129,7 @@ class Worker:
         self.shutdown_timeout = shutdown_timeout
         self.client_factory = client_factory
         self.workspaces = workspaces
+        self.workspace_mcp = WorkspaceMCPCache()
         self._running: dict[uuid.UUID, _Running] = {}
         self._start_places = asyncio.Semaphore(TURN_STARTS_AT_ONCE)
         self._summary_places = asyncio.Semaphore(SUMMARIES_AT_ONCE)
@@ -303,6 +305,7 @@ class Worker:
             start_slot=StartSlot(self._start_places),
             chat=row,
             workspaces=self.workspaces,
+            workspace_mcp=self.workspace_mcp,
         )
         self._running[ctx.chat_id] = _Running(ctx, claim_stamp)
         return ctx

@@ -15,6 +15,8 @@ READ_FILE_MAX = 64 * KIB
 DIFF_MAX = 32 * KIB
 DIFFS_MAX = 64 * KIB
 SKILL_TEXT_MAX = 64 * KIB
+# The text of a workspace MCP tool's result.
+MCP_TEXT_MAX = 256 * KIB
 SKILL_FILES_MAX = 500
 PROCESS_LIST_MAX = 64 * KIB
 # A process_list entry's command is cut at this many characters.

@@ -15,9 +15,6 @@ step.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import json
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -31,8 +28,8 @@ from mcp import types as mcp_types
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
-from chatd.tools.chat_files import store_file
-from chatd.tools.registry import Attachment, Tool, ToolCallContext, ToolOutput
+from chatd.tools.mcp_results import convert, input_schema
+from chatd.tools.registry import Tool, ToolCallContext, ToolOutput
 
 log = structlog.get_logger(__name__)
 
@@ -41,8 +38,6 @@ CALL_TIMEOUT = 60.0
 SEPARATOR = "__"
 MAX_PAGES = 20
 CLIENT_NAME = "chatd"
-# The largest image or audio item kept as a chat file (as an upload's limit).
-MAX_MEDIA_BYTES = 10 << 20
 
 
 @dataclass(frozen=True)
@@ -122,56 +117,6 @@ async def _list(server: MCPServer, seconds: float) -> list[mcp_types.Tool]:
     return tools
 
 
-def _schema(tool: mcp_types.Tool) -> dict[str, Any]:
-    """The server's properties and required list, as an object schema."""
-    raw = tool.input_schema if isinstance(tool.input_schema, dict) else {}
-    schema: dict[str, Any] = {"type": "object", "properties": raw.get("properties") or {}}
-    if raw.get("required"):
-        schema["required"] = list(raw["required"])
-    return schema
-
-
-async def _media(
-    item: mcp_types.ImageContent | mcp_types.AudioContent, ctx: ToolCallContext
-) -> Attachment | str:
-    """The item stored as a chat file, or why it was not."""
-    try:
-        data = base64.b64decode(item.data, validate=True)
-    except (binascii.Error, ValueError):
-        return f"[invalid {item.type} content]"
-    if len(data) > MAX_MEDIA_BYTES:
-        return f"[{item.type} content too large]"
-    if ctx.turn is None:
-        return f"[unsupported content type: {item.type}]"
-    extension = item.mime_type.rpartition("/")[2] or "bin"
-    return await store_file(ctx, f"mcp-{item.type}.{extension}", item.mime_type, data)
-
-
-async def convert(result: Any, ctx: ToolCallContext) -> ToolOutput:
-    """A call's answer as a tool result: text items joined by newlines; the first image or
-    audio item becomes a file of the chat (shown after the result); other content named."""
-    if not isinstance(result, mcp_types.CallToolResult):
-        return ToolOutput("the MCP server gave no tool result", is_error=True)
-    pieces: list[str] = []
-    attachments: list[Attachment] = []
-    for item in result.content:
-        if isinstance(item, mcp_types.TextContent):
-            pieces.append(item.text)
-        elif isinstance(item, mcp_types.ImageContent | mcp_types.AudioContent) and not attachments:
-            stored = await _media(item, ctx)
-            if isinstance(stored, str):
-                pieces.append(stored)
-            else:
-                attachments.append(stored)
-                pieces.append(f"[{item.type} attached as {stored.name}]")
-        else:
-            pieces.append(f"[unsupported content type: {getattr(item, 'type', 'unknown')}]")
-    text = "\n".join(pieces)
-    if not text and result.structured_content is not None:
-        text = json.dumps(result.structured_content, sort_keys=True)
-    return ToolOutput(text, is_error=bool(result.is_error), attachments=tuple(attachments))
-
-
 def _runner(server: MCPServer, original: str, timeout: float, changes: ListChanges | None) -> Any:
     async def run(args: dict[str, Any], ctx: ToolCallContext) -> ToolOutput:
         try:
@@ -213,7 +158,7 @@ async def server_tools(
             Tool(
                 name=f"{server.slug}{SEPARATOR}{item.name}",
                 description=item.description or "",
-                input_schema=_schema(item),
+                input_schema=input_schema(item.input_schema),
                 run=_runner(server, item.name, call_timeout, changes),
                 mcp_server_config_id=server.id,
             )

@@ -88,6 +88,8 @@ class Tool:
     # The tool may park its turn (ToolOutput.parked_until); a call of it left open by a parked
     # turn is made again when the turn resumes.
     resumes: bool = False
+    # The tool is one of the workspace's MCP servers (its .mcp.json, through the agent).
+    workspace_mcp: bool = False
 
     def spec(self) -> ToolSpec:
         return ToolSpec(self.name, self.description, self.input_schema)
