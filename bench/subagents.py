@@ -89,7 +89,7 @@ TURNS_RUNNING = re.compile(r"^chatd_turns_running (\S+)$", re.MULTILINE)
 
 
 def child_marker(index: int) -> str:
-    """A child's prompt starts with this; the colon keeps CHILD-001 from matching CHILD-0010."""
+    """A child's prompt starts with this (the colon ends the number: no marker holds another)."""
     return f"CHILD-{index:03d}:"
 
 
@@ -186,7 +186,6 @@ class Sample:
     at: float  # time.time(), between the two reads of the root
     turns: int  # chatd_turns_running
     running: int  # children in ``running``
-    working: int  # children in ``pending`` or ``running``
     root: str  # the root's status
 
 
@@ -199,26 +198,29 @@ class Sampler:
     root: str
     samples: list[Sample] = field(default_factory=list)
     discarded: int = 0
+    error: Exception | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
-    def _statuses(self) -> tuple[str, int, int]:
+    def _statuses(self) -> tuple[str, int]:
         chat = self.api.chat(self.root)
         kids = [c["status"] for c in chat.get("children") or []]
-        working = sum(s in ("pending", "running") for s in kids)
-        return chat["status"], kids.count("running"), working
+        return chat["status"], kids.count("running")
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            began = time.monotonic()
-            before = self._statuses()
-            turns = self.api.turns_running()
-            at = time.time()
-            if self._statuses() == before:
-                root, running, working = before
-                self.samples.append(Sample(at, turns, running, working, root))
-            else:
-                self.discarded += 1
-            self._stop.wait(max(0.0, SAMPLE_EVERY - (time.monotonic() - began)))
+        try:
+            while not self._stop.is_set():
+                began = time.monotonic()
+                before = self._statuses()
+                turns = self.api.turns_running()
+                at = time.time()
+                if self._statuses() == before:
+                    root, running = before
+                    self.samples.append(Sample(at, turns, running, root))
+                else:
+                    self.discarded += 1
+                self._stop.wait(max(0.0, SAMPLE_EVERY - (time.monotonic() - began)))
+        except Exception as exc:  # reported by running() once the run is over
+            self.error = exc
 
     @contextlib.contextmanager
     def running(self) -> Iterator[Sampler]:
@@ -229,6 +231,8 @@ class Sampler:
         finally:
             self._stop.set()
             thread.join()
+        if self.error is not None:
+            raise RuntimeError("the sampler failed") from self.error
 
 
 # ---- one run -------------------------------------------------------------------------------
@@ -332,6 +336,7 @@ def run_once(backend: str, database_url: str | None, args: argparse.Namespace, h
     ):
         api = Api(server.process.url, server.token)
         sampler_api = Api(server.process.url, server.token)
+        root: str | None = None
         try:
             fields = api.configure(fake.url)
             spawns = [
@@ -386,7 +391,7 @@ def run_once(backend: str, database_url: str | None, args: argparse.Namespace, h
             readings = Readings(sampler, cpu, rss_start, rss_peak, load)
             return summarise(backend, api, fake, root, kids, readings)
         except Exception:
-            report_failure(api, locals().get("root"), server.process)
+            report_failure(api, root, server.process)
             raise
         finally:
             api.close()
