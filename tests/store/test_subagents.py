@@ -19,7 +19,7 @@ from chatd.store.messages import visible_messages
 from chatd.store.steps import Step, save_step
 from chatd.store.tool_calls import INTERRUPTED_BY_USER
 from chatd.store.turn_outcome import OutcomeKind, TurnOutcome
-from tests.engine.worker_support import chat_row, set_columns, text_part
+from tests.engine.worker_support import chat_row, queue_message, set_columns, text_part
 from tests.helpers import ApiUser, bootstrap_admin, make_chat, seed_model_config
 
 pytestmark = pytest.mark.anyio
@@ -209,3 +209,18 @@ async def test_the_family_counts_and_a_childs_report(
         assert await subagents.family_child(conn, root, stranger) is None
         assert await subagents.family_child(conn, root, root) is None
         assert await subagents.family_child(conn, stranger, first) is None
+
+
+async def test_a_child_waiting_with_a_queue_still_works(
+    db: Database, owner: ApiUser, model: uuid.UUID
+) -> None:
+    # An interrupting message leaves the child waiting with it queued until its interrupted
+    # turn's finish promotes it: not done, not a reason to wake the root.
+    root, child = await parked_root(db, owner, model)
+    later = db.now() + dt.timedelta(seconds=5)
+    await set_columns(db, child, status="waiting", worker_id=None, updated_at=later)
+    await queue_message(db, child, "and now this")
+    assert subagents.is_working(await chat_row(db, child))
+    async with db.write() as conn:
+        assert not await subagents.any_settled(conn, [child])
+        assert await subagents.wake_due(conn, later) == []

@@ -26,7 +26,8 @@ from chatd.store.tables import chat_messages, chat_queued_messages, chats
 
 Row = Mapping[Any, Any]
 
-# A child is still working in these; wait_agent is done once it is in neither (§16).
+# A child is still working in these (§16), or while it waits with a queue: an interrupting
+# message sits there until the interrupted turn's finish promotes it.
 WORKING = (ChatStatus.pending.value, ChatStatus.running.value)
 # A child counts against the cap on live children in these.
 LIVE = (*WORKING, ChatStatus.requires_action.value)
@@ -38,6 +39,20 @@ _PARKED = sa.and_(
     chats.c.archived.is_(False),
 )
 _WAKE = {"status": ChatStatus.pending.value, "awaiting_until": None}
+
+
+def _working(table: sa.FromClause) -> sa.ColumnElement[bool]:
+    return sa.or_(
+        table.c.status.in_(WORKING),
+        sa.and_(table.c.status == ChatStatus.waiting.value, table.c.queue_length > 0),
+    )
+
+
+def is_working(row: Row) -> bool:
+    """The chat has work to do: a turn pending or running, or a queue its finish promotes."""
+    return row["status"] in WORKING or (
+        row["status"] == ChatStatus.waiting and row["queue_length"] > 0
+    )
 
 
 async def _scalar(conn: Connection, statement: sa.Select[Any]) -> Any:
@@ -138,7 +153,7 @@ async def any_settled(conn: Connection, child_ids: Collection[uuid.UUID]) -> boo
         .select_from(chats)
         .where(
             chats.c.id.in_(list(child_ids)),
-            chats.c.status.in_(WORKING),
+            _working(chats),
             chats.c.archived.is_(False),
         ),
     )
@@ -164,7 +179,7 @@ async def wake_due(conn: Connection, now: dt.datetime) -> list[uuid.UUID]:
         sa.exists()
         .where(
             child.c.parent_chat_id == chats.c.id,
-            child.c.status.not_in(WORKING),
+            sa.not_(_working(child)),
             child.c.updated_at >= chats.c.updated_at,
         )
         .correlate(chats)

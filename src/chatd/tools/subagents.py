@@ -166,7 +166,7 @@ async def _wait_agent(args: dict[str, Any], ctx: ToolCallContext) -> ToolOutput:
     async with scope.db.read() as conn:
         child = await _child(conn, scope, child_id)
         status = ChatStatus(child["status"])
-        if status.value in subagents.WORKING and not child["archived"]:
+        if subagents.is_working(child) and not child["archived"]:
             deadline = (ctx.called_at or now) + dt.timedelta(seconds=timeout)
             if now >= deadline:
                 raise ToolError(
