@@ -57,9 +57,10 @@ web-test: $(WEB_BUILT) chromium
 	cd web && CHATD_CHROMIUM=$(CHROMIUM) CHATD_PYTHON=$(CURDIR)/$(VENV)/bin/python npx playwright test
 
 # Two workers, each taking whole test files (a file's module fixtures, such as one server
-# for its tests, stay in one process; a browser spec file is one item).
+# for its tests, stay in one process; a browser spec file is one item), in the order
+# tests/scheduling.py sets: the files that start real processes first.
 test: lint typecheck $(WEB_BUILT) chromium
-	CHATD_CHROMIUM=$(CHROMIUM) $(VENV)/bin/pytest -n 2 --dist loadfile
+	CHATD_CHROMIUM=$(CHROMIUM) $(VENV)/bin/pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 # A wheel in dist/ that carries the built web UI (pip install users need no Node.js).
 dist: $(WEB_BUILT)

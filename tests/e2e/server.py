@@ -61,6 +61,7 @@ class ServerProcess:
     data_dir: Path
     output: list[str] = field(default_factory=list)
     _lines: queue.Queue[str | None] = field(default_factory=queue.Queue)
+    _ended: bool = False  # the end of the output has been taken
 
     @classmethod
     def start(cls, env: dict[str, str], port: int | None = None) -> ServerProcess:
@@ -105,12 +106,16 @@ class ServerProcess:
         raise TimeoutError("chatd server did not start:\n" + "\n".join(self.output))
 
     def collect(self, final: bool = False) -> None:
-        while True:
+        """Take the output read so far; ``final``: until its end (the process has exited),
+        waiting up to 5 s for each line. Once the end has been taken there is nothing to wait
+        for: a second stop, or a collect after one, returns at once."""
+        while not self._ended:
             try:
                 line = self._lines.get(timeout=5 if final else 0)
             except queue.Empty:
                 return
             if line is None:
+                self._ended = True
                 return
             self.output.append(line)
 

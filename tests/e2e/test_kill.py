@@ -100,7 +100,10 @@ def test_kill_mid_turn_then_restart_finishes_the_chat(
     if database_url:
         env["CHATD_DATABASE_URL"] = database_url
 
-    first = ServerProcess.start(env)
+    # The first server must not take its own stalled turn for a dead worker's: with the short
+    # stale window the second server recovers with, a heartbeat that lags 1.5 s on a loaded
+    # machine made it run the turn again and take the reply meant for after the restart.
+    first = ServerProcess.start({**env, "CHATD_STALE_AFTER": "600"})
     try:
         first.wait_ready()
         token = first.value("token")

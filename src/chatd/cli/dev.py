@@ -54,5 +54,7 @@ def openapi_document() -> None:
     from chatd.settings import Settings
 
     with tempfile.TemporaryDirectory() as data_dir:
-        settings = Settings(data_dir=Path(data_dir))
+        # No agent runs here: without a sandbox setting, a host lacking bubblewrap would log a
+        # warning to stdout, into the document.
+        settings = Settings(data_dir=Path(data_dir), sandbox="none")
         typer.echo(json.dumps(create_app(settings).openapi(), indent=1))
