@@ -22,7 +22,7 @@ from chatd.settings import Settings
 from chatd.store.db import Database
 from chatd.store.tables import chats
 from chatd.store.turn_outcome import OutcomeKind
-from chatd.testing import FakeProvider, serve_fake
+from chatd.testing import FakeProvider
 from tests.engine.mcp_helpers import KEY, SERVER_MAIN, add_server, free_port, serve_process, use
 from tests.engine.tool_turns import ToolTurn, call, tool_turn
 from tests.engine.turn_fakes import payloads
@@ -38,13 +38,6 @@ def mcp_port() -> Iterator[int]:
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[tuple[FakeProvider, str]]:
-    provider = FakeProvider()
-    async with serve_fake(provider) as url:
-        yield provider, url
-
-
-@pytest.fixture
 async def bound(
     db: Database,
     settings: Settings,
@@ -54,19 +47,6 @@ async def bound(
 ) -> AsyncIterator[ToolTurn]:
     """A turn in a workspace; a first start of an MCP server may be slow on a busy machine."""
     made = await tool_turn(db, settings, tmp_path, agent_pool, *fake, workspace_mcp_timeout=60)
-    yield made
-    await made.service.close()
-
-
-@pytest.fixture
-async def bare(
-    db: Database,
-    settings: Settings,
-    tmp_path: Path,
-    agent_pool: AgentPool,
-    fake: tuple[FakeProvider, str],
-) -> AsyncIterator[ToolTurn]:
-    made = await tool_turn(db, settings, tmp_path, agent_pool, *fake, bound=False)
     yield made
     await made.service.close()
 

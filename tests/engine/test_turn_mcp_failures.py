@@ -7,8 +7,7 @@ an error result the model reads, and so are bad arguments for an MCP tool."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,7 +15,6 @@ import pytest
 from chatd.settings import Settings
 from chatd.store.db import Database
 from chatd.store.turn_outcome import OutcomeKind
-from chatd.testing import FakeProvider, serve_fake
 from tests.engine.mcp_helpers import (
     KEY,
     MISBEHAVING_MAIN,
@@ -26,9 +24,8 @@ from tests.engine.mcp_helpers import (
     serve_process,
     use,
 )
-from tests.engine.tool_turns import ToolTurn, call, tool_turn
+from tests.engine.tool_turns import ToolTurn, call
 from tests.engine.turn_fakes import payloads
-from tests.tools.agents import AgentPool
 
 pytestmark = pytest.mark.anyio
 
@@ -57,26 +54,6 @@ def settings(settings: Settings) -> Settings:
     settings.mcp_list_timeout = 1.0
     settings.mcp_call_timeout = 1.0
     return settings
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[tuple[FakeProvider, str]]:
-    provider = FakeProvider()
-    async with serve_fake(provider) as url:
-        yield provider, url
-
-
-@pytest.fixture
-async def bare(
-    db: Database,
-    settings: Settings,
-    tmp_path: Path,
-    agent_pool: AgentPool,
-    fake: tuple[FakeProvider, str],
-) -> AsyncIterator[ToolTurn]:
-    made = await tool_turn(db, settings, tmp_path, agent_pool, *fake, bound=False)
-    yield made
-    await made.service.close()
 
 
 def tool_message(turn: ToolTurn, index: int, call_id: str) -> Any:

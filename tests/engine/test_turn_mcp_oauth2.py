@@ -9,22 +9,18 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 
 from chatd.secretbox import is_ciphertext
-from chatd.settings import Settings
 from chatd.store import mcp_user_tokens as tokens
 from chatd.store.db import Database
 from chatd.store.mcp_user_tokens import OAuth2Token
 from chatd.store.turn_outcome import OutcomeKind
-from chatd.testing import FakeProvider, serve_fake
 from tests.engine.mcp_helpers import KEY, SERVER_MAIN, add_server, serve_process, use
-from tests.engine.tool_turns import ToolTurn, call, tool_turn
+from tests.engine.tool_turns import ToolTurn, call
 from tests.engine.turn_fakes import payloads
 from tests.store.test_secret_columns import everything_stored
-from tests.tools.agents import AgentPool
 from tests.tools.oauth2_server import CLIENT_ID, CLIENT_SECRET, OAuth2Server, serve_oauth2
 
 pytestmark = [pytest.mark.anyio, pytest.mark.agent_kinds("dispatcher")]
@@ -46,26 +42,6 @@ async def oauth() -> AsyncIterator[OAuth2Server]:
     fake.refresh_tokens.add(FIRST_REFRESH)
     async with serve_oauth2(fake):
         yield fake
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[tuple[FakeProvider, str]]:
-    provider = FakeProvider()
-    async with serve_fake(provider) as url:
-        yield provider, url
-
-
-@pytest.fixture
-async def bare(
-    db: Database,
-    settings: Settings,
-    tmp_path: Path,
-    agent_pool: AgentPool,
-    fake: tuple[FakeProvider, str],
-) -> AsyncIterator[ToolTurn]:
-    made = await tool_turn(db, settings, tmp_path, agent_pool, *fake, bound=False)
-    yield made
-    await made.service.close()
 
 
 async def oauth2_server(db: Database, mcp_port: int, oauth: OAuth2Server) -> uuid.UUID:

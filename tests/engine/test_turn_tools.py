@@ -13,7 +13,7 @@ from chatd.sdk.events import ChatWatchEventKind
 from chatd.settings import Settings
 from chatd.store.db import Database
 from chatd.store.turn_outcome import OutcomeKind
-from chatd.testing import FakeProvider, serve_fake
+from chatd.testing import FakeProvider
 from chatd.tools.plan_file import plan_path
 from chatd.tools.workspace_access import NO_WORKSPACE
 from tests.engine.tool_turns import ToolTurn, call, tool_turn
@@ -30,13 +30,6 @@ QUESTION = {
         {"label": "Parser", "description": "Smaller."},
     ],
 }
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[tuple[FakeProvider, str]]:
-    provider = FakeProvider()
-    async with serve_fake(provider) as url:
-        yield provider, url
 
 
 @pytest.fixture
@@ -61,19 +54,6 @@ async def planning(
     fake: tuple[FakeProvider, str],
 ) -> AsyncIterator[ToolTurn]:
     made = await tool_turn(db, settings, tmp_path, agent_pool, *fake, plan=True)
-    yield made
-    await made.service.close()
-
-
-@pytest.fixture
-async def bare(
-    db: Database,
-    settings: Settings,
-    tmp_path: Path,
-    agent_pool: AgentPool,
-    fake: tuple[FakeProvider, str],
-) -> AsyncIterator[ToolTurn]:
-    made = await tool_turn(db, settings, tmp_path, agent_pool, *fake, bound=False)
     yield made
     await made.service.close()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -14,18 +13,11 @@ from chatd.settings import Settings
 from chatd.store.db import Database
 from chatd.store.tables import chat_providers
 from chatd.store.turn_outcome import OutcomeKind
-from chatd.testing import FakeProvider, serve_fake
+from chatd.testing import FakeProvider
 from chatd.tools.registry import Tool, ToolCallContext, ToolOutput, ToolRegistry
 from tests.engine.turn_fakes import ScriptedClient, harness
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[tuple[FakeProvider, str]]:
-    provider = FakeProvider()
-    async with serve_fake(provider) as url:
-        yield provider, url
 
 
 async def test_tool_turn_with_a_retry_over_the_openai_wire(

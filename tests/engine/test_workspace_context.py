@@ -36,6 +36,18 @@ async def turn(
 ) -> AsyncIterator[ToolTurn]:
     provider = FakeProvider()
     async with serve_fake(provider) as url:
+        made = await tool_turn(db, settings, tmp_path, agent_pool, provider, url)
+        yield made
+        await made.service.close()
+
+
+@pytest.fixture
+async def impatient(
+    db: Database, settings: Settings, tmp_path: Path, agent_pool: AgentPool
+) -> AsyncIterator[ToolTurn]:
+    """A turn that waits for its agent's context 0.2 s only (for an agent that is away)."""
+    provider = FakeProvider()
+    async with serve_fake(provider) as url:
         made = await tool_turn(
             db, settings, tmp_path, agent_pool, provider, url, workspace_context_timeout=0.2
         )
@@ -148,8 +160,9 @@ async def test_an_agent_without_files_gets_a_blank_marker(turn: ToolTurn) -> Non
 
 @pytest.mark.agent_kinds("dispatcher")  # the stand-in's restart and stop
 async def test_an_unreachable_agent_stores_nothing_and_the_next_turn_asks_again(
-    turn: ToolTurn,
+    impatient: ToolTurn,
 ) -> None:
+    turn = impatient
     assert turn.workspace is not None
     turn.service.stop(turn.workspace.id)
     outcome, _ = await turn.run({"text": "Hi."})
