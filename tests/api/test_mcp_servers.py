@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from chatd.api.routes.mcp_servers import logged_url
 from chatd.secretbox import SecretBox, is_ciphertext, key_id, key_id_of
 from chatd.store import mcp_servers as mq
 from chatd.store.db import Database
@@ -129,6 +130,21 @@ async def test_create_get_list_update_delete(api: Api, admin: ApiUser, db: Datab
     assert sorted(logged) == sorted(
         [("create", "docs"), ("write", "docs"), ("write", "docs"), ("delete", "docs")]
     )
+
+
+async def test_the_audit_log_keeps_the_url_without_what_may_hold_a_token(
+    api: Api, admin: ApiUser, db: Database
+) -> None:
+    url = "https://user:pass-9fQ2@mcp.example.com:8443/mcp?token=tok-9fQ2#frag-9fQ2"
+    await make(api, admin, url=url)
+    async with db.read() as conn:
+        query = sa.select(audit_logs.c.additional_fields).where(
+            audit_logs.c.resource_type == "mcp_server_config"
+        )
+        (fields,) = [r[0] for r in await conn.execute(query)]
+    assert fields["url"] == "https://mcp.example.com:8443/mcp"
+    assert "9fQ2" not in str(fields)
+    assert logged_url("http://[::1]:9000/a?b=c") == "http://[::1]:9000/a"
 
 
 async def test_bad_input_is_400_with_every_problem_and_writes_nothing(

@@ -8,6 +8,7 @@ change is audited in its own transaction, naming the fields changed, never a sec
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import APIRouter, Request, Response
 
@@ -141,10 +142,25 @@ async def create_server(request: Request, db: DB, actor: CurrentActor) -> MCPSer
         change.fields = {
             "enabled": row["enabled"],
             "auth_type": row["auth_type"],
-            "url": row["url"],
+            "url": logged_url(row["url"]),
             "secrets": sorted(k for k, v in secrets.items() if v),
         }
     return mq.config_view(row, admin=True)
+
+
+def logged_url(url: str) -> str:
+    """The URL as the audit log keeps it: without credentials, query or fragment, where a
+    token may ride."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{port}" if port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _merged(
