@@ -127,9 +127,16 @@ async def seed_model_config(
 
 
 async def make_chat(
-    db: Database, owner: ApiUser, model_config_id: uuid.UUID, text: str = "hello there"
+    db: Database,
+    owner: ApiUser,
+    model_config_id: uuid.UUID,
+    text: str = "hello there",
+    *,
+    parent: uuid.UUID | None = None,
+    root: uuid.UUID | None = None,
 ) -> uuid.UUID:
-    """A pending chat with one user message, created through the store (not the API)."""
+    """A pending chat with one user message, created through the store (not the API); a
+    sub-agent chat when ``parent`` (and ``root``) are given."""
     from chatd.sdk.chats import ChatMessagePart, ChatMessagePartType
     from chatd.store.chat_create import NewChat, create_chat
 
@@ -144,6 +151,8 @@ async def make_chat(
                 model_config_id=model_config_id,
                 content=[ChatMessagePart(type=ChatMessagePartType.text, text=text)],
                 system_prompts=["system"],
+                parent_chat_id=parent,
+                root_chat_id=root,
             ),
         )
     return chat.id

@@ -11,13 +11,11 @@ from typing import Any
 import httpx2
 import pytest
 
-from chatd.sdk.chats import ChatMessagePart, ChatMessagePartType
 from chatd.store import usage_limits
-from chatd.store.chat_create import NewChat, create_chat
 from chatd.store.chat_updates import set_archived
 from chatd.store.db import Database
 from chatd.store.messages import insert_message
-from tests.helpers import Api, ApiUser, envelope, seed_model_config
+from tests.helpers import Api, ApiUser, envelope, make_chat, seed_model_config
 
 pytestmark = pytest.mark.anyio
 BASE = "/api/experimental/chats/cost"
@@ -37,33 +35,6 @@ class Seeded:
     root: uuid.UUID  # alice's root with two sub-agent chats
     archived: uuid.UUID  # alice's archived root with a child that names only its parent
     bob_root: uuid.UUID
-
-
-async def _chat(
-    db: Database,
-    owner: ApiUser,
-    model: uuid.UUID,
-    title: str,
-    *,
-    parent: uuid.UUID | None = None,
-    root: uuid.UUID | None = None,
-) -> uuid.UUID:
-    async with db.write() as conn:
-        chat, _ = await create_chat(
-            conn,
-            db.now(),
-            NewChat(
-                owner_id=owner.id,
-                organization_id=owner.org_id,
-                title=title,
-                model_config_id=model,
-                content=[ChatMessagePart(type=ChatMessagePartType.text, text=title)],
-                system_prompts=["system"],
-                parent_chat_id=parent,
-                root_chat_id=root,
-            ),
-        )
-    return chat.id
 
 
 async def _reply(
@@ -95,12 +66,12 @@ async def seeded(api: Api, db: Database) -> Seeded:
     claude = await seed_model_config(db, provider="anthropic", model="claude", is_default=False)
     day = dt.timedelta(days=1)
 
-    root = await _chat(db, alice, gpt, "root work")
-    first = await _chat(db, alice, claude, "first helper", parent=root, root=root)
-    second = await _chat(db, alice, gpt, "second helper", parent=root, root=root)
-    archived = await _chat(db, alice, claude, "old work")
-    legacy_child = await _chat(db, alice, gpt, "parent only", parent=archived)
-    bob_root = await _chat(db, bob, gpt, "bob's chat")
+    root = await make_chat(db, alice, gpt, "root work")
+    first = await make_chat(db, alice, claude, "first helper", parent=root, root=root)
+    second = await make_chat(db, alice, gpt, "second helper", parent=root, root=root)
+    archived = await make_chat(db, alice, claude, "old work")
+    legacy_child = await make_chat(db, alice, gpt, "parent only", parent=archived)
+    bob_root = await make_chat(db, bob, gpt, "bob's chat")
 
     await _reply(
         db,

@@ -13,7 +13,6 @@ from chatd.sdk.chats import ChatMessagePart, ChatMessagePartType
 from chatd.settings import Settings
 from chatd.store import chat_state, recovery, subagents
 from chatd.store import worker_state as ws
-from chatd.store.chat_create import NewChat, create_chat
 from chatd.store.db import Database
 from chatd.store.messages import visible_messages
 from chatd.store.steps import Step, save_step
@@ -39,22 +38,7 @@ async def model(db: Database) -> uuid.UUID:
 
 
 async def child_of(db: Database, root: uuid.UUID, owner: ApiUser, model: uuid.UUID) -> uuid.UUID:
-    async with db.write() as conn:
-        chat, _ = await create_chat(
-            conn,
-            db.now(),
-            NewChat(
-                owner_id=owner.id,
-                organization_id=owner.org_id,
-                title="child",
-                model_config_id=model,
-                content=[text_part("the child's task")],
-                system_prompts=["system"],
-                parent_chat_id=root,
-                root_chat_id=root,
-            ),
-        )
-    return chat.id
+    return await make_chat(db, owner, model, "the child's task", parent=root, root=root)
 
 
 async def claim(db: Database, worker: uuid.UUID = ME) -> set[uuid.UUID]:
