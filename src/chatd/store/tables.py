@@ -361,6 +361,9 @@ chats = sa.Table(
     # Set while the turn is parked waiting for its sub-agents (status running, no worker): when
     # the wait gives up. A child's finish, or this time passing, makes the chat pending again.
     sa.Column("awaiting_until", UTCDateTime, nullable=True),
+    # The sequence number of the chat's newest logged event (chat_events), raised under the
+    # row lock by the transaction that logs it (chatd.store.stream_log).
+    sa.Column("stream_seq", sa.BigInteger, nullable=False, server_default="0"),
     sa.CheckConstraint("pin_order = 0 OR parent_chat_id IS NULL", name="pin_order_root_only"),
     sa.CheckConstraint("pin_order = 0 OR NOT archived", name="pin_order_not_archived"),
     sa.CheckConstraint("pin_order >= 0", name="pin_order_non_negative"),
@@ -406,6 +409,40 @@ chats = sa.Table(
         sqlite_where=sa.text("awaiting_until IS NOT NULL"),
         postgresql_where=sa.text("awaiting_until IS NOT NULL"),
     ),
+)
+
+# Every stream and watch event a committed transaction published, numbered per chat without
+# gaps (chatd.store.stream_log): replicas read the events other replicas published, and a
+# stream resumes after a sequence number from here. Trimmed by age.
+chat_events = sa.Table(
+    "chat_events",
+    metadata,
+    sa.Column("chat_id", sa.Uuid, sa.ForeignKey("chats.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("owner_id", sa.Uuid, nullable=False),
+    # 'stream' (a ChatStreamEvent) or 'watch' (a ChatWatchEvent).
+    sa.Column("kind", sa.Text, nullable=False),
+    # The chat's status once the transaction committed.
+    sa.Column("status", sa.Text, nullable=False),
+    # A ``message`` event that re-sends history after an edit.
+    sa.Column("refresh", sa.Boolean, nullable=False, server_default=sa.false()),
+    # The event's wire JSON.
+    sa.Column("event", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("chat_id", "seq"),
+    sa.Index("ix_chat_events_created_at", "created_at"),
+)
+
+# The server processes sharing this database, so that one can reach another (the replica
+# running a chat's turn): its id is its worker's id.
+replicas = sa.Table(
+    "replicas",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    # Where the other replicas reach its internal endpoints (http://host:port).
+    sa.Column("address", sa.Text, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("heartbeat_at", UTCDateTime, nullable=False),
 )
 
 chat_messages = sa.Table(
