@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     heartbeat_interval: float = 30.0
     stale_after: float = 300.0
     stale_recovery_interval: float = 60.0
+    # Seconds the chat event log keeps events (chatd.store.stream_log): how far back a stream
+    # resumes after a sequence number (older: the client gets the snapshot).
+    event_log_retention: float = 3600.0
     startup_timeout: float = 60.0
     max_steps: int = 1200
     retry_initial_delay: float = 1.0

@@ -16,6 +16,7 @@ from chatd.sdk.chats import ChatMessagePart, ChatMessagePartType, ChatMessageRol
 from chatd.sdk.events import ChatStreamRetry
 from chatd.store.db import Database
 from chatd.store.messages import visible_messages
+from chatd.store import stream_log
 from chatd.store.outbox import Outbox
 from chatd.store.transition_steps import message_event
 from tests.api.ws_helpers import (
@@ -172,7 +173,9 @@ async def test_live_messages_from_routes_and_dedupe(
         # A copy of a message the snapshot already had is not sent again.
         async with db.read() as conn:
             (stored,) = await visible_messages(conn, chat_id)
-        hub.publish(Outbox(stream=[message_event(stored)]))
+        async with db.write() as conn:
+            copy = await stream_log.seal(conn, Outbox(stream=[message_event(stored)]), db.now())
+        hub.publish(copy)
 
         r = await http.post(
             f"{CHATS}/{chat_id}/messages", headers=member.headers, json=send_body("again")

@@ -57,6 +57,10 @@ def backpressure(app: ASGIApp, gate: anyio.Event, after_frames: int) -> ASGIApp:
     return wrapped
 
 
+# A frame holds up to 256 events; a client takes whatever size a chat's messages make.
+MAX_FRAME_BYTES = 64 * 1024 * 1024
+
+
 @asynccontextmanager
 async def ws_client(app: ASGIApp) -> AsyncIterator[httpx2.AsyncClient]:
     transport = ASGIWebSocketTransport(app=with_denial_extension(app), initial_receive_timeout=WAIT)
@@ -70,7 +74,11 @@ async def connect(
 ) -> AsyncIterator[AsyncWebSocketSession]:
     headers = user.headers if user is not None else {}
     async with http.websocket(
-        path, headers=headers, params=params, keepalive_ping_interval_seconds=None
+        path,
+        headers=headers,
+        params=params,
+        keepalive_ping_interval_seconds=None,
+        max_message_size_bytes=MAX_FRAME_BYTES,
     ) as ws:
         yield ws
 

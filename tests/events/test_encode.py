@@ -15,13 +15,15 @@ from chatd.sdk.chats import ChatMessagePart, ChatMessagePartType, ChatMessageRol
 from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType, ChatStreamMessagePart
 
 CHAT = uuid.UUID("0b7c4a52-3d51-4a40-9d0e-6d1bf3f0c2a1")
+SEQ = (41 << 24) + 3
 
 
-def validated_json(role: ChatMessageRole, part: ChatMessagePart) -> str:
+def validated_json(role: ChatMessageRole, part: ChatMessagePart, seq: int = SEQ) -> str:
     event = ChatStreamEvent(
         type=ChatStreamEventType.message_part,
         chat_id=CHAT,
         message_part=ChatStreamMessagePart(role=role, part=part),
+        seq=seq,
     )
     return event.model_dump_json()
 
@@ -36,7 +38,7 @@ def test_deltas_encode_as_pydantic_does(
 ) -> None:
     trusted = ChatMessagePart.trusted(type=kind, text=text)
     expected = validated_json(role, ChatMessagePart(type=kind, text=text))
-    assert message_part_json(CHAT, role, trusted) == expected
+    assert message_part_json(CHAT, role, trusted, SEQ) == expected
 
 
 @given(
@@ -48,7 +50,7 @@ def test_a_published_delta_is_the_event_a_part_would_be(
 ) -> None:
     """The engine publishes deltas without building parts; clients see the same event."""
     role = ChatMessageRole.assistant
-    delivery = PartDelivery(CHAT, role, Delta(kind, text))
+    delivery = PartDelivery(CHAT, role, Delta(kind, text), SEQ)
     assert delivery.json == validated_json(role, ChatMessagePart(type=kind, text=text))
     assert delivery.item == ChatStreamEvent.model_validate_json(delivery.json)
     assert delivery.part == ChatMessagePart(type=kind, text=text)
@@ -57,7 +59,7 @@ def test_a_published_delta_is_the_event_a_part_would_be(
 def test_control_characters_quotes_and_non_ascii() -> None:
     text = 'a"b\\c\n\t\x00\x1f\x7f é 😀 \u2028'
     part = ChatMessagePart.trusted(type=ChatMessagePartType.text, text=text)
-    encoded = message_part_json(CHAT, ChatMessageRole.assistant, part)
+    encoded = message_part_json(CHAT, ChatMessageRole.assistant, part, SEQ)
     assert encoded == validated_json(ChatMessageRole.assistant, part)
     assert '"text":"a\\"b\\\\c\\n\\t\\u0000\\u001f\x7f é 😀 \u2028"' in encoded
 
@@ -70,14 +72,14 @@ def test_other_parts_fall_back_to_pydantic(args_delta: str, call_id: str) -> Non
         tool_name="echo",
         args_delta=args_delta,
     )
-    assert message_part_json(CHAT, ChatMessageRole.assistant, part) == validated_json(
+    assert message_part_json(CHAT, ChatMessageRole.assistant, part, SEQ) == validated_json(
         ChatMessageRole.assistant, part
     )
 
 
 def test_a_text_part_with_more_fields_is_not_a_delta() -> None:
     part = ChatMessagePart(type=ChatMessagePartType.reasoning, text="why", signature="sig")
-    encoded = message_part_json(CHAT, ChatMessageRole.assistant, part)
+    encoded = message_part_json(CHAT, ChatMessageRole.assistant, part, SEQ)
     assert '"signature":"sig"' in encoded
     assert encoded == validated_json(ChatMessageRole.assistant, part)
 
@@ -99,17 +101,18 @@ async def test_subscribers_share_one_delivery_and_its_encoding() -> None:
 
 def test_a_delta_delivery_keeps_only_kind_and_text_yet_gives_the_same_event() -> None:
     delta = ChatMessagePart.trusted(type=ChatMessagePartType.reasoning, text="hm")
-    delivery = PartDelivery(CHAT, ChatMessageRole.assistant, delta)
+    delivery = PartDelivery(CHAT, ChatMessageRole.assistant, delta, SEQ)
     assert delivery.part == delta and delivery.part is not delta  # rebuilt on demand
     expected = ChatStreamEvent(
         type=ChatStreamEventType.message_part,
         chat_id=CHAT,
         message_part=ChatStreamMessagePart(role=ChatMessageRole.assistant, part=delta),
+        seq=SEQ,
     )
     assert delivery.item == expected
     assert delivery.json == expected.model_dump_json()
 
     call = ChatMessagePart(type=ChatMessagePartType.tool_call, tool_call_id="c1", tool_name="x")
-    kept = PartDelivery(CHAT, ChatMessageRole.assistant, call)
+    kept = PartDelivery(CHAT, ChatMessageRole.assistant, call, SEQ)
     assert kept.part is call
     assert kept.json == validated_json(ChatMessageRole.assistant, call)

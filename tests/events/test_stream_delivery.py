@@ -1,23 +1,32 @@
-"""Hub subscriptions as the stream sees them: batches, lag, the refresh mark, the cursor."""
+"""Hub subscriptions as the stream sees them: batches, lag, the refresh mark, the cursor, and
+each chat's events in their logged order."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import uuid
 
 import pytest
 
 from chatd.events.cursor import MessageCursor
-from chatd.events.delivery import Delivery, Subscription
-from chatd.events.hub import STATUS_STAMPS_KEPT, EventHub
+from chatd.events.delivery import Delivery, Delta, Subscription
+from chatd.events import hub as hub_module
+from chatd.events.hub import STATUS_SEQS_KEPT, EventHub
 from chatd.events.snapshot import FRAME_LIMIT, frames
-from chatd.sdk.chats import ChatMessage, ChatMessageRole, ChatStatus
+from chatd.sdk.chats import ChatMessage, ChatMessagePartType, ChatMessageRole, ChatStatus
 from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType, ChatStreamStatus
-from chatd.store.outbox import Outbox, next_stamp
+from chatd.store.outbox import Outbox
+from chatd.store.seqs import durable_seq
+from tests.events.fake_log import FakeLog
 
 pytestmark = pytest.mark.anyio
 CHAT = uuid.uuid4()
+
+
+def sealed(*events: ChatStreamEvent, refresh: bool = False, log: FakeLog | None = None) -> Outbox:
+    return (log or FakeLog()).seal(Outbox(stream=list(events), history_refresh=refresh))
 
 
 def message(message_id: int) -> ChatStreamEvent:
@@ -44,7 +53,7 @@ def status() -> ChatStreamEvent:
 async def test_batch_takes_what_is_queued_up_to_the_limit() -> None:
     hub = EventHub()
     with hub.chat(CHAT) as sub:
-        hub.publish(Outbox(stream=[message(i) for i in range(1, 6)]))
+        hub.publish(sealed(*(message(i) for i in range(1, 6))))
         first = await sub.batch(3)
         second = await sub.batch(3)
     assert first is not None and second is not None
@@ -54,21 +63,23 @@ async def test_batch_takes_what_is_queued_up_to_the_limit() -> None:
 
 async def test_lagged_subscriber_gets_none_and_others_continue() -> None:
     hub = EventHub(queue_size=4)
+    log = FakeLog()
     with hub.chat(CHAT) as slow, hub.chat(CHAT) as fast:
         for i in range(1, 6):
-            hub.publish(Outbox(stream=[message(i)]))
+            hub.publish(sealed(message(i), log=log))
             assert await fast.batch(10) is not None
         assert slow.lagged and await slow.batch(10) is None
-        hub.publish(Outbox(stream=[status()]))
+        hub.publish(sealed(status(), log=log))
         batch = await fast.batch(10)
     assert batch is not None and batch[0].item.type == ChatStreamEventType.status
 
 
 async def test_history_refresh_marks_only_its_messages() -> None:
     hub = EventHub()
+    log = FakeLog()
     with hub.chat(CHAT) as sub:
-        hub.publish(Outbox(stream=[message(1)]))
-        hub.publish(Outbox(stream=[message(1), message(3), status()], history_refresh=True))
+        hub.publish(sealed(message(1), log=log))
+        hub.publish(sealed(message(1), message(3), status(), refresh=True, log=log))
         batch = await sub.batch(10)
     assert batch is not None
     assert [d.refresh for d in batch] == [False, True, True, False]
@@ -97,25 +108,19 @@ def test_frames_split_at_the_limit() -> None:
 
 async def test_a_waiting_writer_wakes_for_an_event_and_for_its_lag() -> None:
     hub = EventHub(queue_size=2)
+    log = FakeLog()
     with hub.chat(CHAT) as sub:
         waiting = asyncio.ensure_future(sub.batch(10))
         await asyncio.sleep(0)
         assert not waiting.done()
-        hub.publish(Outbox(stream=[message(1)]))
+        hub.publish(sealed(message(1), log=log))
         batch = await asyncio.wait_for(waiting, 5)
         assert batch is not None and [d.item.message.id for d in batch if d.item.message] == [1]
 
         waiting = asyncio.ensure_future(sub.batch(10))
-        hub.publish(Outbox(stream=[message(2), message(3), message(4)]))  # one too many
+        hub.publish(sealed(message(2), message(3), message(4), log=log))  # one too many
         assert await asyncio.wait_for(waiting, 5) is None
         assert sub.lagged and sub.drain() == []
-
-
-def status_outbox(status: ChatStatus, stamp: int) -> Outbox:
-    event = ChatStreamEvent(
-        type=ChatStreamEventType.status, chat_id=CHAT, status=ChatStreamStatus(status=status)
-    )
-    return Outbox(stream=[event, message(stamp)], stamp=stamp)
 
 
 def seen(sub: Subscription[ChatStreamEvent]) -> list[str]:
@@ -126,36 +131,78 @@ def seen(sub: Subscription[ChatStreamEvent]) -> list[str]:
     ]
 
 
-async def test_a_status_older_than_one_published_is_dropped_with_its_other_events_kept() -> None:
+async def test_events_go_out_in_their_logged_order_once_whatever_order_they_arrive_in() -> None:
     hub = EventHub()
+    log = FakeLog()
     heard: list[tuple[str, int]] = []
-    hub.add_listener(lambda e, stamp: heard.append((str(e.type), stamp)))
+    hub.add_listener(lambda e, seq: heard.append((str(e.type), seq)))
+    first = sealed(status(), message(1), log=log)  # 1, 2
+    second = sealed(message(2), log=log)  # 3
+    third = sealed(message(3), log=log)  # 4
     with hub.chat(CHAT) as sub:
-        hub.publish(status_outbox(ChatStatus.pending, 5))
-        hub.publish(status_outbox(ChatStatus.running, 7))
-        hub.publish(status_outbox(ChatStatus.waiting, 6))  # committed before 7, published after
-        hub.publish(status_outbox(ChatStatus.waiting, 8))
-        hub.publish(Outbox(stream=[status()]))  # unstamped (built outside a transaction)
-        assert seen(sub) == [
-            "status:pending",
-            "message:5",
-            "status:running",
-            "message:7",
-            "message:6",
-            "status:waiting",
-            "message:8",
-            "status:pending",
-        ]
-    assert ("status", 6) not in heard and ("status", 7) in heard and ("status", 0) in heard
+        hub.publish(first)
+        hub.publish(third)  # committed after the second, published before it: it waits
+        assert seen(sub) == ["status:pending", "message:1"]
+        hub.publish(second)
+        hub.publish(first)  # again: nothing new
+        assert seen(sub) == ["message:2", "message:3"]
+        assert hub.seq(CHAT) == durable_seq(4)
+    assert [seq for _, seq in heard] == [1, 2, 3, 4]
 
 
-async def test_status_stamps_are_remembered_for_a_bounded_number_of_chats() -> None:
+async def test_a_gap_nothing_fills_is_given_up_after_a_while(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(hub_module, "GAP_WAIT", 0.05)
+    hub = EventHub()  # no database to read the missing events from
+    log = FakeLog()
+    first, lost, after = (sealed(message(i), log=log) for i in (1, 2, 3))
+    with hub.chat(CHAT) as sub:
+        hub.publish(first)
+        hub.publish(after)
+        assert seen(sub) == ["message:1"]
+        await asyncio.sleep(0.2)
+        assert seen(sub) == ["message:3"]
+        hub.publish(lost)  # too late: older than what went out
+        assert seen(sub) == []
+
+
+async def test_parts_are_numbered_after_the_last_logged_event() -> None:
     hub = EventHub()
-    for _ in range(STATUS_STAMPS_KEPT + 10):
+    log = FakeLog()
+    running = sealed(status(), log=log)
+    with hub.chat(CHAT) as sub:
+        hub.start_turn(CHAT, 1)
+        hub.publish(running)
+        hub.publish_part(CHAT, ChatMessageRole.assistant, Delta(ChatMessagePartType.text, "a"))
+        hub.publish_part(CHAT, ChatMessageRole.assistant, Delta(ChatMessagePartType.text, "b"))
+        hub.publish(sealed(message(1), log=log))
+        hub.publish_part(CHAT, ChatMessageRole.assistant, Delta(ChatMessagePartType.text, "c"))
+        batch = await sub.batch(10)
+    assert batch is not None
+    seqs = [d.seq for d in batch]
+    assert seqs == [
+        durable_seq(1),
+        durable_seq(1) + 1,
+        durable_seq(1) + 2,
+        durable_seq(2),
+        durable_seq(2) + 1,
+    ]
+    assert [json.loads(d.json)["seq"] for d in batch] == seqs
+    ring = hub.ring(CHAT)
+    assert ring is not None and [d.seq for d in ring.events] == seqs
+
+
+async def test_status_numbers_of_unfollowed_chats_are_remembered_for_a_bounded_number() -> None:
+    hub = EventHub()
+    log = FakeLog()
+    for _ in range(STATUS_SEQS_KEPT + 10):
         other = ChatStreamEvent(
             type=ChatStreamEventType.status,
             chat_id=uuid.uuid4(),
             status=ChatStreamStatus(status=ChatStatus.running),
         )
-        hub.publish(Outbox(stream=[other], stamp=next_stamp()))
-    assert len(hub._status_stamps) == STATUS_STAMPS_KEPT
+        with hub.chat(other.chat_id):
+            hub.publish(sealed(other, log=log))
+        # the chat's line came and went: its last number is remembered
+    assert len(hub._status_seqs) == STATUS_SEQS_KEPT

@@ -40,6 +40,7 @@ from chatd.api.routes import (
 from chatd.api.routes import audit as audit_routes
 from chatd.api.webui import WebUi
 from chatd.engine.worker import Worker
+from chatd.events.hints import HintListener
 from chatd.events.hub import EventHub
 from chatd.gitsync.client import GitHubClient
 from chatd.gitsync.refresher import Refresher
@@ -81,8 +82,18 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
             from chatd.tools.registry import default_registry
 
             register_testing_tools(default_registry())
+        # Other replicas' events reach this one's hub through their hints (PostgreSQL only).
+        hints = None if database.is_sqlite else HintListener(database, app.state.hub)
+        if hints is not None:
+            await hints.start()
         worker = (
-            Worker(database, app.state.hub, settings, workspaces=app.state.workspaces)
+            Worker(
+                database,
+                app.state.hub,
+                settings,
+                workspaces=app.state.workspaces,
+                worker_id=database.origin,
+            )
             if settings.workers_enabled
             else None
         )
@@ -114,6 +125,9 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
             await github.aclose()
             if worker is not None:
                 await worker.stop()  # running chats go back to pending
+            if hints is not None:
+                await hints.stop()
+            await app.state.hub.close()
             await app.state.workspaces.close()  # the local agents stop
             if owns_db:
                 await database.close()
@@ -141,7 +155,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     )
     app.state.rate_limit = TokenBuckets(settings.rate_limit_per_minute, settings.rate_limit_burst)
     errors.install(app)
-    app.state.hub = EventHub()
+    app.state.hub = EventHub(database)
     # Templates, workspaces, and the agents connected to (or started by) this replica.
     app.state.workspaces = Workspaces(database, settings, hub=app.state.hub)
     # Fixed paths (/chats/files, /chats/models, /chats/watch, ...) before /chats/{chat}.

@@ -20,6 +20,7 @@ from chatd.engine.models import ResolvedModel
 from chatd.engine.types import TurnContext
 from chatd.llm.types import Message, ModelRequest, ProviderError, TextContent, Usage, UserMessage
 from chatd.sdk.chats import ChatMessagePart, ChatMessagePartType, ChatMessageRole
+from chatd.store import stream_log
 from chatd.store.compaction import ContextSummary, persist_summary
 from chatd.store.errors import StoreError
 
@@ -146,6 +147,8 @@ async def maybe_compact(
     try:
         async with ctx.db.write() as conn:
             outbox = await persist_summary(conn, ctx.db.now(), ctx.worker_id, record)
+            if outbox is not None:
+                await stream_log.seal(conn, outbox, ctx.db.now())
     except StoreError:
         log.exception("persisting the compaction failed", chat_id=str(ctx.chat_id))
         _publish_error(ctx, call, PERSIST_FAILED)

@@ -13,6 +13,7 @@ from chatd.engine.quickgen import QuickGen, generate_short
 from chatd.engine.titles import TITLE_INSTRUCTIONS, TITLE_MAX_TOKENS, message_text, normalise_title
 from chatd.llm.types import Message, SystemMessage, TextContent, UserMessage
 from chatd.sdk.chats import Chat
+from chatd.store import stream_log
 from chatd.store import titles as store
 from chatd.store.chats import get_chat_row
 from chatd.store.outbox import Outbox
@@ -89,4 +90,5 @@ async def regenerate_title(
     finally:
         async with gen.db.write() as conn:
             chat, outbox = await store.finish_regeneration(conn, lock, title)
+            await stream_log.seal(conn, outbox, gen.db.now())
     return chat, outbox

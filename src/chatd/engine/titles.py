@@ -146,8 +146,8 @@ async def maybe_generate_title(ctx: TurnContext) -> None:
             max_output_tokens=TITLE_MAX_TOKENS,
             clean=normalise_title,
         )
-        outbox = await ctx.db.run_write_one(
-            store.set_title_if_unchanged, ctx.chat_id, chat["title"], title
+        outbox = await ctx.db.run_write(
+            store.set_title_if_unchanged, ctx.db.now(), ctx.chat_id, chat["title"], title
         )
         ctx.hub.publish(outbox)
     except GenerationFailed:
@@ -181,7 +181,7 @@ async def update_turn_summary(
             )
         except GenerationFailed:
             log.info("turn summary fell back", chat_id=str(ctx.chat_id), status=status.value)
-        outbox = await ctx.db.run_write_one(store.set_turn_summary, ctx.chat_id, label)
+        outbox = await ctx.db.run_write(store.set_turn_summary, ctx.db.now(), ctx.chat_id, label)
         ctx.hub.publish(outbox)
     except Exception:
         log.warning("turn summary failed", chat_id=str(ctx.chat_id), exc_info=True)

@@ -11,8 +11,10 @@ One :class:`Worker` per replica. Three loops run while it is started:
   have promoted is promoted).
 
 The control channel is a hub listener: a ``status`` event of ``waiting``, ``pending`` or
-``error`` for a chat this worker runs stops its turn (``StopReason.interrupted``), unless the
-event was written before the claim (see :meth:`Worker._on_stream_event`). Stopping
+``error`` for a chat this worker runs stops its turn (``StopReason.interrupted``), unless it
+was logged before the claim's ``running`` (see :meth:`Worker._on_stream_event`). The hub hears
+of another replica's change through its hint, within milliseconds; the heartbeat is the
+backstop. Stopping
 means setting ``ctx.stop_reason`` and cancelling the turn task; the turn persists what it has
 and returns, and the finishing write (:func:`~chatd.store.worker_state.finish`) decides the
 chat's next status: one guarded UPDATE while the chat still runs here with nothing to promote,
@@ -48,11 +50,11 @@ from chatd.engine.types import StartSlot, StopReason, TurnContext
 from chatd.events.hub import EventHub
 from chatd.llm.types import ClassifiedError
 from chatd.sdk.chats import ChatErrorKind, ChatStatus
-from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType, ChatStreamStatus
+from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType
 from chatd.settings import Settings
-from chatd.store import recovery, subagents, worker_state
+from chatd.store import recovery, stream_log, subagents, worker_state
 from chatd.store.db import Clock, Database
-from chatd.store.outbox import Outbox, next_stamp
+from chatd.store.outbox import Outbox
 from chatd.store.turn_outcome import OutcomeKind, TurnOutcome
 from chatd.tools.workspace_mcp import WorkspaceMCPCache
 from chatd.workspace.service import Workspaces
@@ -86,8 +88,10 @@ async def _default_run_turn(ctx: TurnContext) -> TurnOutcome:
 @dataclass
 class _Running:
     ctx: TurnContext
-    # next_stamp() inside the claiming transaction (see Outbox.stamp).
-    claim_stamp: int
+    # The claim's logged ``running`` status (sealed, published when the turn starts), and its
+    # number: a stopping status numbered before it is older than the claim.
+    announce: Outbox
+    claim_seq: int
     turn: asyncio.Task[TurnOutcome] | None = None
     # An acquire ran while this chat was registered and so could not claim it again.
     excluded: bool = False
@@ -269,11 +273,12 @@ class Worker:
                     self.settings.max_chats_per_acquire,
                     exclude=set(self._running),
                 )
+                announced = await worker_state.announce_claims(conn, self.now(), rows)
                 # Registered before the claim commits: a change to these chats made after the
-                # claim waits for its commit (row lock, or SQLite's writer lock), so the control
-                # channel hears of it; one made before is older than this stamp.
-                claim_stamp = next_stamp()
-                claimed = [self._register(row, claim_stamp) for row in rows]
+                # claim waits for its commit (row lock, or SQLite's writer lock) and is logged
+                # after the claim's running, so the control channel stops the turn for it.
+                logged = {e.chat_id: e for e in announced.logged}
+                claimed = [self._register(row, logged[row["id"]]) for row in rows]
         except BaseException:
             self._unregister(claimed)
             raise
@@ -284,9 +289,10 @@ class Worker:
         if self._stopping.is_set():
             self._unregister(claimed)
             async with self.db.write() as conn:
-                await worker_state.release_to_pending(
+                _, released = await worker_state.release_to_pending(
                     conn, self.now(), [ctx.chat_id for ctx in claimed], self.worker_id
                 )
+            self.hub.publish(released)
             return 0
         for ctx in claimed:
             task = asyncio.create_task(self._process(ctx), name=f"chatd-chat-{ctx.chat_id}")
@@ -294,7 +300,7 @@ class Worker:
             task.add_done_callback(self._chat_tasks.discard)
         return len(claimed)
 
-    def _register(self, row: Mapping[Any, Any], claim_stamp: int) -> TurnContext:
+    def _register(self, row: Mapping[Any, Any], running: stream_log.LoggedEvent) -> TurnContext:
         ctx = TurnContext(
             chat_id=row["id"],
             worker_id=self.worker_id,
@@ -307,7 +313,8 @@ class Worker:
             workspaces=self.workspaces,
             workspace_mcp=self.workspace_mcp,
         )
-        self._running[ctx.chat_id] = _Running(ctx, claim_stamp)
+        announce = Outbox(sealed=True, logged=[running])
+        self._running[ctx.chat_id] = _Running(ctx, announce, running.seq)
         return ctx
 
     def _unregister(self, claimed: list[TurnContext]) -> None:
@@ -333,24 +340,28 @@ class Worker:
 
     async def _recover_stale(self) -> None:
         async def recover() -> None:
+            now = self.now()
             async with self.db.write() as conn:
-                outbox = await recovery.recover_stale(conn, self.now(), self.settings.stale_after)
+                outbox = await recovery.recover_stale(conn, now, self.settings.stale_after)
+                await stream_log.seal(conn, outbox, now)
             self.hub.publish(outbox)
+            retention = dt.timedelta(seconds=self.settings.event_log_retention)
+            async with self.db.write() as conn:
+                await stream_log.trim(conn, now - retention)
 
         await self._guarded("stale recovery", recover())
 
     # ---- the control channel -----------------------------------------------------------------
 
-    def _on_stream_event(self, event: ChatStreamEvent, stamp: int) -> None:
+    def _on_stream_event(self, event: ChatStreamEvent, seq: int) -> None:
         if event.type != ChatStreamEventType.status or event.status is None:
             return
         running = self._running.get(event.chat_id)
         if running is None or event.status.status not in _STOPPING:
             return
-        # Events are published after their commit, so a status written before the claim can
-        # arrive after it: the send that made the chat pending, say. Its stamp, taken under
-        # the row lock the claim then waited for, is older than the claim's.
-        if 0 < stamp < running.claim_stamp:
+        # A status logged before the claim can arrive after it (the send that made the chat
+        # pending, read late from the log): its number is older than the claim's running.
+        if seq < running.claim_seq:
             return
         running.stop(StopReason.interrupted)
 
@@ -360,13 +371,13 @@ class Worker:
         """§5.1: buffer, ``running``, the turn, the finishing transaction, its events."""
         chat_id = ctx.chat_id
         running = self._running[chat_id]
-        self.hub.start_turn(chat_id)
+        self.hub.start_turn(chat_id, running.claim_seq)
         TURNS_RUNNING.inc()
         try:
             if ctx.start_slot is not None:
                 await ctx.start_slot.take()
             if ctx.stop_reason is None:
-                self.hub.publish(_running_status(chat_id, running.claim_stamp))
+                self.hub.publish(running.announce)
                 self._background_task(_title_task(ctx))
                 running.turn = asyncio.create_task(self._guarded_turn(ctx))
                 outcome = await _outcome_of(running.turn, ctx)
@@ -405,7 +416,7 @@ class Worker:
         if parent_id is None or status in (None, ChatStatus.pending, ChatStatus.running):
             return
         if await self.db.run_write(subagents.wake_parent, self.now(), parent_id):
-            self.hub.publish(Outbox(wake_workers=True))
+            self.hub.publish(Outbox(wake_workers=True))  # the parent's hint woke the others
 
     async def _guarded_turn(self, ctx: TurnContext) -> TurnOutcome:
         """Run the turn; an unexpected failure becomes an ``error`` outcome (like a panic)."""
@@ -454,16 +465,6 @@ def _stopped(ctx: TurnContext) -> TurnOutcome:
     if ctx.stop_reason == StopReason.shutdown:
         return TurnOutcome(kind=OutcomeKind.shutdown)
     return TurnOutcome(kind=OutcomeKind.interrupted)
-
-
-def _running_status(chat_id: uuid.UUID, claim_stamp: int) -> Outbox:
-    """Stream ``status: running``, as of the claim; no watch event for running (§5.1 step 3)."""
-    event = ChatStreamEvent(
-        type=ChatStreamEventType.status,
-        chat_id=chat_id,
-        status=ChatStreamStatus(status=ChatStatus.running),
-    )
-    return Outbox(stream=[event], stamp=claim_stamp)
 
 
 async def _title_task(ctx: TurnContext) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import deque
-from typing import Generic, NamedTuple, TypeVar
+from typing import Generic, NamedTuple, Self, TypeVar
 
 from chatd.events.encode import delta_json, delta_text, message_part_json, part_event
 from chatd.sdk.base import WireModel
@@ -33,18 +33,41 @@ class Delta(NamedTuple):
 
 
 class Delivery(Generic[T]):
-    """One published event; ``refresh`` marks a ``message`` that re-sends history after an edit."""
+    """One published event; ``refresh`` marks a ``message`` that re-sends history after an edit.
 
-    __slots__ = ("_item", "refresh", "_json")
+    ``seq`` is the event's place in its chat's stream (:mod:`chatd.store.seqs`; 0 for events
+    outside it, such as watch events). A delivery read back from the event log has only its
+    JSON until something asks for ``item``.
+    """
 
-    def __init__(self, item: T | None, refresh: bool = False) -> None:
+    __slots__ = ("_item", "refresh", "_json", "seq", "_model")
+
+    def __init__(self, item: T | None, refresh: bool = False, seq: int = 0) -> None:
         self._item = item
         self.refresh = refresh
+        self.seq = seq
         self._json: str | None = None
+        self._model: type[T] | None = None
+
+    @classmethod
+    def encoded(cls, item: T, json: str, refresh: bool = False, seq: int = 0) -> Self:
+        """A delivery of ``item`` whose JSON is already known."""
+        delivery = cls(item, refresh, seq)
+        delivery._json = json
+        return delivery
+
+    @classmethod
+    def from_json(cls, json: str, model: type[T], refresh: bool = False, seq: int = 0) -> Self:
+        delivery = cls(None, refresh, seq)
+        delivery._json = json
+        delivery._model = model
+        return delivery
 
     @property
     def item(self) -> T:
-        assert self._item is not None
+        if self._item is None:
+            assert self._model is not None and self._json is not None
+            self._item = self._model.model_validate_json(self._json)
         return self._item
 
     @property
@@ -66,9 +89,13 @@ class PartDelivery(Delivery[ChatStreamEvent]):
     __slots__ = ("chat_id", "role", "_part", "_kind", "_text")
 
     def __init__(
-        self, chat_id: uuid.UUID, role: ChatMessageRole, part: ChatMessagePart | Delta
+        self,
+        chat_id: uuid.UUID,
+        role: ChatMessageRole,
+        part: ChatMessagePart | Delta,
+        seq: int = 0,
     ) -> None:
-        super().__init__(None)
+        super().__init__(None, seq=seq)
         self.chat_id = chat_id
         self.role = role
         self._part: ChatMessagePart | None = None
@@ -92,7 +119,7 @@ class PartDelivery(Delivery[ChatStreamEvent]):
     @property
     def item(self) -> ChatStreamEvent:
         if self._item is None:
-            self._item = part_event(self.chat_id, self.role, self.part)
+            self._item = part_event(self.chat_id, self.role, self.part, self.seq)
         return self._item
 
     @property
@@ -100,9 +127,9 @@ class PartDelivery(Delivery[ChatStreamEvent]):
         if self._json is None:
             if self._part is None:
                 assert self._kind is not None and self._text is not None
-                self._json = delta_json(self.chat_id, self.role, self._kind, self._text)
+                self._json = delta_json(self.chat_id, self.role, self._kind, self._text, self.seq)
             else:
-                self._json = message_part_json(self.chat_id, self.role, self._part)
+                self._json = message_part_json(self.chat_id, self.role, self._part, self.seq)
         return self._json
 
 

@@ -21,7 +21,7 @@ from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType, ChatStreamMes
 _DELTA_HEAD = (
     '{"type":"message_part","chat_id":"%s","message_part":{"role":"%s","part":{"type":"%s","text":'
 )
-_DELTA_TAIL = "}}}"
+_DELTA_TAIL = '}},"seq":%d}'
 
 
 @functools.lru_cache(maxsize=4096)
@@ -36,23 +36,28 @@ def delta_text(part: ChatMessagePart) -> str | None:
     return part.text
 
 
-def part_event(chat_id: uuid.UUID, role: ChatMessageRole, part: ChatMessagePart) -> ChatStreamEvent:
+def part_event(
+    chat_id: uuid.UUID, role: ChatMessageRole, part: ChatMessagePart, seq: int | None = None
+) -> ChatStreamEvent:
     """The ``message_part`` event, assembled without re-validating its typed values."""
     return ChatStreamEvent.trusted(
         type=ChatStreamEventType.message_part,
         chat_id=chat_id,
         message_part=ChatStreamMessagePart.trusted(role=role, part=part),
+        seq=seq,
     )
 
 
 def delta_json(
-    chat_id: uuid.UUID, role: ChatMessageRole, kind: ChatMessagePartType, text: str
+    chat_id: uuid.UUID, role: ChatMessageRole, kind: ChatMessagePartType, text: str, seq: int
 ) -> str:
-    return _delta_head(chat_id, role, kind) + encode_basestring(text) + _DELTA_TAIL
+    return _delta_head(chat_id, role, kind) + encode_basestring(text) + _DELTA_TAIL % seq
 
 
-def message_part_json(chat_id: uuid.UUID, role: ChatMessageRole, part: ChatMessagePart) -> str:
+def message_part_json(
+    chat_id: uuid.UUID, role: ChatMessageRole, part: ChatMessagePart, seq: int
+) -> str:
     text = delta_text(part)
     if text is not None:
-        return delta_json(chat_id, role, part.type, text)
-    return part_event(chat_id, role, part).model_dump_json()
+        return delta_json(chat_id, role, part.type, text, seq)
+    return part_event(chat_id, role, part, seq).model_dump_json()

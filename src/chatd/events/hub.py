@@ -1,28 +1,43 @@
-"""The in-process event hub: per-chat and per-owner subscriptions with bounded queues.
+"""The event hub of one replica: per-chat and per-owner subscriptions, in each chat's order.
 
-Durable events (messages, status, queue, errors, retries) come from committed state changes
-(:class:`~chatd.store.outbox.Outbox`). ``message_part`` events come straight from the worker
-running a turn: they are kept in a turn-scoped buffer so a client that connects mid-turn gets
-the parts it missed, and are never written to the database.
+Durable events (messages, status, queue, errors, watch events) come from committed state
+changes: each was numbered and logged by its transaction (:mod:`chatd.store.stream_log`). This
+replica's own arrive in :meth:`EventHub.publish` after their commits; other replicas' are read
+from the log when their hint arrives (:meth:`EventHub.on_hint`). ``message_part`` events and
+retries come straight from the worker running a turn here and are never logged.
 
-Each event is wrapped once in a :class:`~chatd.events.delivery.Delivery` that every
-subscriber shares. Listeners (the worker's control channel) see durable events only, not parts.
+**Order.** For each chat someone here follows (a stream subscriber, a turn running here) the
+hub keeps a *line*: the number of the last logged event it delivered. An event numbered next is
+delivered at once; one further on waits until those before it arrive (another task's commit
+published a moment later, a hint's read), at most :data:`GAP_WAIT` seconds, after which the hub
+reads them from the log. A number already delivered is dropped. So every subscriber sees the
+chat's events in commit order, exactly once, whatever order they reached this replica in.
+A part or retry is numbered after the last logged event delivered (:mod:`chatd.store.seqs`):
+the numbers a subscriber receives only ever increase.
 
-Outboxes are published after their commits, so two transactions on one chat can be published
-in the other order. A status announcement stamped older than one already published for its
-chat (:attr:`~chatd.store.outbox.Outbox.stamp`) is dropped, stream ``status`` and watch
-``status_change`` alike, so clients never end on a status the chat has left (§3.2 step 5); the
-outbox's other events still go out.
+**The running turn.** A turn's parts are kept for a client that connects mid-turn (since the
+start or the last retry: :meth:`turn_snapshot`), and every event of the turn, logged or not, is
+kept in the line's *ring*, from which a client resumes after a number (:meth:`replay`); the ring
+outlives the turn by :data:`RING_KEEP` seconds.
+
+Chats nobody here follows have no line: their watch events go to the owner's watch sockets as
+they arrive, a status older than one already delivered for the chat dropped. Each event is
+wrapped once in a :class:`~chatd.events.delivery.Delivery` that every subscriber shares.
+Listeners (the worker's control channel) see every logged stream event, with its number.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
 
 from chatd.events.delivery import Delivery, Delta, PartDelivery, Subscription
 from chatd.sdk.chats import ChatMessagePart, ChatMessageRole
@@ -33,14 +48,28 @@ from chatd.sdk.events import (
     ChatWatchEvent,
     ChatWatchEventKind,
 )
+from chatd.store import stream_log
+from chatd.store.db import Database
+from chatd.store.errors import StoreError
 from chatd.store.outbox import Outbox
+from chatd.store.seqs import PART_BITS
+from chatd.store.stream_log import Hint, LoggedEvent
+
+log = structlog.get_logger(__name__)
 
 DEFAULT_QUEUE_SIZE = 4096
 MAX_BUFFERED_PARTS = 10_000
-# Chats whose last published status stamp is remembered. Announcements are out of order only
-# within the moments between a commit and its publish, so the most recent few thousand suffice.
-STATUS_STAMPS_KEPT = 4096
-# Called with each durable stream event and its outbox's stamp (see Outbox.stamp).
+# Events of a turn kept for resuming clients (parts, retries and logged events).
+MAX_RING = 20_000
+# Seconds a turn's ring is kept after the turn ends.
+RING_KEEP = 30.0
+# Seconds a logged event waits for the ones numbered before it before they are read.
+GAP_WAIT = 0.25
+# Chats (without a line) whose last delivered status number is remembered.
+STATUS_SEQS_KEPT = 4096
+# A status or an error ends the wait for a retry.
+_ENDS_RETRY = (ChatStreamEventType.status, ChatStreamEventType.error)
+# Called with each logged stream event and its number.
 StreamListener = Callable[[ChatStreamEvent, int], None]
 
 
@@ -53,112 +82,416 @@ class TurnState:
     retry: Delivery[ChatStreamEvent] | None = None
 
 
+@dataclass(frozen=True)
+class Ring:
+    """Every event a turn delivered here numbered above ``start``, up to ``end``."""
+
+    start: int
+    end: int
+    events: list[Delivery[ChatStreamEvent]]
+
+
+@dataclass(eq=False)
+class _Line:
+    """A followed chat: its subscribers and where its stream stands here."""
+
+    chat_id: uuid.UUID
+    subs: set[Subscription[ChatStreamEvent]] = field(default_factory=set)
+    # The number of the last logged event delivered (None: not known yet).
+    position: int | None = None
+    # Parts and retries delivered since.
+    part: int = 0
+    # Logged events that arrived before the ones numbered ahead of them.
+    held: dict[int, LoggedEvent] = field(default_factory=dict)
+    gap: asyncio.TimerHandle | None = None
+    # Read the log up to this number (a hint from another replica, a gap to fill).
+    read_upto: int = 0
+    reader: asyncio.Task[None] | None = None
+    # Being prepared (its position read): arrivals are held meanwhile.
+    preparing: asyncio.Future[None] | None = None
+    turn: TurnState | None = None
+    # Every event delivered with a number above ring_start (None: no ring) while the turn ran
+    # here, up to ring_end once it ended.
+    ring: deque[Delivery[ChatStreamEvent]] = field(default_factory=deque)
+    ring_start: int | None = None
+    ring_end: int | None = None
+    release: asyncio.TimerHandle | None = None
+
+    @property
+    def seq(self) -> int:
+        """The number of the last event delivered (0: none)."""
+        return ((self.position or 0) << PART_BITS) + self.part
+
+    def record(self, delivery: Delivery[ChatStreamEvent]) -> None:
+        if self.ring_start is None or self.ring_end is not None or delivery.seq <= self.ring_start:
+            return
+        self.ring.append(delivery)
+        if len(self.ring) > MAX_RING:
+            self.ring_start = self.ring.popleft().seq
+
+
 class EventHub:
-    def __init__(self, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
+    def __init__(self, db: Database | None = None, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
+        """``db``: where the log is read from (None: events only arrive here, as in tests)."""
+        self.db = db
         self.queue_size = queue_size
-        self._chats: dict[uuid.UUID, set[Subscription[ChatStreamEvent]]] = {}
+        self._lines: dict[uuid.UUID, _Line] = {}
         self._owners: dict[uuid.UUID, set[Subscription[ChatWatchEvent]]] = {}
-        self._turns: dict[uuid.UUID, TurnState] = {}
         self._listeners: list[StreamListener] = []
-        self._status_stamps: OrderedDict[uuid.UUID, int] = OrderedDict()
+        self._status_seqs: OrderedDict[uuid.UUID, int] = OrderedDict()
+        self._tasks: set[asyncio.Task[None]] = set()
+        # When a hint from another replica last arrived (a resync reads from a little before).
+        self._heard_at: dt.datetime | None = None
         self.worker_wakeup = asyncio.Event()
 
-    # ---- durable events ---------------------------------------------------------------------
+    @property
+    def origin(self) -> uuid.UUID | None:
+        return self.db.origin if self.db is not None else None
+
+    # ---- logged events ----------------------------------------------------------------------
 
     def publish(self, outbox: Outbox) -> None:
-        stale = self._stale_status_chats(outbox)
-        for event in outbox.stream:
-            if event.type == ChatStreamEventType.status and event.chat_id in stale:
-                continue
-            refresh = outbox.history_refresh and event.type == ChatStreamEventType.message
-            self._deliver(Delivery(event, refresh), outbox.stamp)
-        for owner_id, watch_event in outbox.watch:
-            kind = watch_event.kind
-            if kind == ChatWatchEventKind.status_change and watch_event.chat.id in stale:
-                continue
-            watch_delivery = Delivery(watch_event)
-            for wsub in self._owners.get(owner_id, ()):
-                wsub.offer(watch_delivery)
+        """Deliver the events of a committed, sealed outbox (and wake the workers if asked)."""
+        assert outbox.sealed or not outbox.has_events, "publish a sealed outbox"
+        for event in outbox.logged:
+            self._arrive(event)
         if outbox.wake_workers:
             self.worker_wakeup.set()
 
-    def _stale_status_chats(self, outbox: Outbox) -> set[uuid.UUID]:
-        """The chats whose status in ``outbox`` is older than one already published; the
-        others are remembered with the outbox's stamp."""
-        stale: set[uuid.UUID] = set()
-        if not outbox.stamp:
-            return stale
-        stamps = self._status_stamps
-        for event in outbox.stream:
-            if event.type != ChatStreamEventType.status:
-                continue
-            if stamps.get(event.chat_id, 0) > outbox.stamp:
-                stale.add(event.chat_id)
-                continue
-            stamps[event.chat_id] = outbox.stamp
-            stamps.move_to_end(event.chat_id)
-            if len(stamps) > STATUS_STAMPS_KEPT:
-                stamps.popitem(last=False)
-        return stale
+    def _arrive(self, event: LoggedEvent) -> None:
+        line = self._lines.get(event.chat_id)
+        if line is None:
+            self._deliver_unfollowed(event)
+            return
+        if line.preparing is not None:
+            line.held[event.seq] = event
+            return
+        if line.position is None:
+            line.position = event.seq - 1
+        if event.seq <= line.position:
+            return
+        if event.seq > line.position + 1:
+            line.held[event.seq] = event
+            self._await_gap(line)
+            return
+        self._deliver_logged(line, event)
+        self._flush(line)
 
-    def _deliver(self, delivery: Delivery[ChatStreamEvent], stamp: int = 0) -> None:
-        event = delivery.item
-        turn = self._turns.get(event.chat_id)
-        if turn is not None and event.type in (
-            ChatStreamEventType.status,
-            ChatStreamEventType.error,
-        ):
+    def _flush(self, line: _Line) -> None:
+        """Deliver the held events that are now next in line."""
+        assert line.position is not None
+        while line.held:
+            for seq in [s for s in line.held if s <= line.position]:
+                del line.held[seq]
+            following = line.held.pop(line.position + 1, None)
+            if following is None:
+                break
+            self._deliver_logged(line, following)
+        if line.held:
+            self._await_gap(line)
+        elif line.gap is not None:
+            line.gap.cancel()
+            line.gap = None
+
+    def _await_gap(self, line: _Line) -> None:
+        if line.gap is None:
+            line.gap = asyncio.get_running_loop().call_later(GAP_WAIT, self._gap_expired, line)
+
+    def _gap_expired(self, line: _Line) -> None:
+        line.gap = None
+        if not line.held or line.position is None:
+            return
+        self._read(line, min(line.held) - 1)
+
+    def _deliver_logged(self, line: _Line, event: LoggedEvent) -> None:
+        line.position = event.seq
+        line.part = 0
+        if event.kind == stream_log.WATCH:
+            self._deliver_watch(event)
+            return
+        delivery = _stream_delivery(event)
+        stream_event = delivery.item if self._listeners else None
+        turn = line.turn
+        if turn is not None and delivery.item.type in _ENDS_RETRY:
             turn.retry = None
-        for sub in self._chats.get(event.chat_id, ()):
+        for sub in line.subs:
             sub.offer(delivery)
-        for listener in self._listeners:
-            listener(event, stamp)
+        line.record(delivery)
+        if stream_event is not None:
+            for listener in self._listeners:
+                listener(stream_event, event.seq)
+
+    def _deliver_unfollowed(self, event: LoggedEvent) -> None:
+        if event.kind == stream_log.WATCH:
+            self._deliver_watch(event)
+            return
+        if self._listeners:
+            stream_event = _stream_delivery(event).item
+            for listener in self._listeners:
+                listener(stream_event, event.seq)
+
+    def _deliver_watch(self, event: LoggedEvent) -> None:
+        subs = self._owners.get(event.owner_id)
+        if not subs:
+            return
+        delivery: Delivery[ChatWatchEvent]
+        if isinstance(event.event, ChatWatchEvent):
+            delivery = Delivery.encoded(event.event, event.json)
+        else:
+            delivery = Delivery.from_json(event.json, ChatWatchEvent)
+        if delivery.item.kind == ChatWatchEventKind.status_change:
+            if self._stale_status(event.chat_id, event.seq):
+                return
+        for sub in subs:
+            sub.offer(delivery)
+
+    def _stale_status(self, chat_id: uuid.UUID, seq: int) -> bool:
+        """Whether a status numbered ``seq`` is older than one already delivered for the chat
+        (else it is remembered as the newest)."""
+        seqs = self._status_seqs
+        if seqs.get(chat_id, 0) > seq:
+            return True
+        seqs[chat_id] = seq
+        seqs.move_to_end(chat_id)
+        if len(seqs) > STATUS_SEQS_KEPT:
+            seqs.popitem(last=False)
+        return False
 
     def add_listener(self, listener: StreamListener) -> None:
-        """Called with every durable stream event published here (the worker's control channel)."""
+        """Called with every logged stream event delivered here (the worker's control channel)."""
         self._listeners.append(listener)
 
     def remove_listener(self, listener: StreamListener) -> None:
         self._listeners.remove(listener)
 
+    # ---- other replicas ---------------------------------------------------------------------
+
+    def on_hint(self, hint: Hint) -> None:
+        """A transaction somewhere logged events (or made a chat pending)."""
+        if hint.wake:
+            self.worker_wakeup.set()
+        if hint.chat_id is None or (hint.origin is not None and hint.origin == self.origin):
+            return
+        if self.db is not None:
+            self._heard_at = self.db.now()
+        line = self._lines.get(hint.chat_id)
+        if line is not None:
+            self._read(line, hint.last)
+        elif hint.owner_id in self._owners or self._listeners:
+            self._spawn(self._read_unfollowed(hint.chat_id, hint.first, hint.last))
+
+    def resync(self) -> None:
+        """Hints may have been lost (the listener reconnected): catch every line up from the
+        log, send the watch events logged meanwhile, and let the workers look for work."""
+        self.worker_wakeup.set()
+        if self.db is None:
+            return
+        for line in list(self._lines.values()):
+            self._read(line, None)
+        since = (self._heard_at or self.db.now()) - dt.timedelta(seconds=5)
+        for owner_id in list(self._owners):
+            self._spawn(self._read_owner(owner_id, since))
+
+    def _read(self, line: _Line, upto: int | None) -> None:
+        """Read the line's log up to ``upto`` (None: to the end), one read at a time."""
+        if line.preparing is not None:
+            return  # prepare reads what is missing once it knows the position
+        if self.db is None:
+            if line.held and line.position is not None:
+                line.position = min(line.held) - 1  # nothing to read them from: go on
+                self._flush(line)
+            return
+        line.read_upto = -1 if upto is None else max(line.read_upto, upto)
+        if line.reader is None or line.reader.done():
+            line.reader = asyncio.create_task(self._reader(line))
+
+    async def _reader(self, line: _Line) -> None:
+        assert self.db is not None
+        while (
+            line.read_upto and line.position is not None and self._lines.get(line.chat_id) is line
+        ):
+            upto, line.read_upto = line.read_upto, 0
+            first = line.position + 1
+            try:
+                if upto < 0:
+                    upto = await self.db.run_read(stream_log.position, line.chat_id)
+                events = await self.db.run_read(stream_log.read_events, line.chat_id, first, upto)
+            except StoreError:
+                log.warning("reading the event log failed", chat_id=str(line.chat_id))
+                await asyncio.sleep(GAP_WAIT)
+                line.read_upto = upto if line.read_upto == 0 else line.read_upto
+                continue
+            for event in events:
+                self._arrive(event)
+            if line.held and line.position is not None and min(line.held) > line.position + 1:
+                # Numbers the log no longer has (kept too briefly): nothing will fill them.
+                line.position = min(line.held) - 1
+                self._flush(line)
+
+    async def _read_unfollowed(self, chat_id: uuid.UUID, first: int, last: int) -> None:
+        assert self.db is not None
+        try:
+            events = await self.db.run_read(stream_log.read_events, chat_id, first, last)
+        except StoreError:
+            log.warning("reading the event log failed", chat_id=str(chat_id))
+            return
+        for event in events:
+            self._arrive(event)
+
+    async def _read_owner(self, owner_id: uuid.UUID, since: dt.datetime) -> None:
+        assert self.db is not None
+        try:
+            events = await self.db.run_read(stream_log.read_owner_watch_events, owner_id, since)
+        except StoreError:
+            log.warning("reading the event log failed", owner_id=str(owner_id))
+            return
+        for event in events:
+            if event.chat_id not in self._lines:
+                self._deliver_watch(event)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ---- following a chat -------------------------------------------------------------------
+
+    def _line(self, chat_id: uuid.UUID) -> _Line:
+        line = self._lines.get(chat_id)
+        if line is None:
+            line = self._lines[chat_id] = _Line(chat_id)
+        elif line.release is not None:
+            line.release.cancel()
+            line.release = None
+        return line
+
+    def _maybe_drop(self, line: _Line) -> None:
+        if (
+            line.subs
+            or line.turn is not None
+            or line.release is not None
+            or line.preparing is not None
+        ):
+            return
+        if self._lines.get(line.chat_id) is line:
+            del self._lines[line.chat_id]
+        if line.gap is not None:
+            line.gap.cancel()
+        if line.position is not None:
+            self._stale_status(line.chat_id, line.position)
+
+    async def prepare(self, chat_id: uuid.UUID) -> None:
+        """Make sure the line of a chat subscribed to (:meth:`chat`) knows its position, read
+        from the database when it is new; events arriving meanwhile wait, then go out in
+        order from there."""
+        line = self._line(chat_id)
+        if line.position is not None or self.db is None:
+            return
+        if line.preparing is None:
+            line.preparing = asyncio.get_running_loop().create_future()
+            try:
+                position = await self.db.run_read(stream_log.position, chat_id)
+            except BaseException:
+                line.preparing.set_result(None)
+                line.preparing = None
+                self._maybe_drop(line)
+                raise
+            preparing, line.preparing = line.preparing, None
+            if line.position is None or line.position < position:
+                line.position = position
+                line.part = 0
+            self._flush(line)
+            preparing.set_result(None)
+            if line.held:
+                self._read(line, max(line.held))
+        else:
+            await asyncio.shield(line.preparing)
+
+    def seq(self, chat_id: uuid.UUID) -> int:
+        """The number of the last event delivered for the chat here (0: none known)."""
+        line = self._lines.get(chat_id)
+        return line.seq if line is not None else 0
+
+    def ring(self, chat_id: uuid.UUID) -> Ring | None:
+        """A copy of the ring of the turn running (or just ended) here, if any."""
+        line = self._lines.get(chat_id)
+        if line is None or line.ring_start is None:
+            return None
+        end = line.ring_end if line.ring_end is not None else line.seq
+        return Ring(start=line.ring_start, end=end, events=list(line.ring))
+
     # ---- the running turn -------------------------------------------------------------------
 
-    def start_turn(self, chat_id: uuid.UUID) -> None:
-        """A worker starts a turn: an empty part buffer, before ``running`` is published."""
-        self._turns[chat_id] = TurnState(buffering=True)
+    def start_turn(self, chat_id: uuid.UUID, running_seq: int | None = None) -> None:
+        """A worker starts a turn, whose ``running`` status was logged as ``running_seq``
+        (None: the ring starts after what was delivered last): an empty part buffer, and a
+        ring recording from that status on, before it is published."""
+        line = self._line(chat_id)
+        if line.position is None and running_seq is not None:
+            line.position, line.part = running_seq - 1, 0
+        line.turn = TurnState(buffering=True)
+        line.ring.clear()
+        first = line.seq if running_seq is None else (running_seq << PART_BITS) - 1
+        line.ring_start = max(line.seq, first)
+        line.ring_end = None
 
     def publish_part(
         self, chat_id: uuid.UUID, role: ChatMessageRole, part: ChatMessagePart | Delta
     ) -> None:
         """One streamed part (the hot path: once per delta, no listener sees it)."""
-        turn = self._turns.get(chat_id)
+        line = self._lines.get(chat_id)
+        if line is None:
+            return
+        turn = line.turn
         if turn is None or not turn.buffering:
             return
-        delivery = PartDelivery(chat_id, role, part)
+        line.part += 1
+        delivery = PartDelivery(chat_id, role, part, line.seq)
         turn.retry = None
         turn.parts.append(delivery)
-        for sub in self._chats.get(chat_id, ()):
+        line.record(delivery)
+        for sub in line.subs:
             sub.offer(delivery)
 
     def publish_retry(self, chat_id: uuid.UUID, retry: ChatStreamRetry) -> None:
         """A model call failed and will be retried: drop the attempt's parts, tell clients."""
-        event = ChatStreamEvent(type=ChatStreamEventType.retry, chat_id=chat_id, retry=retry)
-        delivery = Delivery(event)
-        turn = self._turns.get(chat_id)
-        if turn is not None:
-            turn.parts.clear()
-        self._deliver(delivery)
-        if turn is not None:
-            turn.retry = delivery
+        line = self._lines.get(chat_id)
+        if line is None or line.turn is None:
+            return
+        line.part += 1
+        event = ChatStreamEvent(
+            type=ChatStreamEventType.retry, chat_id=chat_id, retry=retry, seq=line.seq
+        )
+        delivery = Delivery(event, seq=line.seq)
+        line.turn.parts.clear()
+        for sub in line.subs:
+            sub.offer(delivery)
+        line.record(delivery)
+        line.turn.retry = delivery
 
     def end_turn(self, chat_id: uuid.UUID) -> None:
-        self._turns.pop(chat_id, None)
+        """The turn ended: no more parts; its ring is kept :data:`RING_KEEP` seconds."""
+        line = self._lines.get(chat_id)
+        if line is None:
+            return
+        line.turn = None
+        line.ring_end = line.seq
+        if line.release is None:
+            line.release = asyncio.get_running_loop().call_later(RING_KEEP, self._release, line)
+
+    def _release(self, line: _Line) -> None:
+        line.release = None
+        if line.turn is None:
+            line.ring.clear()
+            line.ring_start = None
+        self._maybe_drop(line)
 
     def turn_snapshot(
         self, chat_id: uuid.UUID
     ) -> tuple[Delivery[ChatStreamEvent] | None, list[PartDelivery]]:
         """(pending retry, buffered parts) of the chat's running turn."""
-        turn = self._turns.get(chat_id)
+        line = self._lines.get(chat_id)
+        turn = line.turn if line is not None else None
         if turn is None:
             return None, []
         return turn.retry, list(turn.parts)
@@ -168,15 +501,13 @@ class EventHub:
     @contextmanager
     def chat(self, chat_id: uuid.UUID) -> Iterator[Subscription[ChatStreamEvent]]:
         sub: Subscription[ChatStreamEvent] = Subscription(self.queue_size)
-        self._chats.setdefault(chat_id, set()).add(sub)
+        line = self._line(chat_id)
+        line.subs.add(sub)
         try:
             yield sub
         finally:
-            subs = self._chats.get(chat_id)
-            if subs is not None:
-                subs.discard(sub)
-                if not subs:
-                    del self._chats[chat_id]
+            line.subs.discard(sub)
+            self._maybe_drop(line)
 
     @contextmanager
     def owner(self, owner_id: uuid.UUID) -> Iterator[Subscription[ChatWatchEvent]]:
@@ -190,3 +521,17 @@ class EventHub:
                 subs.discard(sub)
                 if not subs:
                     del self._owners[owner_id]
+
+    async def close(self) -> None:
+        """Stop the log reads in flight."""
+        tasks = [*self._tasks, *(line.reader for line in self._lines.values() if line.reader)]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _stream_delivery(event: LoggedEvent) -> Delivery[ChatStreamEvent]:
+    seq = event.seq << PART_BITS
+    if isinstance(event.event, ChatStreamEvent):
+        return Delivery.encoded(event.event, event.json, event.refresh, seq)
+    return Delivery.from_json(event.json, ChatStreamEvent, event.refresh, seq)

@@ -4,6 +4,10 @@ Order (engine-behaviour §10.2): ``status``, ``retry`` (when one is waiting), th
 ``message_part`` events of the running turn, a ``message`` for every visible message after the
 client's ``after_id``, and ``queue_update`` when the queue is not empty.
 
+The events read from the database carry the number of the newest event delivered here when the
+client subscribed (``seq``): the snapshot holds everything up to it, and the live events that
+follow are numbered above it. The buffered parts keep their own (lower) numbers.
+
 The turn's buffer is copied at the moment the client subscribes (:func:`turn_events`, no await
 in between), so every part is either in the copy or in the subscription, never both. The
 database is read afterwards; a message committed meanwhile may reach the client twice, and
@@ -47,9 +51,14 @@ def turn_events(hub: EventHub, chat_id: uuid.UUID) -> list[Delivery[ChatStreamEv
 
 
 async def load_snapshot(
-    db: Database, chat_id: uuid.UUID, after_id: int, turn: list[Delivery[ChatStreamEvent]]
+    db: Database,
+    chat_id: uuid.UUID,
+    after_id: int,
+    turn: list[Delivery[ChatStreamEvent]],
+    seq: int = 0,
 ) -> Snapshot:
-    """The snapshot; a database failure becomes a single ``error`` event."""
+    """The snapshot as of stream number ``seq``; a database failure becomes a single ``error``
+    event."""
     try:
         state = await db.run_read(stored_state, chat_id, after_id)
     except StoreError:
@@ -57,18 +66,26 @@ async def load_snapshot(
         state = None
     if state is None:
         error = ChatError(message=SNAPSHOT_FAILED, kind=ChatErrorKind.generic)
-        event = ChatStreamEvent(type=ChatStreamEventType.error, chat_id=chat_id, error=error)
-        return Snapshot(events=[Delivery(event)], last_message_id=after_id)
+        event = ChatStreamEvent(
+            type=ChatStreamEventType.error, chat_id=chat_id, error=error, seq=seq
+        )
+        return Snapshot(events=[Delivery(event, seq=seq)], last_message_id=after_id)
     status = ChatStreamEvent(
         type=ChatStreamEventType.status,
         chat_id=chat_id,
         status=ChatStreamStatus(status=state.status),
+        seq=seq,
     )
     events = [
-        Delivery(status),
+        Delivery(status, seq=seq),
         *turn,
         *(
-            Delivery(ChatStreamEvent(type=ChatStreamEventType.message, chat_id=chat_id, message=m))
+            Delivery(
+                ChatStreamEvent(
+                    type=ChatStreamEventType.message, chat_id=chat_id, message=m, seq=seq
+                ),
+                seq=seq,
+            )
             for m in state.messages
         ),
     ]
@@ -77,8 +94,9 @@ async def load_snapshot(
             type=ChatStreamEventType.queue_update,
             chat_id=chat_id,
             queued_messages=state.queue,
+            seq=seq,
         )
-        events.append(Delivery(queue))
+        events.append(Delivery(queue, seq=seq))
     last = state.messages[-1].id if state.messages else 0
     return Snapshot(events=events, last_message_id=max(after_id, last))
 

@@ -35,7 +35,7 @@ from chatd.gitsync.errors import GitHubError, RateLimited
 from chatd.gitsync.pulls import choose_pull, status_columns
 from chatd.gitsync.schedule import RefreshPolicy
 from chatd.secretbox import SecretError
-from chatd.store import git_tokens
+from chatd.store import git_tokens, stream_log
 from chatd.store.chat_diff import (
     NO_PULL_REQUEST,
     claim_due_statuses,
@@ -242,6 +242,7 @@ class Refresher:
         for row in rows:
             async with self.db.write() as conn:
                 outbox = await save_refresh(conn, now, row, values, stale_at, self.site)
+                await stream_log.seal(conn, outbox, now)
             self.hub.publish(outbox)
 
     async def _postpone(

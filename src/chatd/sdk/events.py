@@ -27,6 +27,9 @@ class ChatStreamEventType(StrEnum):
     queue_update = "queue_update"
     retry = "retry"
     action_required = "action_required"
+    # An addition to the reference's types: a stream resumed with ``after_seq`` could not be
+    # given every event after it (older than the server keeps); the snapshot follows.
+    history_reset = "history_reset"
 
 
 class ChatWatchEventKind(StrEnum):
@@ -37,6 +40,9 @@ class ChatWatchEventKind(StrEnum):
     deleted = "deleted"
     diff_status_change = "diff_status_change"
     action_required = "action_required"
+    # An addition to the reference's types: a stream resumed with ``after_seq`` could not be
+    # given every event after it (older than the server keeps); the snapshot follows.
+    history_reset = "history_reset"
 
 
 class ChatStreamMessagePart(WireModel):
@@ -78,6 +84,9 @@ class ChatStreamEvent(WireModel):
     retry: ChatStreamRetry | None = None
     queued_messages: list[ChatQueuedMessage] | None = None
     action_required: ChatStreamActionRequired | None = None
+    # The event's place in the chat's stream (an addition to the reference's fields): strictly
+    # increasing, and what ``GET /chats/{chat}/stream?after_seq=`` resumes after.
+    seq: int | None = None
 
 
 class ChatWatchEvent(WireModel):

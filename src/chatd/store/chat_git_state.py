@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from chatd.github_site import GITHUB_COM, GitHubSite
 from chatd.sdk.events import ChatWatchEvent, ChatWatchEventKind
-from chatd.store import convert
+from chatd.store import convert, stream_log
 from chatd.store.chat_diff import NO_PULL_REQUEST, get_diff_status_row
 from chatd.store.chats import CHAT_WITH_OWNER, lock_chat
 from chatd.store.outbox import Outbox
@@ -46,7 +46,7 @@ async def record_git_state(
     github: GitHubSite = GITHUB_COM,
 ) -> Outbox:
     """Write ``summary`` to the diff status of each chat bound to the workspace (their rows
-    locked in id order)."""
+    locked in id order); the watch events come back sealed."""
     outbox = Outbox()
     bound = (
         await conn.execute(
@@ -59,7 +59,7 @@ async def record_git_state(
         event = await _write(conn, now, chat.as_dict(), summary, github)
         if event is not None:
             outbox.watch.append((chat.owner_id, event))
-    return outbox
+    return await stream_log.seal(conn, outbox, now)
 
 
 async def record_chat_git_state(
@@ -76,7 +76,7 @@ async def record_chat_git_state(
         event = await _write(conn, now, chat, summary, github)
         if event is not None:
             outbox.watch.append((chat["owner_id"], event))
-    return outbox
+    return await stream_log.seal(conn, outbox, now)
 
 
 async def _write(

@@ -21,7 +21,7 @@ from chatd.sdk.events import (
     ChatWatchEvent,
     ChatWatchEventKind,
 )
-from chatd.store import convert
+from chatd.store import convert, stream_log
 from chatd.store.chats import CHAT_WITH_OWNER, get_chat_row, lock_chat
 from chatd.store.outbox import Outbox
 from chatd.store.sql import Connection, RowDict
@@ -55,9 +55,7 @@ async def _locked(conn: Connection, chat_id: uuid.UUID) -> RowDict:
     return row
 
 
-async def rename_chat(
-    conn: Connection, now: dt.datetime, chat_id: uuid.UUID, title: str
-) -> Outbox:
+async def rename_chat(conn: Connection, now: dt.datetime, chat_id: uuid.UUID, title: str) -> Outbox:
     """Set the title (``updated_at`` untouched); watch ``title_change`` when it changed.
 
     Refused while a manual title regeneration holds the chat."""
@@ -213,12 +211,12 @@ async def bind_workspace(
     conn: Connection, now: dt.datetime, chat_id: uuid.UUID, workspace_id: uuid.UUID
 ) -> Outbox:
     """A tool bound a workspace to the chat (§12): :func:`set_workspace`, and a watch
-    ``status_change`` so clients show the workspace."""
+    ``status_change`` so clients show the workspace (sealed)."""
     await set_workspace(conn, now, chat_id, workspace_id)
     row = await get_chat_row(conn, chat_id)
     assert row is not None  # locked by set_workspace
     event = ChatWatchEvent(kind=ChatWatchEventKind.status_change, chat=convert.chat(row))
-    return Outbox(watch=[(row["owner_id"], event)])
+    return await stream_log.seal(conn, Outbox(watch=[(row["owner_id"], event)]), now)
 
 
 _RECORD_AGENT = (

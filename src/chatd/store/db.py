@@ -39,6 +39,7 @@ import asyncio
 import datetime as dt
 import functools
 import os
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -121,6 +122,9 @@ class Database:
         self._pg: PgPool | None = None
         self._pg_dsn = ""
         self._sinks: list[NotificationSink] = []
+        # The replica this process is (its worker's id): named in the event hints its write
+        # transactions send (chatd.store.stream_log), so that it ignores its own.
+        self.origin: uuid.UUID = uuid.uuid4()
         if self.is_sqlite:
             self.sqlite_path = parsed.database or ""
             path = sqlite_path(url)
@@ -155,11 +159,13 @@ class Database:
             notifications: list[tuple[str, bytes]] = []
             async with self._sqlite.write() as conn:
                 conn.notifications = notifications
+                conn.origin = self.origin
                 yield conn
             self._hand_off(notifications)
             return
         assert self._pg is not None
         async with self._pg.transaction() as pg:
+            pg.origin = self.origin
             yield pg
 
     @asynccontextmanager
@@ -205,6 +211,7 @@ class Database:
         @functools.wraps(fn)
         async def carrying(conn: Connection, *args: Any) -> T:
             conn.notifications = notifications
+            conn.origin = self.origin
             return await fn(conn, *args)
 
         result = await self._sqlite.run_write(carrying, *args)

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import itertools
 import uuid
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from chatd.sdk.events import ChatStreamEvent, ChatWatchEvent
 
-_stamps = itertools.count(1)
-
-
-def next_stamp() -> int:
-    """A number greater than every one handed out before in this process.
-
-    Two transactions that each take one while holding a chat's row lock (SQLite: the writer
-    lock) are ordered by their stamps the way they committed, whatever order their events are
-    published in afterwards.
-    """
-    return next(_stamps)
+if TYPE_CHECKING:
+    from chatd.store.stream_log import LoggedEvent
 
 
 @dataclass
@@ -33,20 +24,22 @@ class Outbox:
     # The ``message`` events re-send the whole visible history (after an edit): stream
     # subscribers pass them on even when they already sent those ids.
     history_refresh: bool = False
-    # ``next_stamp()`` when its last status event was added, under the chat's row lock
-    # (0: none, or built outside a transaction). The hub drops a status older than one it
-    # already published for the chat; the worker's control channel ignores a stopping status
-    # written before it claimed the chat.
-    stamp: int = 0
+    # Set by chatd.store.stream_log.seal in the writing transaction: the events numbered and
+    # logged, in order. The hub publishes these (an outbox with events must be sealed).
+    sealed: bool = False
+    logged: list[LoggedEvent] = field(default_factory=list)
 
     def add_status(self, event: ChatStreamEvent) -> None:
-        """A ``status`` event; call with the chat's row locked by the writing transaction."""
+        """A ``status`` event (its number, given when sealed, orders it among the chat's)."""
         self.stream.append(event)
-        self.stamp = next_stamp()
+
+    @property
+    def has_events(self) -> bool:
+        return bool(self.stream or self.watch)
 
     def extend(self, other: Outbox) -> None:
+        assert not other.sealed, "seal the combined outbox, not its parts"
         self.stream.extend(other.stream)
         self.watch.extend(other.watch)
         self.wake_workers = self.wake_workers or other.wake_workers
         self.history_refresh = self.history_refresh or other.history_refresh
-        self.stamp = max(self.stamp, other.stamp)

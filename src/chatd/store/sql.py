@@ -20,6 +20,7 @@ from __future__ import annotations
 import abc
 import json
 import threading
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -145,6 +146,9 @@ class Connection(abc.ABC):
     # on a database without LISTEN/NOTIFY (SQLite): handed to the database's notification
     # sinks once the transaction has committed. None where it does not apply.
     notifications: list[tuple[str, bytes]] | None = None
+    # The replica whose write this is (Database.origin), named in the hints it sends so that
+    # it can ignore its own. None where it does not apply.
+    origin: uuid.UUID | None = None
 
     @abc.abstractmethod
     async def execute(

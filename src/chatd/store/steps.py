@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from chatd.llm.types import Usage
 from chatd.sdk.chats import ChatMessagePart, ChatMessageRole, ChatStatus, parts_json
-from chatd.store import convert
+from chatd.store import convert, stream_log
 from chatd.store.db import Database
 from chatd.store.messages import follow_model
 from chatd.store.outbox import Outbox
@@ -72,10 +72,9 @@ _INSERT_IF_OURS = (
 async def save_step(
     db: Database, now: dt.datetime, chat_id: uuid.UUID, worker_id: uuid.UUID, step: Step
 ) -> Outbox:
-    """Store the step and return its ``message`` events; :class:`StepRefused` stores nothing."""
-    if step.tool_results or not step.model_is_current:
-        return await db.run_write(_insert_step, now, chat_id, worker_id, step)
-    return await db.run_write_one(_insert_step, now, chat_id, worker_id, step)
+    """Store the step and return its ``message`` events (sealed); :class:`StepRefused` stores
+    nothing."""
+    return await db.run_write(_insert_step, now, chat_id, worker_id, step)
 
 
 async def _insert_step(
@@ -117,4 +116,4 @@ async def _insert_step(
         outbox.stream.append(message_event(convert.message(row.as_dict())))
     if not step.model_is_current:
         await follow_model(conn, chat_id, step.model_config_id)
-    return outbox
+    return await stream_log.seal(conn, outbox, now)

@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from chatd.sdk.chats import ChatStatus
+from chatd.store import stream_log
 from chatd.store.chats import get_chat_row
 from chatd.store.sql import Connection
 from chatd.store.tables import chat_messages, chat_queued_messages, chats
@@ -168,7 +169,10 @@ async def wake_parent(conn: Connection, now: dt.datetime, parent_id: uuid.UUID) 
         .values(**_WAKE, updated_at=now)
         .returning(chats.c.id)
     )
-    return result.first() is not None
+    woken = result.first() is not None
+    if woken:
+        await stream_log.wake_workers(conn)
+    return woken
 
 
 async def wake_due(conn: Connection, now: dt.datetime) -> list[uuid.UUID]:

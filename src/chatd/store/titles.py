@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from chatd.sdk.chats import Chat, ChatStatus
 from chatd.sdk.events import ChatWatchEvent, ChatWatchEventKind
-from chatd.store import convert
+from chatd.store import convert, stream_log
 from chatd.store.chats import UPDATE_CHAT_RETURNING, get_chat_row, lock_chat
 from chatd.store.messages import VISIBLE
 from chatd.store.outbox import Outbox
@@ -121,21 +121,26 @@ async def finish_regeneration(
 
 
 async def set_title_if_unchanged(
-    conn: Connection, chat_id: uuid.UUID, expected: str, title: str
+    conn: Connection, now: dt.datetime, chat_id: uuid.UUID, expected: str, title: str
 ) -> Outbox:
-    """Compare-and-set an automatic title (``updated_at`` untouched); watch ``title_change``."""
+    """Compare-and-set an automatic title (``updated_at`` untouched); watch ``title_change``
+    (sealed)."""
     if title == expected:
         return Outbox()
     result = await conn.execute(_SET_TITLE, {"chat_key": chat_id, "new": title, "old": expected})
-    return _watch(result.first(), ChatWatchEventKind.title_change)
+    outbox = _watch(result.first(), ChatWatchEventKind.title_change)
+    return await stream_log.seal(conn, outbox, now)
 
 
-async def set_turn_summary(conn: Connection, chat_id: uuid.UUID, summary: str) -> Outbox:
+async def set_turn_summary(
+    conn: Connection, now: dt.datetime, chat_id: uuid.UUID, summary: str
+) -> Outbox:
     """Store ``last_turn_summary`` (blank clears it, ``updated_at`` untouched); watch
-    ``summary_change`` when it changed."""
+    ``summary_change`` when it changed (sealed)."""
     value = summary.strip() or None
     result = await conn.execute(_SET_SUMMARY, {"chat_key": chat_id, "summary": value})
-    return _watch(result.first(), ChatWatchEventKind.summary_change)
+    outbox = _watch(result.first(), ChatWatchEventKind.summary_change)
+    return await stream_log.seal(conn, outbox, now)
 
 
 def _watch(written: Row | None, kind: ChatWatchEventKind) -> Outbox:
@@ -161,17 +166,13 @@ _FIRST_VISIBLE = _VISIBLE_OF_CHAT.order_by(chat_messages.c.id).limit(sa.bindpara
 _LAST_VISIBLE = _VISIBLE_OF_CHAT.order_by(chat_messages.c.id.desc()).limit(sa.bindparam("limit"))
 
 
-async def first_visible_messages(
-    conn: Connection, chat_id: uuid.UUID, limit: int
-) -> list[RowDict]:
+async def first_visible_messages(conn: Connection, chat_id: uuid.UUID, limit: int) -> list[RowDict]:
     """The oldest ``limit`` messages a user sees, oldest first."""
     rows = await conn.execute(_FIRST_VISIBLE, {"chat_id": chat_id, "limit": limit})
     return [r.as_dict() for r in rows]
 
 
-async def last_visible_messages(
-    conn: Connection, chat_id: uuid.UUID, limit: int
-) -> list[RowDict]:
+async def last_visible_messages(conn: Connection, chat_id: uuid.UUID, limit: int) -> list[RowDict]:
     """The newest ``limit`` messages a user sees, oldest first."""
     rows = await conn.execute(_LAST_VISIBLE, {"chat_id": chat_id, "limit": limit})
     return [r.as_dict() for r in reversed(rows.all())]

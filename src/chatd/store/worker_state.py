@@ -23,14 +23,15 @@ from chatd.sdk.events import (
     ChatStreamActionRequired,
     ChatStreamEvent,
     ChatStreamEventType,
+    ChatStreamStatus,
     ChatStreamToolCall,
     ChatWatchEvent,
     ChatWatchEventKind,
 )
-from chatd.store import subagents
+from chatd.store import stream_log, subagents
 from chatd.store.chats import CHAT_RETURNING, lock_chat
 from chatd.store.db import Database
-from chatd.store.outbox import Outbox, next_stamp
+from chatd.store.outbox import Outbox
 from chatd.store.sql import Connection, in_list
 from chatd.store.tables import chats
 from chatd.store.transition_steps import (
@@ -130,6 +131,22 @@ async def acquire_chats(
     return [row.as_dict() for row in rows]
 
 
+async def announce_claims(conn: Connection, now: dt.datetime, rows: list[Row]) -> Outbox:
+    """Log ``status: running`` for each claimed chat, in the claiming transaction (sealed);
+    its worker publishes each when the turn starts. No watch event for running (§5.1)."""
+    outbox = Outbox(
+        stream=[
+            ChatStreamEvent(
+                type=ChatStreamEventType.status,
+                chat_id=row["id"],
+                status=ChatStreamStatus(status=ChatStatus.running),
+            )
+            for row in rows
+        ]
+    )
+    return await stream_log.seal(conn, outbox, now)
+
+
 async def heartbeat(
     conn: Connection, now: dt.datetime, worker_id: uuid.UUID, chat_ids: Collection[uuid.UUID]
 ) -> set[uuid.UUID]:
@@ -142,13 +159,14 @@ async def heartbeat(
 
 async def release_to_pending(
     conn: Connection, now: dt.datetime, chat_ids: Collection[uuid.UUID], worker_id: uuid.UUID
-) -> set[uuid.UUID]:
+) -> tuple[set[uuid.UUID], Outbox]:
     """Give back chats claimed during shutdown that never started (§4.3); returns them.
 
-    No events: subscribers never saw them running. ``updated_at`` is left as the claim set it.
+    Their claim logged ``running``, so ``pending`` is logged too (sealed here); the worker
+    publishes it. ``updated_at`` is left as the claim set it.
     """
     if not chat_ids:
-        return set()
+        return set(), Outbox()
     rows = await conn.execute(
         chats.update()
         .where(
@@ -159,7 +177,18 @@ async def release_to_pending(
         .values(status=ChatStatus.pending.value, **_CLEAR_WORKER)
         .returning(chats.c.id)
     )
-    return {r.id for r in rows}
+    released = {r.id for r in rows}
+    outbox = Outbox(
+        stream=[
+            ChatStreamEvent(
+                type=ChatStreamEventType.status,
+                chat_id=chat_id,
+                status=ChatStreamStatus(status=ChatStatus.pending),
+            )
+            for chat_id in sorted(released)
+        ]
+    )
+    return released, await stream_log.seal(conn, outbox, now)
 
 
 async def finish(
@@ -169,14 +198,26 @@ async def finish(
     worker_id: uuid.UUID,
     outcome: TurnOutcome,
 ) -> Finished:
-    """End a turn: :func:`finish_running_turn`, else the finishing transaction (a turn
-    waiting for sub-agents: :func:`park_turn`)."""
+    """End a turn in one transaction: :func:`finish_running_turn`, else the finishing
+    transaction's guards (a turn waiting for sub-agents: :func:`park_turn`); its events are
+    logged (the outbox comes back sealed)."""
+    return await db.run_write(_finish, now, chat_id, worker_id, outcome)
+
+
+async def _finish(
+    conn: Connection,
+    now: dt.datetime,
+    chat_id: uuid.UUID,
+    worker_id: uuid.UUID,
+    outcome: TurnOutcome,
+) -> Finished:
     if outcome.kind == OutcomeKind.awaiting:
-        return await db.run_write(park_turn, now, chat_id, worker_id, outcome)
-    finished = await db.run_write_one(finish_running_turn, now, chat_id, worker_id, outcome)
-    if finished is not None:
-        return finished
-    return await db.run_write(finish_turn, now, chat_id, worker_id, outcome)
+        finished = await park_turn(conn, now, chat_id, worker_id, outcome)
+    else:
+        fast = await finish_running_turn(conn, now, chat_id, worker_id, outcome)
+        finished = fast or await finish_turn(conn, now, chat_id, worker_id, outcome)
+    await stream_log.seal(conn, finished.outbox, now)
+    return finished
 
 
 # The finishing write of a turn that still runs on this worker, in one statement (see
@@ -207,7 +248,7 @@ async def finish_running_turn(
     worker_id: uuid.UUID,
     outcome: TurnOutcome,
 ) -> Finished | None:
-    """The common case of :func:`finish_turn` as one statement (``db.write_one()``).
+    """The common case of :func:`finish_turn` as one statement.
 
     It applies while the chat is still ``running`` on this worker and, when the turn ends
     waiting, its queue is empty (nothing to promote). Otherwise nothing is written and it
@@ -215,10 +256,6 @@ async def finish_running_turn(
     """
     final = _FINAL_STATUS[outcome.kind]
     error = _chat_error(outcome.error) if outcome.kind == OutcomeKind.error else None
-    # Taken before the write, not under a lock: a status writer that commits after this
-    # statement takes its stamp later, and one that committed before it changed the status
-    # or the worker, so this statement wrote nothing.
-    stamp = next_stamp()
     params = {
         "chat_id": chat_id,
         "me": worker_id,
@@ -235,9 +272,7 @@ async def finish_running_turn(
         outbox.stream.append(
             ChatStreamEvent(type=ChatStreamEventType.error, chat_id=chat_id, error=error)
         )
-    finished = _announce_final(outbox, row.as_dict(), final, outcome)
-    outbox.stamp = stamp
-    return finished
+    return _announce_final(outbox, row.as_dict(), final, outcome)
 
 
 async def finish_turn(

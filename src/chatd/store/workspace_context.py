@@ -21,6 +21,7 @@ from chatd.sdk.chats import (
     StoredMessagePart,
     parts_json,
 )
+from chatd.store import stream_log
 from chatd.store.chats import UPDATE_CHAT, lock_chat
 from chatd.store.messages import insert_message
 from chatd.store.outbox import Outbox
@@ -98,4 +99,4 @@ async def persist_context(
     )
     stripped = parts_json([ChatMessagePart.model_validate(p.model_dump()) for p in parts])
     await conn.execute(UPDATE_CHAT, {"chat_key": chat_id, "last_injected_context": stripped})
-    return Outbox(stream=[message_event(message)])
+    return await stream_log.seal(conn, Outbox(stream=[message_event(message)]), now)

@@ -18,7 +18,7 @@ from typing import Any
 from chatd import prompts
 from chatd.sdk.chats import ChatMessagePart, ChatMessagePartType, ChatStatus
 from chatd.settings import Settings
-from chatd.store import chat_state, subagents
+from chatd.store import chat_state, stream_log, subagents
 from chatd.store.chat_create import NewChat, create_chat
 from chatd.store.chats import get_chat_row, lock_chat
 from chatd.store.sql import Connection
@@ -117,6 +117,7 @@ async def _spawn(args: dict[str, Any], ctx: ToolCallContext, *, explore: bool) -
         await _check_turns(conn, scope)
         await _check_spend(conn, scope)
         chat, outbox = await create_chat(conn, now, _new_child(parent, prompt, title, explore))
+        await stream_log.seal(conn, outbox, now)
     scope.hub.publish(outbox)
     return json_output({"chat_id": str(chat.id), "title": chat.title, "status": chat.status})
 
@@ -210,6 +211,7 @@ async def _message_agent(args: dict[str, Any], ctx: ToolCallContext) -> ToolOutp
                 f"sub-agent {child_id} has {chat_state.MAX_QUEUE_SIZE} messages queued already"
             ) from None
         after = await get_chat_row(conn, child_id)
+        await stream_log.seal(conn, outbox, now)
     scope.hub.publish(outbox)
     assert after is not None
     interrupted = interrupt and child["status"] == ChatStatus.running
@@ -229,6 +231,7 @@ async def _close_agent(args: dict[str, Any], ctx: ToolCallContext) -> ToolOutput
     async with scope.db.write() as conn:
         await _child(conn, scope, child_id)
         chat, outbox = await chat_state.close(conn, scope.db.now(), child_id)
+        await stream_log.seal(conn, outbox, scope.db.now())
     scope.hub.publish(outbox)
     return json_output(
         {"chat_id": str(child_id), "title": chat.title, "terminated": True, "status": chat.status}

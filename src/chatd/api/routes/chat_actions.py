@@ -16,7 +16,7 @@ from chatd.api.errors import ERROR_RESPONSES, ApiError, forbidden
 from chatd.api.openapi import int64_path, json_body
 from chatd.api.params import read_json
 from chatd.sdk.chats import Chat, ChatMessage, SubmitToolResultsRequest
-from chatd.store import chat_state, convert, tool_calls
+from chatd.store import chat_state, convert, stream_log, tool_calls
 from chatd.store.usage_limits import check_spend
 
 router = APIRouter(tags=["Chats"], responses=ERROR_RESPONSES)
@@ -36,6 +36,7 @@ async def interrupt_chat(chat: ChatPath, db: DB, actor: CurrentActor, hub: Hub) 
     with transitions.refusals(archived="", failed="Failed to interrupt chat."):
         async with db.write() as conn:
             updated, outbox = await chat_state.interrupt(conn, db.now(), row["id"])
+            await stream_log.seal(conn, outbox, db.now())
     hub.publish(outbox)
     return updated
 
@@ -57,6 +58,7 @@ async def delete_queued_message(
     with transitions.refusals(archived="", failed="Failed to delete queued message."):
         async with db.write() as conn:
             outbox = await chat_state.delete_queued(conn, row["id"], queued_id)
+            await stream_log.seal(conn, outbox, db.now())
     hub.publish(outbox)
     return Response(status_code=204)
 
@@ -85,6 +87,7 @@ async def promote_queued_message(
             message, outbox = await chat_state.promote_queued(
                 conn, db.now(), row["id"], queued_id, actor.user_id
             )
+            await stream_log.seal(conn, outbox, db.now())
     hub.publish(outbox)
     return message
 
@@ -114,5 +117,6 @@ async def submit_tool_results(
             outbox = await tool_calls.submit_tool_results(
                 conn, db.now(), row["id"], actor.user_id, body.results
             )
+            await stream_log.seal(conn, outbox, db.now())
     hub.publish(outbox)
     return Response(status_code=204)

@@ -23,6 +23,7 @@ from chatd.prompts import DEFAULT_SYSTEM_PROMPT, NO_WORKSPACE, WORKSPACE_ATTACHE
 from chatd.sdk.chats import Chat, ChatDiffContents, CreateChatRequest, UpdateChatRequest
 from chatd.store import chat_updates as updates
 from chatd.store import chats as chat_store
+from chatd.store import stream_log
 from chatd.store.chat_create import NewChat, create_chat
 from chatd.store.chat_diff import get_diff_status_row
 from chatd.store.db import Database
@@ -104,6 +105,7 @@ async def create(request: Request, db: DB, actor: CurrentActor, hub: Hub) -> Cha
     async with db.write() as conn:
         await check_spend(conn, actor.user_id, db.now())
         chat, outbox = await create_chat(conn, db.now(), new)
+        await stream_log.seal(conn, outbox, db.now())
     hub.publish(outbox)
     if body.workspace_id is not None:
         workspaces: Workspaces = request.app.state.workspaces
@@ -200,6 +202,7 @@ async def _apply_update(
             raise ApiError(400, f"Title must be at most {MAX_TITLE_RUNES} characters.")
         async with db.write() as conn:
             outbox = await updates.rename_chat(conn, db.now(), chat_id, title)
+            await stream_log.seal(conn, outbox, db.now())
         hub.publish(outbox)
     if body.labels is not None:
         check_labels(body.labels)
@@ -208,6 +211,7 @@ async def _apply_update(
     if body.archived is not None:
         async with db.write() as conn:
             outbox = await updates.set_archived(conn, db.now(), chat_id, body.archived)
+            await stream_log.seal(conn, outbox, db.now())
         hub.publish(outbox)
     if body.pin_order is not None:
         if body.pin_order < 0:

@@ -29,7 +29,7 @@ from chatd.sdk.chats import (
     EditChatMessageRequest,
     EditChatMessageResponse,
 )
-from chatd.store import chat_state
+from chatd.store import chat_state, stream_log
 from chatd.store import messages as mq
 from chatd.store.outbox import Outbox
 from chatd.store.sql import Connection
@@ -137,7 +137,8 @@ async def _send(
     options: chat_state.SendOptions,
 ) -> tuple[chat_state.SendResult, Outbox]:
     await check_spend(conn, user_id, now)
-    return await chat_state.send_message(conn, now, chat_id, new, options)
+    result, outbox = await chat_state.send_message(conn, now, chat_id, new, options)
+    return result, await stream_log.seal(conn, outbox, now)
 
 
 @router.patch(
@@ -171,6 +172,7 @@ async def edit_message(
             edited, warnings, outbox = await chat_state.edit_message(
                 conn, db.now(), row["id"], message_id, new
             )
+            await stream_log.seal(conn, outbox, db.now())
     hub.publish(outbox)
     return EditChatMessageResponse(message=edited, warnings=warnings or None)
 

@@ -1,9 +1,12 @@
 """The WebSocket routes: ``/chats/{chat}/stream`` and ``/chats/watch`` (engine-behaviour §10).
 
-The stream subscribes to the hub before anything else, then sends the snapshot
-(:mod:`chatd.events.snapshot`) and afterwards whatever the hub delivers, batched: wait for one
-event, take what else is queued, send one JSON array of at most 256 events. The watch socket
-sends each of the owner's events as its own JSON object, without a snapshot.
+The stream subscribes to the hub before anything else and notes the number of the newest event
+delivered here (``start``), then sends the snapshot (:mod:`chatd.events.snapshot`) and
+afterwards whatever the hub delivers above ``start``, batched: wait for one event, take what
+else is queued, send one JSON array of at most 256 events. With ``after_seq`` the snapshot is
+replaced by exactly the events after that number (:mod:`chatd.events.resume`), or, when they
+are no longer all kept, by a ``history_reset`` event and the snapshot. The watch socket sends
+each of the owner's events as its own JSON object, without a snapshot.
 
 The OpenAPI document describes each WebSocket as a GET operation returning its event schema, as
 the reference's document does, so clients generated from it know the event shapes.
@@ -12,6 +15,7 @@ the reference's document does, so clients generated from it know the event shape
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -26,9 +30,10 @@ from chatd.api.params import INT64_MAX
 from chatd.api.websockets import close_lagged, deny, serve
 from chatd.events.cursor import MessageCursor
 from chatd.events.delivery import Delivery, Subscription
-from chatd.events.hub import EventHub
+from chatd.events.hub import EventHub, Ring
+from chatd.events.resume import resume_events
 from chatd.events.snapshot import FRAME_LIMIT, frame_json, frames, load_snapshot, turn_events
-from chatd.sdk.events import ChatStreamEvent, ChatWatchEvent
+from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType, ChatWatchEvent
 from chatd.sdk.git import WorkspaceAgentGitServerMessage
 from chatd.store.db import Database
 from chatd.store.errors import StoreError
@@ -53,6 +58,19 @@ def parse_after_id(raw: str | None) -> int:
     if not -INT64_MAX - 1 <= value <= INT64_MAX:
         detail = f'strconv.ParseInt: parsing "{raw}": value out of range'
         raise ApiError(400, "Invalid after_id parameter.", detail)
+    return value
+
+
+def parse_after_seq(raw: str | None) -> int | None:
+    """``after_seq`` as a non-negative int64 (None when absent)."""
+    if raw is None:
+        return None
+    try:
+        value = int(raw, 10)
+    except ValueError:
+        raise ApiError(400, "Invalid after_seq parameter.", "It must be an integer.") from None
+    if not 0 <= value <= INT64_MAX:
+        raise ApiError(400, "Invalid after_seq parameter.", "It must be 0 or more.")
     return value
 
 
@@ -92,19 +110,31 @@ async def stream(websocket: WebSocket, chat: str) -> None:
         actor = await authenticate_connection(websocket)
         row = await load_chat(db, actor, chat)
         after_id = parse_after_id(websocket.query_params.get("after_id"))
+        after_seq = parse_after_seq(websocket.query_params.get("after_seq"))
     except ApiError as error:
         await deny(websocket, error)
         return
     chat_id: uuid.UUID = row["id"]
     is_owner = row["owner_id"] == actor.user_id
     with hub.chat(chat_id) as sub:
-        turn = turn_events(hub, chat_id)  # no await since subscribing: nothing falls between
+        try:
+            await hub.prepare(chat_id)
+        except StoreError:
+            log.exception("stream subscription failed", chat_id=str(chat_id))
+            await deny(websocket, ApiError(500, "Chat streaming is unavailable."))
+            return
+        # No await from here until the copies are taken: every event is either in them (or
+        # numbered at most ``start``) or still to come through the subscription.
+        start = hub.seq(chat_id)
+        turn = turn_events(hub, chat_id)
+        ring = hub.ring(chat_id) if after_seq is not None else None
         await websocket.accept()
         if is_owner:
             await _mark_read(db, chat_id)
+        position = _Position(start, after_id, after_seq, turn, ring)
 
         async def write() -> None:
-            await _send_stream(websocket, db, sub, chat_id, after_id, turn)
+            await _send_stream(websocket, db, sub, chat_id, position)
 
         try:
             await serve(websocket, write)
@@ -114,23 +144,55 @@ async def stream(websocket: WebSocket, chat: str) -> None:
                     await _mark_read(db, chat_id)
 
 
+@dataclass
+class _Position:
+    """Where a stream client starts: the subscription's ``start``, and what it asked for."""
+
+    start: int
+    after_id: int
+    after_seq: int | None
+    turn: list[Delivery[ChatStreamEvent]]
+    ring: Ring | None
+
+
 async def _send_stream(
     websocket: WebSocket,
     db: Database,
     sub: Subscription[ChatStreamEvent],
     chat_id: uuid.UUID,
-    after_id: int,
-    turn: list[Delivery[ChatStreamEvent]],
+    at: _Position,
 ) -> None:
-    snapshot = await load_snapshot(db, chat_id, after_id, turn)
-    for frame in frames(snapshot.events):
-        await websocket.send_text(frame_json(frame))
-    cursor = MessageCursor(snapshot.last_message_id)
+    resumed = None
+    if at.after_seq is not None:
+        try:
+            resumed = await resume_events(db, chat_id, at.after_seq, at.start, at.ring)
+        except StoreError:
+            log.exception("stream resume failed", chat_id=str(chat_id))
+    cursor: MessageCursor | None = None
+    if resumed is not None:
+        assert at.after_seq is not None
+        for frame in frames(resumed):
+            await websocket.send_text(frame_json(frame))
+        after = max(at.start, at.after_seq)
+    else:
+        snapshot = await load_snapshot(db, chat_id, at.after_id, at.turn, at.start)
+        events = snapshot.events
+        if at.after_seq is not None:
+            events = [_history_reset(chat_id, at.start), *events]
+        for frame in frames(events):
+            await websocket.send_text(frame_json(frame))
+        cursor = MessageCursor(snapshot.last_message_id)
+        after = at.start
     while (batch := await sub.batch(FRAME_LIMIT)) is not None:
-        events = [d for d in batch if cursor.admit(d)]
-        if events:
-            await websocket.send_text(frame_json(events))
+        live = [d for d in batch if d.seq > after and (cursor is None or cursor.admit(d))]
+        if live:
+            await websocket.send_text(frame_json(live))
     await close_lagged(websocket)
+
+
+def _history_reset(chat_id: uuid.UUID, seq: int) -> Delivery[ChatStreamEvent]:
+    event = ChatStreamEvent(type=ChatStreamEventType.history_reset, chat_id=chat_id, seq=seq)
+    return Delivery(event, seq=seq)
 
 
 def _chat_param() -> dict[str, Any]:
@@ -165,6 +227,13 @@ def document() -> None:
                 "required": False,
                 "description": "Only replay messages with a greater id",
                 "schema": {"type": "integer", "format": "int64"},
+            },
+            {
+                "name": "after_seq",
+                "in": "query",
+                "required": False,
+                "description": "Resume: send exactly the events numbered (seq) above this one",
+                "schema": {"type": "integer", "format": "int64", "minimum": 0},
             },
         ],
     )

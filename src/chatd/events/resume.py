@@ -1,0 +1,87 @@
+"""Resuming a stream after a sequence number: exactly the events a client missed, or nothing.
+
+A client that reconnects with ``after_seq=N`` needs every event numbered above N up to where
+this replica's live subscription starts (``start``, :meth:`EventHub.seq`), in order. They come
+from two places (:mod:`chatd.store.seqs` explains the numbers):
+
+- the turn's ring, where it covers them (the turn runs, or ran moments ago, here): every event
+  of the turn, parts and retries included;
+- the event log, for logged events. Parts are never logged, so the log serves a stretch only
+  where the chat had no turn producing them: after each logged event the stretch covers, the
+  chat's status (logged with it) must not be ``running``.
+
+When neither covers the whole way (the log was trimmed, parts ran on a replica that has not got
+them, the ring was released) :func:`resume_events` returns None, and the client gets the
+snapshot after a ``history_reset`` event instead.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from chatd.events.delivery import Delivery
+from chatd.events.hub import Ring
+from chatd.sdk.chats import ChatStatus
+from chatd.sdk.events import ChatStreamEvent
+from chatd.store import stream_log
+from chatd.store.db import Database
+from chatd.store.seqs import PART_BITS, durable_seq, logged_part
+from chatd.store.stream_log import LoggedEvent
+
+
+class _Gap(Exception):
+    """The events asked for are not all here any more."""
+
+
+async def resume_events(
+    db: Database, chat_id: uuid.UUID, after: int, start: int, ring: Ring | None
+) -> list[Delivery[ChatStreamEvent]] | None:
+    """The stream events numbered above ``after`` up to ``start``; None when they cannot all be
+    given (see the module)."""
+    if after >= start:
+        return []
+    first = max(logged_part(after), 1)
+    logged = await db.run_read(stream_log.read_events, chat_id, first, logged_part(start))
+    try:
+        return _Resume({e.seq: e for e in logged}, after).run(start, ring)
+    except _Gap:
+        return None
+
+
+class _Resume:
+    def __init__(self, logged: dict[int, LoggedEvent], after: int) -> None:
+        self.logged = logged
+        self.cursor = after
+        self.events: list[Delivery[ChatStreamEvent]] = []
+
+    def run(self, start: int, ring: Ring | None) -> list[Delivery[ChatStreamEvent]]:
+        if ring is not None and ring.end > self.cursor:
+            if self.cursor < ring.start:
+                self._from_log(ring.start)
+            self.events.extend(d for d in ring.events if d.seq > self.cursor)
+            self.cursor = max(self.cursor, ring.end)
+        self._from_log(start)
+        return self.events
+
+    def _from_log(self, upto: int) -> None:
+        """The logged events numbered in (cursor, upto]; a gap where parts may lie there."""
+        if upto <= self.cursor:
+            return
+        for n in range(logged_part(self.cursor), logged_part(upto) + 1):
+            event = self.logged.get(n)
+            if n == 0:
+                status = None  # before the chat's first event: no turn yet
+            elif event is None:
+                raise _Gap  # trimmed from the log
+            else:
+                status = event.status
+                if self.cursor < durable_seq(n) <= upto and event.kind == stream_log.STREAM:
+                    self.events.append(_delivery(event))
+            parts_from, parts_to = durable_seq(n) + 1, durable_seq(n + 1) - 1
+            if status == ChatStatus.running and parts_from <= upto and parts_to > self.cursor:
+                raise _Gap  # a turn's parts, which the log does not keep
+        self.cursor = upto
+
+
+def _delivery(event: LoggedEvent) -> Delivery[ChatStreamEvent]:
+    return Delivery.from_json(event.json, ChatStreamEvent, event.refresh, event.seq << PART_BITS)
