@@ -14,9 +14,9 @@ from httpx2.websockets import WebSocketDisconnect, WebSocketUpgradeError
 from chatd.events.hub import EventHub
 from chatd.sdk.chats import ChatMessagePart, ChatMessagePartType, ChatMessageRole
 from chatd.sdk.events import ChatStreamRetry
+from chatd.store import stream_log
 from chatd.store.db import Database
 from chatd.store.messages import visible_messages
-from chatd.store import stream_log
 from chatd.store.outbox import Outbox
 from chatd.store.transition_steps import message_event
 from tests.api.ws_helpers import (

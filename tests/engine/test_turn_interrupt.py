@@ -15,7 +15,7 @@ from chatd.engine.types import StopReason
 from chatd.llm.types import Finish, TextDelta, ToolCall, ToolCallDelta
 from chatd.sdk.chats import ChatMessagePart, ChatMessagePartType
 from chatd.settings import Settings
-from chatd.store import chat_state
+from chatd.store import chat_state, stream_log
 from chatd.store.db import Database
 from chatd.store.tables import chats
 from chatd.store.turn_outcome import OutcomeKind, TurnOutcome
@@ -40,6 +40,7 @@ async def _stop(
 async def _interrupt(h: Harness) -> None:
     async with h.db.write() as conn:
         _, outbox = await chat_state.interrupt(conn, h.db.now(), h.ctx.chat_id)
+        await stream_log.seal(conn, outbox, h.db.now())
     h.hub.publish(outbox)
 
 

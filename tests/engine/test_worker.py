@@ -17,9 +17,9 @@ from chatd.settings import Settings
 from chatd.store import worker_state
 from chatd.store.chat_state import NewUserMessage, SendOptions, send_message
 from chatd.store.chats import lock_chat
+from chatd.store import stream_log
 from chatd.store.db import Database
 from chatd.store.messages import visible_messages
-from chatd.store.outbox import next_stamp
 from chatd.store.tables import chats
 from chatd.store.turn_outcome import OutcomeKind, TurnOutcome
 from tests.engine.worker_support import (
@@ -163,6 +163,7 @@ async def test_a_status_written_before_the_claim_but_announced_after_it_does_not
         async with db.write() as conn:
             new = NewUserMessage(author_id=admin.id, content=[text_part("again")])
             _, late = await send_message(conn, db.now(), chat_id, new, SendOptions())
+            await stream_log.seal(conn, late, db.now())
         hub.worker_wakeup.set()  # the claim comes from the worker's own tick, not the send
         await entered.wait()
         assert [e.status.status for e in late.stream if e.status] == [ChatStatus.pending]
@@ -261,7 +262,8 @@ async def test_a_late_heartbeat_answer_leaves_the_chats_next_turn_alone(
     worker = Worker(db, hub, settings, run_turn=Turns())
     async with db.write() as conn:
         (row,) = await worker_state.acquire_chats(conn, db.now(), worker.worker_id, 1)
-    first = worker._register(row, next_stamp())
+        running = (await worker_state.announce_claims(conn, db.now(), [row])).logged[0]
+    first = worker._register(row, running)
     worker._running[chat_id].committed = True  # as _acquire_once marks it after its commit
     async with db.write() as conn:  # the heartbeat waits for this transaction's lock
         await lock_chat(conn, chat_id)
@@ -272,7 +274,7 @@ async def test_a_late_heartbeat_answer_leaves_the_chats_next_turn_alone(
             chats.update().where(chats.c.id == chat_id).values(status="waiting", worker_id=None)
         )
         worker._running.pop(chat_id)
-        second = worker._register(dict(row), next_stamp())
+        second = worker._register(dict(row), running)
     await beat
     assert second.stop_reason is None
     assert first.stop_reason is None  # no longer registered: nothing to stop
@@ -288,7 +290,8 @@ async def test_a_heartbeat_beside_an_uncommitted_claim_leaves_the_turn_alone(
     worker = Worker(db, hub, settings, run_turn=Turns())
     async with db.write() as conn:
         (row,) = await worker_state.acquire_chats(conn, db.now(), worker.worker_id, 1)
-        claimed = worker._register(row, next_stamp())
+        announced = await worker_state.announce_claims(conn, db.now(), [row])
+        claimed = worker._register(row, announced.logged[0])
         beat = asyncio.create_task(worker._heartbeat_once())
         await asyncio.wait({beat}, timeout=5)  # SQLite: it waits for this transaction
     await beat

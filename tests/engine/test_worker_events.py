@@ -20,6 +20,7 @@ from chatd.sdk.chats import (
 )
 from chatd.sdk.events import ChatStreamEvent, ChatStreamRetry, ChatWatchEvent
 from chatd.settings import Settings
+from chatd.store import stream_log
 from chatd.store.db import Database
 from chatd.store.messages import insert_message
 from chatd.store.outbox import Outbox
@@ -219,7 +220,9 @@ async def test_e_requires_action_turn(
                 content=parts_json([call]),
                 model_config_id=model,
             )
-        ctx.hub.publish(Outbox(stream=[message_event(message)]))
+            outbox = Outbox(stream=[message_event(message)])
+            await stream_log.seal(conn, outbox, ctx.db.now())
+        ctx.hub.publish(outbox)
         pending = ToolCallContent(id="call-1", name="my_tool", args_json='{"path":"a.txt"}')
         return TurnOutcome(kind=OutcomeKind.requires_action, tool_calls=[pending])
 

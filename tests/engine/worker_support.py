@@ -26,6 +26,7 @@ from chatd.sdk.chats import (
 )
 from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType
 from chatd.settings import Settings
+from chatd.store import stream_log
 from chatd.store.db import Database
 from chatd.store.messages import insert_message, insert_queued
 from chatd.store.outbox import Outbox
@@ -86,7 +87,8 @@ async def persist_assistant(ctx: TurnContext, text: str) -> ChatMessage:
             content=parts_json([text_part(text)]),
             model_config_id=model_id,
         )
-    ctx.hub.publish(Outbox(stream=[message_event(message)]))
+        outbox = await stream_log.seal(conn, Outbox(stream=[message_event(message)]), ctx.db.now())
+    ctx.hub.publish(outbox)
     return message
 
 

@@ -10,9 +10,9 @@ import uuid
 
 import pytest
 
+from chatd.events import hub as hub_module
 from chatd.events.cursor import MessageCursor
 from chatd.events.delivery import Delivery, Delta, Subscription
-from chatd.events import hub as hub_module
 from chatd.events.hub import STATUS_SEQS_KEPT, EventHub
 from chatd.events.snapshot import FRAME_LIMIT, frames
 from chatd.sdk.chats import ChatMessage, ChatMessagePartType, ChatMessageRole, ChatStatus

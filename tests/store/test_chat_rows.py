@@ -44,16 +44,19 @@ async def test_written_rows_carry_their_own_owners_fields(
     assert watched(outbox) == [chat] and chat.status == ChatStatus.waiting
 
     async with db.write() as conn:
-        renamed = await titles.set_title_if_unchanged(conn, mine, "admin's chat", "A new title")
-        stale = await titles.set_title_if_unchanged(conn, theirs, "not its title", "Other")
+        now = db.now()
+        renamed = await titles.set_title_if_unchanged(
+            conn, now, mine, "admin's chat", "A new title"
+        )
+        stale = await titles.set_title_if_unchanged(conn, now, theirs, "not its title", "Other")
     (chat,) = watched(renamed)
     assert chat == await stored(db, mine) and chat.title == "A new title"
     assert chat.owner_username == admin.username
     assert watched(stale) == [] and (await stored(db, theirs)).title == "member's chat"
 
     async with db.write() as conn:
-        first = await titles.set_turn_summary(conn, theirs, " Fixed the build ")
-        again = await titles.set_turn_summary(conn, theirs, "Fixed the build")
+        first = await titles.set_turn_summary(conn, db.now(), theirs, " Fixed the build ")
+        again = await titles.set_turn_summary(conn, db.now(), theirs, "Fixed the build")
     (chat,) = watched(first)
     assert chat == await stored(db, theirs) and chat.last_turn_summary == "Fixed the build"
     assert chat.owner_username == member.username

@@ -238,7 +238,7 @@ async def test_a_left_behind_queue_is_promoted_once(
     with pytest.raises(StepRefused):
         await save_step(db, db.now(), chat_id, ME, late)
     finished = await ws.finish(db, db.now(), chat_id, ME, TurnOutcome(OutcomeKind.interrupted))
-    assert finished.status == "pending" and finished.outbox == Outbox()
+    assert finished.status == "pending" and finished.outbox == Outbox(sealed=True)
     assert await history(db, chat_id) == [("user", "one"), ("user", "two")]
     assert await queue_texts(db, chat_id) == ["three"]
     row = await chat_row(db, chat_id)

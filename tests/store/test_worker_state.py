@@ -17,16 +17,15 @@ from chatd.sdk.chats import (
     ChatErrorKind,
     ChatMessagePart,
     ChatMessagePartType,
-    ChatStatus,
     parts_json,
 )
-from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType, ChatStreamStatus
 from chatd.settings import Settings
+from chatd.store import stream_log
 from chatd.store import worker_state as ws
 from chatd.store.chats import get_chat, lock_chat
 from chatd.store.db import Database
 from chatd.store.messages import insert_message, insert_queued
-from chatd.store.outbox import Outbox, next_stamp
+from chatd.store.outbox import Outbox
 from chatd.store.tables import chat_messages, chat_queued_messages
 from chatd.store.turn_outcome import OutcomeKind, TurnOutcome
 from tests.engine.worker_support import (
@@ -86,7 +85,9 @@ def finish(request: pytest.FixtureRequest) -> Finish:
         if request.param == "worker":
             return await ws.finish(db, db.now(), chat_id, ME, outcome)
         async with db.write() as conn:
-            return await ws.finish_turn(conn, db.now(), chat_id, ME, outcome)
+            finished = await ws.finish_turn(conn, db.now(), chat_id, ME, outcome)
+            await stream_log.seal(conn, finished.outbox, db.now())
+            return finished
 
     return run
 
@@ -204,7 +205,9 @@ async def test_release_to_pending_gives_back_only_own_running_claims(
     await claim(db)
     await set_columns(db, b, worker_id=OTHER)
     async with db.write() as conn:
-        assert await ws.release_to_pending(conn, db.now(), [a, b], ME) == {a}
+        released, outbox = await ws.release_to_pending(conn, db.now(), [a, b], ME)
+    assert released == {a}
+    assert labels(outbox) == ["status:pending"] and outbox.logged[0].chat_id == a
     row = await chat_row(db, a)
     assert (row["status"], row["worker_id"], row["heartbeat_at"]) == ("pending", None, None)
     assert (await chat_row(db, b))["status"] == "running"
@@ -238,7 +241,7 @@ async def test_taken_over_chat_is_left_alone(
     await claim(db, worker=OTHER)
     before = await chat_row(db, chat_id)
     finished = await finish(db, chat_id, TurnOutcome(kind=OutcomeKind.done))
-    assert finished.status is None and finished.outbox == Outbox()
+    assert finished.status is None and finished.outbox == Outbox(sealed=True)
     assert await chat_row(db, chat_id) == before
 
 
@@ -250,7 +253,7 @@ async def test_pending_wins_over_the_finishing_turn(
     await claim(db)
     await set_columns(db, chat_id, status="pending")
     finished = await finish(db, chat_id, TurnOutcome(kind=OutcomeKind.interrupted))
-    assert finished.status == "pending" and finished.outbox == Outbox()
+    assert finished.status == "pending" and finished.outbox == Outbox(sealed=True)
     row = await chat_row(db, chat_id)
     assert (row["status"], row["worker_id"], row["heartbeat_at"]) == ("pending", None, None)
 
@@ -262,7 +265,7 @@ async def test_interrupted_chat_stays_waiting_without_a_second_status(
     await claim(db)
     await set_columns(db, chat_id, status="waiting")
     finished = await finish(db, chat_id, TurnOutcome(kind=OutcomeKind.done))
-    assert finished.status == "waiting" and finished.outbox == Outbox()
+    assert finished.status == "waiting" and finished.outbox == Outbox(sealed=True)
     assert (await chat_row(db, chat_id))["worker_id"] is None
 
 
@@ -297,7 +300,7 @@ async def test_interrupt_with_queue_promotes_but_archived_does_not(
     interrupted = TurnOutcome(kind=OutcomeKind.interrupted)
     assert (await finish(db, kept, interrupted)).status == "pending"
     finished = await finish(db, archived, interrupted)
-    assert finished.status == "waiting" and finished.outbox == Outbox()
+    assert finished.status == "waiting" and finished.outbox == Outbox(sealed=True)
     async with db.read() as conn:
         left = (
             await conn.execute(sa.select(sa.func.count()).select_from(chat_queued_messages))
@@ -382,34 +385,32 @@ async def test_shutdown_outcome_returns_the_chat_to_pending(
     assert users_messages == 1
 
 
-async def test_a_finish_announced_after_a_newer_status_keeps_its_events_but_not_its_status(
+async def test_a_finish_published_after_a_newer_claim_reaches_clients_in_commit_order(
     db: Database, owner: ApiUser, model: uuid.UUID, finish: Finish
 ) -> None:
-    """§3.2 step 5: the chat moved on (claimed again) and that was announced before the
-    finish's own events; clients get the finish's message and queue, not its stale status."""
+    """§3.2 step 5: the chat moved on (claimed again) and that was published before the
+    finish's own events; clients still get them in the order they were committed, ending on
+    the newer status."""
     chat_id = await make_chat(db, owner, model)
     await claim(db)
     await queue_message(db, chat_id, "queued")
-    finished = await finish(db, chat_id, TurnOutcome(kind=OutcomeKind.done))
-    assert finished.status == "pending" and finished.outbox.stamp > 0
-    assert labels(finished.outbox) == ["message:user", "queue:0", "status:pending"]
-    assert watch_kinds(finished.outbox) == ["status_change:pending"]
-    async with db.write() as conn:
-        await ws.acquire_chats(conn, db.now(), OTHER, 1)
-        claim_stamp = next_stamp()
-    running = ChatStreamEvent(
-        type=ChatStreamEventType.status,
-        chat_id=chat_id,
-        status=ChatStreamStatus(status=ChatStatus.running),
-    )
-    hub = EventHub()
+    hub = EventHub(db)
     with hub.chat(chat_id) as stream, hub.owner(owner.id) as watch:
-        hub.publish(Outbox(stream=[running], stamp=claim_stamp))
+        await hub.prepare(chat_id)
+        finished = await finish(db, chat_id, TurnOutcome(kind=OutcomeKind.done))
+        assert finished.status == "pending" and finished.outbox.sealed
+        assert labels(finished.outbox) == ["message:user", "queue:0", "status:pending"]
+        assert watch_kinds(finished.outbox) == ["status_change:pending"]
+        async with db.write() as conn:
+            rows = await ws.acquire_chats(conn, db.now(), OTHER, 1)
+            running = await ws.announce_claims(conn, db.now(), rows)
+        hub.publish(running)  # published first, committed second: it waits for the finish
+        assert stream.drain() == []
         hub.publish(finished.outbox)
         streamed = [label(event) for event in stream.drain()]
-        watched = watch.drain()
-    assert streamed == ["status:running", "message:user", "queue:0"]
-    assert watched == []
+        watched = [f"{e.kind}:{e.chat.status}" for e in watch.drain()]
+    assert streamed == ["message:user", "queue:0", "status:pending", "status:running"]
+    assert watched == ["status_change:pending"]
 
 
 # ---- the one-statement finish --------------------------------------------------------------

@@ -125,6 +125,9 @@ async def seal(conn: Connection, outbox: Outbox, now: dt.datetime) -> Outbox:
         by_chat.setdefault(event.chat_id, _ChatEvents()).stream.append(event)
     for _owner, watch_event in outbox.watch:
         by_chat.setdefault(watch_event.chat.id, _ChatEvents()).watch.append(watch_event)
+    # Each event's logged form, by identity: published in the outbox's order (stream events,
+    # then watch events), numbered per chat in that order.
+    logged: dict[int, LoggedEvent] = {}
     rows: list[dict[str, object]] = []
     for chat_id in sorted(by_chat):
         events = by_chat[chat_id]
@@ -133,29 +136,14 @@ async def seal(conn: Connection, outbox: Outbox, now: dt.datetime) -> Outbox:
         if bumped is None:
             continue
         seq = bumped.stream_seq - count
-        logged: list[LoggedEvent] = []
         for event in events.stream:
             seq += 1
             event.seq = durable_seq(seq)
             refresh = outbox.history_refresh and event.type == "message"
-            logged.append(_logged(chat_id, seq, bumped, STREAM, refresh, event))
+            logged[id(event)] = _logged(chat_id, seq, bumped, STREAM, refresh, event)
         for watch_event in events.watch:
             seq += 1
-            logged.append(_logged(chat_id, seq, bumped, WATCH, False, watch_event))
-        rows.extend(
-            {
-                "chat_id": e.chat_id,
-                "seq": e.seq,
-                "owner_id": e.owner_id,
-                "kind": e.kind,
-                "status": e.status,
-                "refresh": e.refresh,
-                "event": e.json,
-                "created_at": now,
-            }
-            for e in logged
-        )
-        outbox.logged.extend(logged)
+            logged[id(watch_event)] = _logged(chat_id, seq, bumped, WATCH, False, watch_event)
         hint = {
             "c": chat_id.hex,
             "o": bumped.owner_id.hex,
@@ -166,6 +154,23 @@ async def seal(conn: Connection, outbox: Outbox, now: dt.datetime) -> Outbox:
         if conn.origin is not None:
             hint["r"] = conn.origin.hex
         await notify(conn, CHANNEL, json.dumps(hint, separators=(",", ":")))
+    for item in [*outbox.stream, *(w for _, w in outbox.watch)]:
+        entry = logged.get(id(item))
+        if entry is None:
+            continue
+        outbox.logged.append(entry)
+        rows.append(
+            {
+                "chat_id": entry.chat_id,
+                "seq": entry.seq,
+                "owner_id": entry.owner_id,
+                "kind": entry.kind,
+                "status": entry.status,
+                "refresh": entry.refresh,
+                "event": entry.json,
+                "created_at": now,
+            }
+        )
     if rows:
         await conn.execute(_INSERT, rows)
     if outbox.wake_workers and not by_chat:
