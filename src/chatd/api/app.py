@@ -39,6 +39,7 @@ from chatd.api.routes import (
 )
 from chatd.api.routes import audit as audit_routes
 from chatd.api.webui import WebUi
+from chatd.engine.replica import ReplicaRegistry
 from chatd.engine.worker import Worker
 from chatd.events.hub import EventHub
 from chatd.gitsync.client import GitHubClient
@@ -89,6 +90,22 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         if worker is not None:
             await worker.start()
         app.state.worker = worker
+        # Where the other replicas reach this one, registered under its worker's id (the id
+        # chats.worker_id names), while its workers run.
+        registry = (
+            ReplicaRegistry(
+                database,
+                worker.worker_id,
+                settings.resolved_internal_url(),
+                heartbeat_interval=settings.heartbeat_interval,
+                stale_after=settings.stale_after,
+            )
+            if worker is not None
+            else None
+        )
+        if registry is not None:
+            await registry.start()
+        app.state.replicas = registry
         github = GitHubClient(settings.resolved_github_api_url(), timeout=settings.github_timeout)
         app.state.github = github
         # The pull-request status refresher runs where the chat workers run.
@@ -114,6 +131,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
             await github.aclose()
             if worker is not None:
                 await worker.stop()  # running chats go back to pending
+            if registry is not None:
+                await registry.stop()
             await app.state.workspaces.close()  # the local agents stop
             if owns_db:
                 await database.close()
