@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CHATD_", extra="ignore")
 
     http_address: str = "127.0.0.1:3000"
+    # Where the other replicas on the same database reach this one (http://host:port); empty:
+    # http:// and the listen address, right when they run on the same host or it listens on
+    # an address they can reach.
+    internal_url: str = ""
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str = ""
     # PostgreSQL: test each pooled connection with a round trip before use (behind a proxy or
@@ -149,6 +153,14 @@ class Settings(BaseSettings):
             origin_of(value)  # raises on a URL without an http(s) scheme and a host
         return value
 
+    @field_validator("internal_url")
+    @classmethod
+    def _check_internal_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value:
+            origin_of(value)  # raises on a URL without an http(s) scheme and a host
+        return value
+
     @field_validator("github_url", "github_api_url")
     @classmethod
     def _check_github_url(cls, value: str, info: ValidationInfo) -> str:
@@ -186,6 +198,10 @@ class Settings(BaseSettings):
 
     def resolved_github_api_url(self) -> str:
         return self.github_api_url or self.github_site().api_url
+
+    def resolved_internal_url(self) -> str:
+        """The address this replica registers for the others (see ``internal_url``)."""
+        return self.internal_url or f"http://{self.http_address}"
 
     def resolved_database_url(self) -> str:
         """The database URL: PostgreSQL when configured, else SQLite in the data dir."""

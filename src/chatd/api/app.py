@@ -39,6 +39,7 @@ from chatd.api.routes import (
 )
 from chatd.api.routes import audit as audit_routes
 from chatd.api.webui import WebUi
+from chatd.engine.replica import ReplicaRegistry
 from chatd.engine.worker import Worker
 from chatd.events.hints import HintListener
 from chatd.events.hub import EventHub
@@ -100,6 +101,22 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         if worker is not None:
             await worker.start()
         app.state.worker = worker
+        # Where the other replicas reach this one, registered under its worker's id (the id
+        # chats.worker_id names), while its workers run.
+        registry = (
+            ReplicaRegistry(
+                database,
+                worker.worker_id,
+                settings.resolved_internal_url(),
+                heartbeat_interval=settings.heartbeat_interval,
+                stale_after=settings.stale_after,
+            )
+            if worker is not None
+            else None
+        )
+        if registry is not None:
+            await registry.start()
+        app.state.replicas = registry
         github = GitHubClient(settings.resolved_github_api_url(), timeout=settings.github_timeout)
         app.state.github = github
         # The pull-request status refresher runs where the chat workers run.
@@ -125,6 +142,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
             await github.aclose()
             if worker is not None:
                 await worker.stop()  # running chats go back to pending
+            if registry is not None:
+                await registry.stop()
             if hints is not None:
                 await hints.stop()
             await app.state.hub.close()
