@@ -14,10 +14,9 @@ from chatd.engine.worker import Worker
 from chatd.events.hub import EventHub
 from chatd.sdk.chats import ChatStatus
 from chatd.settings import Settings
-from chatd.store import worker_state
+from chatd.store import stream_log, worker_state
 from chatd.store.chat_state import NewUserMessage, SendOptions, send_message
 from chatd.store.chats import lock_chat
-from chatd.store import stream_log
 from chatd.store.db import Database
 from chatd.store.messages import visible_messages
 from chatd.store.tables import chats
