@@ -93,7 +93,7 @@ def test_a_chat_made_on_one_replica_is_watched_and_streamed_on_the_others(
                 assert snapshot[0]["status"] == {"status": "running"}
             fake.open_gate("first")
             on_owner.until(settles())
-            elsewhere.until(has("S(waiting)"))
+            elsewhere.until(settles())
             watcher.until(
                 lambda es: any(
                     e["kind"] == "status_change" and e["chat"]["status"] == "waiting" for e in es
@@ -102,9 +102,10 @@ def test_a_chat_made_on_one_replica_is_watched_and_streamed_on_the_others(
     owner_live = on_owner.events[len(snapshots[0]) :]
     other_live = elsewhere.events[len(snapshots[1]) :]
     assert "P(assistant:text)" in render(owner_live)
-    assert numbers_increase(owner_live) and numbers_increase(other_live)
-    # The same logged events, numbered alike, whichever replica a client is on.
-    assert logged(other_live) == logged(owner_live)
+    assert numbers_increase(owner_live)
+    # The same events, numbered alike, whichever replica a client is on: the parts are
+    # relayed from the replica running the turn.
+    assert other_live == owner_live
     assert [t for _, t in logged(owner_live)] == ["message", "status"], render(owner_live)
 
 

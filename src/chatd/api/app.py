@@ -30,6 +30,7 @@ from chatd.api.routes import (
     models,
     organizations,
     providers,
+    replica_relay,
     streams,
     templates,
     titles,
@@ -43,6 +44,7 @@ from chatd.engine.replica import ReplicaRegistry
 from chatd.engine.worker import Worker
 from chatd.events.hints import HintListener
 from chatd.events.hub import EventHub
+from chatd.events.relay import Relays
 from chatd.gitsync.client import GitHubClient
 from chatd.gitsync.refresher import Refresher
 from chatd.gitsync.schedule import RefreshPolicy
@@ -117,6 +119,12 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         if registry is not None:
             await registry.start()
         app.state.replicas = registry
+        # A turn running on another replica reaches this one's clients through a relay.
+        relays = (
+            Relays(database, app.state.hub, registry.token, registry.address_of)
+            if registry is not None and hints is not None
+            else None
+        )
         github = GitHubClient(settings.resolved_github_api_url(), timeout=settings.github_timeout)
         app.state.github = github
         # The pull-request status refresher runs where the chat workers run.
@@ -142,6 +150,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
             await github.aclose()
             if worker is not None:
                 await worker.stop()  # running chats go back to pending
+            if relays is not None:
+                await relays.close()
             if registry is not None:
                 await registry.stop()
             if hints is not None:
@@ -179,6 +189,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.workspaces = Workspaces(database, settings, hub=app.state.hub)
     # Fixed paths (/chats/files, /chats/models, /chats/watch, ...) before /chats/{chat}.
     app.include_router(streams.router)
+    app.include_router(replica_relay.router)
     app.include_router(chat_desktop.router)
     app.state.desktop_ready_timeout = chat_desktop.READY_TIMEOUT
     for module in (

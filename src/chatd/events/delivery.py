@@ -189,6 +189,12 @@ class Subscription(Generic[T]):
             return batch
         return [items.popleft() for _ in range(limit)]
 
+    def take_queued(self) -> list[Delivery[T]]:
+        """What is queued now, without waiting (empty once lagged)."""
+        items = list(self._items)
+        self._items.clear()
+        return items
+
     def drain(self) -> list[T]:
         items = [delivery.item for delivery in self._items]
         self._items.clear()

@@ -35,12 +35,12 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 
 from chatd.events.delivery import Delivery, Delta, PartDelivery, Subscription
-from chatd.sdk.chats import ChatMessagePart, ChatMessageRole
+from chatd.sdk.chats import ChatMessagePart, ChatMessageRole, ChatStatus
 from chatd.sdk.events import (
     ChatStreamEvent,
     ChatStreamEventType,
@@ -52,7 +52,7 @@ from chatd.store import stream_log
 from chatd.store.db import Database
 from chatd.store.errors import StoreError
 from chatd.store.outbox import Outbox
-from chatd.store.seqs import PART_BITS
+from chatd.store.seqs import PART_BITS, logged_part, part_index
 from chatd.store.stream_log import Hint, LoggedEvent
 
 log = structlog.get_logger(__name__)
@@ -78,8 +78,24 @@ class TurnState:
     """What a client connecting mid-turn needs beyond the database."""
 
     buffering: bool = False
-    parts: deque[PartDelivery] = field(default_factory=lambda: deque(maxlen=MAX_BUFFERED_PARTS))
+    parts: deque[Delivery[ChatStreamEvent]] = field(
+        default_factory=lambda: deque(maxlen=MAX_BUFFERED_PARTS)
+    )
     retry: Delivery[ChatStreamEvent] | None = None
+
+
+class Relayed(NamedTuple):
+    """One event relayed from the replica running the turn (:mod:`chatd.events.relay`)."""
+
+    seq: int
+    kind: str  # PART, RETRY, or LOGGED
+    refresh: bool
+    json: str
+
+
+PART, RETRY, LOGGED = "p", "r", "l"
+# Follows a chat whose turn runs on another replica: (chat id, number to relay after).
+Follower = Callable[[uuid.UUID, int], None]
 
 
 @dataclass(frozen=True)
@@ -110,6 +126,10 @@ class _Line:
     # Being prepared (its position read): arrivals are held meanwhile.
     preparing: asyncio.Future[None] | None = None
     turn: TurnState | None = None
+    # Fed by a relay from the replica running the chat's turn (its parts, and meanwhile its
+    # logged events too, in its order); ``relayed`` is that turn's state here.
+    relay: bool = False
+    relayed: TurnState | None = None
     # Every event delivered with a number above ring_start (None: no ring) while the turn ran
     # here, up to ring_end once it ended.
     ring: deque[Delivery[ChatStreamEvent]] = field(default_factory=deque)
@@ -143,6 +163,8 @@ class EventHub:
         # When a hint from another replica last arrived (a resync reads from a little before).
         self._heard_at: dt.datetime | None = None
         self.worker_wakeup = asyncio.Event()
+        # Called for a followed chat whose turn runs on another replica (None: not relayed).
+        self.follower: Follower | None = None
 
     @property
     def origin(self) -> uuid.UUID | None:
@@ -163,8 +185,9 @@ class EventHub:
         if line is None:
             self._deliver_unfollowed(event)
             return
-        if line.preparing is not None:
-            line.held[event.seq] = event
+        if line.preparing is not None or line.relay:
+            if line.position is None or event.seq > line.position:
+                line.held[event.seq] = event  # the relay brings it, in the owner's order
             return
         if line.position is None:
             line.position = event.seq - 1
@@ -220,6 +243,9 @@ class EventHub:
         if stream_event is not None:
             for listener in self._listeners:
                 listener(stream_event, event.seq)
+        if line.subs and line.turn is None and self.follower is not None:
+            if _is_running_status(delivery):
+                self.follower(line.chat_id, line.seq)
 
     def _deliver_unfollowed(self, event: LoggedEvent) -> None:
         if event.kind == stream_log.WATCH:
@@ -369,6 +395,7 @@ class EventHub:
         if (
             line.subs
             or line.turn is not None
+            or line.relay
             or line.release is not None
             or line.preparing is not None
         ):
@@ -390,20 +417,24 @@ class EventHub:
         if line.preparing is None:
             line.preparing = asyncio.get_running_loop().create_future()
             try:
-                position = await self.db.run_read(stream_log.position, chat_id)
+                state = await self.db.run_read(stream_log.follow, chat_id)
             except BaseException:
                 line.preparing.set_result(None)
                 line.preparing = None
                 self._maybe_drop(line)
                 raise
             preparing, line.preparing = line.preparing, None
-            if line.position is None or line.position < position:
-                line.position = position
+            if line.position is None or line.position < state.seq:
+                line.position = state.seq
                 line.part = 0
             self._flush(line)
             preparing.set_result(None)
             if line.held:
                 self._read(line, max(line.held))
+            elsewhere = state.worker_id not in (None, self.origin)
+            if state.status == ChatStatus.running and elsewhere and self.follower is not None:
+                if line.turn is None and not line.relay and line.subs:
+                    self.follower(chat_id, line.seq)
         else:
             await asyncio.shield(line.preparing)
 
@@ -488,13 +519,79 @@ class EventHub:
 
     def turn_snapshot(
         self, chat_id: uuid.UUID
-    ) -> tuple[Delivery[ChatStreamEvent] | None, list[PartDelivery]]:
-        """(pending retry, buffered parts) of the chat's running turn."""
+    ) -> tuple[Delivery[ChatStreamEvent] | None, list[Delivery[ChatStreamEvent]]]:
+        """(pending retry, buffered parts) of the chat's running turn (here, or relayed)."""
         line = self._lines.get(chat_id)
-        turn = line.turn if line is not None else None
+        turn = None if line is None else line.turn or line.relayed
         if turn is None:
             return None, []
         return turn.retry, list(turn.parts)
+
+    def running_here(self, chat_id: uuid.UUID) -> bool:
+        """Whether a turn of the chat runs on this replica now."""
+        line = self._lines.get(chat_id)
+        return line is not None and line.turn is not None
+
+    def has_subscribers(self, chat_id: uuid.UUID) -> bool:
+        line = self._lines.get(chat_id)
+        return line is not None and bool(line.subs)
+
+    # ---- a turn running on another replica --------------------------------------------------
+
+    def relay_started(self, chat_id: uuid.UUID) -> int | None:
+        """A relay from the replica running the chat's turn begins; it feeds the line from
+        the number returned (None: nobody follows the chat here any more)."""
+        line = self._lines.get(chat_id)
+        if line is None or not line.subs or line.turn is not None or line.relay:
+            return None
+        if line.release is not None:
+            line.release.cancel()
+            line.release = None
+        line.relay = True
+        line.relayed = TurnState(buffering=True)
+        line.ring.clear()
+        line.ring_start, line.ring_end = line.seq, None
+        return line.seq
+
+    def relay_events(self, chat_id: uuid.UUID, events: list[Relayed]) -> None:
+        """Deliver what the relay brought, in the owner's order (each once)."""
+        line = self._lines.get(chat_id)
+        if line is None or not line.relay:
+            return
+        turn = line.relayed
+        for item in events:
+            if item.seq <= line.seq:
+                continue
+            line.position, line.part = logged_part(item.seq), part_index(item.seq)
+            delivery = Delivery.from_json(item.json, ChatStreamEvent, item.refresh, item.seq)
+            if turn is not None:
+                if item.kind == PART:
+                    turn.parts.append(delivery)
+                    turn.retry = None
+                elif item.kind == RETRY:
+                    turn.parts.clear()
+                    turn.retry = delivery
+                else:
+                    turn.retry = None if delivery.item.type in _ENDS_RETRY else turn.retry
+            for sub in line.subs:
+                sub.offer(delivery)
+            line.record(delivery)
+        for seq in [s for s in line.held if s <= (line.position or 0)]:
+            del line.held[seq]
+
+    def relay_ended(self, chat_id: uuid.UUID) -> None:
+        """The relay ended (the turn ended there, or that replica went away): the log takes
+        over from where the relay left off."""
+        line = self._lines.get(chat_id)
+        if line is None or not line.relay:
+            return
+        line.relay = False
+        line.relayed = None
+        line.ring_end = line.seq
+        line.release = asyncio.get_running_loop().call_later(RING_KEEP, self._release, line)
+        if line.position is not None:
+            self._flush(line)
+            self._read(line, None)
 
     # ---- subscriptions ----------------------------------------------------------------------
 
@@ -528,6 +625,15 @@ class EventHub:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _is_running_status(delivery: Delivery[ChatStreamEvent]) -> bool:
+    event = delivery.item
+    return (
+        event.type == ChatStreamEventType.status
+        and event.status is not None
+        and event.status.status == ChatStatus.running
+    )
 
 
 def _stream_delivery(event: LoggedEvent) -> Delivery[ChatStreamEvent]:

@@ -34,24 +34,32 @@ class _Gap(Exception):
 
 
 async def resume_events(
-    db: Database, chat_id: uuid.UUID, after: int, start: int, ring: Ring | None
+    db: Database,
+    chat_id: uuid.UUID,
+    after: int,
+    start: int,
+    ring: Ring | None,
+    *,
+    parts_kept: bool = True,
 ) -> list[Delivery[ChatStreamEvent]] | None:
     """The stream events numbered above ``after`` up to ``start``; None when they cannot all be
-    given (see the module)."""
+    given (see the module). ``parts_kept=False``: the logged ones even where parts that are
+    not kept may lie between them (None only where the log lacks some)."""
     if after >= start:
         return []
     first = max(logged_part(after), 1)
     logged = await db.run_read(stream_log.read_events, chat_id, first, logged_part(start))
     try:
-        return _Resume({e.seq: e for e in logged}, after).run(start, ring)
+        return _Resume({e.seq: e for e in logged}, after, parts_kept).run(start, ring)
     except _Gap:
         return None
 
 
 class _Resume:
-    def __init__(self, logged: dict[int, LoggedEvent], after: int) -> None:
+    def __init__(self, logged: dict[int, LoggedEvent], after: int, parts_kept: bool) -> None:
         self.logged = logged
         self.cursor = after
+        self.parts_kept = parts_kept
         self.events: list[Delivery[ChatStreamEvent]] = []
 
     def run(self, start: int, ring: Ring | None) -> list[Delivery[ChatStreamEvent]]:
@@ -78,7 +86,8 @@ class _Resume:
                 if self.cursor < durable_seq(n) <= upto and event.kind == stream_log.STREAM:
                     self.events.append(_delivery(event))
             parts_from, parts_to = durable_seq(n) + 1, durable_seq(n + 1) - 1
-            if status == ChatStatus.running and parts_from <= upto and parts_to > self.cursor:
+            in_range = parts_from <= upto and parts_to > self.cursor
+            if status == ChatStatus.running and in_range and self.parts_kept:
                 raise _Gap  # a turn's parts, which the log does not keep
         self.cursor = upto
 

@@ -105,7 +105,9 @@ _OWNER_SINCE = (
     )
     .order_by(chat_events.c.created_at, chat_events.c.chat_id, chat_events.c.seq)
 )
-_POSITION = sa.select(chats.c.stream_seq).where(chats.c.id == sa.bindparam("chat_id"))
+_POSITION = sa.select(chats.c.stream_seq, chats.c.status, chats.c.worker_id).where(
+    chats.c.id == sa.bindparam("chat_id")
+)
 _TRIM = chat_events.delete().where(chat_events.c.created_at < sa.bindparam("before"))
 
 
@@ -261,6 +263,23 @@ async def position(conn: Connection, chat_id: uuid.UUID) -> int:
     """The number of the chat's newest logged event (0: none, or no such chat)."""
     value = (await conn.execute(_POSITION, {"chat_id": chat_id})).scalar()
     return int(value or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a chat's stream stands: its newest logged event, and who runs its turn."""
+
+    seq: int
+    status: str | None
+    worker_id: uuid.UUID | None
+
+
+async def follow(conn: Connection, chat_id: uuid.UUID) -> Position:
+    """The chat's :class:`Position` (0 and no status for no such chat)."""
+    row = (await conn.execute(_POSITION, {"chat_id": chat_id})).first()
+    if row is None:
+        return Position(0, None, None)
+    return Position(int(row.stream_seq), row.status, row.worker_id)
 
 
 async def trim(conn: Connection, before: dt.datetime) -> int:

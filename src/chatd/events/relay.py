@@ -1,0 +1,128 @@
+"""Relaying a turn's events from the replica that runs it to one whose clients follow it.
+
+A turn's parts and retries never leave the memory of the replica running it (they are not
+logged). When a client here follows a chat whose turn runs on another replica, this replica
+opens one internal WebSocket to that one (``/api/internal/chats/{chat}/relay``, signed with
+the replicas' shared secret; :mod:`chatd.api.routes.replica_relay` serves it) and feeds its hub
+what comes back: every event of the turn after the number this replica's stream stands at,
+logged events included, in the owner's order (:meth:`EventHub.relay_events`). The owner closes
+the relay once its turn ends; if it goes away instead, the log takes over here and the turn's
+next owner is followed in turn.
+
+On the wire each frame is one or more lines ``<seq> <kind><refresh> <event JSON>``: the kind is
+``p`` (part), ``r`` (retry) or ``l`` (logged), refresh ``1`` for a message that re-sends history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+
+import httpx2
+import structlog
+from httpx2.websockets import HTTPXWSException
+
+from chatd.events.delivery import Delivery, PartDelivery
+from chatd.events.hub import LOGGED, PART, RETRY, EventHub, Relayed
+from chatd.sdk.chats import ChatStatus
+from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType
+from chatd.store import stream_log
+from chatd.store.db import Database
+from chatd.store.errors import StoreError
+
+log = structlog.get_logger(__name__)
+
+RELAY_PATH = "/api/internal/chats/{}/relay"
+MAX_FRAME_BYTES = 64 * 1024 * 1024
+CONNECT_TIMEOUT = 5.0
+
+
+def encode(deliveries: Iterable[Delivery[ChatStreamEvent]]) -> str:
+    lines = []
+    for d in deliveries:
+        if isinstance(d, PartDelivery):
+            kind = PART
+        elif d.item.type == ChatStreamEventType.retry:
+            kind = RETRY
+        else:
+            kind = LOGGED
+        lines.append(f"{d.seq} {kind}{int(d.refresh)} {d.json}")
+    return "\n".join(lines)
+
+
+def decode(frame: str) -> list[Relayed]:
+    events = []
+    for line in frame.split("\n"):
+        seq, flags, json = line.split(" ", 2)
+        events.append(Relayed(int(seq), flags[0], flags[1:] == "1", json))
+    return events
+
+
+class Relays:
+    """This replica's relays, one per followed chat whose turn runs elsewhere."""
+
+    def __init__(
+        self,
+        db: Database,
+        hub: EventHub,
+        token: Callable[[], str],
+        address_of: Callable[[uuid.UUID], Awaitable[str | None]],
+    ) -> None:
+        self.db = db
+        self.hub = hub
+        self.token = token
+        self.address_of = address_of
+        self._client = httpx2.AsyncClient(timeout=httpx2.Timeout(CONNECT_TIMEOUT, read=None))
+        self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
+        hub.follower = self.follow
+
+    def follow(self, chat_id: uuid.UUID, after: int) -> None:
+        """Relay the chat's turn, if it runs elsewhere (the hub calls this)."""
+        if chat_id in self._tasks:
+            return
+        task = asyncio.create_task(self._relay(chat_id), name=f"chatd-relay-{chat_id}")
+        self._tasks[chat_id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(chat_id, None))
+
+    async def _relay(self, chat_id: uuid.UUID) -> None:
+        try:
+            state = await self.db.run_read(stream_log.follow, chat_id)
+            if state.status != ChatStatus.running or state.worker_id in (None, self.db.origin):
+                return
+            assert state.worker_id is not None
+            address = await self.address_of(state.worker_id)
+            if address is None:
+                return
+            after = self.hub.relay_started(chat_id)
+            if after is None:
+                return
+            try:
+                await self._receive(chat_id, address, after)
+            finally:
+                self.hub.relay_ended(chat_id)
+        except (HTTPXWSException, httpx2.HTTPError, OSError, StoreError) as error:
+            log.info("relay from the turn's replica ended", chat_id=str(chat_id), error=str(error))
+        except Exception:
+            log.exception("relay failed", chat_id=str(chat_id))
+
+    async def _receive(self, chat_id: uuid.UUID, address: str, after: int) -> None:
+        url = address.rstrip("/") + RELAY_PATH.format(chat_id)
+        async with self._client.websocket(
+            url,
+            params={"after_seq": str(after)},
+            headers={"Authorization": f"Bearer {self.token()}"},
+            max_message_size_bytes=MAX_FRAME_BYTES,
+        ) as ws:
+            while True:
+                frame = await ws.receive_text()
+                self.hub.relay_events(chat_id, decode(frame))
+                if not self.hub.has_subscribers(chat_id):
+                    return
+
+    async def close(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._client.aclose()
