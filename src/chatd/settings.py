@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     # connection idle this many seconds.
     database_pre_ping: bool = False
     database_idle_timeout: float = 300.0
+    # PostgreSQL connections this process opens at most (its pool; the event listener is one
+    # more). Several replicas share the server's max_connections.
+    database_pool_size: int = Field(default=50, ge=1)
     config_dir: Path = Field(default_factory=default_config_dir)
     # The URL users reach this server at. Its origin is the one browsers may send
     # cookie-authenticated changes from; an https URL makes the session cookie Secure.
@@ -212,7 +215,11 @@ class Settings(BaseSettings):
 
     def database_options(self) -> dict[str, Any]:
         """The connection options for :class:`chatd.store.db.Database`."""
-        return {"pre_ping": self.database_pre_ping, "recycle": self.database_idle_timeout}
+        return {
+            "pre_ping": self.database_pre_ping,
+            "recycle": self.database_idle_timeout,
+            "pool_size": self.database_pool_size,
+        }
 
     def is_sqlite(self) -> bool:
         return self.resolved_database_url().startswith("sqlite")

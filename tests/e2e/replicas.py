@@ -67,7 +67,14 @@ def replicas(home: Path, fake: Fake, count: int, **env: str) -> Iterator[Replica
     tests are off); all are stopped, and the database dropped, on the way out."""
     if not os.environ.get(PG_ENV):
         pytest.skip(f"PostgreSQL tests are off: set {PG_ENV}")
-    shared = {**FAST, "CHATD_SECRET_KEY": generate_key(), **env}
+    # Small pools: several replicas, and the other tests' databases, share the server's
+    # max_connections.
+    shared = {
+        **FAST,
+        "CHATD_SECRET_KEY": generate_key(),
+        "CHATD_DATABASE_POOL_SIZE": "8",
+        **env,
+    }
     with postgres_database(os.environ[PG_ENV], "chatd_replicas") as url, ExitStack() as stack:
         homes = [home / f"replica-{i}" for i in range(count)]
         for path in homes:

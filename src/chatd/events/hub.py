@@ -165,6 +165,8 @@ class EventHub:
         self.worker_wakeup = asyncio.Event()
         # Called for a followed chat whose turn runs on another replica (None: not relayed).
         self.follower: Follower | None = None
+        # Set when a turn of the chat starts here (see wait_turn).
+        self._turn_waiters: dict[uuid.UUID, asyncio.Event] = {}
 
     @property
     def origin(self) -> uuid.UUID | None:
@@ -464,6 +466,9 @@ class EventHub:
         line.ring.clear()
         first = line.seq if running_seq is None else (running_seq << PART_BITS) - 1
         line.ring_start = max(line.seq, first)
+        waiter = self._turn_waiters.get(chat_id)
+        if waiter is not None:
+            waiter.set()
         line.ring_end = None
 
     def publish_part(
@@ -531,6 +536,17 @@ class EventHub:
         """Whether a turn of the chat runs on this replica now."""
         line = self._lines.get(chat_id)
         return line is not None and line.turn is not None
+
+    async def wait_turn(self, chat_id: uuid.UUID) -> None:
+        """Wait until a turn of the chat runs here (the caller bounds the wait)."""
+        if self.running_here(chat_id):
+            return
+        waiter = self._turn_waiters.setdefault(chat_id, asyncio.Event())
+        try:
+            await waiter.wait()
+        finally:
+            if self._turn_waiters.get(chat_id) is waiter:
+                del self._turn_waiters[chat_id]
 
     def has_subscribers(self, chat_id: uuid.UUID) -> bool:
         line = self._lines.get(chat_id)

@@ -11,6 +11,7 @@ runs here. A chat claimed here whose turn has not started yet is waited for a mo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 
 import structlog
@@ -83,9 +84,9 @@ async def _turn_started(db: Database, hub: EventHub, chat_id: uuid.UUID) -> None
     state = await db.run_read(stream_log.follow, chat_id)
     if state.status != ChatStatus.running or state.worker_id != db.origin:
         return
-    deadline = asyncio.get_running_loop().time() + TURN_START_WAIT
-    while not hub.running_here(chat_id) and asyncio.get_running_loop().time() < deadline:
-        await asyncio.sleep(0.02)
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(TURN_START_WAIT):
+            await hub.wait_turn(chat_id)
 
 
 async def _send(
