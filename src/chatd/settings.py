@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     heartbeat_interval: float = 30.0
     stale_after: float = 300.0
     stale_recovery_interval: float = 60.0
+    # Redis (redis://host:port/db): when set, with PostgreSQL, a turn's streamed parts reach
+    # the other replicas through Redis Streams, which keep them after their replica is gone
+    # (chatd.events.redis_turns); else through an internal WebSocket relay.
+    redis_url: str = ""
     # Seconds the chat event log keeps events (chatd.store.stream_log): how far back a stream
     # resumes after a sequence number (older: the client gets the snapshot).
     event_log_retention: float = 3600.0

@@ -31,6 +31,7 @@ class Replicas:
     database_url: str  # postgresql://... (for psycopg)
     fake: Fake
     models: dict[str, str] = field(default_factory=dict)  # provider -> model config id
+    env: dict[str, str] = field(default_factory=dict)  # what every replica was started with
     _org_id: str = ""
 
     @property
@@ -93,6 +94,6 @@ def replicas(home: Path, fake: Fake, count: int, **env: str) -> Iterator[Replica
         start(range(1))  # the first migrates and makes the first user
         token = servers[0].value("token")
         start(range(1, count))
-        running = Replicas(servers, token, url, fake)
+        running = Replicas(servers, token, url, fake, env=shared)
         running.models = configure_models(running.client(0), fake)
         yield running

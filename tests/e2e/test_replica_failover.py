@@ -21,7 +21,13 @@ import pytest
 from tests.e2e.events import Event, Socket, connect, has, render, settles
 from tests.e2e.replicas import Replicas, replicas
 from tests.e2e.server import wait_for
-from tests.e2e.test_replica_events import drain, numbers_increase, owner_index, wait_running
+from tests.e2e.test_replica_events import (
+    PART_PATHS,
+    drain,
+    numbers_increase,
+    owner_index,
+    wait_running,
+)
 from tests.e2e.turn_harness import Fake, fake_provider
 
 pytestmark = pytest.mark.slow
@@ -31,6 +37,13 @@ FAILOVER = {
     "CHATD_STALE_AFTER": "3",
     "CHATD_STALE_RECOVERY_INTERVAL": "0.5",
 }
+
+
+@pytest.fixture(params=sorted(PART_PATHS))
+def part_path(request: pytest.FixtureRequest) -> dict[str, str]:
+    """How a turn's parts reach the other replicas (the internal relay, or Redis Streams)."""
+    paths: dict[str, str] = PART_PATHS[request.param]
+    return paths
 
 
 @pytest.fixture
@@ -58,12 +71,14 @@ def stored(group: Replicas, index: int, chat_id: str) -> list[tuple[int, str, st
     ]
 
 
-def test_a_turn_whose_replica_is_killed_is_finished_by_another(tmp_path: Path, fake: Fake) -> None:
+def test_a_turn_whose_replica_is_killed_is_finished_by_another(
+    tmp_path: Path, fake: Fake, part_path: dict[str, str]
+) -> None:
     fake.script(
         {"text": [f"slow{i} " for i in range(40)], "tokens_per_second": 10},
         {"text": ["Finished ", "after ", "failover."]},
     )
-    with replicas(tmp_path, fake, 3, **FAILOVER) as group:
+    with replicas(tmp_path, fake, 3, **FAILOVER, **part_path) as group:
         chat_id = group.new_chat(0, "survive this")
         owner = wait_running(group, chat_id)
         survivors = [i for i in range(3) if i != owner]
@@ -105,8 +120,11 @@ def test_a_turn_whose_replica_is_killed_is_finished_by_another(tmp_path: Path, f
     assert [e for e in first.events if e["seq"] > common] == [
         e for e in second.events if e["seq"] > common
     ]
-    # The client that came back gets the rest, or is told to rebuild from a snapshot; either
-    # way it ends with the stored history, each message once.
+    # The client that came back gets the rest (with Redis the dead replica's parts too), or
+    # is told to rebuild from a snapshot; either way it ends with the stored history, each
+    # message once.
+    if part_path:
+        assert resumed == [e for e in first.events if e["seq"] > left_at], render(resumed)
     if resumed and resumed[0]["type"] == "history_reset":
         ids = message_ids(resumed)
         assert ids == [m_id for m_id, _, _ in final]
@@ -132,12 +150,14 @@ def listeners(group: Replicas) -> list[int]:
     return [pid for (pid,) in rows]
 
 
-def test_listeners_cut_off_mid_turn_catch_up_from_the_log(tmp_path: Path, fake: Fake) -> None:
+def test_listeners_cut_off_mid_turn_catch_up_from_the_log(
+    tmp_path: Path, fake: Fake, part_path: dict[str, str]
+) -> None:
     fake.script(
         {"text": [f"part{i} " for i in range(30)], "tokens_per_second": 15},
         {"text": ["The ", "queued ", "one."]},
     )
-    with replicas(tmp_path, fake, 3) as group:
+    with replicas(tmp_path, fake, 3, **part_path) as group:
         wait_for(lambda: len(listeners(group)) == 3, "every replica to listen")
         chat_id = group.new_chat(0, "first")
         owner = wait_running(group, chat_id)

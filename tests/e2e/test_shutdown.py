@@ -93,11 +93,7 @@ def test_a_stopping_server_interrupts_the_call_in_flight(
         workspace_id = scratch_workspace(api)
         command = f"sleep 30.{uuid.uuid4().int % 10**6:06d}"
         fake.script(
-            {
-                "tool_calls": [
-                    {"name": "execute", "args": {"command": command}, "id": "call_sleep"}
-                ]
-            },
+            {"tool_calls": [{"name": "execute", "args": {"command": command}, "id": "call_sleep"}]},
             {"text": "Done."},
         )
         chat_id = str(

@@ -44,6 +44,7 @@ from chatd.engine.replica import ReplicaRegistry
 from chatd.engine.worker import Worker
 from chatd.events.hints import HintListener
 from chatd.events.hub import EventHub
+from chatd.events.redis_turns import RedisTurns
 from chatd.events.relay import Relays
 from chatd.gitsync.client import GitHubClient
 from chatd.gitsync.refresher import Refresher
@@ -119,12 +120,15 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         if registry is not None:
             await registry.start()
         app.state.replicas = registry
-        # A turn running on another replica reaches this one's clients through a relay.
-        relays = (
-            Relays(database, app.state.hub, registry.token, registry.address_of)
-            if registry is not None and hints is not None
-            else None
-        )
+        # A turn running on another replica reaches this one's clients through Redis Streams
+        # when configured, else through a relay from that replica.
+        relays: Relays | RedisTurns | None = None
+        if hints is not None and settings.redis_url:
+            relays = RedisTurns(database, app.state.hub, settings.redis_url)
+            await relays.start()
+        elif hints is not None and registry is not None:
+            relays = Relays(database, app.state.hub, registry.token, registry.address_of)
+        app.state.turn_source = relays if isinstance(relays, RedisTurns) else None
         github = GitHubClient(settings.resolved_github_api_url(), timeout=settings.github_timeout)
         app.state.github = github
         # The pull-request status refresher runs where the chat workers run.
@@ -185,6 +189,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.rate_limit = TokenBuckets(settings.rate_limit_per_minute, settings.rate_limit_burst)
     errors.install(app)
     app.state.hub = EventHub(database)
+    app.state.turn_source = None
     # Templates, workspaces, and the agents connected to (or started by) this replica.
     app.state.workspaces = Workspaces(database, settings, hub=app.state.hub)
     # Fixed paths (/chats/files, /chats/models, /chats/watch, ...) before /chats/{chat}.

@@ -35,7 +35,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import structlog
 
@@ -98,6 +98,17 @@ PART, RETRY, LOGGED = "p", "r", "l"
 Follower = Callable[[uuid.UUID, int], None]
 
 
+class TurnSink(Protocol):
+    """Where the events of turns running here are also written, for other replicas to read
+    (:mod:`chatd.events.redis_turns`): each turn's, in order, then its end."""
+
+    def record(
+        self, chat_id: uuid.UUID, turn_seq: int, delivery: Delivery[ChatStreamEvent]
+    ) -> None: ...
+
+    def end(self, chat_id: uuid.UUID, turn_seq: int, seq: int) -> None: ...
+
+
 @dataclass(frozen=True)
 class Ring:
     """Every event a turn delivered here numbered above ``start``, up to ``end``."""
@@ -126,6 +137,8 @@ class _Line:
     # Being prepared (its position read): arrivals are held meanwhile.
     preparing: asyncio.Future[None] | None = None
     turn: TurnState | None = None
+    # The logged number of the running turn's ``running`` status (0: not known).
+    turn_seq: int = 0
     # Fed by a relay from the replica running the chat's turn (its parts, and meanwhile its
     # logged events too, in its order); ``relayed`` is that turn's state here.
     relay: bool = False
@@ -142,12 +155,14 @@ class _Line:
         """The number of the last event delivered (0: none)."""
         return ((self.position or 0) << PART_BITS) + self.part
 
-    def record(self, delivery: Delivery[ChatStreamEvent]) -> None:
+    def record(self, delivery: Delivery[ChatStreamEvent]) -> bool:
+        """Keep ``delivery`` in the ring if it is recording; whether it did."""
         if self.ring_start is None or self.ring_end is not None or delivery.seq <= self.ring_start:
-            return
+            return False
         self.ring.append(delivery)
         if len(self.ring) > MAX_RING:
             self.ring_start = self.ring.popleft().seq
+        return True
 
 
 class EventHub:
@@ -165,6 +180,8 @@ class EventHub:
         self.worker_wakeup = asyncio.Event()
         # Called for a followed chat whose turn runs on another replica (None: not relayed).
         self.follower: Follower | None = None
+        # Given every event of the turns running here (None: they stay in this process).
+        self.turn_sink: TurnSink | None = None
         # Set when a turn of the chat starts here (see wait_turn).
         self._turn_waiters: dict[uuid.UUID, asyncio.Event] = {}
 
@@ -241,7 +258,7 @@ class EventHub:
             turn.retry = None
         for sub in line.subs:
             sub.offer(delivery)
-        line.record(delivery)
+        self._record(line, delivery)
         if stream_event is not None:
             for listener in self._listeners:
                 listener(stream_event, event.seq)
@@ -463,6 +480,7 @@ class EventHub:
         if line.position is None and running_seq is not None:
             line.position, line.part = running_seq - 1, 0
         line.turn = TurnState(buffering=True)
+        line.turn_seq = running_seq or 0
         line.ring.clear()
         first = line.seq if running_seq is None else (running_seq << PART_BITS) - 1
         line.ring_start = max(line.seq, first)
@@ -485,7 +503,7 @@ class EventHub:
         delivery = PartDelivery(chat_id, role, part, line.seq)
         turn.retry = None
         turn.parts.append(delivery)
-        line.record(delivery)
+        self._record(line, delivery)
         for sub in line.subs:
             sub.offer(delivery)
 
@@ -502,14 +520,21 @@ class EventHub:
         line.turn.parts.clear()
         for sub in line.subs:
             sub.offer(delivery)
-        line.record(delivery)
+        self._record(line, delivery)
         line.turn.retry = delivery
+
+    def _record(self, line: _Line, delivery: Delivery[ChatStreamEvent]) -> None:
+        if line.record(delivery) and line.turn is not None and self.turn_sink is not None:
+            if line.turn_seq:
+                self.turn_sink.record(line.chat_id, line.turn_seq, delivery)
 
     def end_turn(self, chat_id: uuid.UUID) -> None:
         """The turn ended: no more parts; its ring is kept :data:`RING_KEEP` seconds."""
         line = self._lines.get(chat_id)
         if line is None:
             return
+        if self.turn_sink is not None and line.turn is not None and line.turn_seq:
+            self.turn_sink.end(chat_id, line.turn_seq, line.seq)
         line.turn = None
         line.ring_end = line.seq
         if line.release is None:

@@ -59,6 +59,41 @@ def decode(frame: str) -> list[Relayed]:
     return events
 
 
+class Following:
+    """One task per followed chat running ``run(chat_id)``; asked again while it runs (the
+    next turn started as this one ended), it runs once more when done."""
+
+    def __init__(self, run: Callable[[uuid.UUID], Awaitable[None]], name: str) -> None:
+        self._run = run
+        self._name = name
+        self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._again: set[uuid.UUID] = set()
+
+    def follow(self, chat_id: uuid.UUID, after: int = 0) -> None:
+        if chat_id in self._tasks:
+            self._again.add(chat_id)
+            return
+        task = asyncio.create_task(self._loop(chat_id), name=f"{self._name}-{chat_id}")
+        self._tasks[chat_id] = task
+
+    async def _loop(self, chat_id: uuid.UUID) -> None:
+        try:
+            while True:
+                self._again.discard(chat_id)
+                await self._run(chat_id)
+                if chat_id not in self._again:
+                    return
+        finally:
+            self._tasks.pop(chat_id, None)
+            self._again.discard(chat_id)
+
+    async def close(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class Relays:
     """This replica's relays, one per followed chat whose turn runs elsewhere."""
 
@@ -74,16 +109,9 @@ class Relays:
         self.token = token
         self.address_of = address_of
         self._client = httpx2.AsyncClient(timeout=httpx2.Timeout(CONNECT_TIMEOUT, read=None))
-        self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
-        hub.follower = self.follow
-
-    def follow(self, chat_id: uuid.UUID, after: int) -> None:
-        """Relay the chat's turn, if it runs elsewhere (the hub calls this)."""
-        if chat_id in self._tasks:
-            return
-        task = asyncio.create_task(self._relay(chat_id), name=f"chatd-relay-{chat_id}")
-        self._tasks[chat_id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(chat_id, None))
+        self._following = Following(self._relay, "chatd-relay")
+        # The hub calls this for a followed chat whose turn runs elsewhere.
+        hub.follower = self._following.follow
 
     async def _relay(self, chat_id: uuid.UUID) -> None:
         try:
@@ -121,8 +149,5 @@ class Relays:
                     return
 
     async def close(self) -> None:
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._following.close()
         await self._client.aclose()

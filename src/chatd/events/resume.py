@@ -18,6 +18,7 @@ snapshot after a ``history_reset`` event instead.
 from __future__ import annotations
 
 import uuid
+from typing import Protocol
 
 from chatd.events.delivery import Delivery
 from chatd.events.hub import Ring
@@ -30,7 +31,24 @@ from chatd.store.stream_log import LoggedEvent
 
 
 class _Gap(Exception):
-    """The events asked for are not all here any more."""
+    """The events asked for are not all here any more: those after logged event ``at`` (a
+    turn's parts), or (``at`` None) logged ones."""
+
+    def __init__(self, at: int | None = None) -> None:
+        super().__init__(at)
+        self.at = at
+
+
+class TurnSource(Protocol):
+    """Turns' events kept outside this process (Redis Streams: :mod:`chatd.events.redis_turns`)."""
+
+    async def turn_before(self, chat_id: uuid.UUID, n: int) -> int | None:
+        """The logged number of the chat's latest turn start at or before logged event ``n``."""
+        ...
+
+    async def ring(self, chat_id: uuid.UUID, turn_seq: int) -> Ring | None:
+        """Every event of that turn, as its replica delivered them."""
+        ...
 
 
 async def resume_events(
@@ -41,18 +59,28 @@ async def resume_events(
     ring: Ring | None,
     *,
     parts_kept: bool = True,
+    turns: TurnSource | None = None,
 ) -> list[Delivery[ChatStreamEvent]] | None:
     """The stream events numbered above ``after`` up to ``start``; None when they cannot all be
     given (see the module). ``parts_kept=False``: the logged ones even where parts that are
-    not kept may lie between them (None only where the log lacks some)."""
+    not kept may lie between them (None only where the log lacks some). ``turns``: where the
+    parts of turns that ran elsewhere may still be found."""
     if after >= start:
         return []
     first = max(logged_part(after), 1)
     logged = await db.run_read(stream_log.read_events, chat_id, first, logged_part(start))
-    try:
-        return _Resume({e.seq: e for e in logged}, after, parts_kept).run(start, ring)
-    except _Gap:
-        return None
+    resume = _Resume({e.seq: e for e in logged}, after, parts_kept)
+    while True:
+        try:
+            return resume.run(start, ring)
+        except _Gap as gap:
+            if turns is None or gap.at is None:
+                return None
+            turn = await turns.turn_before(chat_id, gap.at)
+            kept = await turns.ring(chat_id, turn) if turn is not None else None
+            if kept is None or kept.start > resume.cursor or kept.end <= resume.cursor:
+                return None
+            resume.take(kept, start)
 
 
 class _Resume:
@@ -66,10 +94,14 @@ class _Resume:
         if ring is not None and ring.end > self.cursor:
             if self.cursor < ring.start:
                 self._from_log(ring.start)
-            self.events.extend(d for d in ring.events if d.seq > self.cursor)
-            self.cursor = max(self.cursor, ring.end)
+            self.take(ring, start)
         self._from_log(start)
         return self.events
+
+    def take(self, ring: Ring, upto: int) -> None:
+        """The ring's events after the cursor, up to ``upto``."""
+        self.events.extend(d for d in ring.events if self.cursor < d.seq <= upto)
+        self.cursor = max(self.cursor, min(ring.end, upto))
 
     def _from_log(self, upto: int) -> None:
         """The logged events numbered in (cursor, upto]; a gap where parts may lie there."""
@@ -83,12 +115,14 @@ class _Resume:
                 raise _Gap  # trimmed from the log
             else:
                 status = event.status
-                if self.cursor < durable_seq(n) <= upto and event.kind == stream_log.STREAM:
-                    self.events.append(_delivery(event))
+                if self.cursor < durable_seq(n) <= upto:
+                    if event.kind == stream_log.STREAM:
+                        self.events.append(_delivery(event))
+                    self.cursor = durable_seq(n)
             parts_from, parts_to = durable_seq(n) + 1, durable_seq(n + 1) - 1
             in_range = parts_from <= upto and parts_to > self.cursor
             if status == ChatStatus.running and in_range and self.parts_kept:
-                raise _Gap  # a turn's parts, which the log does not keep
+                raise _Gap(n)  # a turn's parts, which the log does not keep
         self.cursor = upto
 
 

@@ -165,7 +165,10 @@ async def _send_stream(
     resumed = None
     if at.after_seq is not None:
         try:
-            resumed = await resume_events(db, chat_id, at.after_seq, at.start, at.ring)
+            turns = websocket.app.state.turn_source
+            resumed = await resume_events(
+                db, chat_id, at.after_seq, at.start, at.ring, turns=turns
+            )
         except StoreError:
             log.exception("stream resume failed", chat_id=str(chat_id))
     cursor: MessageCursor | None = None
