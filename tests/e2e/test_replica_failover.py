@@ -117,6 +117,7 @@ def test_a_turn_whose_replica_is_killed_is_finished_by_another(
     common = max(
         first.events[len(snapshots[0]) - 1]["seq"], second.events[len(snapshots[1]) - 1]["seq"]
     )
+    print("FIRST", render(first.events), [(e["seq"]>>24, e["seq"]&0xffffff) for e in first.events]); print("SECOND", render(second.events), [(e["seq"]>>24, e["seq"]&0xffffff) for e in second.events]); print("OWNER", owner, survivors)
     assert [e for e in first.events if e["seq"] > common] == [
         e for e in second.events if e["seq"] > common
     ]

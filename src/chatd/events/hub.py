@@ -94,7 +94,8 @@ class Relayed(NamedTuple):
 
 
 PART, RETRY, LOGGED = "p", "r", "l"
-# Follows a chat whose turn runs on another replica: (chat id, number to relay after).
+# Follows a chat whose turn runs on another replica: (chat id, the logged number of the
+# turn's running status, or 0 when not known).
 Follower = Callable[[uuid.UUID, int], None]
 
 
@@ -222,13 +223,15 @@ class EventHub:
     def _flush(self, line: _Line) -> None:
         """Deliver the held events that are now next in line."""
         assert line.position is not None
-        while line.held:
+        while line.held and not line.relay:
             for seq in [s for s in line.held if s <= line.position]:
                 del line.held[seq]
             following = line.held.pop(line.position + 1, None)
             if following is None:
                 break
             self._deliver_logged(line, following)
+        if line.relay:
+            return  # the relay brings the rest, in the order of the turn's replica
         if line.held:
             self._await_gap(line)
         elif line.gap is not None:
@@ -263,8 +266,11 @@ class EventHub:
             for listener in self._listeners:
                 listener(stream_event, event.seq)
         if line.subs and line.turn is None and self.follower is not None:
-            if _is_running_status(delivery):
-                self.follower(line.chat_id, line.seq)
+            if _is_running_status(delivery) and not line.relay:
+                # A turn starts elsewhere: what follows comes through its relay, in its order
+                # (held here meanwhile), from this status on.
+                self._begin_relay(line)
+                self.follower(line.chat_id, event.seq)
 
     def _deliver_unfollowed(self, event: LoggedEvent) -> None:
         if event.kind == stream_log.WATCH:
@@ -453,7 +459,7 @@ class EventHub:
             elsewhere = state.worker_id not in (None, self.origin)
             if state.status == ChatStatus.running and elsewhere and self.follower is not None:
                 if line.turn is None and not line.relay and line.subs:
-                    self.follower(chat_id, line.seq)
+                    self.follower(chat_id, 0)
         else:
             await asyncio.shield(line.preparing)
 
@@ -477,6 +483,10 @@ class EventHub:
         (None: the ring starts after what was delivered last): an empty part buffer, and a
         ring recording from that status on, before it is published."""
         line = self._line(chat_id)
+        if line.relay:
+            # It was following the chat's turn on another replica, which has gone: the turn
+            # is this replica's now, and the log brings what came between.
+            self.relay_ended(chat_id)
         if line.position is None and running_seq is not None:
             line.position, line.part = running_seq - 1, 0
         line.turn = TurnState(buffering=True)
@@ -580,11 +590,18 @@ class EventHub:
     # ---- a turn running on another replica --------------------------------------------------
 
     def relay_started(self, chat_id: uuid.UUID) -> int | None:
-        """A relay from the replica running the chat's turn begins; it feeds the line from
-        the number returned (None: nobody follows the chat here any more)."""
+        """A relay from the replica running the chat's turn begins (or, begun when its
+        ``running`` status arrived, connects); it feeds the line from the number returned
+        (None: nobody follows the chat here any more, or its turn runs here). Whoever calls
+        it calls :meth:`relay_ended` when the relay ends, or fails to connect."""
         line = self._lines.get(chat_id)
-        if line is None or not line.subs or line.turn is not None or line.relay:
+        if line is None or not line.subs or line.turn is not None:
             return None
+        if not line.relay:
+            self._begin_relay(line)
+        return line.seq
+
+    def _begin_relay(self, line: _Line) -> None:
         if line.release is not None:
             line.release.cancel()
             line.release = None
@@ -592,7 +609,6 @@ class EventHub:
         line.relayed = TurnState(buffering=True)
         line.ring.clear()
         line.ring_start, line.ring_end = line.seq, None
-        return line.seq
 
     def relay_events(self, chat_id: uuid.UUID, events: list[Relayed]) -> None:
         """Deliver what the relay brought, in the owner's order (each once)."""

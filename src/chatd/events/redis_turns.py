@@ -43,6 +43,10 @@ KEEP_SECONDS = 3600
 # How long a follower's read blocks before it looks whether the writer still runs the turn.
 BLOCK_MS = 1000
 END = "e"
+# A turn just claimed elsewhere is looked for this many times, this many seconds apart.
+TURN_LISTED_TRIES = 40
+TURN_LISTED_PAUSE = 0.05
+
 
 
 def turn_key(chat_id: uuid.UUID, turn_seq: int) -> str:
@@ -119,24 +123,33 @@ class RedisTurns:
 
     # ---- following turns that run elsewhere -------------------------------------------------
 
-    async def _follow(self, chat_id: uuid.UUID) -> None:
+    async def _follow(self, chat_id: uuid.UUID, turn: int) -> None:
+        """Follow turn ``turn`` (0: the chat's latest) while it is written, even when it
+        already ended: its stream holds it all."""
         try:
             state = await self.db.run_read(stream_log.follow, chat_id)
-            if state.status != ChatStatus.running or state.worker_id in (None, self.db.origin):
+            if state.worker_id == self.db.origin:
                 return
-            turn = await self.turn_before(chat_id, state.seq)
-            if turn is None:
+            listed = await self._listed_turn(chat_id, turn or state.seq, exact=bool(turn))
+            if listed is None or self.hub.relay_started(chat_id) is None:
                 return
-            if self.hub.relay_started(chat_id) is None:
-                return
-            try:
-                await self._read(chat_id, turn, state.worker_id)
-            finally:
-                self.hub.relay_ended(chat_id)
+            await self._read(chat_id, listed, state.worker_id)
         except (RedisError, StoreError, OSError) as error:
             log.info("following a turn through Redis ended", chat_id=str(chat_id), error=str(error))
         except Exception:
             log.exception("following a turn through Redis failed", chat_id=str(chat_id))
+        finally:
+            self.hub.relay_ended(chat_id)  # the log takes over (or, not relayed, goes on)
+
+    async def _listed_turn(self, chat_id: uuid.UUID, n: int, *, exact: bool) -> int | None:
+        """Turn ``n`` (``exact``), or the latest at or before logged event ``n``: listed by its
+        replica's first write, which may come a moment after its running status is read."""
+        for _ in range(TURN_LISTED_TRIES):
+            turn = await self.turn_before(chat_id, n)
+            if turn is not None and (turn == n or not exact):
+                return turn
+            await asyncio.sleep(TURN_LISTED_PAUSE)
+        return None
 
     async def _read(self, chat_id: uuid.UUID, turn: int, writer: uuid.UUID | None) -> None:
         key, last = turn_key(chat_id, turn), "0"
@@ -146,6 +159,9 @@ class RedisTurns:
                 state = await self.db.run_read(stream_log.follow, chat_id)
                 if state.status != ChatStatus.running or state.worker_id != writer:
                     return  # the turn ended, or its replica died: the log goes on
+                latest = await self.turn_before(chat_id, state.seq)
+                if latest is not None and latest > turn:
+                    return  # a newer turn runs (its status, held here, starts its follow)
                 continue
             relayed: list[Relayed] = []
             for _key, entries in answer:

@@ -60,32 +60,33 @@ def decode(frame: str) -> list[Relayed]:
 
 
 class Following:
-    """One task per followed chat running ``run(chat_id)``; asked again while it runs (the
-    next turn started as this one ended), it runs once more when done."""
+    """One task per followed chat running ``run(chat_id, turn)`` (``turn``: the logged number
+    of the turn's running status, 0 when not known); asked again while it runs (the next turn
+    started as this one ended), it runs once more, for the newest turn asked, when done."""
 
-    def __init__(self, run: Callable[[uuid.UUID], Awaitable[None]], name: str) -> None:
+    def __init__(self, run: Callable[[uuid.UUID, int], Awaitable[None]], name: str) -> None:
         self._run = run
         self._name = name
         self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
-        self._again: set[uuid.UUID] = set()
+        self._again: dict[uuid.UUID, int] = {}
 
-    def follow(self, chat_id: uuid.UUID, after: int = 0) -> None:
+    def follow(self, chat_id: uuid.UUID, turn: int) -> None:
         if chat_id in self._tasks:
-            self._again.add(chat_id)
+            self._again[chat_id] = max(turn, self._again.get(chat_id, 0))
             return
-        task = asyncio.create_task(self._loop(chat_id), name=f"{self._name}-{chat_id}")
+        task = asyncio.create_task(self._loop(chat_id, turn), name=f"{self._name}-{chat_id}")
         self._tasks[chat_id] = task
 
-    async def _loop(self, chat_id: uuid.UUID) -> None:
+    async def _loop(self, chat_id: uuid.UUID, turn: int) -> None:
         try:
             while True:
-                self._again.discard(chat_id)
-                await self._run(chat_id)
+                await self._run(chat_id, turn)
                 if chat_id not in self._again:
                     return
+                turn = self._again.pop(chat_id)
         finally:
             self._tasks.pop(chat_id, None)
-            self._again.discard(chat_id)
+            self._again.pop(chat_id, None)
 
     async def close(self) -> None:
         tasks = list(self._tasks.values())
@@ -113,7 +114,7 @@ class Relays:
         # The hub calls this for a followed chat whose turn runs elsewhere.
         hub.follower = self._following.follow
 
-    async def _relay(self, chat_id: uuid.UUID) -> None:
+    async def _relay(self, chat_id: uuid.UUID, turn: int) -> None:
         try:
             state = await self.db.run_read(stream_log.follow, chat_id)
             if state.status != ChatStatus.running or state.worker_id in (None, self.db.origin):
@@ -123,16 +124,14 @@ class Relays:
             if address is None:
                 return
             after = self.hub.relay_started(chat_id)
-            if after is None:
-                return
-            try:
+            if after is not None:
                 await self._receive(chat_id, address, after)
-            finally:
-                self.hub.relay_ended(chat_id)
         except (HTTPXWSException, httpx2.HTTPError, OSError, StoreError) as error:
             log.info("relay from the turn's replica ended", chat_id=str(chat_id), error=str(error))
         except Exception:
             log.exception("relay failed", chat_id=str(chat_id))
+        finally:
+            self.hub.relay_ended(chat_id)  # the log takes over (or, not relayed, goes on)
 
     async def _receive(self, chat_id: uuid.UUID, address: str, after: int) -> None:
         url = address.rstrip("/") + RELAY_PATH.format(chat_id)
