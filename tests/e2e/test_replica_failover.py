@@ -18,6 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from chatd.store.listener import APPLICATION_NAME
 from tests.e2e.events import Event, Socket, connect, has, render, settles
 from tests.e2e.replicas import Replicas, replicas
 from tests.e2e.server import wait_for
@@ -117,7 +118,6 @@ def test_a_turn_whose_replica_is_killed_is_finished_by_another(
     common = max(
         first.events[len(snapshots[0]) - 1]["seq"], second.events[len(snapshots[1]) - 1]["seq"]
     )
-    print("FIRST", render(first.events), [(e["seq"]>>24, e["seq"]&0xffffff) for e in first.events]); print("SECOND", render(second.events), [(e["seq"]>>24, e["seq"]&0xffffff) for e in second.events]); print("OWNER", owner, survivors)
     assert [e for e in first.events if e["seq"] > common] == [
         e for e in second.events if e["seq"] > common
     ]
@@ -146,7 +146,8 @@ def listeners(group: Replicas) -> list[int]:
     with psycopg.connect(group.database_url) as conn:
         rows = conn.execute(
             "SELECT pid FROM pg_stat_activity"
-            " WHERE datname = current_database() AND query ILIKE 'LISTEN%%'"
+            " WHERE datname = current_database() AND application_name = %s",
+            (APPLICATION_NAME,),
         ).fetchall()
     return [pid for (pid,) in rows]
 

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 import httpx2
 import structlog
-from httpx2.websockets import HTTPXWSException
+from httpx2.websockets import HTTPXWSException, WebSocketDisconnect
 
 from chatd.events.delivery import Delivery, PartDelivery
 from chatd.events.hub import LOGGED, PART, RETRY, EventHub, Relayed
@@ -34,6 +34,7 @@ from chatd.store.errors import StoreError
 log = structlog.get_logger(__name__)
 
 RELAY_PATH = "/api/internal/chats/{}/relay"
+CLOSE_NORMAL = 1000
 MAX_FRAME_BYTES = 64 * 1024 * 1024
 CONNECT_TIMEOUT = 5.0
 
@@ -57,6 +58,16 @@ def decode(frame: str) -> list[Relayed]:
         seq, flags, json = line.split(" ", 2)
         events.append(Relayed(int(seq), flags[0], flags[1:] == "1", json))
     return events
+
+
+def _leaves(group: BaseExceptionGroup[WebSocketDisconnect]) -> list[WebSocketDisconnect]:
+    leaves: list[WebSocketDisconnect] = []
+    for error in group.exceptions:
+        if isinstance(error, BaseExceptionGroup):
+            leaves.extend(_leaves(error))
+        else:
+            leaves.append(error)
+    return leaves
 
 
 class Following:
@@ -126,9 +137,14 @@ class Relays:
             after = self.hub.relay_started(chat_id)
             if after is not None:
                 await self._receive(chat_id, address, after)
-        except (HTTPXWSException, httpx2.HTTPError, OSError, StoreError) as error:
-            log.info("relay from the turn's replica ended", chat_id=str(chat_id), error=str(error))
-        except Exception:
+        except* WebSocketDisconnect as closed:
+            if any(e.code != CLOSE_NORMAL for e in _leaves(closed)):
+                log.info("relay from the turn's replica ended", chat_id=str(chat_id))
+        except* (HTTPXWSException, httpx2.HTTPError, OSError, StoreError) as failed:
+            log.info(
+                "relay from the turn's replica failed", chat_id=str(chat_id), error=str(failed)
+            )
+        except* Exception:
             log.exception("relay failed", chat_id=str(chat_id))
         finally:
             self.hub.relay_ended(chat_id)  # the log takes over (or, not relayed, goes on)

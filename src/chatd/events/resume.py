@@ -78,9 +78,10 @@ async def resume_events(
                 return None
             turn = await turns.turn_before(chat_id, gap.at)
             kept = await turns.ring(chat_id, turn) if turn is not None else None
-            if kept is None or kept.start > resume.cursor or kept.end <= resume.cursor:
+            if turn is None or kept is None or kept.start > resume.cursor:
                 return None
             resume.take(kept, start)
+            resume.covered_turn = turn
 
 
 class _Resume:
@@ -89,6 +90,9 @@ class _Resume:
         self.cursor = after
         self.parts_kept = parts_kept
         self.events: list[Delivery[ChatStreamEvent]] = []
+        # The turn (its running status's number) whose parts were all taken from elsewhere:
+        # its stretch of the log needs none, up to the next turn's start.
+        self.covered_turn: int | None = None
 
     def run(self, start: int, ring: Ring | None) -> list[Delivery[ChatStreamEvent]]:
         if ring is not None and ring.end > self.cursor:
@@ -115,15 +119,27 @@ class _Resume:
                 raise _Gap  # trimmed from the log
             else:
                 status = event.status
+                if _starts_turn(event) and self.covered_turn is not None and n > self.covered_turn:
+                    self.covered_turn = None
                 if self.cursor < durable_seq(n) <= upto:
                     if event.kind == stream_log.STREAM:
                         self.events.append(_delivery(event))
                     self.cursor = durable_seq(n)
             parts_from, parts_to = durable_seq(n) + 1, durable_seq(n + 1) - 1
             in_range = parts_from <= upto and parts_to > self.cursor
-            if status == ChatStatus.running and in_range and self.parts_kept:
+            uncovered = self.parts_kept and self.covered_turn is None
+            if status == ChatStatus.running and in_range and uncovered:
                 raise _Gap(n)  # a turn's parts, which the log does not keep
         self.cursor = upto
+
+
+def _starts_turn(event: LoggedEvent) -> bool:
+    """A turn's ``running`` status (read without parsing the event)."""
+    return (
+        event.kind == stream_log.STREAM
+        and event.json.startswith('{"type":"status"')
+        and '"status":{"status":"running"}' in event.json
+    )
 
 
 def _delivery(event: LoggedEvent) -> Delivery[ChatStreamEvent]:

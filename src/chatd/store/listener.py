@@ -28,6 +28,9 @@ NotificationHandler = Callable[[str, str], None]
 _ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
+# How the listener shows in pg_stat_activity.
+APPLICATION_NAME = "chatd event listener"
+
 class PgListener:
     """One connection and the channels it listens on."""
 
@@ -49,7 +52,9 @@ class PgListener:
         """A new connection to ``dsn`` within ``seconds`` (also the longest a statement on it
         may take); :class:`~chatd.store.errors.Unavailable` if none."""
         try:
-            raw = await asyncpg.connect(dsn, timeout=seconds)
+            raw = await asyncpg.connect(
+                dsn, timeout=seconds, server_settings={"application_name": APPLICATION_NAME}
+            )
         except _ERRORS as error:
             raise translate(error) from error
         return cls(raw, handler, statement_seconds=seconds)
