@@ -24,7 +24,6 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 
 OPEN_TIMEOUT = 60.0
-OPEN_CONCURRENCY = 100  # per process: a burst of 500 handshakes only times out
 DELTA = re.compile(r"\[\[t=(\d+)\]\]w(\d+) ")
 
 
@@ -173,9 +172,9 @@ async def _loop(conn: Connection) -> None:
     while True:
         command, args = await loop.run_in_executor(None, conn.recv)
         if command == "open":
-            targets, token = args
+            targets, token, concurrency = args
             followers = [Follower(t, token) for t in targets]
-            gate = asyncio.Semaphore(OPEN_CONCURRENCY)
+            gate = asyncio.Semaphore(concurrency)
             opens = [_open(f, gate) for f in followers]
             failed = await _bounded(opens, 2 * OPEN_TIMEOUT)
             conn.send([repr(e) for e in failed if e is not None])
@@ -212,11 +211,17 @@ class FanoutPool:
     async def _ask(self, pipe: Connection) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
 
-    async def open(self, targets: list[Target], token: str) -> list[str]:
-        """Every client's stream opened (its snapshot read); the errors of those that failed."""
+    @property
+    def pids(self) -> list[int]:
+        return [proc.pid for proc in self._procs]
+
+    async def open(self, targets: list[Target], token: str, concurrency: int) -> list[str]:
+        """Every client's stream opened (its snapshot read), at most ``concurrency`` handshakes
+        at a time over all processes; the errors of those that failed."""
         size = len(self._pipes)
+        share = max(1, concurrency // size)
         for i, pipe in enumerate(self._pipes):
-            pipe.send(("open", (targets[i::size], token)))
+            pipe.send(("open", (targets[i::size], token, share)))
         errors: list[str] = []
         for pipe in self._pipes:
             errors += await self._ask(pipe)

@@ -228,6 +228,8 @@ class Outcome:
     wall: float
     cpu: list[float]
     rss: list[float | None]
+    fake_cpu: float
+    clients_cpu: float
     errors: list[str] = field(default_factory=list)
 
     def groups(self) -> list[Group]:
@@ -289,6 +291,7 @@ async def run(
     servers: list[Server],
     api: list[httpx2.AsyncClient],
     fake_url: str,
+    fake_pid: int,
     database_url: str,
     targets: list[Target],
     senders: dict[str, int],
@@ -305,15 +308,17 @@ async def run(
     )
     pool = FanoutPool(args.client_procs)
     try:
-        errors = await pool.open(targets, servers[0].token)
+        # Its connection is made before the streams' burst of queries.
+        owners = Owners(database_url, [s.process.url for s in servers], chat_ids)
+        watcher = asyncio.create_task(owners.watch())
+        errors = await pool.open(targets, servers[0].token, args.open_concurrency)
         print(f"# {scenario}: {len(targets)} streams open ({len(errors)} failed)", flush=True)
         pids = [s.process.pid for s in servers]
         for pid in pids:
             await wait_quiet(pid)
         resets = [reset_peak_rss(pid) for pid in pids]
-        cpu_before = [cpu_seconds(pid) for pid in pids]
-        owners = Owners(database_url, [s.process.url for s in servers], chat_ids)
-        watcher = asyncio.create_task(owners.watch())
+        others = [fake_pid, *pool.pids]
+        cpu_before = [cpu_seconds(pid) for pid in pids + others]
         started = time.monotonic()
         await pool.start_following(args.deltas, limit)
         gate = asyncio.Semaphore(CONCURRENT_REQUESTS)
@@ -326,12 +331,26 @@ async def run(
         await asyncio.gather(*(send(c) for c in chat_ids))
         records = await pool.collect()
         wall = time.monotonic() - started
-        cpu = [cpu_seconds(pid) - before for pid, before in zip(pids, cpu_before, strict=True)]
+        used = [
+            cpu_seconds(pid) - before for pid, before in zip(pids + others, cpu_before, strict=True)
+        ]
+        cpu, fake_cpu, clients_cpu = used[: len(pids)], used[len(pids)], sum(used[len(pids) + 1 :])
         rss = [peak_rss_mb(pid) if r else None for pid, r in zip(pids, resets, strict=True)]
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
-        return Outcome(scenario, records, owners, args.deltas, wall, cpu, rss, errors)
+        return Outcome(
+            scenario,
+            records,
+            owners,
+            args.deltas,
+            wall,
+            cpu,
+            rss,
+            fake_cpu,
+            clients_cpu,
+            errors,
+        )
     finally:
         pool.close()
 
@@ -339,8 +358,12 @@ async def run(
 async def scenarios(args: argparse.Namespace, pg_base: str) -> list[Outcome]:
     rng = random.Random(args.seed)
     outcomes = []
-    with tempfile.TemporaryDirectory(prefix="chatd-fanout-") as tmp, ExitStack() as stack:
-        home = Path(tmp)
+    with ExitStack() as stack:
+        if args.keep:
+            home = Path(args.keep)
+            os.makedirs(home)
+        else:
+            home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="chatd-fanout-")))
         (home / "fake").mkdir()
         fake = stack.enter_context(fake_provider(home / "fake"))
         database_url = stack.enter_context(pg_database(pg_base))
@@ -369,6 +392,7 @@ async def scenarios(args: argparse.Namespace, pg_base: str) -> list[Outcome]:
                     servers,
                     api,
                     fake.url,
+                    fake.pid,
                     database_url,
                     targets,
                     {chat: rng.randrange(len(ws))},
@@ -387,6 +411,7 @@ async def scenarios(args: argparse.Namespace, pg_base: str) -> list[Outcome]:
                     servers,
                     api,
                     fake.url,
+                    fake.pid,
                     database_url,
                     targets,
                     senders,
@@ -400,7 +425,9 @@ def report(outcome: Outcome) -> Outcome:
     print_table(outcome.rows(), HEADER)
     print(
         f"  non-owner p99 - owner p99: {outcome.added_p99():+.1f} ms; "
-        f"owner changes seen: {outcome.owners.changes}; wall {outcome.wall:.1f} s",
+        f"owner changes seen: {outcome.owners.changes}; wall {outcome.wall:.1f} s; cpu s: "
+        f"replicas {sum(outcome.cpu):.1f}, clients {outcome.clients_cpu:.1f}, "
+        f"fake {outcome.fake_cpu:.1f}",
         flush=True,
     )
     failures = sorted({e for r in outcome.records for e in r.errors} | set(outcome.errors))
@@ -429,6 +456,13 @@ async def main() -> None:
     parser.add_argument("--replicas", type=int, default=2)
     parser.add_argument("--client-procs", type=int, default=4, help="client processes")
     parser.add_argument("--seed", type=int, default=1, help="random picks of replicas")
+    parser.add_argument(
+        "--open-concurrency",
+        type=int,
+        default=40,
+        help="stream handshakes in flight at once, over all client processes",
+    )
+    parser.add_argument("--keep", default=None, help="a new dir to keep the servers' logs in")
     args = parser.parse_args()
     pg_base = os.environ.get(PG_ENV)
     if not pg_base:
