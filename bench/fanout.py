@@ -84,6 +84,7 @@ from stream import (  # noqa: E402
 from chatd.secretbox import generate_key  # noqa: E402
 
 OWNER_POLL = 0.1  # seconds between reads of the chats' owners
+SEND_ATTEMPTS = 3
 
 
 # ---- replicas ----------------------------------------------------------------------------
@@ -131,11 +132,12 @@ class Owners:
         self.owner: dict[str, int] = {}
         self.changes = 0  # a chat seen on one owner, then another
 
-    async def watch(self) -> None:
-        """Poll until cancelled."""
+    async def watch(self, connected: asyncio.Event) -> None:
+        """Poll until cancelled; ``connected`` is set once the connection is made."""
         async with await psycopg.AsyncConnection.connect(
             self.database_url, autocommit=True
         ) as conn:
+            connected.set()
             while True:
                 rows = await (
                     await conn.execute(
@@ -310,7 +312,11 @@ async def run(
     try:
         # Its connection is made before the streams' burst of queries.
         owners = Owners(database_url, [s.process.url for s in servers], chat_ids)
-        watcher = asyncio.create_task(owners.watch())
+        connected = asyncio.Event()
+        watcher = asyncio.create_task(owners.watch(connected))
+        await asyncio.wait([watcher, asyncio.ensure_future(connected.wait())], timeout=30)
+        if watcher.done():
+            watcher.result()  # its error
         errors = await pool.open(targets, servers[0].token, args.open_concurrency)
         print(f"# {scenario}: {len(targets)} streams open ({len(errors)} failed)", flush=True)
         pids = [s.process.pid for s in servers]
@@ -323,12 +329,21 @@ async def run(
         await pool.start_following(args.deltas, limit)
         gate = asyncio.Semaphore(CONCURRENT_REQUESTS)
 
+        send_errors: list[str] = []
+
         async def send(chat_id: str) -> None:
+            """A refused send is tried again (and counted): its chat's clients wait for it."""
             body = {"content": [{"type": "text", "text": "go"}]}
-            async with gate:
-                ok(await api[senders[chat_id]].post(f"{API}/{chat_id}/messages", json=body))
+            for attempt in range(SEND_ATTEMPTS):
+                async with gate:
+                    r = await api[senders[chat_id]].post(f"{API}/{chat_id}/messages", json=body)
+                if r.status_code < 300:
+                    return
+                send_errors.append(f"send {r.status_code}: {r.text[:200]}")
+                await asyncio.sleep(1.0 + attempt)
 
         await asyncio.gather(*(send(c) for c in chat_ids))
+        errors += send_errors
         records = await pool.collect()
         wall = time.monotonic() - started
         used = [
@@ -430,6 +445,8 @@ def report(outcome: Outcome) -> Outcome:
         f"fake {outcome.fake_cpu:.1f}",
         flush=True,
     )
+    if outcome.errors:
+        print(f"  {len(outcome.errors)} failed opens or sends", flush=True)
     failures = sorted({e for r in outcome.records for e in r.errors} | set(outcome.errors))
     for error in failures[:5]:
         print(f"  error: {error}", flush=True)
