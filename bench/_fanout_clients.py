@@ -43,6 +43,8 @@ class Record:
     replica: int
     chat_id: str
     latencies_ns: array.array[int] = field(default_factory=lambda: array.array("q"))
+    # Those of the deltas after the reply's first ``skip``: past the relay's start.
+    later_ns: array.array[int] = field(default_factory=lambda: array.array("q"))
     first_stamp_ns: int | None = None
     last_receive_ns: int | None = None
     parts: int = 0  # message_part events carrying reply text
@@ -79,7 +81,7 @@ class Follower:
         )
         await self.socket.recv()
 
-    async def follow(self, expected: int, record: Record) -> None:
+    async def follow(self, expected: int, skip: int, record: Record) -> None:
         """Record the turn's text deltas and every event's ``seq`` until the turn ends."""
         seen_seqs: set[int] = set()
         seen_deltas: set[int] = set()
@@ -104,7 +106,8 @@ class Follower:
                     if kind == "message_part":
                         part = event["message_part"]["part"]
                         if part.get("type") == "text":
-                            self._deltas(part.get("text") or "", received, record, seen_deltas)
+                            text = part.get("text") or ""
+                            self._deltas(text, received, skip, record, seen_deltas)
                     elif kind == "status":
                         status = event["status"]["status"]
                         if status == "running":
@@ -120,7 +123,7 @@ class Follower:
             record.missing = len(set(range(expected)) - seen_deltas)
 
     @staticmethod
-    def _deltas(text: str, received: int, record: Record, seen: set[int]) -> None:
+    def _deltas(text: str, received: int, skip: int, record: Record, seen: set[int]) -> None:
         record.parts += 1
         for stamp_text, index_text in DELTA.findall(text):
             stamp, index = int(stamp_text), int(index_text)
@@ -129,6 +132,8 @@ class Follower:
                 record.repeated_deltas += 1
             seen.add(index)
             record.latencies_ns.append(received - stamp)
+            if index >= skip:
+                record.later_ns.append(received - stamp)
             if record.first_stamp_ns is None or stamp < record.first_stamp_ns:
                 record.first_stamp_ns = stamp
         if record.last_receive_ns is None or received > record.last_receive_ns:
@@ -179,9 +184,11 @@ async def _loop(conn: Connection) -> None:
             failed = await _bounded(opens, 2 * OPEN_TIMEOUT)
             conn.send([repr(e) for e in failed if e is not None])
         elif command == "follow":
-            expected, limit = args
+            expected, skip, limit = args
             records = [Record(f.target.replica, f.target.chat_id) for f in followers]
-            following = [f.follow(expected, r) for f, r in zip(followers, records, strict=True)]
+            following = [
+                f.follow(expected, skip, r) for f, r in zip(followers, records, strict=True)
+            ]
             conn.send("following")
             failed = await _bounded(following, limit)
             for record, error in zip(records, failed, strict=True):
@@ -227,10 +234,12 @@ class FanoutPool:
             errors += await self._ask(pipe)
         return errors
 
-    async def start_following(self, expected: int, limit: float) -> None:
-        """Every process reads its sockets (acknowledged before this returns)."""
+    async def start_following(self, expected: int, skip: int, limit: float) -> None:
+        """Every process reads its sockets (acknowledged before this returns); each client
+        expects deltas ``0..expected-1`` and keeps apart the latencies after the first
+        ``skip``."""
         for pipe in self._pipes:
-            pipe.send(("follow", (expected, limit)))
+            pipe.send(("follow", (expected, skip, limit)))
         for pipe in self._pipes:
             assert await self._ask(pipe) == "following"
 

@@ -34,8 +34,11 @@ Reproduce (about 3 minutes):
     CHATD_BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
         .venv/bin/python bench/fanout.py --clients 1000 --chats 200 --deltas 500 --pace 50
 
-``--scenarios one`` or ``--scenarios many`` runs one of them. The latest figures are in
-``bench/RESULTS.md``.
+``--scenarios one`` or ``--scenarios many`` runs one of them. The streams are opened at most
+``--open-concurrency`` (40) handshakes at a time: each handshake reads the chat, and a larger
+burst grows both replicas' connection pools until PostgreSQL refuses connections (its default
+``max_connections`` of 100 is less than two full pools); ``--keep DIR`` keeps the servers'
+logs. The latest figures are in ``bench/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -176,6 +179,7 @@ class Group:
 
     def row(self, scenario: str) -> tuple[str, ...]:
         latencies = sorted(x for r in self.records for x in r.latencies_ns)
+        later = sorted(x for r in self.records for x in r.later_ns)
         ok_clients = [r for r in self.records if r.complete]
         received = sum(r.deltas for r in self.records)
         firsts = [r.first_stamp_ns for r in self.records if r.first_stamp_ns is not None]
@@ -198,6 +202,8 @@ class Group:
             f"{percentile_ms(latencies, 0.99):.1f}",
             f"{percentile_ms(latencies, 0.999):.1f}",
             f"{latencies[-1] / 1e6:.1f}" if latencies else "nan",
+            f"{percentile_ms(later, 0.50):.1f}",
+            f"{percentile_ms(later, 0.99):.1f}",
         )
 
     def p99(self) -> float:
@@ -217,6 +223,8 @@ HEADER = (
     "p99 ms",
     "p99.9 ms",
     "max ms",
+    "p50 >1s",
+    "p99 >1s",
 )
 REPLICA_HEADER = ("scenario", "replica", "owns chats", "clients", "cpu s", "cpu %", "peak rss MiB")
 
@@ -326,7 +334,7 @@ async def run(
         others = [fake_pid, *pool.pids]
         cpu_before = [cpu_seconds(pid) for pid in pids + others]
         started = time.monotonic()
-        await pool.start_following(args.deltas, limit)
+        await pool.start_following(args.deltas, round(args.pace), limit)
         gate = asyncio.Semaphore(CONCURRENT_REQUESTS)
 
         send_errors: list[str] = []
@@ -459,8 +467,9 @@ or on the other (relayed). ok/all: clients that followed their turn to its end. 
 deltas an ok client never got (in brackets: those of clients that did not end well). dup:
 events with a seq the stream had already delivered, plus deltas received twice. seq back: an
 event numbered below the one before it. deltas/s: every client of the class, first delta written
--> last received. Latency: the fake's stamp as it writes a delta -> the client's read of the
-frame. cpu %: of one core, over the run's wall time."""
+-> last received. >1s: the deltas after the reply's first second (the first ones of a relayed
+stream wait for the relay to start). Latency: the fake's stamp as it writes a delta -> the
+client's read of the frame. cpu %: of one core, over the run's wall time."""
 
 
 async def main() -> None:
