@@ -52,7 +52,7 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -298,17 +298,16 @@ def script(chats: int, deltas: int, pace: float) -> list[dict[str, object]]:
 
 async def run(
     scenario: str,
-    servers: list[Server],
-    api: list[httpx2.AsyncClient],
+    st: Stack,
     fake_url: str,
     fake_pid: int,
-    database_url: str,
     targets: list[Target],
     senders: dict[str, int],
     args: argparse.Namespace,
 ) -> Outcome:
     """Open every target's stream, send each chat's message through its sender replica, and
     follow every turn to its end."""
+    servers, api, database_url = st.servers, st.api, st.database_url
     chat_ids = list(senders)
     limit = 60.0 + 3 * args.deltas / args.pace + 0.05 * len(targets)
     ok(
@@ -378,19 +377,27 @@ async def run(
         pool.close()
 
 
-async def scenarios(args: argparse.Namespace, pg_base: str) -> list[Outcome]:
-    rng = random.Random(args.seed)
-    outcomes = []
+@dataclass
+class Stack:
+    """Replicas on a fresh database, configured for the fake provider; an API client each."""
+
+    servers: list[Server]
+    api: list[httpx2.AsyncClient]
+    fields: dict[str, str]  # what a new chat needs
+    database_url: str
+
+    @property
+    def ws(self) -> list[str]:
+        return [s.process.url.replace("http://", "ws://") for s in self.servers]
+
+
+@contextlib.asynccontextmanager
+async def replica_stack(
+    home: Path, pg_base: str, fake_url: str, count: int
+) -> AsyncIterator[Stack]:
     with ExitStack() as stack:
-        if args.keep:
-            home = Path(args.keep)
-            os.makedirs(home)
-        else:
-            home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="chatd-fanout-")))
-        (home / "fake").mkdir()
-        fake = stack.enter_context(fake_provider(home / "fake"))
         database_url = stack.enter_context(pg_database(pg_base))
-        servers = stack.enter_context(replica_servers(home, database_url, args.replicas))
+        servers = stack.enter_context(replica_servers(home, database_url, count))
         limits = httpx2.Limits(max_connections=CONCURRENT_REQUESTS, keepalive_expiry=2.0)
         async with contextlib.AsyncExitStack() as clients:
             api = [
@@ -404,42 +411,45 @@ async def scenarios(args: argparse.Namespace, pg_base: str) -> list[Outcome]:
                 )
                 for s in servers
             ]
-            fields = await configure(api[0], fake.url)
-            ws = [s.process.url.replace("http://", "ws://") for s in servers]
-            todo = args.scenarios.split(",")
-            if "one" in todo:
-                (chat,) = await create_warm_chats(api[0], fields, 1)
-                targets = [Target(i % len(ws), ws[i % len(ws)], chat) for i in range(args.clients)]
-                outcome = await run(
-                    f"one chat, {args.clients} clients",
-                    servers,
-                    api,
-                    fake.url,
-                    fake.pid,
-                    database_url,
-                    targets,
-                    {chat: rng.randrange(len(ws))},
-                    args,
-                )
-                outcomes.append(report(outcome))
-            if "many" in todo:
-                chats = await create_warm_chats(api[0], fields, args.chats)
-                targets = []
-                for chat in chats:
-                    replica = rng.randrange(len(ws))
-                    targets.append(Target(replica, ws[replica], chat))
-                senders = {c: rng.randrange(len(ws)) for c in chats}
-                outcome = await run(
-                    f"{args.chats} chats",
-                    servers,
-                    api,
-                    fake.url,
-                    fake.pid,
-                    database_url,
-                    targets,
-                    senders,
-                    args,
-                )
+            fields = await configure(api[0], fake_url)
+            yield Stack(servers, api, fields, database_url)
+
+
+async def scenarios(args: argparse.Namespace, pg_base: str) -> list[Outcome]:
+    """Each scenario on replicas of its own (a fresh database): the connection pools one grew
+    are not the next one's."""
+    rng = random.Random(args.seed)
+    outcomes = []
+    with ExitStack() as stack:
+        if args.keep:
+            home = Path(args.keep)
+            os.makedirs(home)
+        else:
+            home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="chatd-fanout-")))
+        (home / "fake").mkdir()
+        fake = stack.enter_context(fake_provider(home / "fake"))
+        for name in args.scenarios.split(","):
+            (home / name).mkdir()
+            async with replica_stack(home / name, pg_base, fake.url, args.replicas) as st:
+                ws = st.ws
+                if name == "one":
+                    scenario = f"one chat, {args.clients} clients"
+                    (chat,) = await create_warm_chats(st.api[0], st.fields, 1)
+                    targets = [
+                        Target(i % len(ws), ws[i % len(ws)], chat) for i in range(args.clients)
+                    ]
+                    senders = {chat: rng.randrange(len(ws))}
+                elif name == "many":
+                    scenario = f"{args.chats} chats"
+                    chats = await create_warm_chats(st.api[0], st.fields, args.chats)
+                    targets = []
+                    for chat in chats:
+                        replica = rng.randrange(len(ws))
+                        targets.append(Target(replica, ws[replica], chat))
+                    senders = {c: rng.randrange(len(ws)) for c in chats}
+                else:
+                    sys.exit(f"unknown scenario {name!r}")
+                outcome = await run(scenario, st, fake.url, fake.pid, targets, senders, args)
                 outcomes.append(report(outcome))
     return outcomes
 
