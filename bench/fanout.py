@@ -13,13 +13,15 @@ gets the turn's parts over the internal relay WebSocket. Two scenarios:
   about half are relayed) and its message sent through another random pick, all replying at
   once, ``--deltas`` deltas each.
 
-Every stream is opened (its snapshot read) before the messages are sent; which replica owns a
-chat is read from the database while its turn runs, so each client is classed afterwards as on
-the owner or not. Each chat first runs a warm-up turn (title and summary calls), as in
-``bench/stream.py``; the measured turn is its second.
+Each scenario gets replicas and a database of its own. Every stream is opened (its snapshot
+read) before the messages are sent; which replica owns a chat is read from the database while
+its turn runs, so each client is classed afterwards as on the owner or not. Each chat first
+runs a warm-up turn (title and summary calls), as in ``bench/stream.py``; the measured turn is
+its second.
 
 Figures per class of client (owner / non-owner / all): delivered deltas per second (first delta
-written to last one received, over every client of the class), p50/p99 write → receive, the
+written to last one received, over every client of the class), p50/p99 write → receive (also
+over the deltas after each reply's first second only, which leaves out a relay's start), the
 deltas a client never got (``dropped``), and repeats: events whose ``seq`` the stream had
 already delivered and deltas received twice (``dup``), and ``seq`` going backwards. A client
 that lagged and was closed by its replica, or that errs, is counted apart (``ok`` is the
