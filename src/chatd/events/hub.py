@@ -20,6 +20,12 @@ start or the last retry: :meth:`turn_snapshot`), and every event of the turn, lo
 kept in the line's *ring*, from which a client resumes after a number (:meth:`replay`); the ring
 outlives the turn by :data:`RING_KEEP` seconds.
 
+**A turn running elsewhere.** A followed chat whose turn runs on another replica is fed by a
+relay from it (:mod:`chatd.events.relay`, or Redis Streams: :mod:`chatd.events.redis_turns`):
+from the turn's ``running`` status on, the line takes every event in that replica's order
+(:meth:`relay_events`), parts included, and holds the logged events it hears of itself until
+the relay has brought them; when the relay ends, the log takes over.
+
 Chats nobody here follows have no line: their watch events go to the owner's watch sockets as
 they arrive, a status older than one already delivered for the chat dropped. Each event is
 wrapped once in a :class:`~chatd.events.delivery.Delivery` that every subscriber shares.
