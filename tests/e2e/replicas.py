@@ -62,6 +62,21 @@ class Replicas:
         return self.servers[index].stop()
 
 
+REDIS_ENV = "CHATD_TEST_REDIS_URL"
+# How a turn's parts reach the other replicas: the internal relay, or Redis Streams.
+PART_PATHS = ("redis", "relay")
+
+
+def part_path_env(path: str) -> dict[str, str]:
+    """The replicas' settings for ``path`` (skipped for Redis unless its tests are on)."""
+    if path == "relay":
+        return {}
+    url = os.environ.get(REDIS_ENV)
+    if not url:
+        pytest.skip(f"Redis tests are off: set {REDIS_ENV}")
+    return {"CHATD_REDIS_URL": url}
+
+
 @contextmanager
 def replicas(home: Path, fake: Fake, count: int, **env: str) -> Iterator[Replicas]:
     """``count`` configured replicas on a fresh PostgreSQL database (skipped when PostgreSQL

@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from tests.e2e.events import Event, Socket, connect, has, render, settles, watch
-from tests.e2e.replicas import Replicas, replicas
+from tests.e2e.replicas import PART_PATHS, Replicas, part_path_env, replicas
 from tests.e2e.turn_harness import Fake, fake_provider
 
 pytestmark = pytest.mark.slow
@@ -29,17 +29,12 @@ STREAM = "/api/experimental/chats/{}/stream"
 NO_HEARTBEAT = {"CHATD_HEARTBEAT_INTERVAL": "30"}
 
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
-# How a turn's parts reach the other replicas: the internal relay, or Redis Streams.
-PART_PATHS = {"relay": {}, "redis": {"CHATD_REDIS_URL": REDIS_URL}}
-
-
-@pytest.fixture(scope="module", params=sorted(PART_PATHS))
+@pytest.fixture(scope="module", params=PART_PATHS)
 def group(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Replicas, Fake]]:
     home = tmp_path_factory.mktemp("replica-events")
-    env = {**NO_HEARTBEAT, **PART_PATHS[request.param]}
+    env = {**NO_HEARTBEAT, **part_path_env(request.param)}
     with fake_provider(home / "fake") as fake, replicas(home, fake, 3, **env) as running:
         yield running, fake
 

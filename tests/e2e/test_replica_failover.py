@@ -20,10 +20,9 @@ import pytest
 
 from chatd.store.listener import APPLICATION_NAME
 from tests.e2e.events import Event, Socket, connect, has, render, settles
-from tests.e2e.replicas import Replicas, replicas
+from tests.e2e.replicas import PART_PATHS, Replicas, part_path_env, replicas
 from tests.e2e.server import wait_for
 from tests.e2e.test_replica_events import (
-    PART_PATHS,
     drain,
     numbers_increase,
     owner_index,
@@ -40,11 +39,10 @@ FAILOVER = {
 }
 
 
-@pytest.fixture(params=sorted(PART_PATHS))
+@pytest.fixture(params=PART_PATHS)
 def part_path(request: pytest.FixtureRequest) -> dict[str, str]:
     """How a turn's parts reach the other replicas (the internal relay, or Redis Streams)."""
-    paths: dict[str, str] = PART_PATHS[request.param]
-    return paths
+    return part_path_env(request.param)
 
 
 @pytest.fixture
