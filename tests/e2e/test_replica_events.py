@@ -71,6 +71,14 @@ def logged(events: list[Event]) -> list[tuple[int, str]]:
     ]
 
 
+def message_texts(events: list[Event]) -> list[str]:
+    return [
+        "".join(p.get("text", "") for p in e["message"]["content"] or [])
+        for e in events
+        if e["type"] == "message"
+    ]
+
+
 def uses_redis(group: Replicas) -> bool:
     return "CHATD_REDIS_URL" in group.env
 
@@ -186,3 +194,38 @@ def test_a_client_resumes_after_its_last_number_on_any_replica(
     for index in range(3):
         with open_stream(replicas_, index, chat_id, after_seq=final) as caught_up:
             assert drain(caught_up) == []
+
+
+def test_an_edit_sent_to_another_replica_stops_the_turn_and_runs_the_new_one(
+    group: tuple[Replicas, Fake],
+) -> None:
+    replicas_, fake = group
+    fake.script(
+        {"text": ["Answering ", "the ", "old ", "question"], "stall_after": 2},
+        {"text": ["Answer ", "to ", "the ", "edit."]},
+    )
+    chat_id = replicas_.new_chat(2, "the old question")
+    owner = wait_running(replicas_, chat_id)
+    other = next(i for i in range(3) if i != owner)
+    (question,) = [m for m in replicas_.client(other).messages(chat_id) if m["role"] == "user"]
+    with open_stream(replicas_, owner, chat_id) as on_owner:
+        on_owner.frame(10)
+        on_owner.until(has("P(assistant:text)"))
+        sent = time.monotonic()
+        replicas_.client(other).call(
+            "PATCH",
+            f"/{chat_id}/messages/{question['id']}",
+            json={"content": [{"type": "text", "text": "the new question"}]},
+        )
+        # The stalled turn stops at once: its partial answer is saved, then the new turn runs.
+        on_owner.until(has("M(assistant)"), timeout=10)
+        stopped = time.monotonic() - sent
+        on_owner.until(lambda es: "Answer to the edit." in message_texts(es), timeout=30)
+    assert stopped < 1.0, stopped
+    final = replicas_.client(other).wait_status(chat_id, "waiting")
+    assert final["status"] == "waiting"
+    texts = [
+        (m["role"], "".join(p.get("text", "") for p in m["content"] or []))
+        for m in replicas_.client(other).messages(chat_id)
+    ]
+    assert texts == [("user", "the new question"), ("assistant", "Answer to the edit.")]

@@ -352,7 +352,9 @@ class EventHub:
     def _read(self, line: _Line, upto: int | None) -> None:
         """Read the line's log up to ``upto`` (None: to the end), one read at a time."""
         if line.preparing is not None:
-            return  # prepare reads what is missing once it knows the position
+            # Prepare reads what is missing once it knows the position.
+            line.read_upto = -1 if upto is None or line.read_upto < 0 else max(line.read_upto, upto)
+            return
         if self.db is None:
             if line.held and line.position is not None:
                 line.position = min(line.held) - 1  # nothing to read them from: go on
@@ -460,8 +462,10 @@ class EventHub:
                 line.part = 0
             self._flush(line)
             preparing.set_result(None)
-            if line.held:
-                self._read(line, max(line.held))
+            asked, line.read_upto = line.read_upto, 0
+            if line.held or asked:
+                upto = None if asked < 0 else max(asked, max(line.held, default=0))
+                self._read(line, upto)
             elsewhere = state.worker_id not in (None, self.origin)
             if state.status == ChatStatus.running and elsewhere and self.follower is not None:
                 if line.turn is None and not line.relay and line.subs:
