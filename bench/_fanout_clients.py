@@ -14,13 +14,13 @@ from __future__ import annotations
 import array
 import asyncio
 import json
-import multiprocessing
 import re
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
+from _process_pool import ProcessPool
 from websockets.asyncio.client import ClientConnection, connect
 
 OPEN_TIMEOUT = 60.0
@@ -201,26 +201,11 @@ async def _loop(conn: Connection) -> None:
             return
 
 
-class FanoutPool:
+class FanoutPool(ProcessPool):
     """``size`` client processes; the clients are dealt out round robin."""
 
     def __init__(self, size: int) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._pipes: list[Connection] = []
-        self._procs: list[Any] = []
-        for _ in range(size):
-            parent, child = context.Pipe()
-            proc = context.Process(target=_serve, args=(child,), daemon=True)
-            proc.start()
-            self._pipes.append(parent)
-            self._procs.append(proc)
-
-    async def _ask(self, pipe: Connection) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
-
-    @property
-    def pids(self) -> list[int]:
-        return [proc.pid for proc in self._procs]
+        super().__init__(size, _serve)
 
     async def open(self, targets: list[Target], token: str, concurrency: int) -> list[str]:
         """Every client's stream opened (its snapshot read), at most ``concurrency`` handshakes
@@ -249,11 +234,3 @@ class FanoutPool:
         for pipe in self._pipes:
             records += await self._ask(pipe)
         return records
-
-    def close(self) -> None:
-        for pipe in self._pipes:
-            pipe.send(("stop", ()))
-        for proc in self._procs:
-            proc.join(10)
-            if proc.is_alive():
-                proc.kill()

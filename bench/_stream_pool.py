@@ -11,12 +11,11 @@ snapshots), ``follow`` acknowledges at once and then reads every socket until it
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import Any
 
 import httpx2
+from _process_pool import ProcessPool
 from _stream_clients import ChatFollower, Tally, bare_stream, gather_bounded
 
 
@@ -92,22 +91,11 @@ async def _loop(conn: Connection) -> None:
             return
 
 
-class ClientPool:
+class ClientPool(ProcessPool):
     """``size`` client processes; chats and bare streams are dealt out round robin."""
 
     def __init__(self, size: int) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._pipes: list[Connection] = []
-        self._procs: list[Any] = []
-        for _ in range(size):
-            parent, child = context.Pipe()
-            proc = context.Process(target=_serve, args=(child,), daemon=True)
-            proc.start()
-            self._pipes.append(parent)
-            self._procs.append(proc)
-
-    async def _ask(self, pipe: Connection) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
+        super().__init__(size, _serve)
 
     async def open(
         self, ws_url: str, token: str, chat_ids: list[str], deflate: bool, tally: Tally
@@ -138,11 +126,3 @@ class ClientPool:
         for i, pipe in enumerate(self._pipes):
             share = count // size + (1 if i < count % size else 0)
             pipe.send(("bare", (fake_url, share, limit)))
-
-    def close(self) -> None:
-        for pipe in self._pipes:
-            pipe.send(("stop", ()))
-        for proc in self._procs:
-            proc.join(10)
-            if proc.is_alive():
-                proc.kill()

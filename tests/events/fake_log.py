@@ -3,14 +3,38 @@ tests of the hub alone."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections import defaultdict
 
+from chatd.sdk.chats import ChatMessage, ChatMessageRole, ChatStatus
+from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType, ChatStreamStatus
 from chatd.store.outbox import Outbox
 from chatd.store.seqs import durable_seq
 from chatd.store.stream_log import STREAM, WATCH, LoggedEvent
 
 OWNER = uuid.UUID(int=7)
+
+
+def message_event(
+    chat_id: uuid.UUID, message_id: int, role: ChatMessageRole = ChatMessageRole.user
+) -> ChatStreamEvent:
+    return ChatStreamEvent(
+        type=ChatStreamEventType.message,
+        chat_id=chat_id,
+        message=ChatMessage(
+            id=message_id,
+            chat_id=chat_id,
+            created_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+            role=role,
+        ),
+    )
+
+
+def status_event(chat_id: uuid.UUID, status: ChatStatus) -> ChatStreamEvent:
+    return ChatStreamEvent(
+        type=ChatStreamEventType.status, chat_id=chat_id, status=ChatStreamStatus(status=status)
+    )
 
 
 class FakeLog:

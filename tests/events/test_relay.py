@@ -11,33 +11,22 @@ import pytest
 from chatd.events.delivery import Delivery, Delta, PartDelivery
 from chatd.events.hub import EventHub
 from chatd.events.relay import decode, encode
-from chatd.sdk.chats import ChatMessage, ChatMessagePartType, ChatMessageRole, ChatStatus
-from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType, ChatStreamRetry, ChatStreamStatus
+from chatd.sdk.chats import ChatMessagePartType, ChatMessageRole, ChatStatus
+from chatd.sdk.events import ChatStreamEvent, ChatStreamRetry, ChatStreamStatus
 from chatd.store.outbox import Outbox
 from chatd.store.seqs import durable_seq
-from tests.events.fake_log import FakeLog
+from tests.events.fake_log import FakeLog, message_event, status_event
 
 pytestmark = pytest.mark.anyio
 CHAT = uuid.uuid4()
 
 
 def message(message_id: int) -> ChatStreamEvent:
-    return ChatStreamEvent(
-        type=ChatStreamEventType.message,
-        chat_id=CHAT,
-        message=ChatMessage(
-            id=message_id,
-            chat_id=CHAT,
-            created_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-            role=ChatMessageRole.assistant,
-        ),
-    )
+    return message_event(CHAT, message_id, ChatMessageRole.assistant)
 
 
 def status(value: ChatStatus) -> ChatStreamEvent:
-    return ChatStreamEvent(
-        type=ChatStreamEventType.status, chat_id=CHAT, status=ChatStreamStatus(status=value)
-    )
+    return status_event(CHAT, value)
 
 
 def owner_frames(log: FakeLog) -> tuple[list[Delivery[ChatStreamEvent]], Outbox]:

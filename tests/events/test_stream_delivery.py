@@ -4,7 +4,6 @@ each chat's events in their logged order."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import uuid
 
@@ -15,11 +14,11 @@ from chatd.events.cursor import MessageCursor
 from chatd.events.delivery import Delivery, Delta, Subscription
 from chatd.events.hub import STATUS_SEQS_KEPT, EventHub
 from chatd.events.snapshot import FRAME_LIMIT, frames
-from chatd.sdk.chats import ChatMessage, ChatMessagePartType, ChatMessageRole, ChatStatus
+from chatd.sdk.chats import ChatMessagePartType, ChatMessageRole, ChatStatus
 from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType, ChatStreamStatus
 from chatd.store.outbox import Outbox
 from chatd.store.seqs import durable_seq
-from tests.events.fake_log import FakeLog
+from tests.events.fake_log import FakeLog, message_event
 
 pytestmark = pytest.mark.anyio
 CHAT = uuid.uuid4()
@@ -30,16 +29,7 @@ def sealed(*events: ChatStreamEvent, refresh: bool = False, log: FakeLog | None 
 
 
 def message(message_id: int) -> ChatStreamEvent:
-    return ChatStreamEvent(
-        type=ChatStreamEventType.message,
-        chat_id=CHAT,
-        message=ChatMessage(
-            id=message_id,
-            chat_id=CHAT,
-            created_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-            role=ChatMessageRole.user,
-        ),
-    )
+    return message_event(CHAT, message_id)
 
 
 def status() -> ChatStreamEvent:
