@@ -72,13 +72,14 @@ async def expect_refused(app: FastAPI, path: str, headers: dict[str, str], **par
 
 
 async def test_both_sockets_are_walked(app: FastAPI) -> None:
-    # The workspace agents' socket takes no user credential at all, a cookie included
-    # (tests/api/test_agent_rpc.py).
+    # The workspace agents' socket and the replicas' relay take no user credential at all, a
+    # cookie included (tests/api/test_agent_rpc.py, tests/api/test_replica_relay.py).
     assert sorted(websocket_routes(app)) == [
         "/api/experimental/chats/watch",
         "/api/experimental/chats/{chat}/stream",
         "/api/experimental/chats/{chat}/stream/desktop",
         "/api/experimental/chats/{chat}/stream/git",
+        "/api/internal/chats/{chat}/relay",
         AGENT_PATH,
     ]
 
