@@ -134,14 +134,21 @@ async def acquire_chats(
 async def announce_claims(conn: Connection, now: dt.datetime, rows: list[Row]) -> Outbox:
     """Log ``status: running`` for each claimed chat, in the claiming transaction (sealed);
     its worker publishes each when the turn starts. No watch event for running (§5.1)."""
+    return await _logged_statuses(conn, now, [row["id"] for row in rows], ChatStatus.running)
+
+
+async def _logged_statuses(
+    conn: Connection, now: dt.datetime, chat_ids: list[uuid.UUID], status: ChatStatus
+) -> Outbox:
+    """A stream ``status`` event per chat, sealed."""
     outbox = Outbox(
         stream=[
             ChatStreamEvent(
                 type=ChatStreamEventType.status,
-                chat_id=row["id"],
-                status=ChatStreamStatus(status=ChatStatus.running),
+                chat_id=chat_id,
+                status=ChatStreamStatus(status=status),
             )
-            for row in rows
+            for chat_id in chat_ids
         ]
     )
     return await stream_log.seal(conn, outbox, now)
@@ -178,17 +185,7 @@ async def release_to_pending(
         .returning(chats.c.id)
     )
     released = {r.id for r in rows}
-    outbox = Outbox(
-        stream=[
-            ChatStreamEvent(
-                type=ChatStreamEventType.status,
-                chat_id=chat_id,
-                status=ChatStreamStatus(status=ChatStatus.pending),
-            )
-            for chat_id in sorted(released)
-        ]
-    )
-    return released, await stream_log.seal(conn, outbox, now)
+    return released, await _logged_statuses(conn, now, sorted(released), ChatStatus.pending)
 
 
 async def finish(
