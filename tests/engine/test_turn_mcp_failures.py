@@ -50,9 +50,10 @@ def garbage_port() -> Iterator[int]:
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    # Short enough that a test waits little on the servers that never answer.
+    # Short enough that a test waits little on the servers that never answer; a call that
+    # does answer must still make it on a loaded machine (1 s was missed under CI load).
     settings.mcp_list_timeout = 1.0
-    settings.mcp_call_timeout = 1.0
+    settings.mcp_call_timeout = 3.0
     return settings
 
 
@@ -113,9 +114,9 @@ async def test_a_call_that_never_answers_is_an_error_result_within_the_call_time
     assert outcome.kind == OutcomeKind.done, outcome.error
     got = results(streamed)
     assert got["c1"]["is_error"] is True
-    assert got["c1"]["result"] == {"error": "MCP server docs did not answer within 1 s"}
+    assert got["c1"]["result"] == {"error": "MCP server docs did not answer within 3 s"}
     assert got["c2"]["result"] == {"output": "echo: hi"}  # the other call was not held up
-    assert tool_message(bare, 1, "c1") == {"error": "MCP server docs did not answer within 1 s"}
+    assert tool_message(bare, 1, "c1") == {"error": "MCP server docs did not answer within 3 s"}
 
 
 @pytest.mark.agent_kinds("dispatcher")
