@@ -66,7 +66,7 @@ def result(call_id: str, name: str, output: str) -> ChatMessagePart:
 async def saved(h: Harness, *assistant: ChatMessagePart, results: list[ChatMessagePart]) -> None:
     """A step as the turn persists it, by the chat's own worker."""
     step = Step(model_config_id=h.config_id, assistant=list(assistant), tool_results=results)
-    await save_step(h.db, h.db.now(), h.ctx.chat_id, h.ctx.worker_id, step)
+    await save_step(h.db, h.db.now(), h.ctx.chat_id, h.ctx.worker_id, step, turn_seq=0)
 
 
 async def compacted(h: Harness) -> None:
@@ -243,7 +243,7 @@ async def test_a_recovered_chat_whose_turn_had_ended_is_finished_and_its_queue_p
     dead = uuid.uuid4()
     await set_columns(db, chat_id, status="running", worker_id=dead, heartbeat_at=ago(600))
     step = Step(model_config_id=config, assistant=[text_part("The answer.")])
-    await save_step(db, db.now(), chat_id, dead, step)
+    await save_step(db, db.now(), chat_id, dead, step, turn_seq=0)
     await queue_message(db, chat_id, "follow-up")
     model = Model(reply("The follow-up answer."))
 

@@ -11,9 +11,10 @@ import sqlalchemy as sa
 from chatd.engine.cost import cost_micros
 from chatd.engine.turn import run_turn
 from chatd.llm.types import Usage
-from chatd.sdk.chats import ChatErrorKind, ChatMessagePart, ChatMessagePartType
+from chatd.sdk.chats import ChatErrorKind, ChatMessagePart, ChatMessagePartType, parts_json
 from chatd.sdk.providers import ChatModelCost
 from chatd.settings import Settings
+from chatd.store import chat_state, stream_log, worker_state
 from chatd.store.chats import lock_chat
 from chatd.store.db import Database
 from chatd.store.providers import get_provider_by_name, update_provider, upsert_user_key
@@ -46,7 +47,7 @@ STEPS = {
 
 
 async def _persist(h: Harness, worker_id: uuid.UUID, step: Step) -> None:
-    outbox = await save_step(h.db, h.db.now(), h.ctx.chat_id, worker_id, step)
+    outbox = await save_step(h.db, h.db.now(), h.ctx.chat_id, worker_id, step, turn_seq=0)
     roles = [e.message.role.value for e in outbox.stream if e.message]
     assert roles == ["assistant"] + ["tool"] * len(step.tool_results)
 
@@ -151,6 +152,56 @@ async def test_a_step_waiting_for_an_edit_is_refused(
     with pytest.raises(StepRefused):
         await saving
     assert await h.rows("assistant") == [] and await h.rows("tool") == []
+
+
+async def _claim(h: Harness, worker_id: uuid.UUID) -> int:
+    """Claim the (pending) chat as ``worker_id`` does; its turn's ``turn_seq``."""
+    async with h.db.write() as conn:
+        rows = await worker_state.acquire_chats(conn, h.db.now(), worker_id, 10)
+        announced = await worker_state.announce_claims(conn, h.db.now(), rows)
+    (row,) = rows
+    (running,) = announced.logged
+    assert row["turn_seq"] == running.seq
+    return int(row["turn_seq"])
+
+
+async def _save_text(h: Harness, worker_id: uuid.UUID, turn_seq: int) -> None:
+    step = Step(h.config_id, TEXT)
+    await save_step(h.db, h.db.now(), h.ctx.chat_id, worker_id, step, turn_seq=turn_seq)
+
+
+async def test_a_turn_interrupted_to_waiting_keeps_its_partial_step(
+    db: Database, settings: Settings
+) -> None:
+    h = await harness(db, settings, ScriptedClient())
+    await _set_chat(h, status="pending", worker_id=None)
+    turn = await _claim(h, h.ctx.worker_id)
+    async with db.write() as conn:
+        _, outbox = await chat_state.interrupt(conn, db.now(), h.ctx.chat_id)
+        await stream_log.seal(conn, outbox, db.now())
+    await _save_text(h, h.ctx.worker_id, turn)
+    assert [r["content"] for r in await h.rows("assistant")] == [parts_json(TEXT)]
+
+
+async def test_a_turn_superseded_by_a_later_turn_saves_nothing(
+    db: Database, settings: Settings
+) -> None:
+    """An edit made the chat pending and another worker's turn ran and ended (waiting) before
+    the first turn saved its partial step: that step belongs to a history that is gone."""
+    h = await harness(db, settings, ScriptedClient())
+    await _set_chat(h, status="pending", worker_id=None)
+    first = await _claim(h, h.ctx.worker_id)
+    await _set_chat(h, status="pending", worker_id=None)  # the edit
+    other = uuid.uuid4()
+    second = await _claim(h, other)
+    assert second > first
+    await _set_chat(h, status="waiting", worker_id=None)  # the second turn ended
+    with pytest.raises(StepRefused):
+        await _save_text(h, h.ctx.worker_id, first)
+    assert await h.rows("assistant") == []
+    # The later turn, interrupted the same way, still keeps its own.
+    await _save_text(h, other, second)
+    assert len(await h.rows("assistant")) == 1
 
 
 def test_cost() -> None:

@@ -15,7 +15,7 @@ from tests.store.schema import fresh_database, migrate
 
 def test_the_chat_events_migration_goes_up_and_down(backend: str, tmp_path: Path) -> None:
     with fresh_database(backend, tmp_path) as url:
-        migrate(url, "0011", up=True)
+        migrate(url, "head")
         engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
         try:
             with engine.connect() as conn:

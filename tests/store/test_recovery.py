@@ -236,7 +236,7 @@ async def test_a_left_behind_queue_is_promoted_once(
 
     late = Step(model_config_id=model, assistant=[text_part("partial answer to one")])
     with pytest.raises(StepRefused):
-        await save_step(db, db.now(), chat_id, ME, late)
+        await save_step(db, db.now(), chat_id, ME, late, turn_seq=0)
     finished = await ws.finish(db, db.now(), chat_id, ME, TurnOutcome(OutcomeKind.interrupted))
     assert finished.status == "pending" and finished.outbox == Outbox(sealed=True)
     assert await history(db, chat_id) == [("user", "one"), ("user", "two")]
@@ -252,7 +252,7 @@ async def test_the_rest_of_the_queue_follows_through_the_normal_finish(
     await recover(db, later(db))
     await claim_all(db)
     step = Step(model_config_id=model, assistant=[text_part("answer to two")])
-    await save_step(db, db.now(), chat_id, ME, step)
+    await save_step(db, db.now(), chat_id, ME, step, turn_seq=0)
     finished = await ws.finish(db, db.now(), chat_id, ME, TurnOutcome(OutcomeKind.done))
     assert finished.status == "pending"
     assert await history(db, chat_id) == [

@@ -54,7 +54,9 @@ async def wait_step(db: Database, root: uuid.UUID, model: uuid.UUID, child: uuid
         tool_name="wait_agent",
         args={"chat_id": str(child)},
     )
-    await save_step(db, db.now(), root, ME, Step(model_config_id=model, assistant=[call]))
+    await save_step(
+        db, db.now(), root, ME, Step(model_config_id=model, assistant=[call]), turn_seq=0
+    )
 
 
 async def park(db: Database, root: uuid.UUID, child: uuid.UUID, until: dt.datetime) -> ws.Finished:
@@ -183,7 +185,9 @@ async def test_the_family_counts_and_a_childs_report(
         ChatMessagePart(type=ChatMessagePartType.text, text="In main.py."),
     ]
     await set_columns(db, second, worker_id=ME, status="running")
-    await save_step(db, db.now(), second, ME, Step(model_config_id=model, assistant=reply))
+    await save_step(
+        db, db.now(), second, ME, Step(model_config_id=model, assistant=reply), turn_seq=0
+    )
     async with db.read() as conn:
         assert await subagents.live_children(conn, root) == 2
         assert await subagents.child_turns(conn, root) == 2

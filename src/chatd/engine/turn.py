@@ -390,7 +390,12 @@ class _Turn:
         """Persist and publish a step; False when the chat is no longer ours."""
         try:
             outbox = await save_step(
-                self.ctx.db, self.ctx.db.now(), self.ctx.chat_id, self.ctx.worker_id, step
+                self.ctx.db,
+                self.ctx.db.now(),
+                self.ctx.chat_id,
+                self.ctx.worker_id,
+                step,
+                turn_seq=self.ctx.turn_seq,
             )
         except StepRefused:
             return False

@@ -63,6 +63,9 @@ class TurnContext:
     hub: EventHub
     settings: Settings
     stop_reason: StopReason | None = None
+    # The logged number of the claim's ``running`` status (the chat's ``turn_seq``; 0 for a
+    # chat never claimed, as in tests that run a turn without the worker).
+    turn_seq: int = 0
     # Seams for tests: built-in tools, model client construction, the retry sleep.
     tools: ToolRegistry = field(default_factory=default_registry)
     client_factory: ClientFactory | None = None  # None: chatd.llm.factory.create_client

@@ -304,6 +304,7 @@ class Worker:
         ctx = TurnContext(
             chat_id=row["id"],
             worker_id=self.worker_id,
+            turn_seq=running.seq,
             db=self.db,
             hub=self.hub,
             settings=self.settings,

@@ -2,10 +2,11 @@
 
 The assistant message (content, usage, cost, context limit, runtime, provider response id),
 then one tool message per local result. Each row is inserted only while the chat is still
-this worker's, or ``waiting`` (a plain interrupt keeps its partial output): the INSERT selects
+this worker's, or ``waiting`` and not claimed since this turn's claim (a plain interrupt keeps
+its partial output; ``turn_seq`` tells this turn's claim from a later one): the INSERT selects
 from the chat's row under its lock, so a step never lands after an edit made the chat
-``pending`` or another worker took it. A step of one message whose model the chat already
-names is that one statement (``db.write_one()``); any other is a transaction.
+``pending``, after another worker took it, or after a turn that followed an edit ended.
+The step's rows and their logged ``message`` events are one transaction.
 """
 
 from __future__ import annotations
@@ -51,7 +52,10 @@ _USAGE = (*convert.USAGE_FIELDS, "total_cost_micros", "runtime_ms", "provider_re
 _VALUES = ("created_at", "role", "content", "model_config_id", *_USAGE)
 _OURS = sa.or_(
     chats.c.worker_id == sa.bindparam("worker_id", type_=chats.c.worker_id.type),
-    chats.c.status == ChatStatus.waiting.value,
+    sa.and_(
+        chats.c.status == ChatStatus.waiting.value,
+        chats.c.turn_seq == sa.bindparam("turn_seq", type_=chats.c.turn_seq.type),
+    ),
 )
 # Built once (see chatd.store.chats). SQLite has no FOR UPDATE (the clause compiles to
 # nothing); its writer lock, taken by BEGIN IMMEDIATE, keeps the row still instead.
@@ -70,20 +74,32 @@ _INSERT_IF_OURS = (
 
 
 async def save_step(
-    db: Database, now: dt.datetime, chat_id: uuid.UUID, worker_id: uuid.UUID, step: Step
+    db: Database,
+    now: dt.datetime,
+    chat_id: uuid.UUID,
+    worker_id: uuid.UUID,
+    step: Step,
+    *,
+    turn_seq: int,
 ) -> Outbox:
-    """Store the step and return its ``message`` events (sealed); :class:`StepRefused` stores
-    nothing."""
-    return await db.run_write(_insert_step, now, chat_id, worker_id, step)
+    """Store the step of the turn claimed as ``turn_seq`` (the chat's ``turn_seq`` then) and
+    return its ``message`` events (sealed); :class:`StepRefused` stores nothing."""
+    return await db.run_write(_insert_step, now, chat_id, worker_id, turn_seq, step)
 
 
 async def _insert_step(
-    conn: Connection, now: dt.datetime, chat_id: uuid.UUID, worker_id: uuid.UUID, step: Step
+    conn: Connection,
+    now: dt.datetime,
+    chat_id: uuid.UUID,
+    worker_id: uuid.UUID,
+    turn_seq: int,
+    step: Step,
 ) -> Outbox:
     usage = step.usage or Usage()
     common = {
         "chat_id": chat_id,
         "worker_id": worker_id,
+        "turn_seq": turn_seq,
         "created_at": now,
         "model_config_id": step.model_config_id,
     }

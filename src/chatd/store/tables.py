@@ -364,6 +364,10 @@ chats = sa.Table(
     # The sequence number of the chat's newest logged event (chat_events), raised under the
     # row lock by the transaction that logs it (chatd.store.stream_log).
     sa.Column("stream_seq", sa.BigInteger, nullable=False, server_default="0"),
+    # The number of the ``running`` status the chat's latest claim logged (0: never claimed):
+    # kept when the turn ends, so that a turn interrupted to ``waiting`` can tell whether the
+    # chat has been claimed again since (chatd.store.steps).
+    sa.Column("turn_seq", sa.BigInteger, nullable=False, server_default="0"),
     sa.CheckConstraint("pin_order = 0 OR parent_chat_id IS NULL", name="pin_order_root_only"),
     sa.CheckConstraint("pin_order = 0 OR NOT archived", name="pin_order_not_archived"),
     sa.CheckConstraint("pin_order >= 0", name="pin_order_non_negative"),

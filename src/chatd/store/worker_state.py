@@ -91,6 +91,8 @@ def _claim(candidates: sa.Select[tuple[uuid.UUID]]) -> sa.UpdateBase:
             started_at=_NOW,
             heartbeat_at=_NOW,
             updated_at=_NOW,
+            # The number announce_claims gives the claim's running status (its only event).
+            turn_seq=chats.c.stream_seq + 1,
         )
         .returning(*CHAT_RETURNING)
     )
@@ -133,8 +135,12 @@ async def acquire_chats(
 
 async def announce_claims(conn: Connection, now: dt.datetime, rows: list[Row]) -> Outbox:
     """Log ``status: running`` for each claimed chat, in the claiming transaction (sealed);
-    its worker publishes each when the turn starts. No watch event for running (§5.1)."""
-    return await _logged_statuses(conn, now, [row["id"] for row in rows], ChatStatus.running)
+    its worker publishes each when the turn starts. No watch event for running (§5.1).
+    Each status is numbered as the claim's ``turn_seq``."""
+    outbox = await _logged_statuses(conn, now, [row["id"] for row in rows], ChatStatus.running)
+    turn_seqs = {row["id"]: row["turn_seq"] for row in rows}
+    assert all(turn_seqs[e.chat_id] == e.seq for e in outbox.logged), "claims are numbered"
+    return outbox
 
 
 async def _logged_statuses(
