@@ -22,7 +22,7 @@ from chatd.events.hub import EventHub
 from chatd.settings import Settings
 from chatd.store.db import Database
 from chatd.tools.registry import ToolRegistry, default_registry
-from chatd.tools.workspace_mcp import WorkspaceMCPCache
+from chatd.tools.workspace_mcp_cache import WorkspaceMCPCache
 from chatd.workspace.service import Workspaces
 
 

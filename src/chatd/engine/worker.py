@@ -40,7 +40,6 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import httpx2
 import structlog
 from prometheus_client import Gauge
 
@@ -48,6 +47,7 @@ from chatd.engine import titles
 from chatd.engine.models import ClientFactory
 from chatd.engine.types import StartSlot, StopReason, TurnContext
 from chatd.events.hub import EventHub
+from chatd.llm.factory import SharedClients
 from chatd.llm.types import ClassifiedError
 from chatd.sdk.chats import ChatErrorKind, ChatStatus
 from chatd.sdk.events import ChatStreamEvent, ChatStreamEventType
@@ -56,7 +56,7 @@ from chatd.store import recovery, stream_log, subagents, worker_state
 from chatd.store.db import Clock, Database
 from chatd.store.outbox import Outbox
 from chatd.store.turn_outcome import OutcomeKind, TurnOutcome
-from chatd.tools.workspace_mcp import WorkspaceMCPCache
+from chatd.tools.workspace_mcp_cache import WorkspaceMCPCache
 from chatd.workspace.service import Workspaces
 
 log = structlog.get_logger(__name__)
@@ -143,7 +143,7 @@ class Worker:
         self._stopping = asyncio.Event()
         # When the turns stopped by begin_shutdown are given up on (loop time).
         self._shutdown_deadline: float | None = None
-        self._pool: httpx2.AsyncClient | None = None
+        self._shared_clients: SharedClients | None = None
 
     @property
     def running_chats(self) -> set[uuid.UUID]:
@@ -153,7 +153,11 @@ class Worker:
 
     async def start(self) -> None:
         if self.client_factory is None:
-            self._pool, self.client_factory = _shared_pool_factory()
+            # One connection pool for every model call of this worker (turns, titles,
+            # summaries): without it each call would build its own client, with a new TLS
+            # context (the CA bundle loaded again) and connection, which cost more CPU than a
+            # short turn's streaming. The pool and the SDKs load with the first call.
+            self._shared_clients = self.client_factory = SharedClients()
         self.hub.add_listener(self._on_stream_event)
         await self._recover_stale()
         self._loops = [
@@ -202,9 +206,9 @@ class Worker:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         self.hub.remove_listener(self._on_stream_event)
-        if self._pool is not None:  # a restart builds a new one
-            await self._pool.aclose()
-            self._pool, self.client_factory = None, None
+        if self._shared_clients is not None:  # a restart builds a new one
+            await self._shared_clients.aclose()
+            self._shared_clients, self.client_factory = None, None
         log.info("worker stopped", worker_id=str(self.worker_id))
 
     def now(self) -> dt.datetime:
@@ -441,18 +445,6 @@ class Worker:
         task = asyncio.create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-
-def _shared_pool_factory() -> tuple[httpx2.AsyncClient, ClientFactory]:
-    """One connection pool for every model call of this worker (turns, titles, summaries).
-
-    Without it each call builds its own client: a new TLS context (the CA bundle is loaded
-    again) and a new connection, which cost more CPU than a short turn's streaming.
-    """
-    from chatd.llm.factory import SharedClients, shared_pool  # the SDKs load on use
-
-    pool = shared_pool()
-    return pool, SharedClients(pool)
 
 
 async def _outcome_of(turn: asyncio.Task[TurnOutcome], ctx: TurnContext) -> TurnOutcome:

@@ -4,7 +4,7 @@ A turn of a chat with a workspace asks the workspace agent for the tools of its 
 servers (op ``mcp_tools``) within ``settings.workspace_mcp_timeout`` (5 s): the agent is told
 to answer a little before that, with the servers it could list by then. Not on plan turns,
 and not for explore sub-agents (:func:`offers_workspace_mcp`). A non-empty listing is cached
-per chat by agent id (:class:`~chatd.tools.workspace_mcp.WorkspaceMCPCache`); an empty one,
+per chat by agent id (:class:`~chatd.tools.workspace_mcp_cache.WorkspaceMCPCache`); an empty one,
 or one with a server still starting, is asked for again by the next turn. Nothing here fails
 a turn: without an answer the turn goes on without these tools.
 """

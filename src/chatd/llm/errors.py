@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 from dataclasses import dataclass
 from typing import Any
 
-import anthropic
 import httpx2
-import openai
 
 from chatd.llm.types import ClassifiedError, ProviderError
 from chatd.sdk.chats import ChatErrorKind
@@ -183,11 +182,20 @@ def _exception_status(exc: BaseException, text: str) -> int | None:
     return extract_status(text)
 
 
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """The exception types of a failed connection. An SDK not loaded yet (its module is
+    imported with the first client of its provider) raised nothing."""
+    errors: list[type[BaseException]] = [httpx2.TransportError]
+    for sdk in ("openai", "anthropic"):
+        module = sys.modules.get(sdk)
+        if module is not None:
+            errors.append(module.APIConnectionError)
+    return tuple(errors)
+
+
 def signals(exc: BaseException, provider: str | None) -> Signals:
     text = _exception_text(exc)
-    transport = isinstance(
-        exc, openai.APIConnectionError | anthropic.APIConnectionError | httpx2.TransportError
-    )
+    transport = isinstance(exc, _transport_errors())
     return Signals(
         text=text.lower(),
         status=_exception_status(exc, text),

@@ -7,15 +7,13 @@ is skipped, and so is a server the agent could not list. A call goes through the
 workspace agent; its answer is converted as an MCP tool's answer
 (:func:`chatd.tools.mcp_results.convert`), the text cut at :data:`caps.MCP_TEXT_MAX`.
 
-:class:`WorkspaceMCPCache` keeps a chat's non-empty listing by the agent it came from, so
-the chat's later turns on that agent do not list again.
+:class:`~chatd.tools.workspace_mcp_cache.WorkspaceMCPCache` keeps a chat's non-empty listing
+by the agent it came from, so the chat's later turns on that agent do not list again.
 """
 
 from __future__ import annotations
 
 import re
-import uuid
-from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -36,7 +34,6 @@ NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 CALL_TIMEOUT = 60.0
 # The agent gives up on a call after CALL_TIMEOUT; its answer saying so gets this long more.
 CALL_GRACE = 5.0
-CACHED_CHATS = 4096
 
 
 @dataclass(frozen=True)
@@ -111,27 +108,3 @@ def _runner(server: str, original: str) -> Any:
         return replace(output, text=text)
 
     return run
-
-
-class WorkspaceMCPCache:
-    """Per chat (the most recent :data:`CACHED_CHATS`): the agent and its listed tools."""
-
-    def __init__(self, size: int = CACHED_CHATS) -> None:
-        self.size = size
-        self._entries: OrderedDict[uuid.UUID, tuple[uuid.UUID, list[Tool]]] = OrderedDict()
-
-    def get(self, chat_id: uuid.UUID, agent_id: uuid.UUID) -> list[Tool] | None:
-        entry = self._entries.get(chat_id)
-        if entry is None or entry[0] != agent_id:
-            return None
-        self._entries.move_to_end(chat_id)
-        return list(entry[1])
-
-    def put(self, chat_id: uuid.UUID, agent_id: uuid.UUID, tools: list[Tool]) -> None:
-        """Keep a non-empty listing (an empty one is asked for again next time)."""
-        if not tools:
-            return
-        self._entries[chat_id] = (agent_id, list(tools))
-        self._entries.move_to_end(chat_id)
-        while len(self._entries) > self.size:
-            self._entries.popitem(last=False)
