@@ -206,3 +206,26 @@ def test_an_unhandled_error_is_one_log_line(running: Running) -> None:
     assert entry["request_id"] == rid and entry["error"] == "StoreError"
     assert "exception" not in entry
     assert json.loads(second)["request_id"] == "marker"
+
+
+def test_websockets_are_not_compressed_when_a_client_asks(running: Running) -> None:
+    """permessage-deflate is declined: it would compress every delta once per socket."""
+    host, port = running.server.url.removeprefix("http://").split(":")
+    request = (
+        "GET /api/experimental/chats/watch HTTP/1.1\r\n"
+        f"Host: {host}:{port}\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+        f"Coder-Session-Token: {running.token}\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port)), timeout=60) as sock:
+        sock.sendall(request.encode())
+        received = b""
+        while b"\r\n\r\n" not in received and (chunk := sock.recv(65536)):
+            received += chunk
+    status_line, *header_lines = received.partition(b"\r\n\r\n")[0].decode().split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines)}
+    assert status_line.split()[1] == "101"
+    assert headers["upgrade"].lower() == "websocket"
+    assert "sec-websocket-extensions" not in headers

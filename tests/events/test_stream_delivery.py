@@ -196,3 +196,24 @@ async def test_status_numbers_of_unfollowed_chats_are_remembered_for_a_bounded_n
             hub.publish(sealed(other, log=log))
         # the chat's line came and went: its last number is remembered
     assert len(hub._status_seqs) == STATUS_SEQS_KEPT
+
+
+async def test_relays_to_other_replicas_are_woken_before_the_streams_here() -> None:
+    """A relay subscribed last still has its writer run first: the clients behind it on
+    another replica do not wait for every socket here to be written."""
+    hub = EventHub()
+    woke: list[str] = []
+
+    async def writer(name: str, sub: Subscription[ChatStreamEvent]) -> None:
+        assert await sub.batch(10) is not None
+        woke.append(name)
+
+    with hub.chat(CHAT) as a, hub.chat(CHAT) as b, hub.chat(CHAT, relay=True) as relay:
+        writers = [
+            asyncio.create_task(writer(name, sub))
+            for name, sub in (("a", a), ("b", b), ("relay", relay))
+        ]
+        await asyncio.sleep(0)  # every writer waits
+        hub.publish(sealed(message(1)))
+        await asyncio.gather(*writers)
+    assert woke == ["relay", "a", "b"]

@@ -159,6 +159,10 @@ async def _serve(settings: Settings, secrets: SecretBox) -> None:
             # other sockets carry small messages. 16 MiB, uvicorn's default, stated here so
             # that it follows the agent protocol's limit.
             ws_max_size=MAX_FRAME_BYTES,
+            # No permessage-deflate: a stream sends each delta to every client following the
+            # chat, and compressing it once per socket (each has its own zlib context) cost
+            # more CPU than the rest of the fan-out. The frames are small JSON.
+            ws_per_message_deflate=False,
         )
 
         async def stop_turns() -> None:

@@ -130,7 +130,10 @@ class _Line:
     """A followed chat: its subscribers and where its stream stands here."""
 
     chat_id: uuid.UUID
-    subs: set[Subscription[ChatStreamEvent]] = field(default_factory=set)
+    # Offered each event in this order: relays to other replicas first (each has a replica's
+    # clients behind it, which would otherwise wait for this one's to be written), then the
+    # rest, as they came.
+    subs: dict[Subscription[ChatStreamEvent], None] = field(default_factory=dict)
     # The number of the last logged event delivered (None: not known yet).
     position: int | None = None
     # Parts and retries delivered since.
@@ -663,14 +666,20 @@ class EventHub:
     # ---- subscriptions ----------------------------------------------------------------------
 
     @contextmanager
-    def chat(self, chat_id: uuid.UUID) -> Iterator[Subscription[ChatStreamEvent]]:
+    def chat(
+        self, chat_id: uuid.UUID, *, relay: bool = False
+    ) -> Iterator[Subscription[ChatStreamEvent]]:
+        """Subscribe to the chat's events; ``relay``: for another replica, served first."""
         sub: Subscription[ChatStreamEvent] = Subscription(self.queue_size)
         line = self._line(chat_id)
-        line.subs.add(sub)
+        if relay:
+            line.subs = {sub: None, **line.subs}
+        else:
+            line.subs[sub] = None
         try:
             yield sub
         finally:
-            line.subs.discard(sub)
+            line.subs.pop(sub, None)
             self._maybe_drop(line)
 
     @contextmanager

@@ -65,7 +65,7 @@ async def relay(websocket: WebSocket, chat: str) -> None:
         await deny(websocket, error)
         return
     await _turn_started(db, hub, chat_id)
-    with hub.chat(chat_id) as sub:
+    with hub.chat(chat_id, relay=True) as sub:
         await hub.prepare(chat_id)
         start = hub.seq(chat_id)
         ring = hub.ring(chat_id)
