@@ -78,9 +78,12 @@ def part_path_env(path: str) -> dict[str, str]:
 
 
 @contextmanager
-def replicas(home: Path, fake: Fake, count: int, **env: str) -> Iterator[Replicas]:
-    """``count`` configured replicas on a fresh PostgreSQL database (skipped when PostgreSQL
-    tests are off); all are stopped, and the database dropped, on the way out."""
+def replicas(
+    home: Path, fake: Fake, count: int, admin_url: str | None = None, **env: str
+) -> Iterator[Replicas]:
+    """``count`` configured replicas on a fresh PostgreSQL database of the server of
+    ``admin_url`` (None: the tests' server; skipped when PostgreSQL tests are off); all are
+    stopped, and the database dropped, on the way out."""
     if not os.environ.get(PG_ENV):
         pytest.skip(f"PostgreSQL tests are off: set {PG_ENV}")
     # Small pools: several replicas, and the other tests' databases, share the server's
@@ -91,7 +94,8 @@ def replicas(home: Path, fake: Fake, count: int, **env: str) -> Iterator[Replica
         "CHATD_DATABASE_POOL_SIZE": "8",
         **env,
     }
-    with postgres_database(os.environ[PG_ENV], "chatd_replicas") as url, ExitStack() as stack:
+    database_server = admin_url or os.environ[PG_ENV]
+    with postgres_database(database_server, "chatd_replicas") as url, ExitStack() as stack:
         homes = [home / f"replica-{i}" for i in range(count)]
         for path in homes:
             path.mkdir(parents=True, exist_ok=True)

@@ -3,17 +3,18 @@
 - The replica running a turn is killed (SIGKILL) mid-turn: another takes the chat over once its
   heartbeat is stale and finishes it. Clients on the surviving replicas, and one that comes
   back with ``after_seq``, end with the same history: no message lost or repeated.
-- Every replica's listener connection, or every connection of theirs, is terminated
-  (``pg_terminate_backend``) during a turn, while a message is queued through another replica:
-  they reconnect, catch up from the event log, and every client sees the same events in the
-  same order.
+- Every replica's listener connection is terminated (``pg_terminate_backend``), or the
+  PostgreSQL server is restarted (a cluster of the test's own), during a turn, while a message
+  is queued through another replica: they reconnect, catch up from the event log, and every
+  client sees the same events in the same order.
 """
 
 from __future__ import annotations
 
+import functools
 import signal
-from collections.abc import Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 
 import psycopg
@@ -21,6 +22,7 @@ import pytest
 
 from chatd.store.listener import APPLICATION_NAME
 from tests.e2e.events import Event, Socket, connect, has, render, settles
+from tests.e2e.private_postgres import private_postgres
 from tests.e2e.replicas import PART_PATHS, Replicas, part_path_env, replicas
 from tests.e2e.server import wait_for
 from tests.e2e.test_replica_events import (
@@ -151,29 +153,42 @@ def listeners(group: Replicas) -> list[int]:
     return [pid for (pid,) in rows]
 
 
-# What is cut mid-turn: the replicas' LISTEN connections, or every connection of theirs
-# (pools too: what they see of a database restart; their pools then test connections before
-# use, CHATD_DATABASE_PRE_PING).
-TERMINATE = (
+TERMINATE_LISTENERS = (
     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    " WHERE datname = current_database() AND application_name = %s"
 )
-CUTS: dict[str, tuple[str, tuple[str, ...], dict[str, str]]] = {
-    "listeners": (TERMINATE + " AND application_name = %s", (APPLICATION_NAME,), {}),
-    "every connection": (TERMINATE, (), {"CHATD_DATABASE_PRE_PING": "true"}),
-}
 
 
-@pytest.mark.parametrize("cut", sorted(CUTS))
+def terminate_listeners(group: Replicas) -> None:
+    with psycopg.connect(group.database_url, autocommit=True) as conn:
+        (terminated,) = conn.execute(TERMINATE_LISTENERS, (APPLICATION_NAME,)).fetchone() or (0,)
+    assert terminated == 3
+
+
+# What is cut mid-turn: the replicas' LISTEN connections, or every connection by a restart of
+# the server (the replicas' pools then test a connection before use, CHATD_DATABASE_PRE_PING).
+CUTS = ("listeners", "restart")
+
+
+@pytest.mark.parametrize("cut", CUTS)
 def test_connections_cut_off_mid_turn_catch_up_from_the_log(
     tmp_path: Path, fake: Fake, part_path: dict[str, str], cut: str
 ) -> None:
-    statement, params, env = CUTS[cut]
     fake.script(
         {"text": [f"part{i} " for i in range(30)], "tokens_per_second": 15},
         {"text": ["The ", "queued ", "one."]},
     )
-    with replicas(tmp_path, fake, 3, **env, **part_path) as group:
+    with ExitStack() as stack:
+        if cut == "restart":
+            cluster = stack.enter_context(private_postgres())
+            restarting = replicas(
+                tmp_path, fake, 3, cluster.admin_url, CHATD_DATABASE_PRE_PING="true", **part_path
+            )
+            group = stack.enter_context(restarting)
+            cut_off: Callable[[], None] = cluster.restart
+        else:
+            group = stack.enter_context(replicas(tmp_path, fake, 3, **part_path))
+            cut_off = functools.partial(terminate_listeners, group)
         wait_for(lambda: len(listeners(group)) == 3, "every replica to listen")
         chat_id = group.new_chat(0, "first")
         owner = wait_running(group, chat_id)
@@ -183,9 +198,7 @@ def test_connections_cut_off_mid_turn_catch_up_from_the_log(
             snapshots = [s.frame(10) for s in (a, b, c)]
             a.until(has("P(assistant:text)"))
             before = listeners(group)
-            with psycopg.connect(group.database_url, autocommit=True) as conn:
-                (terminated,) = conn.execute(statement, params).fetchone() or (0,)
-            assert terminated >= 3
+            cut_off()
             # Queued through a replica that is not running the turn, while nobody listens.
             assert group.client(others[1]).send(chat_id, "second")["queued"] is True
             for s in (a, b, c):
