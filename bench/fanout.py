@@ -95,6 +95,9 @@ SEND_ATTEMPTS = 3
 # ---- replicas ----------------------------------------------------------------------------
 
 
+POOL_SIZE = 40
+
+
 @contextlib.contextmanager
 def replica_servers(home: Path, database_url: str, count: int) -> Iterator[list[Server]]:
     """``count`` servers on ``database_url`` with one secret key. The first starts alone: it
@@ -103,6 +106,10 @@ def replica_servers(home: Path, database_url: str, count: int) -> Iterator[list[
         "CHATD_DATABASE_URL": database_url,
         "CHATD_SECRET_KEY": generate_key(),
         "CHATD_RATE_LIMIT_PER_MINUTE": "0",  # the bench's clients are one user
+        # Two full pools of the default size (50), their listeners and this script's own
+        # connections pass PostgreSQL's default max_connections (100): a burst of 200 chat
+        # creations then failed with a 500.
+        "CHATD_DATABASE_POOL_SIZE": str(POOL_SIZE),
     }
     with ExitStack() as stack:
         servers: list[Server] = []
