@@ -19,9 +19,9 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 
-import httpx2
 import structlog
-from httpx2.websockets import HTTPXWSException, WebSocketDisconnect
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosedError, InvalidHandshake
 
 from chatd.events.delivery import Delivery, PartDelivery
 from chatd.events.hub import LOGGED, PART, RETRY, EventHub, Relayed
@@ -34,7 +34,6 @@ from chatd.store.errors import StoreError
 log = structlog.get_logger(__name__)
 
 RELAY_PATH = "/api/internal/chats/{}/relay"
-CLOSE_NORMAL = 1000
 MAX_FRAME_BYTES = 64 * 1024 * 1024
 CONNECT_TIMEOUT = 5.0
 
@@ -60,14 +59,10 @@ def decode(frame: str) -> list[Relayed]:
     return events
 
 
-def _leaves(group: BaseExceptionGroup[WebSocketDisconnect]) -> list[WebSocketDisconnect]:
-    leaves: list[WebSocketDisconnect] = []
-    for error in group.exceptions:
-        if isinstance(error, BaseExceptionGroup):
-            leaves.extend(_leaves(error))
-        else:
-            leaves.append(error)
-    return leaves
+def _ws_url(address: str) -> str:
+    """A replica's internal address (http or https) as a WebSocket URL."""
+    scheme, sep, rest = address.rstrip("/").partition("://")
+    return {"http": "ws", "https": "wss"}.get(scheme, scheme) + sep + rest
 
 
 class Following:
@@ -120,7 +115,6 @@ class Relays:
         self.hub = hub
         self.token = token
         self.address_of = address_of
-        self._client = httpx2.AsyncClient(timeout=httpx2.Timeout(CONNECT_TIMEOUT, read=None))
         self._following = Following(self._relay, "chatd-relay")
         # The hub calls this for a followed chat whose turn runs elsewhere.
         hub.follower = self._following.follow
@@ -137,32 +131,33 @@ class Relays:
             after = self.hub.relay_started(chat_id)
             if after is not None:
                 await self._receive(chat_id, address, after)
-        except* WebSocketDisconnect as closed:
-            if any(e.code != CLOSE_NORMAL for e in _leaves(closed)):
-                log.info("relay from the turn's replica ended", chat_id=str(chat_id))
-        except* (HTTPXWSException, httpx2.HTTPError, OSError, StoreError) as failed:
+        except ConnectionClosedError:
+            log.info("relay from the turn's replica ended", chat_id=str(chat_id))
+        except (InvalidHandshake, OSError, TimeoutError, StoreError) as failed:
             log.info(
                 "relay from the turn's replica failed", chat_id=str(chat_id), error=str(failed)
             )
-        except* Exception:
+        except Exception:
             log.exception("relay failed", chat_id=str(chat_id))
         finally:
             self.hub.relay_ended(chat_id)  # the log takes over (or, not relayed, goes on)
 
     async def _receive(self, chat_id: uuid.UUID, address: str, after: int) -> None:
-        url = address.rstrip("/") + RELAY_PATH.format(chat_id)
-        async with self._client.websocket(
+        # The websockets client hands each frame over from the socket's read callback; an
+        # HTTP client's WebSocket read it in a task of its own, one more wait in a busy loop.
+        url = f"{_ws_url(address)}{RELAY_PATH.format(chat_id)}?after_seq={after}"
+        async with connect(
             url,
-            params={"after_seq": str(after)},
-            headers={"Authorization": f"Bearer {self.token()}"},
-            max_message_size_bytes=MAX_FRAME_BYTES,
+            additional_headers={"Authorization": f"Bearer {self.token()}"},
+            max_size=MAX_FRAME_BYTES,
+            open_timeout=CONNECT_TIMEOUT,
+            compression=None,
         ) as ws:
-            while True:
-                frame = await ws.receive_text()
-                self.hub.relay_events(chat_id, decode(frame))
+            async for frame in ws:  # ends when the owner closes it (its turn ended)
+                text = frame if isinstance(frame, str) else frame.decode()
+                self.hub.relay_events(chat_id, decode(text))
                 if not self.hub.has_subscribers(chat_id):
                     return
 
     async def close(self) -> None:
         await self._following.close()
-        await self._client.aclose()
