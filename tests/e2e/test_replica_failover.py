@@ -166,7 +166,7 @@ def terminate_listeners(group: Replicas) -> None:
 
 
 # What is cut mid-turn: the replicas' LISTEN connections, or every connection by a restart of
-# the server (the replicas' pools then test a connection before use, CHATD_DATABASE_PRE_PING).
+# the server (with the default settings: pooled connections are not tested before use).
 CUTS = ("listeners", "restart")
 
 
@@ -181,9 +181,7 @@ def test_connections_cut_off_mid_turn_catch_up_from_the_log(
     with ExitStack() as stack:
         if cut == "restart":
             cluster = stack.enter_context(private_postgres())
-            restarting = replicas(
-                tmp_path, fake, 3, cluster.admin_url, CHATD_DATABASE_PRE_PING="true", **part_path
-            )
+            restarting = replicas(tmp_path, fake, 3, cluster.admin_url, **part_path)
             group = stack.enter_context(restarting)
             cut_off: Callable[[], None] = cluster.restart
         else:
