@@ -21,6 +21,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from _process_pool import ProcessPool
+from _stream_clients import TurnEnd
 from websockets.asyncio.client import ClientConnection, connect
 
 OPEN_TIMEOUT = 60.0
@@ -86,7 +87,7 @@ class Follower:
         seen_seqs: set[int] = set()
         seen_deltas: set[int] = set()
         last_seq = -1
-        running = False
+        turn = TurnEnd(record.errors)
         try:
             if self.socket is None:
                 record.errors.append("not open")
@@ -102,22 +103,13 @@ class Follower:
                             record.backwards_seqs += 1
                         seen_seqs.add(seq)
                         last_seq = max(last_seq, seq)
-                    kind = event["type"]
-                    if kind == "message_part":
+                    if event["type"] == "message_part":
                         part = event["message_part"]["part"]
                         if part.get("type") == "text":
                             text = part.get("text") or ""
                             self._deltas(text, received, skip, record, seen_deltas)
-                    elif kind == "status":
-                        status = event["status"]["status"]
-                        if status == "running":
-                            running = True
-                        elif running and status != "pending":
-                            if status != "waiting":
-                                record.errors.append(f"turn ended {status}")
-                            return
-                    elif kind == "error":
-                        record.errors.append(str(event.get("error", {}).get("message")))
+                    elif turn.ends(event):
+                        return
             record.errors.append("socket closed mid-turn")
         finally:
             record.missing = len(set(range(expected)) - seen_deltas)

@@ -87,6 +87,30 @@ def _p50_p99(latencies_ns: list[int]) -> tuple[float, float]:
     return statistics.median(latencies_ns) / 1e6, cuts[98] / 1e6
 
 
+class TurnEnd:
+    """Where a followed turn ends: its status leaves ``running`` (anything but ``waiting`` is
+    noted in ``errors``, as is every ``error`` event)."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = errors
+        self.running = False
+
+    def ends(self, event: dict[str, Any]) -> bool:
+        """Whether ``event`` (any but a ``message_part``) ends the turn."""
+        kind = event["type"]
+        if kind == "status":
+            status = event["status"]["status"]
+            if status == "running":
+                self.running = True
+            elif self.running and status != "pending":
+                if status != "waiting":
+                    self.errors.append(f"turn ended {status}")
+                return True
+        elif kind == "error":
+            self.errors.append(str(event.get("error", {}).get("message")))
+        return False
+
+
 class ChatFollower:
     """One ``/chats/{chat}/stream`` socket: open it, then follow one turn to its end."""
 
@@ -111,25 +135,16 @@ class ChatFollower:
     async def follow(self, tally: Tally) -> None:
         """Record the turn's text deltas until its status leaves ``running``."""
         assert self.socket is not None
-        running = False
+        turn = TurnEnd(tally.errors)
         async for frame in self.socket:
             received = time.time_ns()
             for event in json.loads(frame):
-                kind = event["type"]
-                if kind == "message_part":
+                if event["type"] == "message_part":
                     part = event["message_part"]["part"]
                     if part.get("type") == "text":
                         tally.add(part.get("text") or "", received, self)
-                elif kind == "status":
-                    status = event["status"]["status"]
-                    if status == "running":
-                        running = True
-                    elif running and status != "pending":
-                        if status != "waiting":
-                            tally.errors.append(f"turn ended {status}")
-                        return
-                elif kind == "error":
-                    tally.errors.append(str(event.get("error", {}).get("message")))
+                elif turn.ends(event):
+                    return
         tally.errors.append("socket closed mid-turn")
 
     async def close(self) -> None:
