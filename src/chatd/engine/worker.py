@@ -88,10 +88,9 @@ async def _default_run_turn(ctx: TurnContext) -> TurnOutcome:
 @dataclass
 class _Running:
     ctx: TurnContext
-    # The claim's logged ``running`` status (sealed, published when the turn starts), and its
-    # number: a stopping status numbered before it is older than the claim.
+    # The claim's logged ``running`` status (sealed, published when the turn starts); its
+    # number is ``ctx.turn_seq``: a stopping status numbered before it is older than the claim.
     announce: Outbox
-    claim_seq: int
     turn: asyncio.Task[TurnOutcome] | None = None
     # An acquire ran while this chat was registered and so could not claim it again.
     excluded: bool = False
@@ -319,7 +318,7 @@ class Worker:
             workspace_mcp=self.workspace_mcp,
         )
         announce = Outbox(sealed=True, logged=[running])
-        self._running[ctx.chat_id] = _Running(ctx, announce, running.seq)
+        self._running[ctx.chat_id] = _Running(ctx, announce)
         return ctx
 
     def _unregister(self, claimed: list[TurnContext]) -> None:
@@ -366,7 +365,7 @@ class Worker:
             return
         # A status logged before the claim can arrive after it (the send that made the chat
         # pending, read late from the log): its number is older than the claim's running.
-        if seq < running.claim_seq:
+        if seq < running.ctx.turn_seq:
             return
         running.stop(StopReason.interrupted)
 
@@ -376,7 +375,7 @@ class Worker:
         """§5.1: buffer, ``running``, the turn, the finishing transaction, its events."""
         chat_id = ctx.chat_id
         running = self._running[chat_id]
-        self.hub.start_turn(chat_id, running.claim_seq)
+        self.hub.start_turn(chat_id, ctx.turn_seq)
         TURNS_RUNNING.inc()
         try:
             if ctx.start_slot is not None:

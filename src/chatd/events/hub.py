@@ -547,9 +547,10 @@ class EventHub:
         line.turn.retry = delivery
 
     def _record(self, line: _Line, delivery: Delivery[ChatStreamEvent]) -> None:
-        if line.record(delivery) and line.turn is not None and self.turn_sink is not None:
-            if line.turn_seq:
-                self.turn_sink.record(line.chat_id, line.turn_seq, delivery)
+        """Keep the delivery in the ring, and (a turn running here) give it to the sink."""
+        recorded = line.record(delivery)
+        if recorded and line.turn is not None and line.turn_seq and self.turn_sink is not None:
+            self.turn_sink.record(line.chat_id, line.turn_seq, delivery)
 
     def end_turn(self, chat_id: uuid.UUID) -> None:
         """The turn ended: no more parts; its ring is kept :data:`RING_KEEP` seconds."""
