@@ -48,7 +48,6 @@ TURN_LISTED_TRIES = 40
 TURN_LISTED_PAUSE = 0.05
 
 
-
 def turn_key(chat_id: uuid.UUID, turn_seq: int) -> str:
     return f"chatd:turn:{chat_id}:{turn_seq}"
 

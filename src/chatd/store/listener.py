@@ -31,6 +31,7 @@ _ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 # How the listener shows in pg_stat_activity.
 APPLICATION_NAME = "chatd event listener"
 
+
 class PgListener:
     """One connection and the channels it listens on."""
 

@@ -166,9 +166,7 @@ async def _send_stream(
     if at.after_seq is not None:
         try:
             turns = websocket.app.state.turn_source
-            resumed = await resume_events(
-                db, chat_id, at.after_seq, at.start, at.ring, turns=turns
-            )
+            resumed = await resume_events(db, chat_id, at.after_seq, at.start, at.ring, turns=turns)
         except StoreError:
             log.exception("stream resume failed", chat_id=str(chat_id))
     cursor: MessageCursor | None = None
