@@ -21,10 +21,9 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from _process_pool import ProcessPool
-from _stream_clients import TurnEnd
-from websockets.asyncio.client import ClientConnection, connect
+from _stream_clients import OPEN_TIMEOUT, TurnEnd, open_stream
+from websockets.asyncio.client import ClientConnection
 
-OPEN_TIMEOUT = 60.0
 DELTA = re.compile(r"\[\[t=(\d+)\]\]w(\d+) ")
 
 
@@ -72,15 +71,7 @@ class Follower:
         self.socket: ClientConnection | None = None
 
     async def open(self) -> None:
-        """Connect and read the snapshot frame, so nothing sent afterwards is missed."""
-        self.socket = await connect(
-            self.url,
-            additional_headers={"Coder-Session-Token": self.token},
-            max_size=None,
-            open_timeout=OPEN_TIMEOUT,
-            ping_interval=None,
-        )
-        await self.socket.recv()
+        self.socket = await open_stream(self.url, self.token)
 
     async def follow(self, expected: int, skip: int, record: Record) -> None:
         """Record the turn's text deltas and every event's ``seq`` until the turn ends."""

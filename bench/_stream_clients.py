@@ -87,6 +87,21 @@ def _p50_p99(latencies_ns: list[int]) -> tuple[float, float]:
     return statistics.median(latencies_ns) / 1e6, cuts[98] / 1e6
 
 
+async def open_stream(url: str, token: str, *, deflate: bool = False) -> ClientConnection:
+    """A chat's stream socket, its snapshot frame read, so nothing sent afterwards is missed
+    (``deflate``: permessage-deflate offered)."""
+    socket = await connect(
+        url,
+        additional_headers={"Coder-Session-Token": token},
+        compression="deflate" if deflate else None,
+        max_size=None,
+        open_timeout=OPEN_TIMEOUT,
+        ping_interval=None,
+    )
+    await socket.recv()
+    return socket
+
+
 class TurnEnd:
     """Where a followed turn ends: its status leaves ``running`` (anything but ``waiting`` is
     noted in ``errors``, as is every ``error`` event)."""
@@ -121,16 +136,7 @@ class ChatFollower:
         self.socket: ClientConnection | None = None
 
     async def open(self) -> None:
-        """Connect and read the snapshot frame, so nothing sent afterwards is missed."""
-        self.socket = await connect(
-            self.url,
-            additional_headers={"Coder-Session-Token": self.token},
-            compression="deflate" if self.deflate else None,
-            max_size=None,
-            open_timeout=OPEN_TIMEOUT,
-            ping_interval=None,
-        )
-        await self.socket.recv()
+        self.socket = await open_stream(self.url, self.token, deflate=self.deflate)
 
     async def follow(self, tally: Tally) -> None:
         """Record the turn's text deltas until its status leaves ``running``."""
